@@ -1,0 +1,44 @@
+# nriqa — two commands on a fresh machine: `make demo` and `make test`.
+# Override the torch build, e.g.  make test TORCH_SPEC="torch==2.5.1 torchvision==0.20.1"
+PYTHON      ?= python3
+VENV        ?= .venv
+TORCH_SPEC  ?= torch==2.14.1 torchvision==0.29.1
+PROFILE     ?= demo
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.nriqa-installed
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: venv demo test test-unit test-notebooks lab bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev]" $(TORCH_SPEC)
+	$(PY) -m ipykernel install --sys-prefix --name nriqa --display-name "Python (nriqa)" >/dev/null
+	touch $(STAMP)
+
+## Main job: every notebook in order, headlessly, on the embedded demo profile.
+demo: $(STAMP)
+	$(PY) -m nriqa run --profile $(PROFILE)
+
+## Whole test suite: pytest unit tests, then nbval over the notebooks in the smoke profile.
+test: $(STAMP)
+	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900
+	NRIQA_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-kernel-name nriqa --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks -q -p no:cacheprovider
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_models.py
+	$(PY) benchmarks/bench_trainer.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,15 @@
+"""nriqa: can no-reference IQA models serve as perceptual losses for video super-resolution?
+
+Thin package behind the notebooks in ``notebooks/``:
+
+- :mod:`nriqa.data`      embedded clips, folder datasets, degradations, samplers
+- :mod:`nriqa.models`    VSR generators, SpyNet, discriminators
+- :mod:`nriqa.quality`   every IQA measure behind one registry (raw scores + cards)
+- :mod:`nriqa.losses`    lower-is-better objectives built from measures
+- :mod:`nriqa.train`     the trainer (GPU first, CPU works), checkpoints, EMA
+- :mod:`nriqa.analysis`  evaluation panel, relative gain, artifact measures, asymmetry
+- :mod:`nriqa.viz`       figures and widgets
+
+Conventions: video ``(B, T, C, H, W)``, images ``(N, C, H, W)``, float32 RGB in ``[0, 1]``.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""``python -m nriqa <command> ...`` — the batch entry points.
+
+Commands (each lives next to the code it drives and is imported only when used):
+
+  data        which datasets are available, clip counts and resolutions
+  quality     the card table of every quality measure (``--json`` for machines)
+  weights     which weight files are present/missing and where they go; ``weights fetch NAME``
+  train       train or fine-tune a VSR model from a profile: ``train demo --set train.steps=50``
+  train-iqa   train a kit NR-IQA model on the embedded distortion set (or a real IQA dataset)
+  eval        evaluate run folders with a quality panel, print a summary, write the CSV
+  run         execute the notebooks in order with papermill
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "data": ("nriqa.data.cli", "main"),
+    "quality": ("nriqa.quality.cli", "quality_main"),
+    "weights": ("nriqa.quality.cli", "weights_main"),
+    "train": ("nriqa.train.cli", "main"),
+    "train-iqa": ("nriqa.iqa.cli", "main"),
+    "eval": ("nriqa.analysis.cli", "main"),
+    "run": ("nriqa.runner", "main"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(cmd, COMMANDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"nriqa: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)
+        return 2
+    module, func = COMMANDS[cmd]
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
