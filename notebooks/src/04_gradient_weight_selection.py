@@ -1,0 +1,82 @@
+# %% [markdown]
+# # 04 · Choosing loss weights from gradient magnitudes
+#
+# **Question.** Hand-picked weights for an NR-IQA term either drown the fidelity term (and
+# artifacts appear) or do nothing. Can the weights be chosen from the terms' gradient
+# magnitudes instead?
+#
+# **Method.** At the baseline checkpoint, measure every term's gradient norm with respect to
+# the generator's parameters and to its output frames, and the cosine between terms'
+# gradients (negative = the terms conflict). Then compare three ways of weighting the same
+# combinations: the profile's hand-picked weights, *static* weights chosen so each quality
+# term's weighted gradient is a target share of the reference term's, and *online* balancing
+# that re-estimates those weights during training.
+
+# %% parameters
+import os
+
+PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
+DEVICE = "auto"
+RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
+SEED = 0
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from nriqa import experiments as ex
+from nriqa.viz import save_figure, weight_explorer
+
+cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = ex.figure_dir(cfg)
+model = cfg["finetune"]["model"]
+wcfg = cfg["weights"]
+ex.ensure_kit_iqa(cfg)
+baseline = ex.ensure_baseline(cfg, model)
+
+# %% [markdown]
+# ## Gradient magnitudes at the baseline
+
+# %%
+grads = {ex.term_label(c): ex.measure_term_gradients(cfg, baseline, c) for c in wcfg["combos"]}
+norms = pd.DataFrame({label: g["param_norm"] for label, g in grads.items()}).T
+norms
+
+# %%
+for label, g in grads.items():
+    print(label, "cosine between term gradients:")
+    print(pd.DataFrame(g["cosine"]).round(3), "\n")
+
+# %% [markdown]
+# ## Three weightings of the same combinations
+
+# %%
+comparison = ex.weighting_comparison(cfg, model, baseline, grads)
+comparison
+
+# %% check: True
+print(set(comparison["weighting"]) == {"hand", "static", "online"})
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+pivot = comparison.pivot_table(index="combo", columns="weighting", values="mean_gain")
+pivot.plot.bar(ax=ax, rot=0)
+ax.axhline(0, color="k", lw=0.8)
+ax.set_ylabel("mean panel relative gain"); ax.set_title("Hand vs gradient-chosen weights")
+save_figure(fig, "04_weighting_comparison", FIG)
+plt.show()
+
+# %% [markdown]
+# ## Explore the weights
+# The explorer shows each term's share of the weighted gradient for the weights you pick
+# (interactive in JupyterLab, a static figure when run headlessly).
+
+# %%
+first = next(iter(grads.values()))
+view = weight_explorer(first["param_norm"], weights={k: 1.0 for k in first["param_norm"]})
+if hasattr(view, "savefig"):
+    save_figure(view, "04_weight_explorer", FIG)
+view
+
+# %%
+print(ex.describe_weighting(comparison))

@@ -1,0 +1,66 @@
+# %% [markdown]
+# # 06 · Does a metric that assesses well also optimize well?
+#
+# **Question.** If a measure agrees well with quality labels (high SRCC as an *assessor*), is it
+# also a good *objective*, one whose optimization improves quality as judged by other measures?
+#
+# **Method.** For every measure that notebook 02 used as a loss: its assessment accuracy (SRCC,
+# PLCC, KRCC on the held-out part of the embedded distortion set; labels are the known order of
+# distortion levels within a source and type, plus a documented full-reference pseudo-score —
+# not human opinion scores) against its optimization value (the mean relative gain of the
+# *other* panel measures when it is added to Charbonnier). A rank correlation near zero or
+# negative is the asymmetry.
+
+# %% parameters
+import os
+
+PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
+DEVICE = "auto"
+RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
+SEED = 0
+
+# %%
+import matplotlib.pyplot as plt
+
+from nriqa import experiments as ex
+from nriqa.analysis import asymmetry_scatter, asymmetry_table
+from nriqa.viz import save_figure
+
+cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = ex.figure_dir(cfg)
+ex.ensure_kit_iqa(cfg)
+
+# %% [markdown]
+# ## Assessment accuracy on held-out content
+
+# %%
+assess = ex.assessment_accuracies(cfg)
+assess
+
+# %% [markdown]
+# ## Optimization value (from notebook 02's runs) and the asymmetry
+
+# %%
+optimize = ex.optimization_values(cfg)
+table = asymmetry_table(assess, optimize)
+table
+
+# %% check: True
+print(set(table.index) <= set(cfg["asymmetry"]["measures"]))
+
+# %%
+fig = asymmetry_scatter(table)
+save_figure(fig, "06_assessment_vs_optimization", FIG)
+plt.show()
+
+# %%
+print(ex.describe_asymmetry(table))
+
+# %% [markdown]
+# ## The fidelity family: DISTS-style measures with different backbones
+# The same structure/texture measure over different feature extractors; the backbones whose
+# weights are not on this machine are listed, not downloaded.
+
+# %%
+fidelity = ex.fidelity_family(cfg)
+fidelity

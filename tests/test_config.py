@@ -1,0 +1,55 @@
+"""Profiles and overrides."""
+from __future__ import annotations
+
+import pytest
+
+from nriqa import experiments as ex
+from nriqa.config import available_profiles, load_profile, parse_overrides
+
+
+def test_bundled_profiles_load_and_smoke_inherits_demo():
+    assert {"demo", "smoke", "paper"} <= set(available_profiles())
+    demo, smoke = load_profile("demo"), load_profile("smoke")
+    assert smoke["name"] == "smoke" and demo["name"] == "demo"
+    assert smoke["train"]["steps"] < demo["train"]["steps"]
+    # keys smoke does not set come from demo
+    assert smoke["train"]["optimizer"] == demo["train"]["optimizer"]
+    assert smoke["data"]["scale"] == demo["data"]["scale"] == 4
+
+
+def test_overrides_are_parsed_as_yaml():
+    cfg = load_profile("demo", ["train.steps=7", "data.degradation=BD", "models=[vrt]"])
+    assert cfg["train"]["steps"] == 7 and cfg["data"]["degradation"] == "BD" and cfg["models"] == ["vrt"]
+    assert parse_overrides({"a.b": 1}) == {"a.b": 1}
+    with pytest.raises(ValueError, match="key.path=value"):
+        parse_overrides(["train.steps"])
+
+
+def test_unknown_profile_suggests_closest():
+    with pytest.raises(ValueError, match="demo"):
+        load_profile("dmeo")
+
+
+def test_finetune_config_adds_terms_to_charbonnier_and_uses_finetune_knobs():
+    cfg = load_profile("demo")
+    ft = ex.finetune_config(cfg, "basicvsrpp", {"niqe": 0.02})
+    assert ft["train"]["objective"] == {"charbonnier": 1.0, "niqe": 0.02}
+    assert ft["train"]["steps"] == cfg["finetune"]["steps"]
+    assert ft["train"]["optimizer"]["lr"] == cfg["finetune"]["optimizer"]["lr"]
+    assert ft["train"]["ema_decay"] == cfg["train"]["ema_decay"]  # inherited from the baseline knobs
+    assert ft["experiment"] == "ft-basicvsrpp-niqex0.02"
+    base = ex.baseline_config(cfg, "vrt")
+    assert base["train"]["objective"] == {"charbonnier": 1.0} and base["experiment"] == "baseline-vrt"
+
+
+def test_finetune_grid_has_every_term_and_combo():
+    cfg = load_profile("demo")
+    grid = ex.finetune_grid(cfg)
+    for name in cfg["finetune"]["extra_terms"]:
+        assert grid[name] == {name: cfg["finetune"]["extra_terms"][name]}
+    assert len(grid) == len(cfg["finetune"]["extra_terms"]) + len(cfg["finetune"]["combos"])
+
+
+def test_figure_dir_keeps_non_demo_profiles_out_of_figures(tmp_path):
+    cfg = ex.profile("smoke", run_root=str(tmp_path))
+    assert ex.figure_dir(cfg) == tmp_path / "smoke" / "figures"
