@@ -1,0 +1,18 @@
+"""Lower-is-better objectives built from quality measures, pixel and adversarial terms.
+
+- :class:`Charbonnier`    smooth L1 pixel loss, ``mean(sqrt((p - t)^2 + eps^2))``
+- :class:`QualityLoss`    any differentiable :mod:`nriqa.quality` measure as a loss
+- :class:`Objective`      weighted sum of named terms from a spec dict (plus an optional GAN term)
+- :mod:`nriqa.losses.adversarial`  vanilla / lsgan / hinge / relativistic losses, AdversarialTerm
+
+Shapes: images ``(N,3,H,W)`` or video ``(B,T,3,H,W)`` (flattened to frames), RGB in ``[0, 1]``.
+"""
+from nriqa.losses._checks import LossInputError
+from nriqa.losses.adversarial import (LOSSES as ADVERSARIAL_LOSSES, AdversarialTerm,
+                                      discriminator_loss, generator_loss)
+from nriqa.losses.objective import Objective, build_adversarial
+from nriqa.losses.pixel import Charbonnier
+from nriqa.losses.quality import QualityLoss
+
+__all__ = ["Charbonnier", "QualityLoss", "Objective", "AdversarialTerm", "build_adversarial",
+           "generator_loss", "discriminator_loss", "ADVERSARIAL_LOSSES", "LossInputError"]

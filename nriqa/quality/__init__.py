@@ -1,0 +1,31 @@
+"""Every image/video quality measure behind one registry.
+
+>>> from nriqa import quality
+>>> m = quality.create("ssim")            # frozen Measure; raw scores, card.higher_better
+>>> s = m(pred, ref=gt)                   # (N,) per image / (B*T,) per frame
+>>> loss = quality.to_loss(s, m.card)     # lower is better, ~[0, 1]
+
+``quality.cards()`` lists name, FR/NR, direction, range, differentiable, min size and the
+weight files each measure needs (``card.present``). Nothing downloads implicitly:
+``python -m nriqa weights fetch NAME`` is the only thing that does.
+"""
+from nriqa.quality.registry import (
+    Card,
+    Measure,
+    WeightFile,
+    WeightsMissingError,
+    card,
+    cards,
+    create,
+    loss_mapping,
+    names,
+    offline_names,
+    register,
+    to_loss,
+    torch_hub_dir,
+)
+
+__all__ = [
+    "Card", "Measure", "WeightFile", "WeightsMissingError", "card", "cards", "create", "loss_mapping",
+    "names", "offline_names", "register", "to_loss", "torch_hub_dir",
+]

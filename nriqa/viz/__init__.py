@@ -1,0 +1,28 @@
+"""Figures and widgets: matplotlib plots (:mod:`nriqa.viz.plots`), ipywidgets viewers
+(:mod:`nriqa.viz.widgets`) and :func:`save_figure`, which writes every figure as PNG and SVG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def save_figure(fig, name: str, *, folder: str | Path | None = None, dpi: int = 150,
+                formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Save ``fig`` as ``<folder>/<name>.png`` and ``.svg`` atomically; returns the paths.
+
+    ``folder`` defaults to :func:`nriqa.paths.figures_dir` (``$NRIQA_FIGURES`` or ``<repo>/figures``).
+    """
+    from nriqa.paths import atomic_path, figures_dir
+
+    if not name or "/" in name or "\\" in name:
+        raise ValueError(f"figure name must be a plain file stem like 'gain_heatmap', got {name!r}")
+    out_dir = Path(folder) if folder is not None else figures_dir()
+    paths = []
+    for fmt in formats:
+        target = out_dir / f"{name}.{fmt}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        paths.append(target)
+    return paths
+
+
+__all__ = ["save_figure"]

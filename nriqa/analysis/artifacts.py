@@ -1,0 +1,314 @@
+"""Artifact measures: find what naive optimization of a quality metric does to the frames.
+
+Each measure compares a prediction with its ground truth and returns an :class:`ArtifactMap`
+``(scores, maps)``: one score per frame (``(N,)``, ``0`` = no more of the artifact than the
+ground truth, larger = worse) and a heat map per frame (``(N, H, W)``, same convention) that
+shows *where* the artifact is.  Inputs are ``(N, 3, H, W)`` images or ``(B, T, 3, H, W)``
+video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share a shape.
+
+- :func:`chroma_noise` -- colored dots: excess high-frequency energy in the Cb/Cr channels.
+- :func:`edge_artifacts` -- dotted edges / "eyes": excess band-pass luma energy localized on
+  the ground truth's edges (beyond the excess found in flat regions).
+- :func:`blur` -- loss of high-frequency luma energy (spectral ratio above a cutoff frequency).
+- :func:`flicker` -- temporal instability: warped consecutive-frame difference of the output
+  relative to that of the ground truth (optical flow from the ground truth, OpenCV Farneback).
+
+:func:`top_crops` finds the windows where a measure is highest; :func:`crop_grid` draws them.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+_EPS = 1e-4  # energy floor: keeps log-ratios finite in flat regions (energies are on a [0,1]^2 scale)
+
+
+class ArtifactMap(NamedTuple):
+    """Per-frame scores ``(N,)`` and heat maps ``(N, H, W)``; 0 = like the ground truth."""
+
+    scores: Tensor
+    maps: Tensor
+
+
+# ----------------------------------------------------------------------------- helpers
+def _frames(x: Tensor, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 5:
+        x = x.flatten(0, 1)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be (N,3,H,W) or (B,T,3,H,W) RGB, got shape {tuple(x.shape)}")
+    return x.float()
+
+
+def _pair(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    p, g = _frames(pred, "pred"), _frames(gt, "gt")
+    if p.shape != g.shape:
+        raise ValueError(f"pred {tuple(p.shape)} and gt {tuple(g.shape)} must have the same shape")
+    return p, g.to(p.device)
+
+
+def _gauss(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of ``(N, C, H, W)`` with reflect padding."""
+    radius = max(1, int(round(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    pad_h = min(radius, x.shape[-2] - 1)
+    pad_w = min(radius, x.shape[-1] - 1)
+    if pad_h < radius or pad_w < radius:  # tiny images: fall back to replicate padding
+        x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    else:
+        x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def ycbcr(x: Tensor) -> Tensor:
+    """RGB ``(N,3,H,W)`` in [0,1] -> YCbCr (BT.601, full range, Cb/Cr centred on 0)."""
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 0.564 * (b - y)
+    cr = 0.713 * (r - y)
+    return torch.cat([y, cb, cr], 1)
+
+
+def _excess(e_pred: Tensor, e_gt: Tensor) -> Tensor:
+    """Local excess energy as a clipped log2 ratio: 0 where pred has no more than gt, 1 = twice."""
+    return torch.log2((e_pred + _EPS) / (e_gt + _EPS)).clamp_min(0)
+
+
+# ----------------------------------------------------------------------------- measures
+@torch.no_grad()
+def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float = 3.0) -> ArtifactMap:
+    """Colored dots / chroma noise.
+
+    High-pass Cb and Cr (``x - gauss(x, sigma)``), local energy ``gauss(hp_cb^2 + hp_cr^2,
+    window)``; the map is the clipped log2 ratio of the prediction's energy to the ground
+    truth's (0 = no excess, 1 = twice the energy), the score its mean over the frame.
+    """
+    p, g = _pair(pred, gt)
+
+    def energy(x: Tensor) -> Tensor:
+        c = ycbcr(x)[:, 1:]
+        hp = c - _gauss(c, sigma)
+        return _gauss(hp.pow(2).sum(1, keepdim=True), window)
+
+    maps = _excess(energy(p), energy(g))[:, 0]
+    return ArtifactMap(maps.mean((-2, -1)), maps)
+
+
+def edge_mask(gt: Tensor, *, threshold: float = 0.15, dilate: int = 1) -> Tensor:
+    """Boolean ``(N,1,H,W)`` mask of the ground truth's edges (Sobel luma magnitude > threshold),
+    dilated by ``dilate`` pixels."""
+    g = _frames(gt, "gt")
+    y = ycbcr(g)[:, :1]
+    kx = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=y.dtype, device=y.device) / 4
+    yp = F.pad(y, (1, 1, 1, 1), mode="replicate")
+    gx = F.conv2d(yp, kx.view(1, 1, 3, 3))
+    gy = F.conv2d(yp, kx.t().reshape(1, 1, 3, 3))
+    m = ((gx.pow(2) + gy.pow(2)).sqrt() > threshold).float()
+    if dilate > 0:
+        m = F.max_pool2d(m, 2 * dilate + 1, stride=1, padding=dilate)
+    return m > 0
+
+
+@torch.no_grad()
+def edge_artifacts(pred: Tensor, gt: Tensor, *, band: tuple[float, float] = (0.5, 2.0),
+                   window: float = 2.0, threshold: float = 0.15) -> ArtifactMap:
+    """Dotted edges / "eyes": periodic band-pass luma energy added along the ground truth's edges.
+
+    Band-pass luma = ``gauss(y, band[0]) - gauss(y, band[1])`` (periods of ~2-8 px), local energy
+    ``gauss(bp^2, window)``, excess = clipped log2 ratio pred/gt.  The score is the mean excess
+    on the GT edge mask (:func:`edge_mask`) minus the mean excess on flat regions (far from edges),
+    clipped at 0 -- noise spread everywhere does not count as an edge artifact.  Map: excess on
+    the edge mask, 0 elsewhere.
+    """
+    p, g = _pair(pred, gt)
+
+    def energy(x: Tensor) -> Tensor:
+        y = ycbcr(x)[:, :1]
+        bp = _gauss(y, band[0]) - _gauss(y, band[1])
+        return _gauss(bp.pow(2), window)
+
+    exc = _excess(energy(p), energy(g))
+    on_edge = edge_mask(g, threshold=threshold, dilate=1).float()
+    near = edge_mask(g, threshold=threshold, dilate=4).float()
+    flat = 1 - near
+    edge_mean = (exc * on_edge).sum((1, 2, 3)) / on_edge.sum((1, 2, 3)).clamp_min(1)
+    flat_mean = (exc * flat).sum((1, 2, 3)) / flat.sum((1, 2, 3)).clamp_min(1)
+    scores = (edge_mean - flat_mean).clamp_min(0)
+    return ArtifactMap(scores, (exc * on_edge)[:, 0])
+
+
+def _hann2d(h: int, w: int, device, dtype) -> Tensor:
+    return torch.outer(torch.hann_window(h, periodic=False, device=device, dtype=dtype),
+                       torch.hann_window(w, periodic=False, device=device, dtype=dtype))
+
+
+@torch.no_grad()
+def high_frequency_ratio(pred: Tensor, gt: Tensor, *, cutoff: float = 0.125) -> Tensor:
+    """Spectral ratio ``(N,)``: luma power above ``cutoff`` cycles/pixel, pred over gt (Hann-windowed
+    FFT). 1 = as much fine detail as the ground truth, <1 = blurrier, >1 = noisier/over-sharpened.
+    The default cutoff 0.125 is the LR Nyquist frequency for x4 super-resolution."""
+    p, g = _pair(pred, gt)
+    h, w = p.shape[-2:]
+    win = _hann2d(h, w, p.device, p.dtype)
+    fy = torch.fft.fftfreq(h, device=p.device).abs().view(-1, 1)
+    fx = torch.fft.fftfreq(w, device=p.device).abs().view(1, -1)
+    high = (torch.sqrt(fy ** 2 + fx ** 2) >= cutoff).to(p.dtype)
+
+    def power(x: Tensor) -> Tensor:
+        y = ycbcr(x)[:, 0]
+        y = (y - y.mean((-2, -1), keepdim=True)) * win
+        return (torch.fft.fft2(y).abs().pow(2) * high).sum((-2, -1))
+
+    return power(p) / power(g).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def blur(pred: Tensor, gt: Tensor, *, cutoff: float = 0.125, sigma: float = 1.0,
+         window: float = 3.0) -> ArtifactMap:
+    """Blur: loss of high-frequency luma energy relative to the ground truth.
+
+    Score ``max(0, -log2 r)`` with ``r`` = :func:`high_frequency_ratio`: 0 = as much fine detail
+    as GT, 1 = half of GT's high-frequency power lost, 5 = 97 % lost (a bicubic x4 upscale).  Map: ``clip(1 - E_pred / E_gt, 0, 1)`` of local high-pass
+    luma energy, weighted by where the ground truth has detail (``E_gt / (E_gt + eps)``).
+    """
+    p, g = _pair(pred, gt)
+    scores = (-torch.log2(high_frequency_ratio(p, g, cutoff=cutoff).clamp_min(1e-6))).clamp_min(0)
+
+    def energy(x: Tensor) -> Tensor:
+        y = ycbcr(x)[:, :1]
+        return _gauss((y - _gauss(y, sigma)).pow(2), window)
+
+    ep, eg = energy(p), energy(g)
+    maps = (1 - ep / (eg + 1e-12)).clamp(0, 1) * (eg / (eg + _EPS))
+    return ArtifactMap(scores, maps[:, 0])
+
+
+def _farneback(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """Backward flow for warping: for each pixel of ``nxt`` the displacement into ``prev``."""
+    import cv2
+
+    a = (prev * 255).round().astype(np.uint8)
+    b = (nxt * 255).round().astype(np.uint8)
+    return cv2.calcOpticalFlowFarneback(b, a, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+def _warp(img: Tensor, flow: np.ndarray) -> Tensor:
+    """Warp ``img (C,H,W)`` with a flow ``(H,W,2)`` (x, y pixel displacements), bilinear."""
+    c, h, w = img.shape
+    fl = torch.from_numpy(flow).to(img)
+    yy, xx = torch.meshgrid(torch.arange(h, device=img.device, dtype=img.dtype),
+                            torch.arange(w, device=img.device, dtype=img.dtype), indexing="ij")
+    gx = (xx + fl[..., 0]) / max(w - 1, 1) * 2 - 1
+    gy = (yy + fl[..., 1]) / max(h - 1, 1) * 2 - 1
+    grid = torch.stack([gx, gy], -1).unsqueeze(0)
+    return F.grid_sample(img.unsqueeze(0), grid, mode="bilinear", padding_mode="border",
+                         align_corners=True)[0]
+
+
+FLOW_METHOD = "opencv-farneback-on-ground-truth"
+
+
+@torch.no_grad()
+def flicker(pred: Tensor, gt: Tensor) -> ArtifactMap:
+    """Temporal flicker of a clip ``(T,3,H,W)`` or ``(1,T,3,H,W)``, T >= 2.
+
+    For each consecutive pair, optical flow is estimated on the ground truth (OpenCV Farneback on
+    luma; :data:`FLOW_METHOD`) and frame ``t`` is warped onto ``t+1``.  Warped difference
+    ``d_x(t) = mean |x[t+1] - warp(x[t])|``; score ``d_pred(t) / d_gt(t)`` per pair (``(T-1,)``;
+    1 = as stable as the ground truth, >1 = flickers more).  Map: ``|pred diff| - |gt diff|``
+    clipped at 0, per pair ``(T-1, H, W)``.
+    """
+    p, g = _pair(pred, gt)
+    if pred.dim() == 5 and pred.shape[0] != 1:
+        raise ValueError(f"flicker takes one clip, got a batch of {pred.shape[0]}")
+    if p.shape[0] < 2:
+        raise ValueError(f"flicker needs at least 2 frames, got {p.shape[0]}")
+    y = ycbcr(g)[:, 0].cpu().numpy()
+    scores, maps = [], []
+    for t in range(p.shape[0] - 1):
+        flow = _farneback(y[t], y[t + 1])
+        dp = (p[t + 1] - _warp(p[t], flow)).abs().mean(0)
+        dg = (g[t + 1] - _warp(g[t], flow)).abs().mean(0)
+        scores.append(dp.mean() / dg.mean().clamp_min(1e-6))
+        maps.append((dp - dg).clamp_min(0))
+    return ArtifactMap(torch.stack(scores), torch.stack(maps))
+
+
+MEASURES: dict[str, Callable[..., ArtifactMap]] = {
+    "chroma_noise": chroma_noise,
+    "edge_artifacts": edge_artifacts,
+    "blur": blur,
+}
+
+
+def measure_artifacts(pred: Tensor, gt: Tensor, measures: Sequence[str] = tuple(MEASURES)) -> dict[str, Tensor]:
+    """Scores ``{name: (N,)}`` of the named per-frame artifact measures."""
+    unknown = [m for m in measures if m not in MEASURES]
+    if unknown:
+        raise ValueError(f"unknown artifact measure(s) {unknown}; known: {list(MEASURES)}")
+    return {m: MEASURES[m](pred, gt).scores for m in measures}
+
+
+# ----------------------------------------------------------------------------- crops
+class Crop(NamedTuple):
+    frame: int
+    y: int
+    x: int
+    size: int
+    value: float
+
+
+@torch.no_grad()
+def top_crops(pred: Tensor, gt: Tensor, measure: str | Callable[..., ArtifactMap] = "chroma_noise",
+              k: int = 4, size: int = 48) -> list[Crop]:
+    """The ``k`` non-overlapping ``size x size`` windows where ``measure``'s heat map is highest.
+
+    ``measure`` is a name in :data:`MEASURES` or a callable ``(pred, gt) -> ArtifactMap``.
+    Returns crops sorted by mean map value (highest first); fewer than ``k`` when frames are small.
+    """
+    fn = MEASURES.get(measure) if isinstance(measure, str) else measure
+    if fn is None:
+        raise ValueError(f"unknown artifact measure {measure!r}; known: {list(MEASURES)}")
+    if k < 1 or size < 1:
+        raise ValueError(f"k and size must be >= 1, got k={k}, size={size}")
+    p, _ = _pair(pred, gt)
+    h, w = p.shape[-2:]
+    if size > min(h, w):
+        raise ValueError(f"crop size {size} is larger than the frames ({h}x{w})")
+    maps = fn(pred, gt).maps.unsqueeze(1)
+    stride = max(1, size // 4)
+    pooled = F.avg_pool2d(maps, size, stride=stride)[:, 0]  # (N, h', w')
+    order = torch.argsort(pooled.flatten(), descending=True)
+    n_h, n_w = pooled.shape[-2:]
+    chosen: list[Crop] = []
+    for idx in order.tolist():
+        f, rem = divmod(idx, n_h * n_w)
+        iy, ix = divmod(rem, n_w)
+        y, x = iy * stride, ix * stride
+        if any(c.frame == f and abs(c.y - y) < size and abs(c.x - x) < size for c in chosen):
+            continue
+        chosen.append(Crop(f, y, x, size, float(pooled[f, iy, ix])))
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def crop_grid(crops: Sequence[Crop], gt: Tensor, outputs: dict[str, Tensor], **kw):
+    """Figure of crops: rows = crops, columns = ground truth then each output (e.g. baseline,
+    runs).  ``gt``/``outputs`` are frames ``(N,3,H,W)`` or a clip ``(1,T,3,H,W)``.  See
+    :func:`nriqa.viz.plots.crop_grid`."""
+    from nriqa.viz.plots import crop_grid as _crop_grid
+
+    return _crop_grid(crops, gt, outputs, **kw)

@@ -1,0 +1,361 @@
+"""Evaluate super-resolved clips with a panel of quality measures -> one tidy DataFrame.
+
+The source of the outputs may be a generator (``nn.Module``: ``(1,T,3,h,w) -> (1,T,3,4h,4w)``),
+a run folder (loaded with :func:`nriqa.train.load_generator`, EMA weights), a folder of output
+frames (``<folder>/<clip>/*.png``, sorted by name) or a dict ``{clip: (T,3,H,W) tensor}``.
+
+Scores are cached per ``(run, dataset, measure)`` as a CSV under ``cache_dir``.  The cache key
+holds a fingerprint of the source (checkpoint path + size + mtime, frame files, or a hash of
+the weights/tensors) and of the test set, so a new checkpoint or other clips invalidate it.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+COLUMNS = ["run", "model", "dataset", "clip", "frame", "measure", "score"]
+
+#: Measures allowed to run under bf16 autocast on CUDA (deep networks that tolerate it);
+#: everything else (PSNR, SSIM, NIQE, ... statistics sensitive to precision) runs in float32.
+BF16_TOLERANT = frozenset({
+    "maniqa", "dbcnn", "nima", "hyperiqa", "paq2piq", "clipiqa", "musiq", "topiq_nr", "mdtvsfa",
+    "lpips-vgg", "lpips-alex", "lpips-vgg-randtrunk", "dists", "dists-vgg-randtrunk", "pieapp",
+})
+
+
+def _demo_panel() -> list[str]:
+    try:
+        from nriqa.config import load_profile
+
+        return list(load_profile("demo")["panel"])
+    except Exception:  # profile missing or unreadable: the list it held when this was written
+        return ["psnr", "ssim", "gmsd", "vif", "niqe", "piqe", "lpips-vgg-randtrunk",
+                "cnniqa@embedded", "wadiqam@embedded", "dbcnn@embedded", "vitiqa@embedded"]
+
+
+#: Named panels. ``paper``: the study's 11 IQA methods + LPIPS + PieAPP.
+PANELS: dict[str, list[str]] = {
+    "demo": _demo_panel(),
+    "paper": ["maniqa", "dbcnn", "nima", "hyperiqa", "paq2piq", "clipiqa", "musiq", "topiq_nr",
+              "mdtvsfa", "niqe", "piqe", "lpips-vgg", "pieapp"],
+}
+
+
+def resolve_panel(panel: str | Sequence[str]) -> list[str]:
+    """A panel name in :data:`PANELS`, a comma-separated string, or a list of measure names."""
+    if isinstance(panel, str):
+        if panel in PANELS:
+            return list(PANELS[panel])
+        names = [p.strip() for p in panel.split(",") if p.strip()]
+        if not names:
+            raise ValueError(f"panel {panel!r} names no measure; known panels: {list(PANELS)}")
+        return names
+    names = list(panel)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"panel must be a non-empty list of measure names, got {panel!r}")
+    return names
+
+
+# ----------------------------------------------------------------------------- sources
+def _is_run_dir(p: Path) -> bool:
+    return (p / "config.yaml").exists() or (p / "checkpoints").is_dir()
+
+
+def _hash_bytes(h: "hashlib._Hash", t: torch.Tensor) -> None:
+    h.update(str(tuple(t.shape)).encode())
+    h.update(t.detach().float().contiguous().cpu().numpy().tobytes())
+
+
+def _checkpoint_file(run_dir: Path) -> Path | None:
+    ck = run_dir / "checkpoints"
+    for name in ("latest.pt", "best.pt"):
+        if (ck / name).exists():
+            return ck / name
+    found = sorted(ck.glob("*.pt")) if ck.is_dir() else []
+    return found[-1] if found else None
+
+
+def source_fingerprint(source: Any) -> str:
+    """A short hash that changes when the outputs would change (new checkpoint, new frames)."""
+    h = hashlib.sha1()
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if _is_run_dir(p):
+            ck = _checkpoint_file(p)
+            if ck is None:
+                raise FileNotFoundError(f"run folder {p} has no checkpoint under {p / 'checkpoints'}")
+            st = ck.stat()
+            h.update(f"run:{ck.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+        else:
+            for f in sorted(p.glob("*/*.png")):
+                st = f.stat()
+                h.update(f"{f.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    elif isinstance(source, torch.nn.Module):
+        for k, v in source.state_dict().items():
+            h.update(k.encode())
+            _hash_bytes(h, v)
+    elif isinstance(source, Mapping):
+        for k in sorted(source):
+            h.update(str(k).encode())
+            _hash_bytes(h, source[k])
+    else:
+        raise TypeError(f"cannot fingerprint source of type {type(source).__name__}")
+    return h.hexdigest()[:12]
+
+
+def test_set_fingerprint(test_set: Sequence[Mapping]) -> str:
+    """Hash of clip names, shapes and a subsample of the ground-truth pixels."""
+    h = hashlib.sha1()
+    for c in test_set:
+        h.update(str(c["name"]).encode())
+        hr = c["hr"]
+        h.update(str(tuple(hr.shape)).encode())
+        _hash_bytes(h, hr.flatten()[:: max(1, hr.numel() // 4096)])
+    return h.hexdigest()[:12]
+
+
+def _read_frames_folder(folder: Path) -> torch.Tensor:
+    import cv2
+    import numpy as np
+
+    files = sorted(folder.glob("*.png"))
+    if not files:
+        raise FileNotFoundError(f"no PNG frames in {folder}")
+    frames = []
+    for f in files:
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"cannot read frame {f}")
+        frames.append(torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1])).permute(2, 0, 1))
+    return torch.stack(frames).float() / 255.0
+
+
+def _check_test_set(test_set: Any) -> None:
+    if not isinstance(test_set, Sequence) or not test_set:
+        raise ValueError("test_set must be a non-empty list of {'name', 'lr', 'hr'} dicts")
+    for i, c in enumerate(test_set):
+        if not isinstance(c, Mapping) or not {"name", "hr"} <= set(c):
+            raise ValueError(f"test_set[{i}] must be a dict with 'name', 'lr' (1,T,3,h,w) and 'hr' (1,T,3,H,W)")
+        if c["hr"].dim() != 5 or c["hr"].shape[0] != 1 or c["hr"].shape[2] != 3:
+            raise ValueError(f"test_set[{i}]['hr'] must be (1,T,3,H,W), got {tuple(c['hr'].shape)}")
+
+
+class _Outputs:
+    """Produces the output clip ``(T,3,H,W)`` in [0,1] for each test clip, lazily."""
+
+    def __init__(self, source: Any, device: str, amp: bool):
+        self.device, self.amp = device, amp
+        self.generator: torch.nn.Module | None = None
+        self.frames_dir: Path | None = None
+        self.mapping: Mapping | None = None
+        if isinstance(source, torch.nn.Module):
+            self.generator = source
+        elif isinstance(source, Mapping):
+            self.mapping = source
+        elif isinstance(source, (str, Path)):
+            p = Path(source)
+            if not p.is_dir():
+                raise FileNotFoundError(f"{p} is neither a run folder nor a folder of output frames")
+            if _is_run_dir(p):
+                self._run_dir = p
+            else:
+                self.frames_dir = p
+        else:
+            raise TypeError("generator_or_run_dir must be an nn.Module, a run folder, a folder of "
+                            f"<clip>/*.png frames or a dict {{clip: (T,3,H,W)}}; got {type(source).__name__}")
+
+    def _load_generator(self) -> torch.nn.Module:
+        if self.generator is None:
+            from nriqa.train import load_generator
+
+            self.generator = load_generator(self._run_dir, ema=True, device=self.device)
+        return self.generator
+
+    @torch.no_grad()
+    def clip(self, clip: Mapping) -> torch.Tensor:
+        name = clip["name"]
+        if self.mapping is not None:
+            if name not in self.mapping:
+                raise KeyError(f"outputs have no clip {name!r}; they have {sorted(self.mapping)}")
+            out = self.mapping[name]
+        elif self.frames_dir is not None:
+            out = _read_frames_folder(self.frames_dir / name)
+        else:
+            gen = self._load_generator().eval()
+            lr = clip["lr"].to(self.device)
+            use_amp = self.amp and str(self.device).startswith("cuda")
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                out = gen(lr)
+        out = out.float()
+        if out.dim() == 5:
+            out = out[0]
+        if out.shape != clip["hr"].shape[1:]:
+            raise ValueError(f"output of clip {name!r} has shape {tuple(out.shape)}, ground truth "
+                             f"{tuple(clip['hr'].shape[1:])}")
+        return out.clamp(0, 1).cpu()
+
+
+# ----------------------------------------------------------------------------- measures
+def _default_create(name: str, device: str):
+    from nriqa import quality
+
+    return quality.create(name, device=device)
+
+
+def _card_of(name: str, measure: Any = None):
+    card = getattr(measure, "card", None)
+    if card is None:
+        try:
+            from nriqa import quality
+
+            card = quality.card(name)
+        except Exception:
+            card = None
+    return card
+
+
+def _kit_name(name: str) -> bool:
+    return "@" in name  # kit-trained NR-IQA models, e.g. "cnniqa@embedded"
+
+
+def check_panel_names(names: Sequence[str]) -> list[str]:
+    """Validate measure names against :mod:`nriqa.quality` (before any compute) and return the
+    ones that cannot run for lack of weights: missing weight files, or a kit model
+    (``arch@data``) whose checkpoint has not been trained yet.  Unknown names raise ValueError."""
+    from nriqa import quality
+
+    known = set(quality.names())
+    if any(_kit_name(n) and n not in known for n in names):
+        try:
+            from nriqa.iqa import register_kit_models
+
+            register_kit_models()
+            known = set(quality.names())
+        except ImportError:
+            pass
+    unknown = [n for n in names if n not in known and not _kit_name(n)]
+    if unknown:
+        raise ValueError(f"unknown quality measure(s) {unknown} in panel; known: {sorted(known)}")
+    return [n for n in names if n not in known or not quality.card(n).present]
+
+
+def _safe(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s)
+
+
+def _score_frames(measure, name: str, pred: torch.Tensor, gt: torch.Tensor, fr: bool,
+                  batch_size: int, device: str) -> list[float]:
+    use_amp = str(device).startswith("cuda") and name in BF16_TOLERANT
+    scores: list[float] = []
+    for i in range(0, pred.shape[0], batch_size):
+        x = pred[i:i + batch_size].to(device)
+        ref = gt[i:i + batch_size].to(device) if fr else None
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            s = measure(x, ref) if fr else measure(x)
+        s = torch.as_tensor(s).float().flatten().cpu()
+        if s.numel() != x.shape[0]:
+            raise ValueError(f"measure {name!r} returned {s.numel()} scores for {x.shape[0]} frames")
+        scores.extend(s.tolist())
+    return scores
+
+
+def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str | Sequence[str], *,
+             run: str, model: str, dataset: str, cache_dir: Path | str | None = None,
+             device: str = "cpu", batch_size: int = 8, amp: bool = True,
+             create: Callable[[str, str], Any] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Score every output frame of every test clip with every measure of ``panel``.
+
+    Args:
+        generator_or_run_dir: ``nn.Module`` generator, run folder, folder of ``<clip>/*.png``
+            output frames, or ``{clip: (T,3,H,W)}`` tensors in [0,1].
+        test_set: ``[{"name", "lr": (1,T,3,h,w), "hr": (1,T,3,H,W)}]`` (``nriqa.data.build_test_set``).
+        panel: measure names, or a key of :data:`PANELS`.
+        run, model, dataset: labels written into the table (and the cache key).
+        cache_dir: where per-(run, dataset, measure) CSVs are cached; ``None`` = no cache.
+        device: generator/measure device; on CUDA the generator and :data:`BF16_TOLERANT`
+            measures run under bf16 autocast (``amp=True``).
+        create: ``name, device -> measure`` factory (default :func:`nriqa.quality.create`); a
+            measure is called ``m(x)`` (NR) or ``m(x, ref)`` (FR) on ``(N,3,H,W)`` and returns ``(N,)``.
+
+    Returns:
+        Tidy DataFrame with columns ``run, model, dataset, clip, frame, measure, score,
+        higher_better`` (raw scores; ``higher_better`` from each measure's card).  Measures
+        that cannot run because their weights are missing are skipped with one warning; their
+        names are in ``df.attrs["skipped"]``.
+    """
+    names = resolve_panel(panel)
+    _check_test_set(test_set)
+    for label, v in (("run", run), ("model", model), ("dataset", dataset)):
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"{label} must be a non-empty string, got {v!r}")
+    if create is None:
+        check_panel_names(names)  # unknown names fail here, before any compute
+    outputs = _Outputs(generator_or_run_dir, device, amp)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    key = f"{source_fingerprint(generator_or_run_dir)}-{test_set_fingerprint(test_set)}"
+
+    frames_needed: dict[str, Path | None] = {}
+    tables: list[pd.DataFrame] = []
+    for name in names:
+        path = cache / f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__{key}.csv" if cache else None
+        if path is not None and path.exists():
+            t = pd.read_csv(path, dtype={"clip": str})
+            t["run"], t["model"], t["dataset"] = run, model, dataset
+            tables.append(t)
+        else:
+            frames_needed[name] = path
+
+    skipped: list[str] = []
+    if frames_needed:
+        measures: dict[str, Any] = {}
+        if create is None:
+            skipped = check_panel_names(list(frames_needed))
+        for name in frames_needed:
+            if name in skipped:
+                continue
+            try:
+                measures[name] = (create or _default_create)(name, device)
+            except FileNotFoundError:  # includes nriqa.quality.WeightsMissingError
+                skipped.append(name)
+        if skipped:
+            warnings.warn(f"skipping measures whose weights are missing (nothing is downloaded): {skipped}; "
+                          "see `python -m nriqa weights`", stacklevel=2)
+        rows: dict[str, list[dict]] = {n: [] for n in measures}
+        clips = test_set
+        if progress and measures:
+            from tqdm.auto import tqdm
+
+            clips = tqdm(test_set, desc=f"eval {run}/{dataset}", leave=False)
+        for clip in clips if measures else []:
+            pred, gt = outputs.clip(clip), clip["hr"][0].float()
+            for name, m in measures.items():
+                card = _card_of(name, m)
+                fr = getattr(card, "mode", "NR") == "FR"
+                hb = bool(getattr(card, "higher_better", True))
+                for f, s in enumerate(_score_frames(m, name, pred, gt, fr, batch_size, device)):
+                    rows[name].append({"run": run, "model": model, "dataset": dataset,
+                                       "clip": str(clip["name"]), "frame": f, "measure": name,
+                                       "score": s, "higher_better": hb})
+        for name, r in rows.items():
+            t = pd.DataFrame(r, columns=COLUMNS + ["higher_better"])
+            path = frames_needed[name]
+            if path is not None:
+                from nriqa.paths import atomic_path
+
+                for old in path.parent.glob(f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__*.csv"):
+                    old.unlink()  # stale entries of an older checkpoint
+                with atomic_path(path) as tmp:
+                    t.to_csv(tmp, index=False)
+            tables.append(t)
+    df = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS + ["higher_better"])
+    order = {n: i for i, n in enumerate(names)}
+    df = df.sort_values(["measure", "clip", "frame"], key=lambda c: c.map(order) if c.name == "measure" else c,
+                        kind="stable").reset_index(drop=True)
+    df.attrs["skipped"] = skipped
+    return df

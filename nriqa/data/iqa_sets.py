@@ -1,0 +1,400 @@
+"""IQA datasets: the embedded distortion set and loaders for published IQA databases.
+
+Every dataset is an :class:`IQASet`: images (in memory or as file paths), one score per
+image, the *source* (reference content) of each image, and the distortion kind/level when
+known. ``label`` says honestly what the scores are:
+
+- ``"pseudo"`` (the embedded set): a *pseudo-score* computed from full-reference measures
+  against the pristine source (see :func:`pseudo_score`), plus the ranking of distortion
+  levels within (source, kind), which is known for certain. These are **not opinion scores**.
+- ``"mos"`` / ``"dmos"``: (differential) mean opinion scores from a subjective study, as
+  published. ``higher_better`` says the direction (DMOS: lower is better).
+
+Content splits: the embedded set uses the data builder's train/test split of pristine
+frames (:func:`nriqa.data.pristine_frames`), so no source frame is in both. Published sets
+are split by reference content with a fixed hash (about 20 % of sources go to ``test``).
+"""
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
+from nriqa.paths import atomic_path, cache_dir
+
+SPLITS = ("train", "test", "all")
+EMBEDDED_VERSION = 1
+
+
+@dataclass
+class IQASet:
+    """An IQA dataset. ``images`` is a uint8 tensor (N, 3, H, W) or a list of N file paths.
+
+    ``scores`` (N,) float; ``sources`` (N,) reference-content ids; ``kinds`` (N,) distortion
+    kind ("pristine" for level 0, "unknown" when not published); ``levels`` (N,) int
+    (0 = pristine, -1 = unknown). ``label`` is "pseudo", "mos" or "dmos".
+    """
+
+    name: str
+    images: torch.Tensor | list[Path]
+    scores: np.ndarray
+    sources: list[str]
+    kinds: list[str]
+    levels: np.ndarray
+    label: str
+    higher_better: bool = True
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def image(self, i: int) -> torch.Tensor:
+        """Image ``i`` as a (3, H, W) float32 tensor in [0, 1]."""
+        if isinstance(self.images, torch.Tensor):
+            return self.images[i].float() / 255.0
+        return read_image(self.images[i])
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> "IQASet":
+        idx = np.asarray(idx, dtype=np.int64)
+        imgs = self.images[torch.from_numpy(idx)] if isinstance(self.images, torch.Tensor) \
+            else [self.images[i] for i in idx]
+        return IQASet(self.name, imgs, self.scores[idx], [self.sources[i] for i in idx],
+                      [self.kinds[i] for i in idx], self.levels[idx], self.label,
+                      self.higher_better, dict(self.meta))
+
+    def split(self, split: str) -> "IQASet":
+        """Content split by source: ``test`` holds sources whose crc32 % 5 == 0."""
+        _check_split(split)
+        if split == "all":
+            return self
+        in_test = np.array([zlib.crc32(s.encode()) % 5 == 0 for s in self.sources])
+        return self.subset(np.flatnonzero(in_test if split == "test" else ~in_test))
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Read an image file as (3, H, W) float32 RGB in [0, 1] (cv2)."""
+    import cv2
+
+    arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if arr is None:
+        raise FileNotFoundError(f"could not read image {path}")
+    return torch.from_numpy(arr[..., ::-1].copy()).permute(2, 0, 1).float() / 255.0
+
+
+# --------------------------------------------------------------------------- pseudo-scores
+
+def _luma(x: np.ndarray) -> np.ndarray:
+    return 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+
+
+def gmsd(x: np.ndarray, ref: np.ndarray) -> float:
+    """Gradient magnitude similarity deviation of (3,H,W) [0,1] images (0 = identical)."""
+    from scipy.ndimage import convolve, uniform_filter
+
+    a = uniform_filter(_luma(x), 2)[::2, ::2]
+    b = uniform_filter(_luma(ref), 2)[::2, ::2]
+    px = np.array([[1, 0, -1]] * 3, dtype=np.float64) / 3.0
+    mag = [np.sqrt(convolve(im, px, mode="nearest") ** 2 + convolve(im, px.T, mode="nearest") ** 2)
+           for im in (a, b)]
+    c = 170.0 / 255.0 ** 2
+    gms = (2 * mag[0] * mag[1] + c) / (mag[0] ** 2 + mag[1] ** 2 + c)
+    return float(gms.std())
+
+
+def pseudo_score(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """Pseudo quality score in [0, 1] (1 = identical to the pristine source). Not an opinion score.
+
+    Mean of three full-reference terms, each mapped to [0, 1] with fixed constants:
+    ``clip((PSNR - 15) / 35, 0, 1)``, ``clip(SSIM, 0, 1)`` (on luma, skimage) and
+    ``1 - clip(GMSD / 0.35, 0, 1)``.
+    """
+    from skimage.metrics import structural_similarity
+
+    a = x.double().numpy()
+    b = ref.double().numpy()
+    mse = float(((a - b) ** 2).mean())
+    psnr = 60.0 if mse == 0 else 10 * np.log10(1.0 / mse)
+    ssim = structural_similarity(_luma(a), _luma(b), data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+    terms = [np.clip((psnr - 15) / 35, 0, 1), np.clip(ssim, 0, 1), 1 - np.clip(gmsd(a, b) / 0.35, 0, 1)]
+    return float(np.mean(terms))
+
+
+# --------------------------------------------------------------------------- embedded set
+
+def _pristine_sources(split: str, max_sources: int | None) -> torch.Tensor:
+    """Clean HR frames (N, 3, H, W) of the data builder's ``split`` (content-disjoint splits)."""
+    try:
+        from nriqa.data import pristine_frames
+    except ImportError:  # package __init__ not re-exporting it yet
+        from nriqa.data.embedded import pristine_frames
+
+    frames = pristine_frames(split, max_frames=max_sources)
+    if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[1] != 3:
+        raise RuntimeError(f"nriqa.data.pristine_frames({split!r}) must return (N, 3, H, W), got {type(frames)}")
+    return frames[:max_sources] if max_sources else frames
+
+
+def _centre_crop(img: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    if min(h, w) < size:
+        img = torch.nn.functional.interpolate(img[None], scale_factor=size / min(h, w), mode="bicubic",
+                                              align_corners=False, antialias=True)[0].clamp(0, 1)
+        h, w = img.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return img[:, top:top + size, left:left + size]
+
+
+def build_distortion_set(pristine: torch.Tensor, *, name: str = "embedded", crop: int = 96,
+                         kinds: Sequence[str] | None = None, progress: bool = False) -> IQASet:
+    """KADID-style set from pristine images (N, 3, H, W) in [0, 1]: each centre crop (``crop`` px)
+    plus every kind at levels 1..5. Labels: :func:`pseudo_score` and the level order."""
+    kinds = list(kinds or DISTORTIONS)
+    unknown = [k for k in kinds if k not in DISTORTIONS]
+    if unknown:
+        raise ValueError(f"unknown distortion kinds {unknown}; choose from {DISTORTIONS}")
+    if pristine.ndim != 4 or pristine.shape[1] != 3 or len(pristine) == 0:
+        raise ValueError(f"pristine must be a non-empty (N, 3, H, W) tensor, got {tuple(pristine.shape)}")
+    from tqdm.auto import tqdm
+
+    images, scores, sources, kind_list, levels = [], [], [], [], []
+    for s in tqdm(range(len(pristine)), desc=f"distortion set {name}", disable=not progress):
+        ref = _centre_crop(pristine[s].float().clamp(0, 1), crop)
+        # quantise first so the stored uint8 pristine is exactly the reference
+        ref = (ref * 255 + 0.5).floor() / 255
+        entries = [("pristine", 0, ref)] + [(k, lv, distort(ref, k, lv)) for k in kinds for lv in LEVELS]
+        for kind, lv, img in entries:
+            img = (img * 255 + 0.5).floor() / 255
+            images.append((img * 255).round().to(torch.uint8))
+            scores.append(pseudo_score(img, ref))
+            sources.append(f"{name}-{s:04d}")
+            kind_list.append(kind)
+            levels.append(lv)
+    return IQASet(name, torch.stack(images), np.asarray(scores, np.float64), sources, kind_list,
+                  np.asarray(levels, np.int64), label="pseudo", higher_better=True,
+                  meta={"crop": crop, "kinds": kinds, "version": EMBEDDED_VERSION})
+
+
+def embedded_distortion_set(split: str = "train", *, crop: int = 96, max_sources: int | None = None,
+                            progress: bool = True) -> IQASet:
+    """The embedded distortion set for ``split`` ("train" | "test" | "all"), cached.
+
+    Sources are ``nriqa.data.pristine_frames(split)`` (the data builder's content split),
+    ``max_sources`` caps their number. Built once and cached atomically under
+    ``cache_dir()/iqa/``; the cache key includes a hash of the pristine pixels.
+    """
+    _check_split(split)
+    if split == "all":
+        tr, te = (embedded_distortion_set(s, crop=crop, max_sources=max_sources, progress=progress)
+                  for s in ("train", "test"))
+        return IQASet("embedded", torch.cat([tr.images, te.images]), np.concatenate([tr.scores, te.scores]),
+                      tr.sources + te.sources, tr.kinds + te.kinds, np.concatenate([tr.levels, te.levels]),
+                      "pseudo", True, dict(tr.meta))
+    pristine = _pristine_sources(split, max_sources)
+    digest = hashlib.sha1((pristine.clamp(0, 1) * 255).round().to(torch.uint8).numpy().tobytes()).hexdigest()[:12]
+    path = cache_dir() / "iqa" / f"embedded-{split}-c{crop}-v{EMBEDDED_VERSION}-{digest}.pt"
+    if path.exists():
+        d = torch.load(path, map_location="cpu", weights_only=False)
+        return IQASet(**d)
+    ds = build_distortion_set(pristine, name=f"embedded-{split}", crop=crop, progress=progress)
+    with atomic_path(path) as tmp:
+        torch.save(ds.__dict__, tmp)
+    return ds
+
+
+# --------------------------------------------------------------------------- published sets
+
+def _require(root: Path, rel: str, layout: str) -> Path:
+    p = root / rel
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing. Expected layout under {root}:\n{layout}")
+    return p
+
+
+KONIQ_LAYOUT = """  koniq10k_scores_and_distributions.csv   (columns image_name, MOS, ...)
+  1024x768/<image_name>                   (the images)"""
+
+
+def load_koniq10k(root: str | Path) -> IQASet:
+    """KonIQ-10k (authentic distortions; MOS 1..5, higher better; each image its own source)."""
+    import pandas as pd
+
+    root = Path(root)
+    df = pd.read_csv(_require(root, "koniq10k_scores_and_distributions.csv", KONIQ_LAYOUT))
+    for col in ("image_name", "MOS"):
+        if col not in df:
+            raise ValueError(f"koniq10k_scores_and_distributions.csv lacks column {col!r}; has {list(df.columns)}")
+    img_dir = _require(root, "1024x768", KONIQ_LAYOUT)
+    paths = [img_dir / n for n in df["image_name"]]
+    _check_files(paths, KONIQ_LAYOUT)
+    n = len(df)
+    return IQASet("koniq10k", paths, df["MOS"].to_numpy(float), [str(x) for x in df["image_name"]],
+                  ["unknown"] * n, np.full(n, -1), "mos", True)
+
+
+KADID_LAYOUT = """  dmos.csv            (columns dist_img, ref_img, dmos, var; dmos 1..5, higher better)
+  images/<dist_img>   (e.g. images/I01_01_01.png; references images/I01.png)"""
+
+
+def load_kadid10k(root: str | Path) -> IQASet:
+    """KADID-10k (25 synthetic types x 5 levels; the published "dmos" is higher-better 1..5)."""
+    import pandas as pd
+
+    root = Path(root)
+    df = pd.read_csv(_require(root, "dmos.csv", KADID_LAYOUT))
+    for col in ("dist_img", "ref_img", "dmos"):
+        if col not in df:
+            raise ValueError(f"dmos.csv lacks column {col!r}; has {list(df.columns)}")
+    img_dir = _require(root, "images", KADID_LAYOUT)
+    paths = [img_dir / n for n in df["dist_img"]]
+    _check_files(paths, KADID_LAYOUT)
+    stems = [Path(n).stem.split("_") for n in df["dist_img"]]
+    kinds = [f"kadid{p[1]}" if len(p) == 3 else "unknown" for p in stems]
+    levels = np.array([int(p[2]) if len(p) == 3 else -1 for p in stems])
+    return IQASet("kadid10k", paths, df["dmos"].to_numpy(float), [str(r) for r in df["ref_img"]], kinds,
+                  levels, "mos", True, {"note": "KADID's 'dmos' column is a higher-better score"})
+
+
+LIVE_LAYOUT = """  dmos.mat            (variables dmos (1x982), orgs (1x982))
+  refnames_all.mat    (variable refnames_all (1x982 reference file names))
+  jp2k/ jpeg/ wn/ gblur/ fastfading/  with img1.bmp ... (227, 233, 174, 174, 174 images)"""
+LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))
+
+
+def load_live(root: str | Path) -> IQASet:
+    """LIVE IQA Release 2 (DMOS, lower better; reference images (orgs == 1) are dropped)."""
+    from scipy.io import loadmat
+
+    root = Path(root)
+    m = loadmat(_require(root, "dmos.mat", LIVE_LAYOUT))
+    r = loadmat(_require(root, "refnames_all.mat", LIVE_LAYOUT))
+    dmos, orgs = np.ravel(m["dmos"]).astype(float), np.ravel(m["orgs"]).astype(int)
+    refs = [str(np.ravel(x)[0]) for x in np.ravel(r["refnames_all"])]
+    total = sum(n for _, n in LIVE_FOLDERS)
+    if len(dmos) != total or len(refs) != total:
+        raise ValueError(f"LIVE dmos.mat / refnames_all.mat must hold {total} entries, got {len(dmos)} / {len(refs)}")
+    paths, kinds = [], []
+    for folder, n in LIVE_FOLDERS:
+        _require(root, folder, LIVE_LAYOUT)
+        paths += [root / folder / f"img{i}.bmp" for i in range(1, n + 1)]
+        kinds += [folder] * n
+    keep = np.flatnonzero(orgs == 0)
+    _check_files([paths[i] for i in keep], LIVE_LAYOUT)
+    return IQASet("live", [paths[i] for i in keep], dmos[keep], [refs[i] for i in keep],
+                  [kinds[i] for i in keep], np.full(len(keep), -1), "dmos", False)
+
+
+CSIQ_LAYOUT = """  csiq_dmos.csv     (CSV export of csiq.DMOS.xlsx; columns image, dst_type, dst_lev, dmos)
+  dst_imgs/<dst_type>/<image>.<DST_TYPE>.<dst_lev>.png
+  (dst_type folders: awgn, blur, contrast, fnoise, jpeg, jpeg2000; DMOS 0..1, lower better)"""
+_CSIQ_TAG = {"awgn": "AWGN", "blur": "BLUR", "contrast": "contrast", "fnoise": "fnoise",
+             "jpeg": "JPEG", "jpeg2000": "jpeg2000"}
+
+
+def load_csiq(root: str | Path) -> IQASet:
+    """CSIQ (DMOS 0..1, lower better). Needs the DMOS sheet exported to ``csiq_dmos.csv``."""
+    import pandas as pd
+
+    root = Path(root)
+    df = pd.read_csv(_require(root, "csiq_dmos.csv", CSIQ_LAYOUT))
+    for col in ("image", "dst_type", "dst_lev", "dmos"):
+        if col not in df:
+            raise ValueError(f"csiq_dmos.csv lacks column {col!r}; has {list(df.columns)}")
+    paths = []
+    for img, typ, lev in zip(df["image"], df["dst_type"], df["dst_lev"]):
+        key = str(typ).strip().lower().replace(" ", "")
+        key = {"noise": "awgn", "jpeg 2000": "jpeg2000", "f noise": "fnoise"}.get(key, key)
+        paths.append(root / "dst_imgs" / key / f"{img}.{_CSIQ_TAG.get(key, key)}.{int(lev)}.png")
+    _check_files(paths, CSIQ_LAYOUT)
+    return IQASet("csiq", paths, df["dmos"].to_numpy(float), [str(x) for x in df["image"]],
+                  [str(t) for t in df["dst_type"]], df["dst_lev"].to_numpy(int), "dmos", False)
+
+
+TID_LAYOUT = """  mos_with_names.txt           (lines "<MOS> <name>", e.g. "5.51429 i01_01_1.bmp"; MOS 0..9, higher better)
+  distorted_images/<name>"""
+
+
+def load_tid2013(root: str | Path) -> IQASet:
+    """TID2013 (24 types x 5 levels, MOS higher better)."""
+    root = Path(root)
+    lines = _require(root, "mos_with_names.txt", TID_LAYOUT).read_text().split("\n")
+    rows = [ln.split() for ln in lines if ln.strip()]
+    bad = [r for r in rows if len(r) != 2]
+    if bad:
+        raise ValueError(f"mos_with_names.txt: expected '<MOS> <name>' per line, got {bad[0]!r}")
+    names = [r[1] for r in rows]
+    paths = [root / "distorted_images" / n for n in names]
+    _check_files(paths, TID_LAYOUT)
+    parts = [Path(n).stem.lower().split("_") for n in names]
+    return IQASet("tid2013", paths, np.array([float(r[0]) for r in rows]), [p[0] for p in parts],
+                  [f"tid{p[1]}" for p in parts], np.array([int(p[2]) for p in parts]), "mos", True)
+
+
+PIPAL_LAYOUT = """  Train_Label/<ref>.txt   (lines "<dist_name>,<MOS>", e.g. "A0001_00_00.bmp,1456.2"; higher better)
+  Train_Dist/<dist_name>"""
+
+
+def load_pipal(root: str | Path) -> IQASet:
+    """PIPAL training part (Elo-style MOS, higher better; includes GAN/SR outputs)."""
+    root = Path(root)
+    label_dir = _require(root, "Train_Label", PIPAL_LAYOUT)
+    files = sorted(label_dir.glob("*.txt"))
+    if not files:
+        raise FileNotFoundError(f"{label_dir} holds no .txt label files. Expected layout under {root}:\n{PIPAL_LAYOUT}")
+    names, scores = [], []
+    for f in files:
+        for ln in f.read_text().split("\n"):
+            if ln.strip():
+                name, score = ln.strip().split(",")[:2]
+                names.append(name.strip())
+                scores.append(float(score))
+    paths = [root / "Train_Dist" / n for n in names]
+    _check_files(paths, PIPAL_LAYOUT)
+    parts = [Path(n).stem.split("_") for n in names]
+    return IQASet("pipal", paths, np.array(scores), [p[0] for p in parts],
+                  [f"pipal{p[1]}" if len(p) > 1 else "unknown" for p in parts], np.full(len(names), -1),
+                  "mos", True)
+
+
+def _check_files(paths: list[Path], layout: str) -> None:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} image file(s) listed in the labels are missing, first: "
+                                f"{missing[0]}. Expected layout:\n{layout}")
+
+
+LOADERS: dict[str, Callable[[str | Path], IQASet]] = {
+    "koniq10k": load_koniq10k, "kadid10k": load_kadid10k, "live": load_live,
+    "csiq": load_csiq, "tid2013": load_tid2013, "pipal": load_pipal,
+}
+DATASETS = ["embedded", *LOADERS]
+
+
+def load_iqa_dataset(name: str, root: str | Path | None = None, split: str = "all", **kw) -> IQASet:
+    """Load IQA dataset ``name`` ("embedded" or one of :data:`LOADERS`) and take ``split``.
+
+    ``embedded`` needs no root (keywords go to :func:`embedded_distortion_set`); the
+    published sets need ``root`` in their published layout (errors name the missing file).
+    """
+    _check_split(split)
+    key = name.lower().replace("-", "").replace("_", "")
+    if key in ("embedded", "embeddeddistortions"):
+        return embedded_distortion_set(split, **kw)
+    if key not in LOADERS:
+        raise ValueError(f"unknown IQA dataset {name!r}; choose one of {DATASETS}")
+    if root is None:
+        raise ValueError(f"IQA dataset {name!r} needs root=<folder with the published layout>")
+    if not Path(root).is_dir():
+        raise FileNotFoundError(f"IQA dataset root {root} is not a folder")
+    return LOADERS[key](root).split(split)

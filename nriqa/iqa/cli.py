@@ -1,0 +1,53 @@
+"""``python -m nriqa train-iqa ARCH [--profile demo] [--steps N] [--dataset embedded|koniq10k|...] [--root DIR]``
+
+Trains a kit NR-IQA model (cnniqa | wadiqam | dbcnn | vitiqa | all), caches the run under
+``runs/<profile>/iqa/<arch>@<dataset>/``, installs the checkpoint to ``weights_dir()/kit/`` and
+prints held-out SRCC / PLCC / KRCC, training time and parameter count.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from nriqa.config import load_profile
+from nriqa.iqa.archs import ARCHS
+from nriqa.paths import runs_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m nriqa train-iqa", description=__doc__.split("\n\n")[1])
+    ap.add_argument("arch", help=f"one of {list(ARCHS)}, 'disc-<kind>' or 'all' (the profile's iqa.models)")
+    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--dataset", default=None, help="embedded (default) | koniq10k | kadid10k | live | csiq | tid2013 | pipal")
+    ap.add_argument("--root", default=None, help="dataset folder in its published layout")
+    ap.add_argument("--run-dir", default=None, help="default runs/<profile>/iqa/<arch>@<dataset>")
+    ap.add_argument("--init-from", default=None, help="state dict / discriminator checkpoint to initialise from")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="profile override, e.g. iqa.lr=5e-4")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+
+    cfg = load_profile(args.profile, args.set)
+    iqa = cfg.setdefault("iqa", {})
+    if args.steps is not None:
+        iqa["steps"] = args.steps
+    if args.dataset is not None:
+        iqa["dataset"] = args.dataset
+    if args.root is not None:
+        iqa["root"] = args.root
+    archs = list(iqa.get("models", ARCHS)) if args.arch == "all" else [args.arch]
+
+    from nriqa.iqa.train import _kit_name, train_iqa
+
+    rows = []
+    for arch in archs:
+        name = _kit_name(arch, iqa.get("dataset", "embedded"))
+        run_dir = args.run_dir if (args.run_dir and len(archs) == 1) else runs_dir() / cfg["name"] / "iqa" / name
+        m = train_iqa(arch, cfg, run_dir, init_from=args.init_from, progress=not args.no_progress)
+        o = m["held_out"]["overall"]
+        rows.append({"name": m["name"], "srcc": round(o["srcc"], 4), "plcc": round(o["plcc"], 4),
+                     "krcc": round(o["krcc"], 4), "rank_acc": round(o.get("rank_acc", float("nan")), 4),
+                     "train_s": m["train_seconds"], "params": m["params"], "run_dir": str(run_dir)})
+    for r in rows:
+        print(json.dumps(r))
+    return 0

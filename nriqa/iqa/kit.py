@@ -1,0 +1,110 @@
+"""Kit-trained NR-IQA checkpoints as quality measures (``cnniqa@embedded`` ...).
+
+A checkpoint ``weights_dir()/kit/<arch>@<dataset>.pt`` (written by ``train_iqa``) holds the
+network's ``state_dict``, its ``arch`` and a *calibration* of raw training-set scores
+(5th / 50th / 95th percentiles). The registered measure returns a calibrated score in (0, 1),
+higher = better:
+
+    s = sigmoid(4 * (raw - p50) / (p95 - p5))
+
+so the middle of the training distribution maps to 0.5 and its 5..95 % span to about
+0.12..0.88. The card's ``score_range`` is (0, 1), hence ``nriqa.quality.to_loss`` gives
+``1 - s`` (lower-better, in (0, 1), differentiable).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from nriqa.iqa.archs import MIN_SIZE, build_arch
+from nriqa.paths import weights_dir
+
+_ARCH_TEXT = {
+    "cnniqa": "CNNIQA (pyiqa arch, random init)",
+    "wadiqam": "WaDIQaM-NR (pyiqa arch, random init)",
+    "dbcnn": "compact DBCNN-style bilinear CNN (kit arch; pyiqa's DBCNN needs downloaded backbones)",
+    "vitiqa": "small ViT (kit arch, random init)",
+}
+
+
+def kit_dir() -> Path:
+    return weights_dir() / "kit"
+
+
+class KitIQA(nn.Module):
+    """A trained kit network plus its calibration: (N, 3, H, W) in [0, 1] -> (N,) in (0, 1), higher better."""
+
+    def __init__(self, net: nn.Module, calibration: dict):
+        super().__init__()
+        self.net = net
+        self.p50 = float(calibration["p50"])
+        self.scale = max(float(calibration["p95"]) - float(calibration["p5"]), 1e-6) / 4.0
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim == 5:
+            x = x.flatten(0, 1)
+        return torch.sigmoid((self.net(x) - self.p50) / self.scale)
+
+
+def load_kit_model(path: str | Path, device: str | torch.device = "cpu") -> KitIQA:
+    """Load a kit checkpoint (no network access), frozen and in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"kit IQA checkpoint {path} is missing; create it with "
+                                f"`python -m nriqa train-iqa {path.stem.split('@')[0]} --profile demo`")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("arch", "state_dict", "calibration"):
+        if key not in ckpt:
+            raise ValueError(f"{path} is not a kit IQA checkpoint: key {key!r} is missing")
+    net = build_arch(ckpt["arch"])
+    net.load_state_dict(ckpt["state_dict"])
+    model = KitIQA(net, ckpt["calibration"]).to(device).eval()
+    model.requires_grad_(False)
+    return model
+
+
+def kit_card(name: str, ckpt_meta: dict | None = None):
+    """The quality Card of kit checkpoint ``name`` ("<arch>@<dataset>")."""
+    from nriqa.quality import Card, WeightFile
+
+    arch, _, dataset = name.partition("@")
+    meta = ckpt_meta or {}
+    label = meta.get("label", "pseudo" if dataset == "embedded" else "mos")
+    labels = ("pairwise level ranking within (source, distortion) + L1 on an FR pseudo-score (not opinion scores)"
+              if label == "pseudo" else "the dataset's published (D)MOS")
+    srcc = meta.get("held_out", {}).get("overall", {}).get("srcc")
+    desc = (f"{_ARCH_TEXT.get(arch, arch)} kit-trained on the {dataset} distortion set with {labels}. "
+            f"Score = sigmoid(4*(raw-p50)/(p95-p5)) with training-set percentiles, in (0,1), higher better; "
+            f"loss 1 - s." + (f" Held-out SRCC vs pseudo-score {srcc:.3f}." if srcc is not None else ""))
+    weight = WeightFile(filename=f"{name}.pt", size_bytes=None, url=f"python -m nriqa train-iqa {arch}",
+                        subdir="kit", root="nriqa")
+    return Card(name=name, mode="NR", higher_better=True, score_range=(0.0, 1.0), differentiable=True,
+                min_size=MIN_SIZE, video=False, weights=(weight,), backend="nriqa.iqa", description=desc)
+
+
+def register_kit_models() -> list[str]:
+    """Register every checkpoint in ``weights_dir()/kit/*.pt`` as a quality measure; returns the names."""
+    from nriqa.quality import register
+
+    names = []
+    for path in sorted(kit_dir().glob("*@*.pt")):
+        name = path.stem.lower()
+        try:
+            meta = torch.load(path, map_location="cpu", weights_only=False).get("metrics", {})
+        except Exception as err:  # a corrupt file must not break the whole registry
+            import warnings
+
+            warnings.warn(f"skipping unreadable kit IQA checkpoint {path}: {err}")
+            continue
+
+        def builder(device="cpu", _path=path, **_):
+            return load_kit_model(_path, device)
+
+        register(kit_card(name, meta), builder)
+        names.append(name)
+    return names

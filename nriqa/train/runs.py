@@ -1,0 +1,105 @@
+"""Run folders: ``config.yaml``, ``checkpoints/``, ``log.jsonl``, ``done.json``.
+
+Readers for the notebooks: :func:`run_is_done`, :func:`read_log`, :func:`load_generator`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import yaml
+from torch import nn
+
+from .checkpoint import load_checkpoint
+
+CONFIG_FILE = "config.yaml"
+LOG_FILE = "log.jsonl"
+DONE_FILE = "done.json"
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    """Short stable hash of a resolved config (key order does not matter)."""
+    text = json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_is_done(run_dir: str | Path) -> bool:
+    """True when the run finished (``done.json`` exists)."""
+    return (Path(run_dir) / DONE_FILE).exists()
+
+
+def read_done(run_dir: str | Path) -> dict:
+    return json.loads((Path(run_dir) / DONE_FILE).read_text())
+
+
+def read_config(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a training run folder")
+    return yaml.safe_load(path.read_text())
+
+
+def read_log_rows(run_dir: str | Path) -> list[dict]:
+    """Rows of ``log.jsonl``; a torn last line (a crash mid-write) is ignored."""
+    path = Path(run_dir) / LOG_FILE
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def read_log(run_dir: str | Path):
+    """``log.jsonl`` as a pandas DataFrame, one row per log interval, sorted by ``step``.
+
+    Columns: ``step``, ``total``, ``loss/<term>``, ``gradnorm/<term>`` (unweighted term's gradient
+    norm w.r.t. the generator parameters; NaN on rows where it was not measured),
+    ``weight/<term>``, ``lr``, ``lr_flow``, ``grad_norm`` (total, before clipping),
+    ``frames_per_s``, ``peak_mem_mb``, ``nonfinite`` (skipped steps in the interval), and
+    ``d_loss`` for adversarial runs.
+    """
+    import pandas as pd
+
+    rows = read_log_rows(run_dir)
+    df = pd.DataFrame(rows)
+    if "step" in df:
+        df = df.sort_values("step").reset_index(drop=True)
+    return df
+
+
+def _model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
+    name = cfg.get("model") or (cfg.get("models") or [None])[0]
+    if not name:
+        raise ValueError("config names no generator: set cfg['model'] (or cfg['models'][0])")
+    return str(name), str(cfg.get("model_size", "tiny"))
+
+
+def build_generator(cfg: Mapping[str, Any]) -> nn.Module:
+    """The generator a config names (``cfg["model"]`` or ``cfg["models"][0]``, ``cfg["model_size"]``)."""
+    from nriqa import models
+
+    name, size = _model_name(cfg)
+    return models.build(name, size)
+
+
+def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu", *,
+                   which: str = "latest", model: nn.Module | None = None) -> nn.Module:
+    """The trained generator of a run, in ``eval()`` mode on ``device``.
+
+    ``ema=True`` loads the exponential moving average of the weights (``params_ema``), else the
+    raw ``params``; ``which`` picks ``latest``, ``best`` or ``step_000100``. ``model`` loads into
+    a module you built yourself instead of the one ``config.yaml`` names.
+    """
+    ckpt = load_checkpoint(Path(run_dir), which)
+    if model is None:
+        model = build_generator(read_config(run_dir))
+    key = "params_ema" if ema and ckpt.get("params_ema") is not None else "params"
+    model.load_state_dict(ckpt[key])
+    return model.to(device).eval()

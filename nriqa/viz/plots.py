@@ -1,0 +1,238 @@
+"""Matplotlib figures: the relative-gain heatmap, crop grids, training curves, sample frames,
+and the assessment-vs-optimization scatter.  Every function returns a ``Figure`` (save it with
+:func:`nriqa.viz.save_figure`); none calls ``plt.show``."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def _figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _to_image(x: torch.Tensor) -> np.ndarray:
+    """(3,H,W) tensor in [0,1] -> (H,W,3) array for imshow."""
+    x = torch.as_tensor(x).detach().float().cpu()
+    if x.dim() != 3 or x.shape[0] != 3:
+        raise ValueError(f"expected a (3,H,W) frame, got shape {tuple(x.shape)}")
+    return x.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def _frames(x: torch.Tensor, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    shape = tuple(x.shape)
+    if x.dim() == 5:
+        x = x.flatten(0, 1)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be (3,H,W), (N,3,H,W) or (B,T,3,H,W) RGB frames, got {shape}")
+    return x
+
+
+# ----------------------------------------------------------------------------- gain heatmap
+def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure", value: str = "gain",
+                 row_labels: Mapping[str, str] | None = None, own: Mapping[str, str | Sequence[str]] | None = None,
+                 hacking_threshold: float = 0.1, title: str | None = None, vmax: float | None = None,
+                 cmap: str = "RdBu"):
+    """Heatmap of mean relative gain: rows = runs (the extra loss term added to Charbonnier),
+    columns = measures plus an ``average`` column; numbers (in %) in every cell; diverging
+    colormap centred on 0 (blue = better than the baseline, red = worse).
+
+    ``gains``: output of :func:`nriqa.analysis.relative_gain` (already averaged over models and
+    datasets, or averaged here).  ``own``: run -> the measure(s) it optimized; runs flagged by
+    :func:`nriqa.analysis.gain.metric_hacking` (own gain > held-out mean + ``hacking_threshold``)
+    get their own-measure cells boxed and hatched, and a note under the plot.
+    """
+    from matplotlib.patches import Rectangle
+
+    from nriqa.analysis.gain import gain_matrix, metric_hacking
+
+    mat = gain_matrix(gains, row=row, col=col, value=value, average=True)
+    if mat.empty:
+        raise ValueError("gains is empty: nothing to draw")
+    data = mat.to_numpy(dtype=float)
+    lim = vmax if vmax is not None else float(np.nanmax(np.abs(data))) or 1.0
+    n_r, n_c = data.shape
+    fig = _figure((1.1 + 0.75 * n_c, 1.3 + 0.45 * n_r))
+    ax = fig.add_subplot()
+    im = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    for i in range(n_r):
+        for j in range(n_c):
+            v = data[i, j]
+            if np.isfinite(v):
+                ax.text(j, i, f"{100 * v:+.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(v) > 0.6 * lim else "black")
+    ax.axvline(n_c - 1.5, color="black", lw=1.5)  # separates the average column
+    ax.set_xticks(range(n_c), list(mat.columns), rotation=45, ha="right")
+    labels = [row_labels.get(r, r) if row_labels else r for r in mat.index]
+    ax.set_yticks(range(n_r), labels)
+    ax.set_xlabel("evaluation measure")
+    ax.set_ylabel("extra loss term (+ Charbonnier)")
+    fig.colorbar(im, ax=ax, label="relative gain over baseline (%)",
+                 format=lambda x, _: f"{100 * x:+.0f}")
+    if title:
+        ax.set_title(title)
+    flags = pd.DataFrame()
+    if own:
+        flags = metric_hacking(gains, own, threshold=hacking_threshold, row=row, col=col, value=value)
+        cols = list(mat.columns)
+        rows = list(mat.index)
+        for rec in flags[flags["flagged"]].itertuples():
+            for m in rec.own.split(","):
+                i, j = rows.index(rec.run), cols.index(m)
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black",
+                                       lw=2.0, hatch="///"))
+        if flags["flagged"].any():
+            fig.text(0.01, -0.02, "hatched box: metric hacking - the run's own loss measure gains "
+                     f"> {100 * hacking_threshold:.0f} points more than the held-out mean",
+                     fontsize=8, ha="left", va="top")
+    fig.hacking = flags  # the flag table behind the boxes, for the notebook to print
+    return fig
+
+
+# ----------------------------------------------------------------------------- crops
+def crop_grid(crops: Sequence, gt: torch.Tensor, outputs: Mapping[str, torch.Tensor], *,
+              scores: Mapping[str, Sequence[float]] | None = None, title: str | None = None,
+              cell: float = 1.6):
+    """Rows = crops (``Crop(frame, y, x, size, value)`` from :func:`nriqa.analysis.artifacts.top_crops`),
+    columns = ground truth then each output in ``outputs`` order (e.g. baseline, runs).
+    ``scores``: optional ``{output: per-crop numbers}`` written under each crop."""
+    if not crops:
+        raise ValueError("crops is empty: nothing to draw")
+    g = _frames(gt, "gt")
+    outs = {k: _frames(v, f"outputs[{k!r}]") for k, v in outputs.items()}
+    for k, v in outs.items():
+        if v.shape != g.shape:
+            raise ValueError(f"outputs[{k!r}] has shape {tuple(v.shape)}, gt {tuple(g.shape)}")
+    cols = {"ground truth": g, **outs}
+    fig = _figure((cell * len(cols), cell * len(crops) + 0.4))
+    axes = fig.subplots(len(crops), len(cols), squeeze=False)
+    for i, c in enumerate(crops):
+        for j, (name, frames) in enumerate(cols.items()):
+            ax = axes[i, j]
+            ax.imshow(_to_image(frames[c.frame, :, c.y:c.y + c.size, c.x:c.x + c.size]),
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"f{c.frame} ({c.y},{c.x})", fontsize=7)
+            if scores and name in scores:
+                ax.set_xlabel(f"{scores[name][i]:.3g}", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- curves, frames
+def training_curves(log: pd.DataFrame, columns: Sequence[str] | None = None, *, x: str = "step",
+                    logy: bool = True, smooth: int = 1, title: str | None = None):
+    """Curves of ``columns`` (default: every numeric column whose name starts with ``loss``)
+    against ``x`` from a training log (:func:`nriqa.train.read_log`); one panel per column."""
+    if x not in log.columns:
+        raise ValueError(f"log has no column {x!r}; it has {list(log.columns)}")
+    if columns is None:
+        columns = [c for c in log.columns if c.startswith("loss") and pd.api.types.is_numeric_dtype(log[c])]
+    columns = [c for c in columns if c in log.columns]
+    if not columns:
+        raise ValueError(f"no column to plot; log has {list(log.columns)}")
+    fig = _figure((3.2 * min(len(columns), 4), 2.6 * int(np.ceil(len(columns) / 4))))
+    axes = fig.subplots(int(np.ceil(len(columns) / 4)), min(len(columns), 4), squeeze=False).ravel()
+    for ax, c in zip(axes, columns):
+        d = log[[x, c]].dropna()
+        y = d[c].rolling(smooth, min_periods=1).mean() if smooth > 1 else d[c]
+        ax.plot(d[x], y, lw=1.2)
+        if logy and (y > 0).all():
+            ax.set_yscale("log")
+        ax.set_title(c, fontsize=9)
+        ax.set_xlabel(x)
+    for ax in axes[len(columns):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def sample_frames(frames: Mapping[str, torch.Tensor], *, index: int = 0,
+                  crop: tuple[int, int, int] | None = None, scores: Mapping[str, str] | None = None,
+                  title: str | None = None, cell: float = 2.6):
+    """Side-by-side frames: ``{label: (3,H,W) | (T,3,H,W) | (1,T,3,H,W)}``; ``index`` picks the
+    frame of videos, ``crop=(y, x, size)`` zooms in, ``scores`` adds a caption per label."""
+    if not frames:
+        raise ValueError("frames is empty: nothing to draw")
+    fig = _figure((cell * len(frames), cell + 0.4))
+    axes = fig.subplots(1, len(frames), squeeze=False)[0]
+    for ax, (name, f) in zip(axes, frames.items()):
+        img = _frames(f, name)
+        img = img[min(index, img.shape[0] - 1)]
+        if crop is not None:
+            y, x, s = crop
+            img = img[:, y:y + s, x:x + s]
+        ax.imshow(_to_image(img), interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if scores and name in scores:
+            ax.set_xlabel(scores[name], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def gradient_shares(norms: Mapping[str, float], weights: Mapping[str, float], *, ax=None,
+                    title: str | None = None):
+    """Bar chart of weighted gradient shares ``w_i * n_i / sum_j w_j * n_j`` per loss term."""
+    terms = [t for t in norms if t in weights]
+    if not terms:
+        raise ValueError(f"norms {list(norms)} and weights {list(weights)} share no term")
+    vals = np.array([abs(weights[t]) * float(norms[t]) for t in terms])
+    shares = vals / vals.sum() if vals.sum() > 0 else vals
+    fig = None
+    if ax is None:
+        fig = _figure((1.2 + 0.9 * len(terms), 2.8))
+        ax = fig.add_subplot()
+    ax.bar(range(len(terms)), shares, color="tab:blue")
+    ax.set_xticks(range(len(terms)), terms, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of weighted gradient norm")
+    for i, s in enumerate(shares):
+        ax.text(i, s + 0.02, f"{100 * s:.0f}%", ha="center", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig if fig is not None else ax.figure
+
+
+def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
+                      title: str | None = None):
+    """Scatter of assessment accuracy (``x``, e.g. SRCC) vs optimization value (``y``, mean
+    relative gain as a loss), one labelled point per measure; the title carries Spearman's rho
+    between the two and its p-value."""
+    from scipy.stats import spearmanr
+
+    for c in (x, y, label):
+        if c not in table.columns:
+            raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
+    d = table[[x, y, label]].dropna()
+    if len(d) < 2:
+        raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
+    rho, p = spearmanr(d[x], d[y])
+    fig = _figure((4.8, 3.8))
+    ax = fig.add_subplot()
+    ax.scatter(d[x], d[y], color="tab:purple")
+    for xi, yi, t in zip(d[x], d[y], d[label]):
+        ax.annotate(str(t), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax.axhline(0, color="gray", lw=0.8, ls="--")
+    ax.set_xlabel(f"assessment accuracy ({x.upper()})")
+    ax.set_ylabel("mean relative gain as a loss" if y == "gain" else y)
+    ax.set_title((title + "\n" if title else "") + f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})",
+                 fontsize=9)
+    fig.spearman = (float(rho), float(p))
+    return fig

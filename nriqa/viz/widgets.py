@@ -1,0 +1,177 @@
+"""Interactive viewers for JupyterLab, each degrading to a static matplotlib figure headlessly.
+
+- :func:`compare_frames`: pick a clip, frame, crop and two or more runs; see them side by side
+  with their scores.
+- :func:`weight_explorer`: one slider per loss term; shows the weighted gradient shares
+  ``w_i * |g_i| / sum_j w_j * |g_j|`` from measured gradient norms.
+
+Interactive mode needs ipywidgets and a running Jupyter kernel.  It is off (a static figure is
+returned) with ``interactive=False``, when ``NRIQA_STATIC=1`` is set (do this for papermill
+batch runs), or when no kernel is running.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from nriqa.viz.plots import gradient_shares, sample_frames
+
+
+def is_interactive(flag: bool | None = None) -> bool:
+    """Whether widgets can be shown: ``flag`` when given, else a Jupyter kernel with ipywidgets
+    and no ``NRIQA_STATIC`` in the environment."""
+    if flag is not None:
+        return bool(flag)
+    if os.environ.get("NRIQA_STATIC", "").strip() not in ("", "0"):
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _score_caption(scores: pd.DataFrame | None, run: str, clip: str, frame: int,
+                   measures: Sequence[str] | None) -> str:
+    if scores is None or scores.empty:
+        return ""
+    d = scores[(scores["run"] == run) & (scores["clip"] == clip) & (scores["frame"] == frame)]
+    if measures is not None:
+        d = d[d["measure"].isin(measures)]
+    per = d.groupby("measure", sort=False)["score"].mean()
+    return "\n".join(f"{m} {v:.4g}" for m, v in per.items())
+
+
+def _check_outputs(outputs: Mapping[str, Mapping[str, torch.Tensor]], gt) -> list[str]:
+    if not isinstance(outputs, Mapping) or len(outputs) < 1:
+        raise ValueError("outputs must be {run: {clip: (T,3,H,W) tensor}} with at least one run")
+    clips = None
+    for run, per_clip in outputs.items():
+        if not isinstance(per_clip, Mapping) or not per_clip:
+            raise ValueError(f"outputs[{run!r}] must be a non-empty {{clip: (T,3,H,W)}} dict")
+        names = set(per_clip)
+        clips = names if clips is None else clips & names
+    if gt is not None:
+        clips &= set(gt)
+    if not clips:
+        raise ValueError("outputs (and gt) share no clip name")
+    return sorted(clips)
+
+
+def compare_frames(outputs: Mapping[str, Mapping[str, torch.Tensor]],
+                   gt: Mapping[str, torch.Tensor] | None = None, scores: pd.DataFrame | None = None, *,
+                   clip: str | None = None, frame: int = 0, crop: tuple[int, int, int] | None = None,
+                   runs: Sequence[str] | None = None, measures: Sequence[str] | None = None,
+                   interactive: bool | None = None):
+    """Frame/crop comparer.
+
+    Args:
+        outputs: ``{run: {clip: (T,3,H,W) or (1,T,3,H,W)}}`` output frames in [0, 1].
+        gt: ``{clip: (T,3,H,W)}`` ground truth, shown first when given.
+        scores: tidy table from :func:`nriqa.analysis.evaluate` (captions per run/clip/frame).
+        clip, frame, crop ``(y, x, size)``, runs, measures: the initial (or static) view.
+    Returns:
+        an ``ipywidgets.VBox`` when interactive, else a matplotlib ``Figure`` of the view.
+    """
+    clips = _check_outputs(outputs, gt)
+    clip = clip if clip is not None else clips[0]
+    if clip not in clips:
+        raise ValueError(f"clip {clip!r} not in outputs; clips: {clips}")
+    runs = list(runs) if runs is not None else list(outputs)[:4]
+    unknown = [r for r in runs if r not in outputs]
+    if unknown:
+        raise ValueError(f"runs {unknown} not in outputs; runs: {list(outputs)}")
+
+    def view(clip_name: str, frame_idx: int, crop_box, run_names: Sequence[str]):
+        panels: dict[str, torch.Tensor] = {}
+        captions: dict[str, str] = {}
+        if gt is not None:
+            panels["ground truth"] = gt[clip_name]
+        for r in run_names:
+            panels[r] = outputs[r][clip_name]
+            captions[r] = _score_caption(scores, r, clip_name, frame_idx, measures)
+        return sample_frames(panels, index=frame_idx, crop=crop_box, scores=captions,
+                             title=f"{clip_name}  frame {frame_idx}")
+
+    if not is_interactive(interactive):
+        return view(clip, frame, crop, runs)
+
+    import ipywidgets as W
+
+    first = outputs[runs[0] if runs else next(iter(outputs))][clip]
+    h, w = first.shape[-2:]
+    n_frames = first.shape[-4] if first.dim() >= 4 else 1
+    size0 = crop[2] if crop else min(h, w)
+    w_clip = W.Dropdown(options=clips, value=clip, description="clip")
+    w_frame = W.IntSlider(value=frame, min=0, max=max(0, n_frames - 1), description="frame")
+    w_size = W.IntSlider(value=size0, min=8, max=min(h, w), step=4, description="crop size")
+    w_y = W.IntSlider(value=crop[0] if crop else 0, min=0, max=h - 8, description="crop y")
+    w_x = W.IntSlider(value=crop[1] if crop else 0, min=0, max=w - 8, description="crop x")
+    w_runs = W.SelectMultiple(options=list(outputs), value=tuple(runs), description="runs")
+    image = W.Image(format="png")
+
+    def redraw(*_):
+        size = w_size.value
+        box = None if size >= min(h, w) else (min(w_y.value, h - size), min(w_x.value, w - size), size)
+        frames_here = outputs[next(iter(outputs))][w_clip.value]
+        w_frame.max = max(0, (frames_here.shape[-4] if frames_here.dim() >= 4 else 1) - 1)
+        image.value = _png(view(w_clip.value, w_frame.value, box, list(w_runs.value)))
+
+    for wd in (w_clip, w_frame, w_size, w_y, w_x, w_runs):
+        wd.observe(redraw, names="value")
+    redraw()
+    controls = W.HBox([W.VBox([w_clip, w_frame, w_runs]), W.VBox([w_size, w_y, w_x])])
+    return W.VBox([controls, image])
+
+
+def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | None = None, *,
+                    interactive: bool | None = None, low: float = 1e-4, high: float = 1e2):
+    """Loss-weight explorer.
+
+    Args:
+        norms: measured gradient norm of each *unweighted* loss term, e.g. from
+            :func:`nriqa.train.balance.measure_gradients` (``{term: float}``).
+        weights: initial weights (default 1.0 each).
+        low, high: slider range (log scale).
+    Returns:
+        an ``ipywidgets.VBox`` (one log slider per term + the share chart) when interactive,
+        else a matplotlib ``Figure`` of the shares for ``weights``.
+    """
+    if not norms:
+        raise ValueError("norms must map at least one loss term to its gradient norm")
+    bad = {k: v for k, v in norms.items() if not (float(v) >= 0)}
+    if bad:
+        raise ValueError(f"gradient norms must be finite and >= 0, got {bad}")
+    weights = dict(weights or {})
+    weights = {t: float(weights.get(t, 1.0)) for t in norms}
+    if not is_interactive(interactive):
+        return gradient_shares(norms, weights, title="weighted gradient shares")
+
+    import ipywidgets as W
+
+    sliders = {t: W.FloatLogSlider(value=max(weights[t], low), base=10, min=float(torch.log10(torch.tensor(low))),
+                                   max=float(torch.log10(torch.tensor(high))), step=0.05, description=t,
+                                   readout_format=".3g", style={"description_width": "initial"})
+               for t in norms}
+    image = W.Image(format="png")
+
+    def redraw(*_):
+        image.value = _png(gradient_shares(norms, {t: s.value for t, s in sliders.items()},
+                                           title="weighted gradient shares"))
+
+    for s in sliders.values():
+        s.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.VBox(list(sliders.values())), image])

@@ -1,0 +1,118 @@
+"""Artifact measures on real photos with synthetic artifacts: the matching measure responds,
+the others stay near their clean baseline."""
+import numpy as np
+import pytest
+import skimage.data
+import torch
+import torch.nn.functional as F
+
+from nriqa.analysis import artifacts as A
+
+
+def photo(name: str, size: int = 96) -> torch.Tensor:
+    a = torch.from_numpy(getattr(skimage.data, name)()).permute(2, 0, 1).float() / 255
+    h, w = a.shape[1:]
+    s = min(h, w)
+    a = a[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return F.interpolate(a[None], size=(size, size), mode="area")[0]
+
+
+@pytest.fixture(scope="module")
+def gt() -> torch.Tensor:
+    # range squeezed to [0.1, 0.9] so that added artifacts are not clipped away
+    return 0.1 + 0.8 * torch.stack([photo(n) for n in ("astronaut", "chelsea", "coffee")])
+
+
+def colored_dots(x, density=0.01, amp=0.5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    m = (torch.rand(x.shape[0], 1, *x.shape[2:], generator=g) < density).float()
+    sign = torch.where(torch.rand(m.shape, generator=g) < 0.5, -1.0, 1.0)
+    green_magenta = torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1) * amp
+    return (x + m * sign * green_magenta).clamp(0, 1)
+
+
+def dotted_edges(x, gt, amp=0.15):
+    m = A.edge_mask(gt, dilate=1).float()
+    yy, xx = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
+    checker = torch.where((yy // 2 + xx // 2) % 2 == 0, 1.0, -1.0)  # period-4 pattern
+    return (x + amp * m * checker).clamp(0, 1)
+
+
+def gaussian_blur(x, sigma=1.5):
+    return A._gauss(x, sigma)
+
+
+def all_scores(pred, gt):
+    return {k: A.MEASURES[k](pred, gt).scores for k in A.MEASURES}
+
+
+def test_clean_frames_score_zero(gt):
+    for name, s in all_scores(gt, gt).items():
+        assert torch.allclose(s, torch.zeros_like(s), atol=1e-5), name
+
+
+@pytest.mark.parametrize("artifact,measure", [("dots", "chroma_noise"), ("edges", "edge_artifacts"),
+                                              ("blur", "blur")])
+def test_matching_measure_responds_others_stay(gt, artifact, measure):
+    make = {"dots": colored_dots, "edges": lambda x: dotted_edges(x, gt), "blur": gaussian_blur}[artifact]
+    clean = all_scores(gt, gt)
+    dirty = all_scores(make(gt), gt)
+    response = (dirty[measure] - clean[measure]).min().item()
+    assert response > 0.5, (artifact, dirty)
+    for other in A.MEASURES:
+        if other != measure:
+            drift = (dirty[other] - clean[other]).abs().max().item()
+            assert drift < 0.2 * response, (artifact, other, drift, response)
+
+
+def test_maps_have_frame_shape_and_localize(gt):
+    pred = gt.clone()
+    pred[0, :, 10:30, 10:30] = colored_dots(pred[:1], density=0.2)[0, :, 10:30, 10:30]
+    res = A.chroma_noise(pred, gt)
+    assert res.maps.shape == (3, 96, 96) and res.scores.shape == (3,)
+    assert res.maps[0, 10:30, 10:30].mean() > 10 * res.maps[0, 50:, 50:].mean() + 1e-6
+    crops = A.top_crops(pred, gt, "chroma_noise", k=2, size=16)
+    assert len(crops) == 2 and crops[0].frame == 0
+    c = crops[0]
+    assert 0 <= c.y <= 30 and 0 <= c.x <= 30  # the window overlaps the dotted square
+    assert crops[0].value >= crops[1].value
+    assert not (crops[1].frame == c.frame and abs(crops[1].y - c.y) < 16 and abs(crops[1].x - c.x) < 16)
+
+
+def test_blur_grows_with_sigma_and_video_shapes(gt):
+    s = [A.blur(gaussian_blur(gt, sig), gt).scores.mean().item() for sig in (0.7, 1.5, 3.0)]
+    assert s[0] < s[1] < s[2]
+    video = gt[None]  # (1,T,3,H,W) flattens to frames
+    assert A.blur(video, video).scores.shape == (3,)
+
+
+def test_flicker_ratio(gt):
+    # a panning clip: frames are shifted crops of one photo
+    big = 0.1 + 0.8 * photo("astronaut", 128)
+    clip = torch.stack([big[:, 8 + i:8 + i + 96, 8 + 2 * i:8 + 2 * i + 96] for i in range(4)])
+    stable = A.flicker(clip, clip)
+    assert stable.scores.shape == (3,) and torch.allclose(stable.scores, torch.ones(3))
+    g = torch.Generator().manual_seed(0)
+    noisy = (clip + 0.05 * torch.randn(clip.shape, generator=g)).clamp(0, 1)
+    assert (A.flicker(noisy, clip).scores > 2).all()
+    # the same per-frame offset (no temporal change) flickers much less than fresh noise per frame
+    offset = (clip + 0.05 * torch.randn(clip.shape[1:], generator=g)).clamp(0, 1)
+    assert A.flicker(offset, clip).scores.mean() < A.flicker(noisy, clip).scores.mean()
+
+
+def test_bad_inputs_are_named(gt):
+    with pytest.raises(ValueError, match="pred"):
+        A.blur(gt[:, :2], gt[:, :2])
+    with pytest.raises(ValueError, match="same shape"):
+        A.chroma_noise(gt, gt[:2])
+    with pytest.raises(ValueError, match="unknown artifact"):
+        A.top_crops(gt, gt, "nope")
+    with pytest.raises(ValueError, match="larger"):
+        A.top_crops(gt, gt, "blur", size=500)
+
+
+def test_crop_grid_draws(gt):
+    crops = A.top_crops(colored_dots(gt), gt, "chroma_noise", k=2, size=24)
+    fig = A.crop_grid(crops, gt, {"baseline": gaussian_blur(gt), "dots": colored_dots(gt)})
+    assert len(fig.axes) == 2 * 3
+    assert fig.axes[0].get_title() == "ground truth"

@@ -1,0 +1,188 @@
+"""Trainer mechanics on tiny doubles: schedule, EMA, checkpoints, exact resume, non-finite guard."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from nriqa.train import NonFiniteError, load_generator, read_log, run_is_done, train
+from nriqa.train.checkpoint import load_checkpoint, step_checkpoints
+from nriqa.train.ema import EMA
+from nriqa.train.schedule import CosineRestarts, build_schedule
+from test_train_doubles import Crash, ToyDiscriminator, ToyObjective, ToySampler, ToyVSR, toy_cfg
+
+
+def _run(tmp, cfg, *, objective=None, dropout=0.1, seed=0, init_from=None):
+    torch.manual_seed(seed)
+    model = ToyVSR(dropout=dropout)
+    return train(cfg, tmp, model=model, sampler=ToySampler(), objective=objective or ToyObjective(cfg["train"]["objective"]),
+                 progress=False, init_from=init_from)
+
+
+def _tensors(obj, prefix=""):
+    """Every tensor in a nested checkpoint structure, keyed by its path."""
+    out = {}
+    if isinstance(obj, torch.Tensor):
+        out[prefix] = obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_tensors(v, f"{prefix}/{k}"))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(_tensors(v, f"{prefix}/{i}"))
+    return out
+
+
+def test_schedule_warmup_cosine_restarts():
+    s = CosineRestarts(base_lr=1.0, periods=[4, 2], restart_weights=[1.0, 0.5], eta_min=0.1, warmup_steps=2)
+    assert [s(0), s(1)] == [0.5, 1.0]                      # linear warm-up to the first peak
+    assert s(2) == pytest.approx(1.0)                       # cycle 1 starts at base_lr
+    assert s(4) == pytest.approx(0.1 + 0.9 * 0.5)           # half-way down the first cosine
+    assert s(6) == pytest.approx(0.5)                       # restart at weight 0.5
+    assert s(7) == pytest.approx(0.1 + 0.4 * 0.5)
+    assert s(8) == s(100) == 0.1                            # after the last cycle: eta_min
+    assert build_schedule({}, 2.0, 10)(0) == 2.0
+    with pytest.raises(ValueError, match="restart_weights"):
+        CosineRestarts(1.0, [3, 3], [1.0])
+
+
+def test_ema_update_and_zero_weight_is_identity():
+    torch.manual_seed(0)
+    model = ToyVSR()
+    ema = EMA(model, decay=0.75)
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model, torch.tensor(0.0))
+    assert all(torch.equal(before[k], v) for k, v in ema.state_dict().items())
+    ema.update(model)
+    for (name, e), p in zip(ema.module.named_parameters(), model.parameters()):
+        torch.testing.assert_close(e, before[name] + 0.25 * (p - before[name]))
+
+
+def test_run_folder_log_checkpoints(tmp_path):
+    cfg = toy_cfg(objective={"charbonnier": 1.0, "bright": 0.1}, ckpt_every=2, keep_last=2, tensorboard=True)
+    run = _run(tmp_path / "run", cfg)
+    assert run_is_done(run)
+    assert step_checkpoints(run) == [6, 8]                  # keep_last=2
+    latest, best = load_checkpoint(run, "latest"), load_checkpoint(run, "best")
+    assert latest["step"] == 8 and 2 <= best["step"] <= 8
+    assert {"params", "params_ema", "optimizer", "scheduler", "rng"} <= set(latest)
+    assert {"torch", "numpy", "python"} <= set(latest["rng"])
+    df = read_log(run)
+    assert df["step"].tolist() == [2, 4, 6, 8]
+    for col in ["total", "loss/charbonnier", "loss/bright", "lr", "grad_norm", "frames_per_s", "peak_mem_mb"]:
+        assert df[col].notna().all(), col
+    # gradient norms per term only on rows whose interval contained a measured step (every 3 steps)
+    assert df["gradnorm/charbonnier"].notna().sum() >= 2 and (df["gradnorm/bright"].dropna() > 0).all()
+    torch.testing.assert_close(torch.tensor(df["total"].values),
+                               torch.tensor((df["loss/charbonnier"] + 0.1 * df["loss/bright"]).values))
+    assert df["lr"].iloc[-1] == pytest.approx(build_schedule(cfg["train"]["schedule"], 1e-3, 8)(7))
+    assert list((run / "tensorboard").glob("events.*"))
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["steps"] == 8 and len(saved["config_hash"]) == 12
+    done = json.loads((run / "done.json").read_text())
+    assert done["step"] == 8 and done["best_by"] == "train_loss_ema"
+    # a done run returns at once, without building anything
+    assert train(cfg, run, model=None, sampler=None, objective=None, progress=False) == run
+    gen = load_generator(run, ema=True, model=ToyVSR(dropout=0.1))
+    assert not gen.training
+    assert all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), latest["params_ema"].values()))
+
+
+@pytest.mark.parametrize("variant", ["plain", "gan+gradnorm+accumulate"])
+def test_resume_is_bit_identical(tmp_path, variant):
+    """Stopped at step 5 (checkpoint at 4) and resumed == uninterrupted, on every tensor."""
+    extra, spec = {}, {"charbonnier": 1.0, "bright": 0.1}
+    if variant != "plain":
+        spec = {**spec, "weights": "gradnorm"}
+        extra = {"accumulate": 2, "balance": {"reference": "charbonnier", "shares": {"bright": 0.2}, "every": 2}}
+    cfg = toy_cfg(objective=spec, **extra)
+
+    def objective(**kw):
+        from nriqa.losses.adversarial import AdversarialTerm
+
+        torch.manual_seed(123)
+        adv = AdversarialTerm(ToyDiscriminator(), loss="hinge", weight=0.01) if variant != "plain" else None
+        return ToyObjective(spec, adversarial=adv, **kw)
+
+    calls_per_step = int(extra.get("accumulate", 1))
+    _run(tmp_path / "a", cfg, objective=objective())
+    with pytest.raises(Crash):
+        _run(tmp_path / "b", cfg, objective=objective(crash_at=5 * calls_per_step + 1))
+    assert load_checkpoint(tmp_path / "b", "latest")["step"] == 4 and not run_is_done(tmp_path / "b")
+    _run(tmp_path / "b", cfg, objective=objective(), seed=999)   # fresh init is overwritten by the checkpoint
+    a, b = load_checkpoint(tmp_path / "a", "latest"), load_checkpoint(tmp_path / "b", "latest")
+    ta, tb = _tensors({k: v for k, v in a.items() if k != "rng"}), _tensors({k: v for k, v in b.items() if k != "rng"})
+    assert ta.keys() == tb.keys() and len(ta) > 20
+    if variant != "plain":
+        assert any(k.startswith("/discriminator") for k in ta) and any(k.startswith("/balancer") for k in ta)
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    la, lb = read_log(tmp_path / "a"), read_log(tmp_path / "b")
+    assert la["step"].tolist() == lb["step"].tolist() == [2, 4, 6, 8]
+    for col in [c for c in la.columns if c.startswith(("loss/", "gradnorm/", "weight/")) or c == "total"]:
+        assert la[col].equals(lb[col]), col
+
+
+def test_nonfinite_steps_are_skipped(tmp_path):
+    cfg = toy_cfg(steps=7, ckpt_every=1, keep_last=10, log_every=1, max_nonfinite=3)
+    run = _run(tmp_path / "r", cfg, objective=ToyObjective(nan_steps={3}, nan_grad_steps={4}))
+    ck = {s: load_checkpoint(run, f"step_{s:06d}") for s in (3, 5, 6)}
+    for key in ("params", "params_ema"):
+        for name, v in ck[3][key].items():
+            if v.is_floating_point():
+                assert torch.equal(v, ck[5][key][name]), (key, name)   # steps 4 and 5 changed nothing
+        assert any(not torch.equal(v, ck[6][key][n]) for n, v in ck[5][key].items() if v.is_floating_point())
+    steps = [s["step"] for s in ck[5]["optimizer"]["state"].values()]
+    assert all(float(s) == 3.0 for s in steps)                       # Adam counted 3 real updates of 5
+    df = read_log(run)
+    assert df.set_index("step")["nonfinite"].to_dict() == {1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 6: 0, 7: 0}
+    assert df.set_index("step")["total"].isna().tolist() == [False, False, False, True, True, False, False]
+    assert run_is_done(run)
+
+
+def test_nonfinite_run_stops_with_last_good_checkpoint(tmp_path):
+    cfg = toy_cfg(steps=20, ckpt_every=2, keep_last=5, log_every=1, max_nonfinite=3)
+    with pytest.raises(NonFiniteError, match=r"3 consecutive steps.*last good checkpoint"):
+        _run(tmp_path / "r", cfg, objective=ToyObjective(nan_steps=set(range(4, 20))))
+    run = tmp_path / "r"
+    assert not run_is_done(run)
+    latest, good = load_checkpoint(run, "latest"), load_checkpoint(run, "step_000004")
+    assert latest["step"] == 6
+    for name, v in latest["params"].items():
+        if v.is_floating_point():  # (the double's call-counter buffer keeps counting)
+            assert torch.isfinite(v).all() and torch.equal(v, good["params"][name]), name
+    assert read_log(run)["step"].max() == 7
+
+
+def test_init_from_records_baseline(tmp_path):
+    base = _run(tmp_path / "base", toy_cfg(steps=4))
+    cfg = toy_cfg(steps=1, objective={"charbonnier": 1.0, "bright": 0.1},
+                  optimizer={"name": "adam", "lr": 1e-12}, schedule={"name": "constant"})
+    fine = _run(tmp_path / "fine", cfg, init_from=base, seed=5)
+    rec = yaml.safe_load((fine / "config.yaml").read_text())["init_from"]
+    base_hash = yaml.safe_load((base / "config.yaml").read_text())["config_hash"]
+    assert rec == {"path": str(base.resolve()), "step": 4, "weights": "params_ema", "config_hash": base_hash,
+                   "done": True}
+    assert json.loads((fine / "done.json").read_text())["init_from"] == rec
+    start = load_checkpoint(base, "latest")["params_ema"]
+    after = load_checkpoint(fine, "latest")["params"]
+    for k, v in start.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(after[k], v, atol=1e-9, rtol=0)
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        _run(tmp_path / "x", cfg, init_from=tmp_path / "missing")
+
+
+def test_bad_config_fails_before_work(tmp_path):
+    with pytest.raises(ValueError, match="train.steps"):
+        train(toy_cfg(steps=0), tmp_path / "r", model=ToyVSR(), sampler=ToySampler(), objective=ToyObjective())
+    with pytest.raises(ValueError, match="optimizer.name"):
+        train(toy_cfg(optimizer={"name": "sgd", "lr": 0.1}), tmp_path / "r", model=ToyVSR(), sampler=ToySampler(),
+              objective=ToyObjective())
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,44 @@
+"""Plot helpers draw what they are given and save PNG + SVG atomically."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nriqa.viz import plots, save_figure
+
+
+def test_training_curves_picks_loss_columns():
+    log = pd.DataFrame({"step": np.arange(0, 100, 10), "loss/charbonnier": np.linspace(1, 0.1, 10),
+                        "loss/lpips": np.linspace(0.5, 0.3, 10), "lr": np.full(10, 1e-3)})
+    fig = plots.training_curves(log, smooth=2)
+    titles = [a.get_title() for a in fig.axes if a.get_visible()]
+    assert titles == ["loss/charbonnier", "loss/lpips"]
+    y = fig.axes[0].lines[0].get_ydata()
+    assert y[1] == pytest.approx((1 + 0.9) / 2)  # rolling mean of 2
+    with pytest.raises(ValueError, match="no column"):
+        plots.training_curves(log[["step", "lr"]])
+
+
+def test_sample_frames_crop_and_captions():
+    x = torch.rand(2, 3, 40, 40)
+    fig = plots.sample_frames({"gt": x, "run": x.flip(-1)}, index=1, crop=(0, 0, 20), scores={"run": "psnr 30"})
+    assert fig.axes[0].images[0].get_array().shape == (20, 20, 3)
+    assert fig.axes[1].get_xlabel() == "psnr 30"
+    with pytest.raises(ValueError, match=r"bad must be .*RGB frames, got \(2, 40, 40\)"):
+        plots.sample_frames({"bad": torch.rand(2, 40, 40)})
+
+
+def test_gain_heatmap_without_flags_and_save(tmp_path, monkeypatch):
+    gains = pd.DataFrame({"run": ["a", "a", "b", "b"], "measure": ["psnr", "niqe"] * 2,
+                          "gain": [0.1, -0.2, 0.05, 0.0]})
+    fig = plots.gain_heatmap(gains, row_labels={"a": "+ NIQE"})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["+ NIQE", "b"]
+    assert not ax.patches and fig.hacking.empty
+    assert "-5.0" in [t.get_text() for t in ax.texts]  # average of a: (0.1 - 0.2) / 2
+    monkeypatch.setenv("NRIQA_FIGURES", str(tmp_path))
+    paths = save_figure(fig, "heat")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["heat.png", "heat.svg"]
+    assert paths[1].read_text().lstrip().startswith("<?xml")
+    with pytest.raises(ValueError, match="plain file stem"):
+        save_figure(fig, "../escape")

@@ -1,0 +1,66 @@
+"""Widgets fall back to static figures headlessly; interactive mode builds real ipywidgets."""
+import pandas as pd
+import pytest
+import torch
+
+from nriqa.viz import widgets
+
+
+def clips():
+    g = torch.Generator().manual_seed(0)
+    gt = {"c1": torch.rand(3, 3, 32, 32, generator=g), "c2": torch.rand(2, 3, 32, 32, generator=g)}
+    outs = {r: {k: (v * s).clamp(0, 1) for k, v in gt.items()} for r, s in (("base", 0.9), ("lpips", 1.1))}
+    return gt, outs
+
+
+def test_compare_frames_static_with_scores():
+    gt, outs = clips()
+    scores = pd.DataFrame({"run": ["base", "lpips"], "clip": ["c1", "c1"], "frame": [1, 1],
+                           "measure": ["psnr", "psnr"], "score": [21.5, 19.25]})
+    fig = widgets.compare_frames(outs, gt, scores, clip="c1", frame=1, crop=(4, 4, 16), interactive=False)
+    axes = fig.axes
+    assert [a.get_title() for a in axes] == ["ground truth", "base", "lpips"]
+    assert axes[1].get_xlabel() == "psnr 21.5" and axes[2].get_xlabel() == "psnr 19.25"
+    assert axes[0].images[0].get_array().shape == (16, 16, 3)
+
+
+def test_compare_frames_errors():
+    gt, outs = clips()
+    with pytest.raises(ValueError, match="clip 'nope'"):
+        widgets.compare_frames(outs, gt, clip="nope", interactive=False)
+    with pytest.raises(ValueError, match="runs"):
+        widgets.compare_frames(outs, gt, runs=["ghost"], interactive=False)
+
+
+def test_headless_detection(monkeypatch):
+    monkeypatch.setenv("NRIQA_STATIC", "1")
+    assert widgets.is_interactive() is False
+    assert widgets.is_interactive(True) is True
+    monkeypatch.delenv("NRIQA_STATIC")
+    assert widgets.is_interactive() is False  # pytest runs no Jupyter kernel
+
+
+def test_weight_explorer_static_shares():
+    fig = widgets.weight_explorer({"charbonnier": 2.0, "lpips": 0.5, "niqe": 10.0},
+                                  {"charbonnier": 1.0, "lpips": 4.0, "niqe": 0.1}, interactive=False)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == pytest.approx([0.4, 0.4, 0.2])
+    with pytest.raises(ValueError, match="norms"):
+        widgets.weight_explorer({}, interactive=False)
+
+
+def test_interactive_widgets_build_and_react():
+    pytest.importorskip("ipywidgets")
+    gt, outs = clips()
+    box = widgets.compare_frames(outs, gt, interactive=True)
+    image = box.children[-1]
+    first = image.value
+    assert first[:4] == b"\x89PNG"
+    clip_dd = box.children[0].children[0].children[0]
+    clip_dd.value = "c2"
+    assert image.value != first
+    ex = widgets.weight_explorer({"charbonnier": 1.0, "lpips": 1.0}, interactive=True)
+    img = ex.children[-1]
+    before = img.value
+    ex.children[0].children[1].value = 10.0
+    assert img.value != before
