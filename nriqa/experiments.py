@@ -24,10 +24,12 @@ from .paths import figures_dir, runs_dir
 
 def profile(name: str = "demo", overrides: Mapping[str, Any] | None = None, *,
             device: str | None = None, seed: int | None = None, run_root: str | None = None) -> dict:
-    """Load a profile as the notebooks do: parameters cell values override the YAML."""
+    """Load a profile as the notebooks do: parameters cell values override the YAML, and
+    ``device`` is resolved (``"auto"`` -> ``"cuda"`` when present, else ``"cpu"``)."""
+    from .config import resolve_device
+
     cfg = load_profile(name, overrides)
-    if device is not None:
-        cfg["device"] = device
+    cfg["device"] = resolve_device(device if device is not None else cfg.get("device", "auto"))
     if seed is not None:
         cfg["seed"] = int(seed)
     if run_root:
@@ -131,3 +133,379 @@ def finetune_grid(cfg: Mapping[str, Any]) -> dict[str, dict]:
     for combo in ft.get("combos") or []:
         grid[term_label(combo)] = dict(combo)
     return grid
+
+
+# --------------------------------------------------------------------------- evaluation glue
+
+_TEST_SETS: dict[str, list] = {}
+
+
+def test_set(cfg: Mapping[str, Any]) -> list[dict]:
+    """The profile's held-out clips (``nriqa.data.build_test_set``), built once per process."""
+    import json
+
+    from .data import build_test_set
+
+    key = json.dumps(cfg["data"], sort_keys=True, default=str)
+    if key not in _TEST_SETS:
+        _TEST_SETS[key] = build_test_set(dict(cfg["data"]))
+    return _TEST_SETS[key]
+
+
+def dataset_label(cfg: Mapping[str, Any]) -> str:
+    return f"{cfg['data'].get('source', 'embedded')}-test"
+
+
+def evaluate_runs(cfg: Mapping[str, Any], runs: Mapping[str, Path], *, model: str,
+                  panel: list[str] | None = None) -> "pd.DataFrame":
+    """Tidy panel scores (run, model, dataset, clip, frame, measure, score) of every run; cached
+    per (run, dataset, measure) under ``<profile>/eval-cache``."""
+    import pandas as pd
+
+    from .analysis import evaluate
+    from .config import resolve_device
+
+    frames = []
+    for label, rdir in runs.items():
+        frames.append(evaluate(rdir, test_set(cfg), panel or cfg["panel"], run=label, model=model,
+                               dataset=dataset_label(cfg), cache_dir=profile_root(cfg) / "eval-cache",
+                               device=resolve_device(cfg.get("device")), progress=False))
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_gain(scores: "pd.DataFrame", baseline: str = "baseline", exclude: Mapping[str, list] | None = None) -> dict:
+    """Run -> mean relative gain over the panel measures (``exclude[run]``: measures left out, e.g.
+    the run's own loss measure, so the value is judged by held-out measures only)."""
+    from .analysis import relative_gain
+
+    gains = relative_gain(scores, baseline=baseline, by=("measure",))
+    out = {}
+    for run, rows in gains.groupby("run"):
+        drop = set((exclude or {}).get(run, []))
+        kept = rows[~rows["measure"].isin(drop)]
+        out[run] = float(kept["gain"].mean())
+    return out
+
+
+def save_table(df: "pd.DataFrame", cfg: Mapping[str, Any], name: str) -> Path:
+    """Write ``df`` to ``<profile>/tables/<name>.csv`` atomically."""
+    from .paths import atomic_path
+
+    target = profile_root(cfg) / "tables" / f"{name}.csv"
+    with atomic_path(target) as tmp:
+        df.to_csv(tmp)
+    return target
+
+
+def run_outputs(cfg: Mapping[str, Any], runs: Mapping[str, Path]) -> dict[str, dict[str, "torch.Tensor"]]:
+    """``{run: {clip: (T,3,H,W)}}`` output frames on the test clips, plus ``"ground truth"``."""
+    import torch
+
+    from .train import load_generator
+
+    clips = test_set(cfg)
+    out: dict[str, dict] = {"ground truth": {c["name"]: c["hr"][0] for c in clips}}
+    for label, rdir in runs.items():
+        gen = load_generator(rdir, device="cpu")
+        with torch.no_grad():
+            out[label] = {c["name"]: gen(c["lr"])[0].clamp(0, 1) for c in clips}
+    return out
+
+
+ARTIFACTS = ("chroma_noise", "edge_artifacts", "blur")
+
+
+def artifact_table(outputs: Mapping[str, Mapping[str, "torch.Tensor"]]) -> "pd.DataFrame":
+    """Rows = runs, columns = artifact measures (mean over clips and frames; higher = more artifact)."""
+    import pandas as pd
+
+    from .analysis.artifacts import measure_artifacts
+
+    gt = outputs["ground truth"]
+    rows = {}
+    for label, clips in outputs.items():
+        if label == "ground truth":
+            continue
+        per = {m: [] for m in ARTIFACTS}
+        for name, frames in clips.items():
+            for m, v in measure_artifacts(frames, gt[name], ARTIFACTS).items():
+                per[m].append(v.float().mean().item())
+        rows[label] = {m: sum(v) / len(v) for m, v in per.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")[list(ARTIFACTS)]
+
+
+def worst_run(artifacts: "pd.DataFrame", measure: str) -> str:
+    """The run (baseline excluded when others exist) with the highest value of ``measure``."""
+    col = artifacts[measure]
+    others = col.drop(index="baseline", errors="ignore")
+    return str((others if len(others) else col).idxmax())
+
+
+def worst_clip(outputs: Mapping[str, Mapping[str, "torch.Tensor"]], run: str, measure: str) -> str:
+    """The test clip on which ``run`` scores highest on artifact ``measure``."""
+    from .analysis.artifacts import measure_artifacts
+
+    gt = outputs["ground truth"]
+    vals = {name: measure_artifacts(fr, gt[name], [measure])[measure].float().mean().item()
+            for name, fr in outputs[run].items()}
+    return max(vals, key=vals.get)
+
+
+def describe_artifacts(artifacts: "pd.DataFrame") -> str:
+    """One measured sentence per artifact measure: which run has most of it vs the baseline."""
+    lines = []
+    for m in ARTIFACTS:
+        run = worst_run(artifacts, m)
+        base = artifacts.loc["baseline", m] if "baseline" in artifacts.index else float("nan")
+        lines.append(f"{m}: highest in {run!r} ({artifacts.loc[run, m]:.3f} vs baseline {base:.3f})")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- kit NR-IQA models
+
+def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> "pd.DataFrame":
+    """Train (or load) the profile's kit NR-IQA models on the embedded distortion set and register
+    them as ``<arch>@embedded`` measures. Returns their held-out SRCC/PLCC/KRCC, size and time."""
+    import pandas as pd
+
+    from .iqa import register_kit_models, train_iqa
+
+    rows = []
+    for arch in cfg["iqa"]["models"]:
+        m = train_iqa(arch, dict(cfg), profile_root(cfg) / "iqa" / arch, progress=progress)
+        overall = m["held_out"]["overall"]
+        rows.append({"measure": m["name"], "params": m["params"], "train_s": m["train_seconds"],
+                     "steps": m["steps"], **{k: overall[k] for k in ("srcc", "plcc", "krcc")}})
+    register_kit_models()
+    return pd.DataFrame(rows).set_index("measure")
+
+
+# --------------------------------------------------------------------------- gradient weights (nb 04)
+
+def probe_batches(cfg: Mapping[str, Any], n: int) -> list[dict]:
+    """``n`` training batches not used by any training step count (steps 10**6 + i)."""
+    from .data import build_train_sampler
+
+    sampler = build_train_sampler(dict(cfg["data"]), seed=int(cfg.get("seed", 0)))
+    return [sampler.batch(10**6 + i) for i in range(n)]
+
+
+def measure_term_gradients(cfg: Mapping[str, Any], run: Path, spec: Mapping[str, float]) -> dict:
+    """Per-term gradient norms (w.r.t. parameters and output frames) and cosines at ``run``'s
+    checkpoint, on the profile's probe batches (``weights.probe_batches``)."""
+    from .losses import Objective
+    from .train import load_generator
+    from .train.balance import measure_gradients
+
+    model = load_generator(run, ema=True, device="cpu").train()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    objective = Objective(dict(spec))
+    return measure_gradients(model, objective, probe_batches(cfg, int(cfg["weights"]["probe_batches"])))
+
+
+def weighting_specs(cfg: Mapping[str, Any], spec: Mapping[str, float], grads: Mapping[str, Any]) -> dict[str, dict]:
+    """The three weightings of one combination: ``hand`` (the profile's fine-tuning weights),
+    ``static`` (from measured gradient norms), ``online`` (balanced during training)."""
+    from .train.balance import static_weights
+
+    w = cfg["weights"]
+    hand_table = cfg["finetune"].get("extra_terms", {})
+    hand = {k: (1.0 if k == w["reference"] else float(hand_table.get(k, v))) for k, v in spec.items()}
+    static = static_weights(grads["param_norm"], w["reference"], float(w["target_share"]),
+                            weights={k: 1.0 for k in spec})
+    online = {**{k: 1.0 for k in spec}, "weights": "gradnorm"}
+    return {"hand": hand, "static": static, "online": online}
+
+
+def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
+                         grads: Mapping[str, Mapping[str, Any]], *, progress: bool = True) -> "pd.DataFrame":
+    """Fine-tune every combination of ``weights.combos`` with the three weightings; evaluate each
+    with the panel (mean relative gain over the baseline) and the artifact measures."""
+    import pandas as pd
+
+    w = cfg["weights"]
+    balance = {"reference": w["reference"], "shares": float(w["target_share"]), "every": int(w["balance_every"])}
+    runs, meta = {"baseline": baseline}, {}
+    for spec in w["combos"]:
+        label = term_label(spec)
+        for kind, terms in weighting_specs(cfg, spec, grads[label]).items():
+            ft_terms = {k: v for k, v in terms.items() if k != "charbonnier"}
+            name = f"w-{model}-{kind}-{slug({k: 1.0 for k in spec})}"
+            over = {"balance": balance} if kind == "online" else None
+            runs[name] = ensure_finetune(cfg, model, ft_terms, name=name, train_overrides=over, progress=progress)
+            meta[name] = {"combo": label, "weighting": kind,
+                          "weights": ", ".join(f"{k}={v:.3g}" for k, v in terms.items() if k != "weights")}
+    scores = evaluate_runs(cfg, runs, model=model)
+    gains = mean_gain(scores)
+    arts = artifact_table(run_outputs(cfg, runs))
+    rows = [{**meta[r], "mean_gain": gains[r], **arts.loc[r].to_dict()} for r in meta]
+    return pd.DataFrame(rows)
+
+
+def describe_weighting(comparison: "pd.DataFrame") -> str:
+    lines = []
+    for combo, rows in comparison.groupby("combo"):
+        best = rows.loc[rows["mean_gain"].idxmax()]
+        parts = ", ".join(f"{r.weighting} {r.mean_gain:+.3f}" for r in rows.itertuples())
+        lines.append(f"{combo}: mean panel gain {parts} -> best: {best['weighting']}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- adversarial (nb 05)
+
+def gan_terms(cfg: Mapping[str, Any], discriminator: str, weight: float) -> dict:
+    """Extra terms of an adversarial fine-tune: the fidelity terms plus a GAN term."""
+    a = cfg["adversarial"]
+    terms = {k: v for k, v in a["fidelity"].items() if k not in {"charbonnier", "pixel"}}
+    terms["gan"] = {"weight": float(weight), "discriminator": discriminator, "loss": a["gan_loss"],
+                    "size": a.get("size", "tiny")}
+    return terms
+
+
+def _gan_overrides(cfg: Mapping[str, Any]) -> dict:
+    a = cfg["adversarial"]
+    return {"steps": int(a["steps"]), "schedule": {"periods": [int(a["steps"])]}, "d_lr": float(a["d_lr"])}
+
+
+def ensure_gan_run(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
+                   progress: bool = True) -> Path:
+    return ensure_finetune(cfg, model, gan_terms(cfg, discriminator, weight),
+                           name=f"gan-{model}-{discriminator}-w{weight:g}",
+                           train_overrides=_gan_overrides(cfg), progress=progress)
+
+
+def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> "pd.DataFrame":
+    """Fine-tune ``fidelity + w * GAN`` for every discriminator kind and GAN weight; one row per
+    run with the mean panel relative gain over the baseline and the artifact measures. The
+    fidelity-only fine-tune (same steps, no GAN) is evaluated too: ``gain_vs_fidelity`` isolates
+    the adversarial term's effect."""
+    import pandas as pd
+
+    a = cfg["adversarial"]
+    fidelity = {k: v for k, v in a["fidelity"].items() if k not in {"charbonnier", "pixel"}}
+    runs = {"baseline": ensure_baseline(cfg, model, progress=progress),
+            "fidelity": ensure_finetune(cfg, model, fidelity, name=f"gan-{model}-fidelity-only",
+                                        train_overrides=_gan_overrides(cfg), progress=progress)}
+    meta = {}
+    for disc in a["discriminators"]:
+        for w in a["gan_weights"]:
+            label = f"{disc} w={w:g}"
+            runs[label] = ensure_gan_run(cfg, model, disc, w, progress=progress)
+            meta[label] = {"discriminator": disc, "gan_weight": float(w)}
+    scores = evaluate_runs(cfg, runs, model=model)
+    gains = mean_gain(scores)
+    fid = mean_gain(scores, baseline="fidelity")
+    arts = artifact_table(run_outputs(cfg, runs))
+    rows = [{"run": r, **m, "mean_gain": gains[r], "gain_vs_fidelity": fid[r], **arts.loc[r].to_dict()}
+            for r, m in meta.items()]
+    out = pd.DataFrame(rows)
+    out.attrs["fidelity_gain"] = gains["fidelity"]
+    return out
+
+
+def describe_adversarial(grid: "pd.DataFrame") -> str:
+    by_disc = grid.groupby("discriminator")["gain_vs_fidelity"].mean().sort_values(ascending=False)
+    lines = [f"fidelity-only fine-tune: mean panel gain {grid.attrs.get('fidelity_gain', float('nan')):+.4f} over the baseline",
+             "mean gain of adding the GAN term (vs fidelity-only), averaged over GAN weights:"]
+    lines += [f"  {d}: {v:+.4f}" for d, v in by_disc.items()]
+    conv = by_disc.drop(index=[d for d in by_disc.index if d == "vit"], errors="ignore")
+    if "vit" in by_disc.index and len(conv):
+        lines.append(f"convolutional kinds mean {conv.mean():+.4f} vs Transformer (vit) {by_disc['vit']:+.4f}")
+    return "\n".join(lines)
+
+
+def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> "pd.DataFrame":
+    """NR-IQA from each trained discriminator's backbone vs the same architecture from random
+    initialisation, on the embedded distortion set (held-out SRCC/PLCC/KRCC)."""
+    import pandas as pd
+    import torch
+
+    from .iqa import train_iqa
+
+    a = cfg["adversarial"]
+    w = sorted(a["gan_weights"])[len(a["gan_weights"]) // 2]
+    rows = []
+    for disc in a["discriminators"]:
+        run = ensure_gan_run(cfg, model, disc, w, progress=progress)
+        ckpt = torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
+        d_state = ckpt.get("discriminator") or ckpt.get("params_d")
+        for init, source in [("random", None), ("discriminator", d_state)]:
+            m = train_iqa(f"disc-{disc}", dict(cfg), profile_root(cfg) / "iqa-transfer" / f"{disc}-{init}",
+                          init_from=source, progress=progress, install=False)
+            o = m["held_out"]["overall"]
+            rows.append({"discriminator": disc, "init": init, "srcc": o["srcc"], "plcc": o["plcc"],
+                         "krcc": o["krcc"], "loaded_tensors": m["init_loaded_tensors"]})
+    return pd.DataFrame(rows)
+
+
+def describe_transfer(transfer: "pd.DataFrame") -> str:
+    piv = transfer.pivot_table(index="discriminator", columns="init", values="srcc")
+    lines = [f"{d}: SRCC random {r['random']:.3f} -> from discriminator {r['discriminator']:.3f} "
+             f"({r['discriminator'] - r['random']:+.3f})" for d, r in piv.iterrows()]
+    lines.append(f"mean change from discriminator initialisation: {(piv['discriminator'] - piv['random']).mean():+.3f} SRCC")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- asymmetry (nb 06)
+
+def assessment_accuracies(cfg: Mapping[str, Any], measures: list[str] | None = None) -> dict[str, dict]:
+    """Measure -> SRCC/PLCC/KRCC on the held-out embedded distortion set (labels: FR pseudo-score)."""
+    from . import quality
+    from .analysis import assessment_accuracy
+    from .iqa import distortion_set
+
+    held_out = distortion_set("test")
+    out = {}
+    for name in measures or cfg["asymmetry"]["measures"]:
+        if not quality.card(name).present:
+            continue
+        out[name] = assessment_accuracy(name, held_out)
+    return out
+
+
+def optimization_values(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """Measure -> mean relative gain of the *other* panel measures when it is added to Charbonnier
+    (notebook 02's single-term fine-tunes of ``finetune.model``)."""
+    model = cfg["finetune"]["model"]
+    singles = {n: {n: w} for n, w in (cfg["finetune"].get("extra_terms") or {}).items()
+               if n in cfg["asymmetry"]["measures"]}
+    runs = {"baseline": ensure_baseline(cfg, model)}
+    runs.update({n: ensure_finetune(cfg, model, t) for n, t in singles.items()})
+    scores = evaluate_runs(cfg, runs, model=model)
+    gains = mean_gain(scores, exclude={n: [n] for n in singles})
+    return {n: gains[n] for n in singles}
+
+
+def describe_asymmetry(table: "pd.DataFrame") -> str:
+    from .analysis import asymmetry_correlation
+
+    t = table.set_index("measure")
+    best_a, best_o = t["srcc"].idxmax(), t["gain"].idxmax()
+    text = (f"Best assessor: {best_a} (SRCC {t.loc[best_a, 'srcc']:.3f}); "
+            f"best objective: {best_o} (held-out panel gain {t.loc[best_o, 'gain']:+.4f}).")
+    try:
+        rho, p = asymmetry_correlation(table)
+    except ValueError as err:  # fewer than 3 measures (e.g. the smoke profile)
+        return f"{text} No rank correlation: {err}."
+    return (f"Spearman rank correlation between assessment SRCC and optimization gain: {rho:+.3f} "
+            f"(p = {p:.3f}, n = {len(table)}). {text}")
+
+
+def fidelity_family(cfg: Mapping[str, Any]) -> "pd.DataFrame":
+    """DISTS-style measures over different backbones: assessment SRCC on the held-out distortion
+    set where the backbone is on disk; missing weight files listed instead."""
+    import pandas as pd
+
+    from . import quality
+
+    rows = []
+    for name in [n for n in quality.names() if n.startswith("dists-")]:
+        card = quality.card(name)
+        if card.present:
+            acc = assessment_accuracies(cfg, [name])[name]
+            rows.append({"measure": name, "srcc": acc["srcc"], "plcc": acc["plcc"], "missing": ""})
+        else:
+            missing = ", ".join(w.filename for w in card.weights)
+            rows.append({"measure": name, "srcc": float("nan"), "plcc": float("nan"), "missing": missing})
+    return pd.DataFrame(rows).set_index("measure")

@@ -116,3 +116,24 @@ def test_crop_grid_draws(gt):
     fig = A.crop_grid(crops, gt, {"baseline": gaussian_blur(gt), "dots": colored_dots(gt)})
     assert len(fig.axes) == 2 * 3
     assert fig.axes[0].get_title() == "ground truth"
+
+
+def test_flicker_accepts_a_flow_net():
+    class ShiftFlow(torch.nn.Module):  # a stand-in "pretrained" flow: every pixel moved by (+2, +1)
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, ref, supp):
+            f = torch.zeros(ref.shape[0], 2, *ref.shape[-2:])
+            f[:, 0], f[:, 1] = 2.0, 1.0
+            return f
+
+    pytest.importorskip("nriqa.models.ops")
+    big = 0.1 + 0.8 * photo("astronaut", 128)
+    clip = torch.stack([big[:, 8 + i:8 + i + 96, 8 + 2 * i:8 + 2 * i + 96] for i in range(3)])
+    g = torch.Generator().manual_seed(0)
+    noisy = (clip + 0.05 * torch.randn(clip.shape, generator=g)).clamp(0, 1)
+    res = A.flicker(noisy, clip, flow_net=ShiftFlow())
+    assert res.scores.shape == (2,) and (res.scores > 2).all()
+    assert A.flow_method(ShiftFlow()) == "spynet-on-ground-truth" and A.flow_method() == A.FLOW_METHOD

@@ -234,3 +234,11 @@ def test_with_real_quality_measures(test_set):
     np.testing.assert_allclose(np.sort(mine), np.sort(ref), rtol=1e-3)
     with pytest.raises(ValueError, match="unknown quality measure"):
         evaluate(out, test_set, ["psnr", "no-such-measure"], run="r", model="m", dataset="d")
+
+
+def test_eval_frames_restrict_scoring(test_set):
+    only_mid = [dict(c, eval_frames=[1]) for c in test_set]
+    df = evaluate(Bicubic(), only_mid, ["psnr"], run="r", model="m", dataset="d", create=create, progress=False)
+    full = evaluate(Bicubic(), test_set, ["psnr"], run="r", model="m", dataset="d", create=create, progress=False)
+    assert list(df["frame"]) == [1, 1]
+    np.testing.assert_allclose(df["score"], full[full.frame == 1]["score"], rtol=1e-6)

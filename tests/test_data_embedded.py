@@ -6,8 +6,7 @@ import warnings
 import pytest
 import torch
 
-from nriqa.data import embedded
-from nriqa.data import embedded_clips, pristine_frames
+from nriqa.data import embedded, embedded_clips, pristine_frames
 
 
 @pytest.fixture(scope="module")

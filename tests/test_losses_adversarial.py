@@ -2,7 +2,13 @@
 import pytest
 import torch
 
-from nriqa.losses import ADVERSARIAL_LOSSES, AdversarialTerm, LossInputError, discriminator_loss, generator_loss
+from nriqa.losses import (
+    ADVERSARIAL_LOSSES,
+    AdversarialTerm,
+    LossInputError,
+    discriminator_loss,
+    generator_loss,
+)
 from nriqa.models.discriminators import build_discriminator
 
 

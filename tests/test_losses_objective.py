@@ -4,7 +4,13 @@ import torch
 from torch import nn
 
 from nriqa import quality
-from nriqa.losses import AdversarialTerm, Charbonnier, LossInputError, Objective, QualityLoss
+from nriqa.losses import (
+    AdversarialTerm,
+    Charbonnier,
+    LossInputError,
+    Objective,
+    QualityLoss,
+)
 
 
 class MeanBrightness(nn.Module):
@@ -56,14 +62,14 @@ def test_every_term_and_weighted_total(nr_standin):
     assert isinstance(obj.losses["gmsd"], QualityLoss) and obj.losses["gmsd"].tile == 16
     expected = sum(obj.weights[n] * terms[n] for n in terms)
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
-    for name, value in terms.items():
+    for value in terms.values():
         assert value.dim() == 0 and torch.isfinite(value)
     assert terms["ssim"].item() == pytest.approx(QualityLoss("ssim")(pred, target).item(), rel=1e-6)
     total.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
     # weights are read at call time
     obj.weights["ssim"] = 0.0
-    total2, terms2 = obj(pred.detach(), target)
+    total2, _ = obj(pred.detach(), target)
     assert total2.item() == pytest.approx((total - 0.5 * terms["ssim"]).item(), rel=1e-5)
 
 
@@ -94,6 +100,7 @@ def test_no_reference_objective_accepts_missing_target(nr_standin):
     obj = Objective({nr_standin: 1.0})
     pred, _ = _pair()
     total, terms = obj(pred)
+    assert list(terms) == [nr_standin]
     assert total.item() == pytest.approx(1 - pred.mean().item(), rel=1e-4)
 
 

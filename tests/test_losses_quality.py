@@ -154,3 +154,32 @@ def test_construction_and_input_errors(monkeypatch, frames):
         loss(clean * float("nan"), clean)
     with pytest.raises(LossInputError, match=r"images \(N,C,H,W\)"):
         loss(clean[0], clean[0])
+
+
+class ClipBrightness(nn.Module):
+    """Video stand-in: (B,T,3,H,W) -> one score per clip (B,), higher is better."""
+
+    def __init__(self, device="cpu"):
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(()))
+
+    def forward(self, clip):
+        assert clip.dim() == 5, "video measures see whole clips"
+        return (self.gain * clip).mean(dim=(1, 2, 3, 4))
+
+
+def test_video_measure_sees_clips_and_supports_crop_only(monkeypatch):
+    name = "test-standin-video"
+    card = quality.Card(name=name, mode="NR", higher_better=True, score_range=(0, 1),
+                        differentiable=True, min_size=8, video=True)
+    quality.names()
+    from nriqa.quality import registry
+    monkeypatch.setitem(registry._REGISTRY, name, (card, ClipBrightness))
+    clip = torch.rand(2, 3, 3, 20, 20)
+    assert QualityLoss(name)(clip).item() == pytest.approx(1 - clip.mean().item(), rel=1e-5)
+    cropped = QualityLoss(name, crop=10)(clip).item()
+    assert cropped == pytest.approx(1 - clip[..., 5:15, 5:15].mean().item(), rel=1e-5)
+    with pytest.raises(LossInputError, match="video measure"):
+        QualityLoss(name)(clip[0])
+    with pytest.raises(ValueError, match="tile"):
+        QualityLoss(name, tile=8)

@@ -186,3 +186,16 @@ def test_bad_config_fails_before_work(tmp_path):
         train(toy_cfg(optimizer={"name": "sgd", "lr": 0.1}), tmp_path / "r", model=ToyVSR(), sampler=ToySampler(),
               objective=ToyObjective())
     assert not (tmp_path / "r").exists()
+
+
+def test_gpu_code_path_knobs_on_cpu(tmp_path):
+    """channels_last is numerically neutral; bf16 autocast runs the same step (as on CUDA) and stays close."""
+    def final(name, **kw):
+        run = _run(tmp_path / name, toy_cfg(steps=3, ckpt_every=0, **kw), dropout=0.0)
+        return load_checkpoint(run, "latest")["params"]
+
+    ref, cl, bf = final("ref"), final("cl", channels_last=True), final("bf16", amp=True)
+    for k, v in ref.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(cl[k].contiguous(), v, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(bf[k], v, rtol=0.05, atol=2e-3)

@@ -59,7 +59,7 @@ for ax, kind in zip(axes[1:], ["BI", "BD"]):
     ax.set_title(f"{kind} x4 -> {tuple(lr.shape[-2:])}")
 for ax in axes:
     ax.axis("off")
-save_figure(fig, "00_degradations", FIG)
+save_figure(fig, "00_degradations", folder=FIG)
 plt.show()
 
 # %% [markdown]

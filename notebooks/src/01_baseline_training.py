@@ -18,7 +18,8 @@ PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
 DEVICE = "auto"
 RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
 SEED = 0
-MODELS = None  # None = the profile's list
+# None = the profile's list of models
+MODELS = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -27,14 +28,14 @@ import torch
 
 from nriqa import experiments as ex
 from nriqa.analysis import evaluate
-from nriqa.data import bicubic_resize, build_test_set
+from nriqa.data import bicubic_resize
 from nriqa.train import load_generator, read_log
 from nriqa.viz import save_figure
 
 cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = ex.figure_dir(cfg)
 models = MODELS or cfg["models"]
-test_set = build_test_set(cfg["data"])
+test_set = ex.test_set(cfg)
 print(f"profile {cfg['name']}: models {models}, {cfg['train']['steps']} steps, "
       f"{len(test_set)} test clips")
 
@@ -53,7 +54,7 @@ for m, log in logs.items():
     ax.plot(log["step"], log["loss/charbonnier"], label=m)
 ax.set_xlabel("step"); ax.set_ylabel("Charbonnier (train)"); ax.set_yscale("log"); ax.legend()
 ax.set_title("Baseline training curves")
-save_figure(fig, "01_training_curves", FIG)
+save_figure(fig, "01_training_curves", folder=FIG)
 plt.show()
 
 # %% [markdown]
@@ -71,10 +72,10 @@ class Bicubic(torch.nn.Module):
 
 
 frames = [evaluate(Bicubic(), test_set, ["psnr", "ssim"], run="bicubic", model="bicubic",
-                   dataset="embedded-test", device=cfg["device"])]
+                   dataset=ex.dataset_label(cfg), device=cfg["device"])]
 for m, r in runs.items():
     frames.append(evaluate(r, test_set, ["psnr", "ssim"], run=r.name, model=m,
-                           dataset="embedded-test", device=cfg["device"]))
+                           dataset=ex.dataset_label(cfg), device=cfg["device"]))
 scores = pd.concat(frames)
 summary = scores.pivot_table(index="model", columns="measure", values="score", aggfunc="mean")
 summary
@@ -96,12 +97,19 @@ outs["ground truth"] = item["hr"]
 fig, axes = plt.subplots(1, len(outs), figsize=(3 * len(outs), 3.2))
 for ax, (name, video) in zip(axes, outs.items()):
     ax.imshow(video[0, 0].permute(1, 2, 0).numpy()); ax.set_title(name); ax.axis("off")
-save_figure(fig, "01_sample_frames", FIG)
+save_figure(fig, "01_sample_frames", folder=FIG)
 plt.show()
 
 # %% [markdown]
 # ## What the numbers show
-# The table above is the measured result of this run (PSNR in dB, SSIM in [0, 1]). With the
-# demo profile's few hundred CPU steps on tiny models, read it as: does each family clear the
-# bicubic floor, and by how much. The paper profile trains full-size models for 300k steps; its
-# absolute numbers are not comparable with these.
+# Printed from the table above (this run's measurements, PSNR in dB, SSIM in [0, 1]). The demo
+# profile trains tiny models for a few hundred CPU steps, so read it as: does each family clear
+# the bicubic floor, and by how much. The paper profile trains full-size models for 300k steps;
+# its absolute numbers are not comparable with these.
+
+# %%
+for m in models:
+    dp = summary.loc[m, "psnr"] - summary.loc["bicubic", "psnr"]
+    ds = summary.loc[m, "ssim"] - summary.loc["bicubic", "ssim"]
+    print(f"{m}: PSNR {summary.loc[m, 'psnr']:.2f} dB ({dp:+.2f} dB vs bicubic), "
+          f"SSIM {summary.loc[m, 'ssim']:.4f} ({ds:+.4f})")

@@ -63,7 +63,7 @@ pivot = comparison.pivot_table(index="combo", columns="weighting", values="mean_
 pivot.plot.bar(ax=ax, rot=0)
 ax.axhline(0, color="k", lw=0.8)
 ax.set_ylabel("mean panel relative gain"); ax.set_title("Hand vs gradient-chosen weights")
-save_figure(fig, "04_weighting_comparison", FIG)
+save_figure(fig, "04_weighting_comparison", folder=FIG)
 plt.show()
 
 # %% [markdown]
@@ -75,7 +75,7 @@ plt.show()
 first = next(iter(grads.values()))
 view = weight_explorer(first["param_norm"], weights={k: 1.0 for k in first["param_norm"]})
 if hasattr(view, "savefig"):
-    save_figure(view, "04_weight_explorer", FIG)
+    save_figure(view, "04_weight_explorer", folder=FIG)
 view
 
 # %%

@@ -51,7 +51,7 @@ for disc, rows in grid.groupby("discriminator"):
 ax.set_xscale("log"); ax.axhline(0, color="k", lw=0.8)
 ax.set_xlabel("GAN weight"); ax.set_ylabel("mean panel relative gain vs baseline")
 ax.set_title("Discriminator kinds across GAN weights"); ax.legend()
-save_figure(fig, "05_discriminator_grid", FIG)
+save_figure(fig, "05_discriminator_grid", folder=FIG)
 plt.show()
 
 # %%

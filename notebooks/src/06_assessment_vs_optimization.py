@@ -46,11 +46,11 @@ table = asymmetry_table(assess, optimize)
 table
 
 # %% check: True
-print(set(table.index) <= set(cfg["asymmetry"]["measures"]))
+print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 
 # %%
 fig = asymmetry_scatter(table)
-save_figure(fig, "06_assessment_vs_optimization", FIG)
+save_figure(fig, "06_assessment_vs_optimization", folder=FIG)
 plt.show()
 
 # %%

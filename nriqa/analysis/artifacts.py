@@ -220,30 +220,45 @@ def _warp(img: Tensor, flow: np.ndarray) -> Tensor:
 FLOW_METHOD = "opencv-farneback-on-ground-truth"
 
 
+def flow_method(flow_net: torch.nn.Module | None = None) -> str:
+    """Which optical flow :func:`flicker` uses: a pretrained SpyNet when one is passed
+    (``nriqa.models.spynet.SpyNet`` + ``load_spynet_weights``), else OpenCV Farneback."""
+    return "spynet-on-ground-truth" if flow_net is not None else FLOW_METHOD
+
+
 @torch.no_grad()
-def flicker(pred: Tensor, gt: Tensor) -> ArtifactMap:
+def flicker(pred: Tensor, gt: Tensor, *, flow_net: torch.nn.Module | None = None) -> ArtifactMap:
     """Temporal flicker of a clip ``(T,3,H,W)`` or ``(1,T,3,H,W)``, T >= 2.
 
-    For each consecutive pair, optical flow is estimated on the ground truth (OpenCV Farneback on
-    luma; :data:`FLOW_METHOD`) and frame ``t`` is warped onto ``t+1``.  Warped difference
-    ``d_x(t) = mean |x[t+1] - warp(x[t])|``; score ``d_pred(t) / d_gt(t)`` per pair (``(T-1,)``;
-    1 = as stable as the ground truth, >1 = flickers more).  Map: ``|pred diff| - |gt diff|``
-    clipped at 0, per pair ``(T-1, H, W)``.
+    For each consecutive pair, optical flow is estimated on the ground truth and frame ``t`` is
+    warped onto ``t+1``.  Flow: ``flow_net`` when given -- a *pretrained* SpyNet
+    (``flow_net(ref=gt[t+1], supp=gt[t])``; random weights give meaningless flow, so none is
+    built here) -- else OpenCV Farneback on luma (see :func:`flow_method`).
+    Warped difference ``d_x(t) = mean |x[t+1] - warp(x[t])|``; score ``d_pred(t) / d_gt(t)`` per
+    pair (``(T-1,)``; 1 = as stable as the ground truth, >1 = flickers more).  Map:
+    ``|pred diff| - |gt diff|`` clipped at 0, per pair ``(T-1, H, W)``.
     """
     p, g = _pair(pred, gt)
     if pred.dim() == 5 and pred.shape[0] != 1:
         raise ValueError(f"flicker takes one clip, got a batch of {pred.shape[0]}")
     if p.shape[0] < 2:
         raise ValueError(f"flicker needs at least 2 frames, got {p.shape[0]}")
-    y = ycbcr(g)[:, 0].cpu().numpy()
-    scores, maps = [], []
-    for t in range(p.shape[0] - 1):
-        flow = _farneback(y[t], y[t + 1])
-        dp = (p[t + 1] - _warp(p[t], flow)).abs().mean(0)
-        dg = (g[t + 1] - _warp(g[t], flow)).abs().mean(0)
-        scores.append(dp.mean() / dg.mean().clamp_min(1e-6))
-        maps.append((dp - dg).clamp_min(0))
-    return ArtifactMap(torch.stack(scores), torch.stack(maps))
+    if flow_net is not None:
+        from nriqa.models.ops import flow_warp
+
+        dev = next(flow_net.parameters()).device
+        flows = flow_net(g[1:].to(dev), g[:-1].to(dev)).to(p)  # (T-1, 2, H, W)
+        warp_p = flow_warp(p[:-1], flows, padding_mode="border")
+        warp_g = flow_warp(g[:-1], flows, padding_mode="border")
+    else:
+        y = ycbcr(g)[:, 0].cpu().numpy()
+        flows_np = [_farneback(y[t], y[t + 1]) for t in range(p.shape[0] - 1)]
+        warp_p = torch.stack([_warp(p[t], f) for t, f in enumerate(flows_np)])
+        warp_g = torch.stack([_warp(g[t], f) for t, f in enumerate(flows_np)])
+    dp = (p[1:] - warp_p).abs().mean(1)
+    dg = (g[1:] - warp_g).abs().mean(1)
+    scores = dp.mean((-2, -1)) / dg.mean((-2, -1)).clamp_min(1e-6)
+    return ArtifactMap(scores, (dp - dg).clamp_min(0))
 
 
 MEASURES: dict[str, Callable[..., ArtifactMap]] = {

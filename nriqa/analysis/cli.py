@@ -67,22 +67,27 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config.load_profile(args.profile, args.overrides)
     panel = resolve_panel(args.panel)
     device = config.resolve_device(args.device)
-    test_set = data.build_test_set(cfg["data"])
-    dataset = str(cfg["data"].get("source", "test"))
+    if cfg["data"].get("eval_sets") and hasattr(data, "build_test_sets"):
+        test_sets = data.build_test_sets(cfg["data"])  # paper: {dataset: clips}, e.g. REDS4 + Vid4
+    else:
+        test_sets = {str(cfg["data"].get("source", "test")): data.build_test_set(cfg["data"])}
 
     tables = []
     for run_dir in runs:
         run, model = _run_label(run_dir)
-        with warnings.catch_warnings():  # skipped measures are listed once below
-            warnings.simplefilter("ignore", UserWarning)
-            tables.append(evaluate(run_dir, test_set, panel, run=run, model=model, dataset=dataset,
-                                   cache_dir=run_dir / "eval", device=device, progress=not args.no_progress))
+        for dataset, test_set in test_sets.items():
+            with warnings.catch_warnings():  # skipped measures are listed once below
+                warnings.simplefilter("ignore", UserWarning)
+                tables.append(evaluate(run_dir, test_set, panel, run=run, model=model, dataset=dataset,
+                                       cache_dir=run_dir / "eval", device=device,
+                                       progress=not args.no_progress))
     df = pd.concat(tables, ignore_index=True)
     skipped = sorted({s for t in tables for s in t.attrs.get("skipped", [])})
 
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.precision", 4):
         tabs = summary_tables(df, args.baseline.name if args.baseline else None)
-        print(f"mean scores ({dataset}, {len(test_set)} clips)")
+        sizes = ", ".join(f"{d}: {len(t)} clips" for d, t in test_sets.items())
+        print(f"mean scores ({sizes})")
         print(tabs["scores"].to_string())
         if "gain" in tabs:
             print(f"\nrelative gain over {args.baseline.name} (positive = better)")

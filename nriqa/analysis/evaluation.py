@@ -116,6 +116,7 @@ def test_set_fingerprint(test_set: Sequence[Mapping]) -> str:
         h.update(str(c["name"]).encode())
         hr = c["hr"]
         h.update(str(tuple(hr.shape)).encode())
+        h.update(str(c.get("eval_frames")).encode())
         _hash_bytes(h, hr.flatten()[:: max(1, hr.numel() // 4096)])
     return h.hexdigest()[:12]
 
@@ -274,7 +275,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
     Args:
         generator_or_run_dir: ``nn.Module`` generator, run folder, folder of ``<clip>/*.png``
             output frames, or ``{clip: (T,3,H,W)}`` tensors in [0,1].
-        test_set: ``[{"name", "lr": (1,T,3,h,w), "hr": (1,T,3,H,W)}]`` (``nriqa.data.build_test_set``).
+        test_set: ``[{"name", "lr": (1,T,3,h,w), "hr": (1,T,3,H,W)}]`` (``nriqa.data.build_test_set``);
+            a clip's optional ``"eval_frames"`` (list of indices) restricts scoring to those frames.
         panel: measure names, or a key of :data:`PANELS`.
         run, model, dataset: labels written into the table (and the cache key).
         cache_dir: where per-(run, dataset, measure) CSVs are cached; ``None`` = no cache.
@@ -334,11 +336,15 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             clips = tqdm(test_set, desc=f"eval {run}/{dataset}", leave=False)
         for clip in clips if measures else []:
             pred, gt = outputs.clip(clip), clip["hr"][0].float()
+            frame_ids = list(range(pred.shape[0]))
+            if clip.get("eval_frames") is not None:  # e.g. Vimeo-90K: the centre frame only
+                frame_ids = [int(i) for i in clip["eval_frames"]]
+                pred, gt = pred[frame_ids], gt[frame_ids]
             for name, m in measures.items():
                 card = _card_of(name, m)
                 fr = getattr(card, "mode", "NR") == "FR"
                 hb = bool(getattr(card, "higher_better", True))
-                for f, s in enumerate(_score_frames(m, name, pred, gt, fr, batch_size, device)):
+                for f, s in zip(frame_ids, _score_frames(m, name, pred, gt, fr, batch_size, device)):
                     rows[name].append({"run": run, "model": model, "dataset": dataset,
                                        "clip": str(clip["name"]), "frame": f, "measure": name,
                                        "score": s, "higher_better": hb})

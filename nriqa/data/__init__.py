@@ -6,17 +6,38 @@
 
 Video tensors are ``(B, T, 3, H, W)`` float32 RGB in ``[0, 1]``; HR = ``scale`` x LR.
 """
-from nriqa.data.clip import Clip
+from nriqa.data.clip import Clip, LazyClip
 from nriqa.data.degradations import DEGRADATIONS, bicubic_resize, degrade, gaussian_blur
 from nriqa.data.embedded import embedded_clips, pristine_frames
 from nriqa.data.factory import build_test_set, build_test_sets, build_train_sampler
-from nriqa.data.folders import REDS, LayoutError, Vid4, Vimeo90K, open_dataset, video_clip
+from nriqa.data.folders import (
+    REDS,
+    LayoutError,
+    Vid4,
+    Vimeo90K,
+    open_dataset,
+    video_clip,
+)
 from nriqa.data.sampler import TrainSampler, test_clips
 
 __all__ = [
-    "Clip", "DEGRADATIONS", "bicubic_resize", "degrade", "gaussian_blur",
-    "embedded_clips", "pristine_frames",
-    "TrainSampler", "test_clips",
-    "build_train_sampler", "build_test_set", "build_test_sets",
-    "Vimeo90K", "REDS", "Vid4", "LayoutError", "open_dataset", "video_clip",
+    "DEGRADATIONS",
+    "REDS",
+    "Clip",
+    "LayoutError",
+    "LazyClip",
+    "TrainSampler",
+    "Vid4",
+    "Vimeo90K",
+    "bicubic_resize",
+    "build_test_set",
+    "build_test_sets",
+    "build_train_sampler",
+    "degrade",
+    "embedded_clips",
+    "gaussian_blur",
+    "open_dataset",
+    "pristine_frames",
+    "test_clips",
+    "video_clip",
 ]

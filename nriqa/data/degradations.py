@@ -51,7 +51,7 @@ def _resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tr
     out_idx = torch.arange(1, out_len + 1, dtype=torch.float64)
     centre = out_idx / scale + 0.5 * (1 - 1 / scale)               # 1-based input coordinate
     left = torch.floor(centre - width / 2)
-    taps = int(math.ceil(width)) + 2
+    taps = math.ceil(width) + 2
     idx = left[:, None] + torch.arange(taps, dtype=torch.float64)[None, :]  # (out, taps), 1-based
     dist = centre[:, None] - idx
     w = scale * _cubic(dist * scale) if shrink else _cubic(dist)

@@ -29,6 +29,7 @@ Decoded frames are cached as uint8 ``.npz`` files under ``nriqa.paths.cache_dir(
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -191,6 +192,7 @@ def _read_cache(path: Path, unit: _Unit) -> dict[str, np.ndarray] | None:
 def _write_cache(path: Path, unit: _Unit, clips: dict[str, np.ndarray]) -> None:
     arrays = {f"clip{i}": a for i, a in enumerate(clips.values())}
     with atomic_path(path) as tmp:
+        os.chmod(tmp, 0o644)          # mkstemp makes 0600; a shared cache should be readable
         with open(tmp, "wb") as fh:   # a file handle keeps numpy from appending ".npz" to the temp name
             np.savez(fh, __recipe__=np.array(unit.recipe), __names__=np.array(list(clips)), **arrays)
 

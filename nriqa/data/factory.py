@@ -2,16 +2,17 @@
 
 Keys read (``nriqa/profiles/demo.yaml``): ``source`` (embedded | vimeo90k | reds | vid4), ``root``,
 ``degradation``, ``scale``, ``num_frames``, ``lr_patch``, ``batch_size``, ``test_max_frames``,
-``test_max_side``; optional ``max_clips`` / ``max_frames`` (bound what a folder dataset loads for
-training), ``test_max_clips`` and ``eval_sets`` (list of ``{source, root}`` for
+``test_max_side``; optional ``max_clips`` / ``max_frames`` (bound a folder dataset's training
+clips), ``preload`` (folder training clips are read from disk window by window unless true),
+``test_max_clips`` and ``eval_sets`` (list of ``{source, root}`` for
 :func:`build_test_sets`). A folder dataset's root comes from ``root`` or the environment variable
 ``NRIQA_VIMEO90K`` / ``NRIQA_REDS`` / ``NRIQA_VID4``.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from nriqa.data.embedded import embedded_clips
 from nriqa.data.folders import DATASETS, FolderDataset, open_dataset
@@ -53,7 +54,8 @@ def build_train_sampler(data_cfg: Mapping, seed: int = 0) -> TrainSampler:
         raise ValueError("data.source='vid4' is a test set only; train on embedded, vimeo90k or reds")
     else:
         clips = _folder(source, data_cfg).clips("train", degradation=degradation, max_clips=data_cfg.get("max_clips"),
-                                                max_frames=data_cfg.get("max_frames"), progress=True)
+                                                max_frames=data_cfg.get("max_frames"),
+                                                lazy=not data_cfg.get("preload", False), progress=True)
     return TrainSampler(clips, scale=int(data_cfg.get("scale", 4)), num_frames=int(data_cfg.get("num_frames", 5)),
                         lr_patch=int(data_cfg.get("lr_patch", 32)), batch_size=int(data_cfg.get("batch_size", 4)),
                         degradation=degradation, seed=seed)
@@ -62,8 +64,8 @@ def build_train_sampler(data_cfg: Mapping, seed: int = 0) -> TrainSampler:
 def build_test_set(data_cfg: Mapping) -> list[dict]:
     """Test dicts ``{"name", "source", "lr": (1,T,3,h,w), "hr": (1,T,3,4h,4w), ...}`` of the profile's source."""
     source = _source(data_cfg)
-    kw = dict(degradation=str(data_cfg.get("degradation", "BI")), max_frames=data_cfg.get("test_max_frames"),
-              max_side=data_cfg.get("test_max_side"))
+    kw = {"degradation": str(data_cfg.get("degradation", "BI")), "max_frames": data_cfg.get("test_max_frames"),
+          "max_side": data_cfg.get("test_max_side")}
     if source == "embedded":
         clips = embedded_clips("test")[:data_cfg.get("test_max_clips")]
         return test_clips(clips, scale=int(data_cfg.get("scale", 4)), **kw)

@@ -1,8 +1,9 @@
 """Folder datasets in their usual on-disk layouts: Vimeo-90K septuplets, REDS, Vid4; single video files.
 
 Each dataset checks its layout when constructed and fails fast, naming the missing path and printing
-the expected layout. Frames are loaded eagerly into memory as :class:`~nriqa.data.clip.Clip`
-objects (use ``max_clips`` / ``max_frames`` to bound memory on the big training sets). HR frames are
+the expected layout. ``clips(split)`` loads frames into memory as :class:`~nriqa.data.clip.Clip`
+objects; ``clips(split, lazy=True)`` returns :class:`~nriqa.data.clip.LazyClip` objects that stay on
+disk until a sampler reads a window (what ``build_train_sampler`` uses for folder datasets). HR frames are
 cropped at the bottom/right to multiples of ``scale`` ("mod-crop"); a dataset's own LR frames are
 attached when the folder for the requested degradation exists and must be exactly ``HR / scale``.
 
@@ -21,8 +22,10 @@ vid4      ``GT/<clip>/*.png`` (calendar, city, foliage, walk)  ``BIx4/<clip>/``,
 from __future__ import annotations
 
 from pathlib import Path
-from nriqa.data.clip import Clip
-from nriqa.data.frames_io import list_frames, read_frames, read_video, to_tensor
+from typing import ClassVar
+
+from nriqa.data.clip import Clip, LazyClip
+from nriqa.data.frames_io import list_frames, read_video, to_tensor
 from nriqa.data.sampler import _check_degradation, test_clips
 
 
@@ -63,7 +66,7 @@ class FolderDataset:
         """Folder of the dataset's own LR frames for ``degradation`` (``None`` when not shipped)."""
         return None
 
-    eval_frames: list[int] | None = None    # frames scored in evaluation (None: all)
+    eval_frames: tuple[int, ...] | None = None    # frames scored in evaluation (None: all)
 
     # -- shared ----------------------------------------------------------------------------
     def _layout_error(self, missing: Path) -> None:
@@ -86,36 +89,38 @@ class FolderDataset:
             raise LayoutError(f"{self.name}: no image frames (png/jpg) in {folder}.\nExpected layout:\n{self.layout}")
         return files
 
-    def load_clip(self, clip: str, degradation: str = "BI", max_frames: int | None = None) -> Clip:
-        """Read one clip (HR and, when shipped, the LR frames of ``degradation``)."""
+    def lazy_clip(self, clip: str, degradation: str = "BI", max_frames: int | None = None) -> LazyClip:
+        """One clip left on disk (file lists checked, no pixels read)."""
         degradation = _check_degradation(degradation)
         hr_files = self._frame_files(self.hr_dir(clip))[:max_frames]
-        hr = _mod_crop(read_frames(hr_files), self.scale)
-        lr = None
+        lr_files = None
         lr_folder = self.lr_dir(clip, degradation)
         if lr_folder is not None and lr_folder.is_dir():
             lr_files = self._frame_files(lr_folder)[:max_frames]
             if len(lr_files) != len(hr_files):
                 raise ValueError(f"{self.name}: {lr_folder} has {len(lr_files)} frames but "
                                  f"{self.hr_dir(clip)} has {len(hr_files)}")
-            lr_frames = read_frames(lr_files)
-            want = (hr.shape[1] // self.scale, hr.shape[2] // self.scale)
-            if lr_frames.shape[1:3] != want:
-                raise ValueError(f"{self.name}: LR frame {lr_files[0]} is {lr_frames.shape[2]}x{lr_frames.shape[1]} "
-                                 f"but HR frame {hr_files[0]} needs {want[1]}x{want[0]} (HR / {self.scale})")
-            lr = to_tensor(lr_frames)
-        return Clip(name=clip, source=self.name, hr=to_tensor(hr), lr=lr,
-                    degradation=degradation if lr is not None else None)
+        return LazyClip(name=clip, source=self.name, hr_files=hr_files, lr_files=lr_files,
+                        degradation=degradation if lr_files is not None else None, scale=self.scale)
+
+    def load_clip(self, clip: str, degradation: str = "BI", max_frames: int | None = None) -> Clip:
+        """Read one clip (HR and, when shipped, the LR frames of ``degradation``) into memory."""
+        return self.lazy_clip(clip, degradation, max_frames).load()
 
     def clips(self, split: str = "train", *, degradation: str = "BI", max_clips: int | None = None,
-              max_frames: int | None = None, progress: bool = False) -> list[Clip]:
-        """Load the clips of ``split`` (first ``max_clips`` in name order, first ``max_frames`` frames)."""
+              max_frames: int | None = None, lazy: bool = False, progress: bool = False) -> list:
+        """The clips of ``split`` (first ``max_clips`` in name order, first ``max_frames`` frames).
+
+        ``lazy=False``: :class:`Clip` objects in memory; ``lazy=True``: :class:`LazyClip` objects that
+        a :class:`~nriqa.data.TrainSampler` reads window by window (for full-size training sets).
+        """
         names = self.clip_names(split)[:max_clips]
-        if progress:
+        if progress and not lazy:
             from tqdm.auto import tqdm
 
             names = tqdm(names, desc=f"{self.name} {split}", leave=False)
-        return [self.load_clip(n, degradation, max_frames) for n in names]
+        make = self.lazy_clip if lazy else self.load_clip
+        return [make(n, degradation, max_frames) for n in names]
 
     def test_set(self, *, degradation: str = "BI", max_frames: int | None = None, max_side: int | None = None,
                  max_clips: int | None = None) -> list[dict]:
@@ -124,7 +129,7 @@ class FolderDataset:
         clips = self.clips(split, degradation=degradation, max_clips=max_clips, max_frames=max_frames)
         items = test_clips(clips, degradation=degradation, scale=self.scale, max_frames=max_frames, max_side=max_side)
         for item in items:
-            item["eval_frames"] = self.eval_frames
+            item["eval_frames"] = None if self.eval_frames is None else list(self.eval_frames)
         return items
 
     def describe(self) -> dict:
@@ -147,12 +152,12 @@ class Vimeo90K(FolderDataset):
     """Vimeo-90K septuplets; clips are ``"<a>/<b>"`` keys from the meta-info lists."""
 
     name = "vimeo90k"
-    eval_frames = [3]
+    eval_frames = (3,)
     layout = ("  sequences/00001/0001/im1.png ... im7.png   (HR septuplets)\n"
               "  BIx4/00001/0001/im1.png ...                (optional LR, MATLAB bicubic x4)\n"
               "  BDx4/00001/0001/im1.png ...                (optional LR, Gaussian blur + x4)\n"
               "  sep_trainlist.txt, sep_testlist.txt        (one '00001/0001' per line)")
-    LISTS = {"train": "sep_trainlist.txt", "test": "sep_testlist.txt"}
+    LISTS: ClassVar[dict[str, str]] = {"train": "sep_trainlist.txt", "test": "sep_testlist.txt"}
 
     def _check_layout(self) -> None:
         self._require(self.root / "sequences")
@@ -260,4 +265,4 @@ def video_clip(path: str | Path, *, name: str | None = None, max_frames: int | N
     return Clip(name=name or Path(path).stem, source="video", hr=to_tensor(frames))
 
 
-__all__ = ["FolderDataset", "LayoutError", "Vimeo90K", "REDS", "Vid4", "DATASETS", "open_dataset", "video_clip"]
+__all__ = ["DATASETS", "REDS", "FolderDataset", "LayoutError", "LazyClip", "Vid4", "Vimeo90K", "open_dataset", "video_clip"]

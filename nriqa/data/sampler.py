@@ -10,13 +10,13 @@ Determinism: ``TrainSampler.batch(step)`` draws from a ``torch.Generator`` seede
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from nriqa.data.clip import Clip
+from nriqa.data.clip import Clip, LazyClip
 from nriqa.data.degradations import DEGRADATIONS, degrade
 
 
@@ -48,8 +48,10 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 class TrainSampler:
     """Random LR/HR crop pairs from clips; ``batch(step)`` -> ``{"lr": (B,T,3,p,p), "hr": (B,T,3,sp,sp)}``.
 
-    ``p = lr_patch``, ``s = scale``, ``T = num_frames``; float32 in ``[0, 1]``. LR frames are computed
-    once per clip at construction (8-bit rounded like stored LR PNGs unless ``quantize_lr=False``).
+    ``p = lr_patch``, ``s = scale``, ``T = num_frames``; float32 in ``[0, 1]``. For in-memory
+    :class:`Clip` objects the LR frames are computed once at construction (8-bit rounded like stored
+    LR PNGs unless ``quantize_lr=False``); :class:`LazyClip` objects are read window by window
+    (``T`` frames per sample) and give the same batches as their loaded counterparts.
     """
 
     def __init__(self, clips: Sequence[Clip], *, scale: int = 4, num_frames: int = 5, lr_patch: int = 32,
@@ -64,8 +66,11 @@ class TrainSampler:
             raise ValueError("TrainSampler: no clips given")
         usable, rejected = [], []
         for c in clips:
+            if isinstance(c, LazyClip):       # on disk: sizes are checked when a window is read
+                (usable if c.num_frames >= num_frames else rejected).append(c)
+                continue
             if not isinstance(c, Clip):
-                raise TypeError(f"TrainSampler: clips must be nriqa.data.Clip, got {type(c).__name__}")
+                raise TypeError(f"TrainSampler: clips must be nriqa.data.Clip or LazyClip, got {type(c).__name__}")
             h, w = c.size
             if h % scale or w % scale:
                 raise ValueError(f"TrainSampler: clip {c.name} HR {h}x{w} is not a multiple of scale={scale}")
@@ -80,11 +85,21 @@ class TrainSampler:
         self.skipped = rejected
         self.scale, self.num_frames, self.lr_patch = int(scale), int(num_frames), int(lr_patch)
         self.batch_size, self.seed, self.augment = int(batch_size), int(seed), bool(augment)
-        self.lr = [clip_lr(c, self.degradation, self.scale, quantize=quantize_lr) for c in usable]
+        self.quantize_lr = bool(quantize_lr)
+        self.lr = [None if isinstance(c, LazyClip) else clip_lr(c, self.degradation, self.scale, quantize=quantize_lr)
+                   for c in usable]
 
     def __repr__(self) -> str:
         return (f"TrainSampler({len(self.clips)} clips, {self.degradation} x{self.scale}, T={self.num_frames}, "
                 f"lr_patch={self.lr_patch}, batch_size={self.batch_size}, seed={self.seed})")
+
+    def _read_window(self, clip: LazyClip, t0: int, t1: int) -> tuple[Tensor, Tensor]:
+        hr = clip.read_hr(t0, t1)
+        lr = clip.read_lr(t0, t1) if clip.degradation == self.degradation else None
+        if lr is None:
+            with torch.no_grad():
+                lr = degrade(hr, self.degradation, self.scale, quantize=self.quantize_lr)
+        return hr, lr
 
     def _randint(self, high: int, g: torch.Generator) -> int:
         return int(torch.randint(high, (1,), generator=g))
@@ -96,13 +111,21 @@ class TrainSampler:
         lrs, hrs = [], []
         for _ in range(self.batch_size):
             k = self._randint(len(self.clips), g)
-            clip, lr = self.clips[k], self.lr[k]
+            clip = self.clips[k]
+            lr_h, lr_w = clip.size[0] // s, clip.size[1] // s
+            if min(lr_h, lr_w) < p:
+                raise ValueError(f"TrainSampler: clip {clip.name} LR {lr_h}x{lr_w} is smaller than lr_patch={p}")
             t0 = self._randint(clip.num_frames - t + 1, g)
-            y = self._randint(lr.shape[-2] - p + 1, g)
-            x = self._randint(lr.shape[-1] - p + 1, g)
+            y = self._randint(lr_h - p + 1, g)
+            x = self._randint(lr_w - p + 1, g)
             flips = torch.rand(3, generator=g) < 0.5
-            lr_crop = lr[t0:t0 + t, :, y:y + p, x:x + p]
-            hr_crop = clip.hr[t0:t0 + t, :, s * y:s * (y + p), s * x:s * (x + p)]
+            if isinstance(clip, LazyClip):
+                hr, lr = self._read_window(clip, t0, t0 + t)
+                t_sel = slice(None)
+            else:
+                hr, lr, t_sel = clip.hr, self.lr[k], slice(t0, t0 + t)
+            lr_crop = lr[t_sel, :, y:y + p, x:x + p]
+            hr_crop = hr[t_sel, :, s * y:s * (y + p), s * x:s * (x + p)]
             if self.augment:
                 dims = [d for d, flip in zip((-1, -2, 0), flips.tolist()) if flip]   # hflip, vflip, time
                 if dims:

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         o = m["held_out"]["overall"]
         rows.append({"name": m["name"], "srcc": round(o["srcc"], 4), "plcc": round(o["plcc"], 4),
                      "krcc": round(o["krcc"], 4), "rank_acc": round(o.get("rank_acc", float("nan")), 4),
-                     "train_s": m["train_seconds"], "params": m["params"], "run_dir": str(run_dir)})
+                     "train_s": m["train_seconds"], "train_cpu_s": m.get("train_cpu_seconds"), "params": m["params"], "run_dir": str(run_dir)})
     for r in rows:
         print(json.dumps(r))
     return 0

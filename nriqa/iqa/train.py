@@ -35,12 +35,15 @@ DEFAULTS = {
 }
 
 
-def iqa_config(cfg: dict | None) -> dict:
-    """Training config: DEFAULTS updated by ``cfg["iqa"]`` (a resolved profile) or ``cfg`` itself."""
+def iqa_config(cfg: dict | None, arch: str | None = None) -> dict:
+    """Training config: DEFAULTS updated by ``cfg["iqa"]`` (a resolved profile) or ``cfg`` itself,
+    then by ``per_arch[arch]`` of that section."""
     cfg = dict(cfg or {})
     section = cfg.get("iqa", cfg) if isinstance(cfg.get("iqa"), dict) else cfg
     out = dict(DEFAULTS)
     out.update({k: v for k, v in section.items() if k in DEFAULTS})
+    if arch is not None:   # per-architecture overrides, e.g. iqa.per_arch.wadiqam.steps
+        out.update({k: v for k, v in (section.get("per_arch") or {}).get(arch, {}).items() if k in DEFAULTS})
     if "seed" not in section and "seed" in cfg:
         out["seed"] = cfg["seed"]
     return out
@@ -222,7 +225,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     discriminator), a state dict or a path to one; matching tensors initialise the model.
     ``data``: an explicit ``(train_set, test_set)`` pair instead of ``cfg["dataset"]``.
     """
-    c = iqa_config(cfg)
+    c = iqa_config(cfg, arch)
     if not isinstance(arch, str) or not (arch in ARCHS or arch.startswith("disc-")):
         raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)} or 'disc-<discriminator kind>'")
     run_dir = Path(run_dir)
@@ -246,16 +249,17 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     sampler = PairSampler(train_set, targets_01(train_set), int(c["seed"]))
     opt = torch.optim.Adam(model.parameters(), lr=float(c["lr"]))
     steps = int(c["steps"])
-    start, history, elapsed = 0, [], 0.0
+    start, history, elapsed, cpu_elapsed = 0, [], 0.0, 0.0
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, history, elapsed = state["step"], state["history"], state["elapsed"]
+        cpu_elapsed = state.get("cpu_elapsed", 0.0)
 
     from tqdm.auto import tqdm
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.train()
     bar = tqdm(range(start, steps), desc=f"train-iqa {arch}", disable=not progress, initial=start, total=steps)
     for step in bar:
@@ -273,8 +277,10 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
         if (step + 1) % int(c["ckpt_every"]) == 0 and step + 1 < steps:
             with atomic_path(last) as tmp:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
-                            "history": history, "elapsed": elapsed + time.perf_counter() - t0}, tmp)
+                            "history": history, "elapsed": elapsed + time.perf_counter() - t0,
+                            "cpu_elapsed": cpu_elapsed + time.process_time() - c0}, tmp)
     train_seconds = elapsed + time.perf_counter() - t0
+    train_cpu_seconds = cpu_elapsed + time.process_time() - c0
 
     held_out = evaluate_iqa(model, test_set, ref=train_set, eval_crop=int(c["eval_crop"]))
     train_pred = predict(model, train_set, eval_crop=int(c["eval_crop"]))
@@ -282,7 +288,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     name = _kit_name(arch, c["dataset"])
     metrics = {
         "name": name, "arch": arch, "dataset": c["dataset"], "label": train_set.label,
-        "params": count_parameters(model), "train_seconds": round(train_seconds, 2), "steps": steps,
+        "params": count_parameters(model), "train_seconds": round(train_seconds, 2),
+        "train_cpu_seconds": round(train_cpu_seconds, 2), "torch_threads": torch.get_num_threads(), "steps": steps,
         "n_train": len(train_set), "n_test": len(test_set), "init_loaded_tensors": n_init,
         "first_rank_loss": float(np.mean([h["rank"] for h in history[:10]])) if history else None,
         "last_rank_loss": float(np.mean([h["rank"] for h in history[-10:]])) if history else None,

@@ -7,12 +7,12 @@
 
 Shapes: images ``(N,3,H,W)`` or video ``(B,T,3,H,W)`` (flattened to frames), RGB in ``[0, 1]``.
 """
-from nriqa.losses._checks import LossInputError
-from nriqa.losses.adversarial import (LOSSES as ADVERSARIAL_LOSSES, AdversarialTerm,
-                                      discriminator_loss, generator_loss)
+from nriqa.losses._checks import LossInputError, UnknownNameError
+from nriqa.losses.adversarial import LOSSES as ADVERSARIAL_LOSSES
+from nriqa.losses.adversarial import AdversarialTerm, discriminator_loss, generator_loss
 from nriqa.losses.objective import Objective, build_adversarial
 from nriqa.losses.pixel import Charbonnier
 from nriqa.losses.quality import QualityLoss
 
-__all__ = ["Charbonnier", "QualityLoss", "Objective", "AdversarialTerm", "build_adversarial",
-           "generator_loss", "discriminator_loss", "ADVERSARIAL_LOSSES", "LossInputError"]
+__all__ = ["ADVERSARIAL_LOSSES", "AdversarialTerm", "Charbonnier", "LossInputError", "Objective",
+           "QualityLoss", "UnknownNameError", "build_adversarial", "discriminator_loss", "generator_loss"]

@@ -17,6 +17,13 @@ class LossInputError(ValueError):
     """A loss received input of the wrong rank, shape, dtype, range or with non-finite values."""
 
 
+class UnknownNameError(KeyError, ValueError):
+    """An objective term, measure or loss name that is not registered (message names the closest)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def check_rank(x: Tensor, what: str, channels: int | None = None) -> None:
     """``x`` must be a floating tensor of rank 4 ``(N,C,H,W)`` or 5 ``(B,T,C,H,W)``."""
     if not isinstance(x, Tensor):

@@ -21,13 +21,13 @@ whole batch, as in the relativistic average GAN.)
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nriqa.losses._checks import LossInputError, check_rank, check_in_unit_range, frames
+from nriqa.losses._checks import LossInputError, check_in_unit_range, check_rank, frames
 
 LOSSES = ("vanilla", "lsgan", "hinge", "relativistic")
 _ALIASES = {"bce": "vanilla", "gan": "vanilla", "ls": "lsgan", "ragan": "relativistic",
@@ -120,7 +120,7 @@ class AdversarialTerm:
     def __repr__(self) -> str:
         return f"AdversarialTerm(kind={self.kind!r}, loss={self.loss!r}, weight={self.weight:g})"
 
-    def to(self, device: str | torch.device) -> "AdversarialTerm":
+    def to(self, device: str | torch.device) -> AdversarialTerm:
         self.discriminator.to(device)
         return self
 

@@ -19,10 +19,22 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from nriqa.losses._checks import LossInputError, check_rank, check_same_shape, check_values
+from nriqa.losses._checks import (
+    LossInputError,
+    UnknownNameError,
+    check_rank,
+    check_same_shape,
+    check_values,
+)
 from nriqa.losses.adversarial import AdversarialTerm
 from nriqa.losses.pixel import Charbonnier
-from nriqa.losses.quality import QualityLoss, _kit_hint, _quality, known_names, unknown_name_message
+from nriqa.losses.quality import (
+    QualityLoss,
+    _kit_hint,
+    _quality,
+    known_names,
+    unknown_name_message,
+)
 
 PIXEL_NAMES = ("charbonnier", "pixel")
 SPECIAL_KEYS = ("gan", "weights")
@@ -48,7 +60,7 @@ def build_adversarial(spec: Mapping, device: str | torch.device = "cpu") -> Adve
     from nriqa.models.discriminators import build_discriminator
 
     if not isinstance(spec, Mapping):
-        raise ValueError(f"objective 'gan' must be a dict with weight/discriminator/loss, got {spec!r}")
+        raise TypeError(f"objective 'gan' must be a dict with weight/discriminator/loss, got {spec!r}")
     options = dict(spec)
     weight, _ = _parse_weight("gan", options.pop("weight", 0.01))
     kind = options.pop("discriminator", "patchgan")
@@ -75,7 +87,9 @@ class Objective:
     """
 
     def __init__(self, spec: Mapping, device: str | torch.device = "cpu") -> None:
-        if not isinstance(spec, Mapping) or not spec:
+        if not isinstance(spec, Mapping):
+            raise TypeError(f"objective spec must be a dict of term -> weight, got {type(spec).__name__}")
+        if not spec:
             raise ValueError(f"objective spec must be a non-empty dict of term -> weight, got {spec!r}")
         self.spec = copy.deepcopy(dict(spec))
         self.device = torch.device(device)
@@ -106,12 +120,15 @@ class Objective:
 
     @staticmethod
     def _check_known(keys: list[str]) -> None:
+        for key in keys:
+            if not isinstance(key, str):
+                raise TypeError(f"objective term names must be strings, got {key!r}")
         known = list(_quality().names())
-        if any(key not in known and "@" in str(key) for key in keys):
+        if any(key.strip().lower() not in known and "@" in key for key in keys):
             known = known_names()  # registers kit-trained measures found on disk
         for key in keys:
-            if key not in known:
-                raise KeyError(unknown_name_message(
+            if key.strip().lower() not in known:
+                raise UnknownNameError(unknown_name_message(
                     key, known + list(PIXEL_NAMES) + list(SPECIAL_KEYS), what="objective term")
                     + _kit_hint(str(key)))
 
@@ -124,7 +141,7 @@ class Objective:
     def needs_target(self) -> bool:
         return any(isinstance(m, Charbonnier) or m.full_reference for m in self.losses.values())
 
-    def to(self, device: str | torch.device) -> "Objective":
+    def to(self, device: str | torch.device) -> Objective:
         self.device = torch.device(device)
         for module in self.losses.values():
             module.to(self.device)

@@ -8,7 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nriqa.losses._checks import LossInputError, check_rank, check_same_shape, check_values, frames
+from nriqa.losses._checks import (
+    LossInputError,
+    UnknownNameError,
+    check_rank,
+    check_same_shape,
+    check_values,
+    frames,
+)
 
 
 def _quality():
@@ -47,7 +54,9 @@ def lookup_card(name: str):
     checkpoints under ``weights_dir()/kit/``; they are looked up there on first need.
     """
     quality = _quality()
-    if "@" in name and name not in quality.names():
+    if not isinstance(name, str):
+        raise TypeError(f"measure name must be a string, got {type(name).__name__}")
+    if "@" in name and name.strip().lower() not in quality.names():
         register_kit_models_now()
     try:
         return quality.card(name)
@@ -56,9 +65,9 @@ def lookup_card(name: str):
             known = list(quality.names())
         except Exception:  # registry unavailable: keep the registry's own message
             raise err from None
-        if name in known:
+        if name.strip().lower() in known:
             raise
-        raise KeyError(unknown_name_message(name, known) + _kit_hint(name)) from None
+        raise UnknownNameError(unknown_name_message(name, known) + _kit_hint(name)) from None
 
 
 def _kit_hint(name: str) -> str:
@@ -118,7 +127,7 @@ class QualityLoss(nn.Module):
       ``upsample_small=True``, which bilinearly enlarges them so the short side is ``min_size``.
 
     Crop is applied before tiling.  Video measures (``card.video``) see the whole clip
-    ``(B,T,3,H,W)`` and support ``crop`` only.
+    ``(B,T,3,H,W)``, support ``crop`` only, and may score per clip or per frame (averaged).
 
     The measure network is frozen (``eval()``, ``requires_grad=False``) and held outside this
     module's registered children: it never appears in ``.parameters()``/``.state_dict()`` of
@@ -176,7 +185,7 @@ class QualityLoss(nn.Module):
         self.measure._apply(fn, *args, **kwargs)
         return self
 
-    def train(self, mode: bool = True) -> "QualityLoss":
+    def train(self, mode: bool = True) -> QualityLoss:
         super().train(mode)
         self.measure.eval()  # the measure stays in eval mode whatever the container does
         return self
@@ -228,10 +237,10 @@ class QualityLoss(nn.Module):
             ref = tile_grid(ref, self.tile)[0] if ref is not None else None
         score = self.measure(x, ref) if ref is not None else self.measure(x)
         loss = _quality().to_loss(score, self.card)
-        n_scored = x.shape[0] if not video else x.shape[0] * x.shape[1]
-        if loss.numel() != n_scored:
-            raise RuntimeError(f"measure {self.name!r} returned {loss.numel()} scores for {n_scored} "
-                               f"images; expected one raw score per image")
+        allowed = {x.shape[0]} if not video else {x.shape[0], x.shape[0] * x.shape[1]}  # video: per clip or frame
+        if loss.numel() not in allowed:
+            raise RuntimeError(f"measure {self.name!r} returned {loss.numel()} scores for input "
+                               f"{tuple(x.shape)}; expected one raw score per image (video: per clip or frame)")
         return loss.float().reshape(-1, per_frame).mean(dim=1).mean()
 
     def extra_repr(self) -> str:

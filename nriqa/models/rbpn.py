@@ -47,9 +47,12 @@ class ResBlock(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.conv1 = ConvAct(c, c, 3, 1, 1, act=False)
-        self.conv2 = ConvAct(c, c, 3, 1, 1, act=False)
+        self.conv1 = nn.Conv2d(c, c, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1)
         self.act = nn.PReLU()
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv2(self.act(self.conv1(x))) + x)

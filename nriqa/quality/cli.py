@@ -66,8 +66,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch_file(w: WeightFile, *, progress: bool = True, opener=urllib.request.urlopen) -> Path:
+def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
     """Download ``w.url`` to ``w.path`` atomically; verify size/sha256 when known."""
+    opener = opener or urllib.request.urlopen
     target = w.path
     with atomic_path(target) as tmp:
         with opener(w.url) as resp, open(tmp, "wb") as out:

@@ -3,7 +3,8 @@
 Pipeline for a clip ``(B, T, 3, H, W)`` in [0, 1] (higher score = better quality):
 
 1. content features: ImageNet-normalised frames through ResNet-50 up to its last conv block;
-   per frame the channel-wise spatial mean and (unbiased) std are concatenated -> 4096 values;
+   per frame the channel-wise spatial mean and (unbiased) std are concatenated -> 4096 values
+   (frames need >= 64 px per side so that the last block has more than one position);
 2. ``dimemsion_reduction`` Linear 4096 -> 128 (the key keeps the released checkpoint's spelling);
 3. ``feature_aggregation`` GRU (hidden 32, zero initial state) and ``regression`` Linear 32 -> 1
    give a quality score per frame;
@@ -140,7 +141,7 @@ def _build(device=torch.device("cpu"), output: str = "relative", **kw) -> nn.Mod
 
 
 register(
-    Card(name="mdtvsfa", mode="NR", higher_better=True, score_range=(0, 1), differentiable=True, min_size=32,
+    Card(name="mdtvsfa", mode="NR", higher_better=True, score_range=(0, 1), differentiable=True, min_size=64,
          video=True, weights=(MDTVSFA_FILE, RESNET50_FILE), backend="nriqa",
          description="MDTVSFA video quality (ResNet-50 mean/std features, GRU, temporal pooling); "
                      "relative score in (0,1) per clip"),

@@ -128,13 +128,18 @@ def _downscale_half(y: torch.Tensor) -> torch.Tensor:
     return bicubic_resize(y, scale=0.5)
 
 
-def luminance(x: torch.Tensor) -> torch.Tensor:
-    """RGB (N, 3, H, W) in [0, 1] -> luminance (N, 1, H, W) in [0, 255] (rgb2gray weights)."""
+def luminance(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
+    """RGB (N, 3, H, W) in [0, 1] -> luminance (N, 1, H, W) in [0, 255] (rgb2gray weights).
+
+    ``quantize`` rounds to integer grey levels like MATLAB's ``rgb2gray`` on uint8 images (the
+    published parameters were fitted that way); the rounding passes gradients straight through.
+    """
     w = torch.tensor([0.2989, 0.5870, 0.1140], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True) * 255.0
+    y = (x * w).sum(1, keepdim=True) * 255.0
+    return y + (y.round() - y).detach() if quantize else y
 
 
-def niqe_features(x: torch.Tensor, patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
+def niqe_features(x: torch.Tensor, patch: int = PATCH, quantize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Patch features (N, P, 36) and scale-1 sharpness (N, P) of RGB images (N, 3, H, W) in [0, 1].
 
     Frames are cropped (top-left) to multiples of ``patch``; needs H, W >= ``patch``.
@@ -142,7 +147,7 @@ def niqe_features(x: torch.Tensor, patch: int = PATCH) -> tuple[torch.Tensor, to
     n, _, h, w = x.shape
     if min(h, w) < patch or patch % 2:
         raise ValueError(f"niqe: frames must be at least {patch}x{patch} (even patch), got {h}x{w}")
-    y = luminance(x.double())[..., : h // patch * patch, : w // patch * patch]
+    y = luminance(x.double(), quantize)[..., : h // patch * patch, : w // patch * patch]
     f1, sharp = _scale_features(y, patch)
     f2, _ = _scale_features(_downscale_half(y), patch // 2)
     return torch.cat([f1, f2], dim=-1), sharp

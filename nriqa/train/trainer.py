@@ -278,8 +278,10 @@ class _Trainer:
             model = build_generator(cfg)
         self.sampler, self.objective = sampler, objective
         self.gen = model.to(device)
-        if self.channels_last:
-            self.gen = self.gen.to(memory_format=torch.channels_last)
+        if self.channels_last:  # 4-D conv weights only (Module.to would reject the 5-D ones of Conv3d)
+            for m in self.gen.modules():
+                if isinstance(m, nn.Conv2d):
+                    m.to(memory_format=torch.channels_last)
         self.init_record = None
         if init_from is not None:
             state, self.init_record = _baseline_record(Path(init_from), tc.init_weights)
@@ -660,11 +662,13 @@ class _Trainer:
                                         skipped=row["nonfinite"])
                     self._check_nonfinite(done)
                     self._reset_accumulators()
-                    t0, frames = time.perf_counter(), 0
+                    frames = 0
                 if (tc.ckpt_every and done % int(tc.ckpt_every) == 0) or done == total_steps:
                     self._check_nonfinite(done)
                     if self.info.is_main:
                         self._checkpoint(done)
+                if frames == 0:  # the throughput clock restarts after logging and checkpointing
+                    t0 = time.perf_counter()
         finally:
             bar.close()
             tb.close()

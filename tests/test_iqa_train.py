@@ -1,0 +1,122 @@
+"""train_iqa on a tiny distortion set: the ranking loss falls, metrics come out, the checkpoint
+registers as a quality measure (no network) that prefers a clean frame to a blurred one."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from skimage import data as skdata
+
+from nriqa.data.distortions import distort
+from nriqa.data.iqa_sets import build_distortion_set
+from nriqa.iqa import build_arch, count_parameters, train_iqa
+from nriqa.iqa.train import PairSampler, load_init, targets_01
+
+KINDS = ["gaussian_blur", "white_noise", "jpeg"]
+CFG = {"iqa": {"steps": 50, "batch_size": 8, "patch": 48, "lr": 1e-3, "ckpt_every": 25}, "seed": 0}
+
+
+def _crops(spec, size=64):
+    out = [getattr(skdata, n)()[t:t + size, l:l + size] for n, t, l in spec]
+    return torch.stack([torch.from_numpy(np.ascontiguousarray(o)).permute(2, 0, 1).float() / 255 for o in out])
+
+
+@pytest.fixture(scope="module")
+def tiny_sets():
+    train = build_distortion_set(_crops([("astronaut", 40, 180), ("coffee", 120, 220), ("chelsea", 60, 100),
+                                         ("rocket", 250, 250)]), name="tr", crop=64, kinds=KINDS)
+    test = build_distortion_set(_crops([("astronaut", 250, 300), ("coffee", 250, 400)]), name="te", crop=64,
+                                kinds=KINDS)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_sets, tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NRIQA_WEIGHTS", str(weights))
+    run_dir = tmp_path_factory.mktemp("run")
+    metrics = train_iqa("cnniqa", CFG, run_dir, progress=False, data=tiny_sets)
+    yield metrics, run_dir, weights
+    mp.undo()
+
+
+def test_pairs_are_within_source_and_kind(tiny_sets):
+    train, _ = tiny_sets
+    s = PairSampler(train, targets_01(train), seed=3)
+    b, w = s.pairs(step=5, batch=32)
+    assert all(train.sources[i] == train.sources[j] for i, j in zip(b, w))
+    assert all(train.levels[i] < train.levels[j] for i, j in zip(b, w))
+    assert all(train.kinds[j] != "pristine" for j in w)
+    b2, w2 = s.pairs(step=5, batch=32)
+    assert np.array_equal(b, b2) and np.array_equal(w, w2)
+
+
+def test_training_reduces_rank_loss_and_reports_metrics(trained):
+    m, run_dir, _ = trained
+    assert m["last_rank_loss"] < m["first_rank_loss"]
+    for key in ("srcc", "plcc", "krcc", "rank_acc"):
+        assert np.isfinite(m["held_out"]["overall"][key])
+    assert set(m["held_out"]["per_kind"]) == set(KINDS)
+    assert m["held_out"]["overall"]["rank_acc"] > 0.5
+    assert m["params"] == count_parameters(build_arch("cnniqa"))
+    assert (run_dir / "model.pt").exists() and json.loads((run_dir / "metrics.json").read_text())["name"] \
+        == "cnniqa@embedded"
+
+
+def test_cached_run_returns_without_training(trained, monkeypatch):
+    m, run_dir, _ = trained
+    import nriqa.iqa.train as tr
+
+    monkeypatch.setattr(tr, "build_arch", lambda *a, **k: pytest.fail("must not rebuild a finished run"))
+    again = train_iqa("cnniqa", CFG, run_dir, progress=False, install=False)
+    assert again["held_out"] == m["held_out"]
+
+
+def test_registered_measure_prefers_clean_over_blurred(trained):
+    _, _, weights = trained
+    from nriqa import quality
+    from nriqa.iqa import register_kit_models
+
+    assert (weights / "kit" / "cnniqa@embedded.pt").exists()
+    assert "cnniqa@embedded" in register_kit_models()
+    card = quality.card("cnniqa@embedded")
+    assert card.mode == "NR" and card.higher_better and card.differentiable and card.present
+    assert "kit-trained" in card.description and "opinion" in card.description
+    m = quality.create("cnniqa@embedded")
+    clean = _crops([("chelsea", 150, 200), ("coffee", 300, 100)], size=96)   # content never trained on
+    blurred = torch.stack([distort(c, "gaussian_blur", 5) for c in clean])
+    s_clean, s_blur = m(clean), m(blurred)
+    assert bool((s_clean > s_blur).all()), (s_clean, s_blur)
+    assert float(s_clean.min()) > 0 and float(s_clean.max()) < 1
+    x = blurred.clone().requires_grad_(True)
+    loss = quality.to_loss(m(x), card).mean()
+    loss.backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
+    assert 0 < float(loss) < 1
+
+
+def test_init_from_copies_matching_tensors():
+    src = build_arch("cnniqa")
+    dst = build_arch("cnniqa")
+    n = load_init(dst, src)
+    assert n == len(src.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values()))
+    with pytest.raises(ValueError, match="shares no tensor"):
+        load_init(build_arch("vitiqa"), src)
+
+
+@pytest.mark.parametrize("arch", ["cnniqa", "wadiqam", "dbcnn", "vitiqa"])
+def test_archs_score_any_size_without_download(arch):
+    net = build_arch(arch).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 40, 56))
+    assert out.shape == (2,) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="at least 32"):
+        net(torch.rand(1, 3, 16, 64))
+
+
+def test_unknown_arch_fails_before_work(tmp_path):
+    with pytest.raises(ValueError, match="unknown IQA arch"):
+        train_iqa("resnet", {}, tmp_path)
+    assert not any(tmp_path.iterdir())

