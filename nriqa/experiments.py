@@ -129,7 +129,8 @@ def finetune_grid(cfg: Mapping[str, Any]) -> dict[str, dict]:
     ft = cfg.get("finetune", {})
     grid: dict[str, dict] = {}
     for name, weight in (ft.get("extra_terms") or {}).items():
-        grid[name] = {name: weight}
+        if weight is not None:  # null = left out (lets a profile drop a term of its base)
+            grid[name] = {name: weight}
     for combo in ft.get("combos") or []:
         grid[term_label(combo)] = dict(combo)
     return grid
@@ -311,7 +312,7 @@ def weighting_specs(cfg: Mapping[str, Any], spec: Mapping[str, float], grads: Ma
 
     w = cfg["weights"]
     hand_table = cfg["finetune"].get("extra_terms", {})
-    hand = {k: (1.0 if k == w["reference"] else float(hand_table.get(k, v))) for k, v in spec.items()}
+    hand = {k: 1.0 if k == w["reference"] else float(hand_table.get(k) or v) for k, v in spec.items()}
     static = static_weights(grads["param_norm"], w["reference"], float(w["target_share"]),
                             weights={k: 1.0 for k in spec})
     online = {**{k: 1.0 for k in spec}, "weights": "gradnorm"}
@@ -468,8 +469,7 @@ def optimization_values(cfg: Mapping[str, Any]) -> dict[str, float]:
     """Measure -> mean relative gain of the *other* panel measures when it is added to Charbonnier
     (notebook 02's single-term fine-tunes of ``finetune.model``)."""
     model = cfg["finetune"]["model"]
-    singles = {n: {n: w} for n, w in (cfg["finetune"].get("extra_terms") or {}).items()
-               if n in cfg["asymmetry"]["measures"]}
+    singles = {n: t for n, t in finetune_grid(cfg).items() if len(t) == 1 and n in cfg["asymmetry"]["measures"]}
     runs = {"baseline": ensure_baseline(cfg, model)}
     runs.update({n: ensure_finetune(cfg, model, t) for n, t in singles.items()})
     scores = evaluate_runs(cfg, runs, model=model)

@@ -242,3 +242,30 @@ def test_eval_frames_restrict_scoring(test_set):
     full = evaluate(Bicubic(), test_set, ["psnr"], run="r", model="m", dataset="d", create=create, progress=False)
     assert list(df["frame"]) == [1, 1]
     np.testing.assert_allclose(df["score"], full[full.frame == 1]["score"], rtol=1e-6)
+
+
+def test_relative_gain_levels_and_grouping(panel_df):
+    per_clip = relative_gain(panel_df, "base", by=("measure", "clip"))
+    assert set(per_clip["clip"]) == {"astronaut", "coffee"} and len(per_clip) == 2 * 2 * 3
+    overall = relative_gain(panel_df, "base", by=("measure",))
+    mean_of_clips = per_clip.groupby(["run", "measure"])["gain"].mean()
+    np.testing.assert_allclose(overall.set_index(["run", "measure"])["gain"].sort_index(),
+                               mean_of_clips.sort_index())
+    with pytest.raises(ValueError, match="finer than level"):
+        relative_gain(panel_df, "base", by=("measure", "clip"), level="dataset")
+
+
+class ClipMean(torch.nn.Module):  # a "video" measure: one score per clip
+    card = SimpleNamespace(name="clipmean", mode="NR", higher_better=True, video=True)
+
+    def forward(self, x, ref=None):
+        assert x.dim() == 5
+        return x.mean((1, 2, 3, 4))
+
+
+def test_video_measure_scores_whole_clip(test_set):
+    df = evaluate(Bicubic(), test_set, ["clipmean"], run="r", model="m", dataset="d",
+                  create=lambda n, d: ClipMean(), progress=False)
+    assert len(df) == 6
+    per_clip = df.groupby("clip")["score"].agg(["min", "max"])
+    assert (per_clip["min"] == per_clip["max"]).all()

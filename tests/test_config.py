@@ -48,6 +48,8 @@ def test_finetune_grid_has_every_term_and_combo():
     for name in cfg["finetune"]["extra_terms"]:
         assert grid[name] == {name: cfg["finetune"]["extra_terms"][name]}
     assert len(grid) == len(cfg["finetune"]["extra_terms"]) + len(cfg["finetune"]["combos"])
+    smoke = ex.finetune_grid(load_profile("smoke"))  # null weights drop the demo's other terms
+    assert set(smoke) == {"niqe", "cnniqa@embedded", "cnniqa@embedded + lpips-vgg-randtrunk"}
 
 
 def test_figure_dir_keeps_non_demo_profiles_out_of_figures(tmp_path):

@@ -82,3 +82,23 @@ def test_bad_input_shapes(randtrunk):
         randtrunk(x, ref=x[:1])
     with pytest.raises(ValueError, match="full-reference"):
         randtrunk(x)
+
+
+def test_pretrained_vgg_loads_from_a_file_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    trunk = DISTSFamily("vgg-randtrunk").backbone
+    convs = [m for st in trunk.stages for m in st if isinstance(m, torch.nn.Conv2d)]
+    state = {}
+    torch.manual_seed(1)
+    for idx, conv in zip([0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28], convs):   # torchvision key indices
+        state[f"features.{idx}.weight"] = torch.randn_like(conv.weight) * 0.01
+        state[f"features.{idx}.bias"] = torch.zeros_like(conv.bias)
+    path = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    m = quality.create("dists-vgg")
+    loaded = [mm for st in m.net.backbone.stages for mm in st if isinstance(mm, torch.nn.Conv2d)]
+    assert torch.equal(loaded[0].weight, state["features.0.weight"])
+    assert torch.equal(loaded[-1].weight, state["features.28.weight"])
+    x = _crops()
+    assert float(m(x, ref=x).abs().max()) < 1e-5

@@ -120,3 +120,42 @@ def test_unknown_arch_fails_before_work(tmp_path):
     with pytest.raises(ValueError, match="unknown IQA arch"):
         train_iqa("resnet", {}, tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_discriminator_backbone_initialises_iqa_model(tiny_sets, tmp_path, monkeypatch):
+    from nriqa.models.discriminators import build_discriminator
+
+    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "w"))
+    disc = build_discriminator("vanilla")
+    path = tmp_path / "disc.pt"
+    torch.save({"params": disc.state_dict()}, path)
+    cfg = {"iqa": {"steps": 2, "batch_size": 2, "patch": 48, "lr": 0.0}}
+    m = train_iqa("disc-vanilla", cfg, tmp_path / "run", init_from=path, progress=False, install=False,
+                  data=tiny_sets)
+    assert m["init_loaded_tensors"] == len(disc.state_dict())
+    assert m["name"] == "disc-vanilla@embedded"
+    assert not (tmp_path / "w" / "kit").exists()
+
+
+def test_interrupted_run_resumes_from_last_checkpoint(tiny_sets, tmp_path, monkeypatch):
+    import nriqa.iqa.train as tr
+
+    cfg = {"iqa": {"steps": 4, "batch_size": 2, "patch": 32, "ckpt_every": 2}}
+    real = tr.make_batch
+    seen = []
+
+    def failing(ds, sampler, step, batch, patch):
+        if step == 3:
+            raise KeyboardInterrupt
+        seen.append(step)
+        return real(ds, sampler, step, batch, patch)
+
+    monkeypatch.setattr(tr, "make_batch", failing)
+    with pytest.raises(KeyboardInterrupt):
+        train_iqa("cnniqa", cfg, tmp_path, progress=False, install=False, data=tiny_sets)
+    assert (tmp_path / "last.pt").exists() and not (tmp_path / "model.pt").exists()
+    monkeypatch.setattr(tr, "make_batch", lambda *a: (seen.append(a[2]), real(*a))[1])
+    m = train_iqa("cnniqa", cfg, tmp_path, progress=False, install=False, data=tiny_sets)
+    assert seen == [0, 1, 2, 2, 3]          # steps 0-1 checkpointed, step 2 redone after the interrupt
+    assert m["steps"] == 4 and not (tmp_path / "last.pt").exists()
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4

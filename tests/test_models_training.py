@@ -52,12 +52,12 @@ def _clip() -> tuple[torch.Tensor, torch.Tensor]:
     try:
         from nriqa.data import embedded_clips
 
-        hr = embedded_clips("train")[0].hr[:3, :, :64, :64].float()
+        hr = embedded_clips("train")[0].hr[:3, :, :48, :48].float()
     except Exception:  # nriqa.data not ready: fall back to a real photograph
         from skimage import data
 
         img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
-        hr = torch.stack([img[:, 100 + 2 * t: 164 + 2 * t, 180 + 3 * t: 244 + 3 * t] for t in range(3)])
+        hr = torch.stack([img[:, 100 + 2 * t: 148 + 2 * t, 180 + 3 * t: 228 + 3 * t] for t in range(3)])
     lr = F.interpolate(hr, scale_factor=0.25, mode="bicubic", antialias=True).clamp(0, 1)
     return lr.unsqueeze(0), hr.unsqueeze(0)
 
@@ -70,17 +70,17 @@ def test_tiny_basicvsrpp_overfits_one_clip():
     torch.manual_seed(0)
     lr, hr = _clip()
     model = build("basicvsrpp", "tiny")
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     with torch.no_grad():
         before = _psnr(model(lr), hr)
     start = time.monotonic()
-    for _ in range(150):
+    for _ in range(80):  # ~8 s of CPU time
         loss = torch.sqrt((model(lr) - hr) ** 2 + 1e-6).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if time.monotonic() - start > 40:
+        if time.monotonic() - start > 50:  # guard against a saturated machine
             break
     with torch.no_grad():
         after = _psnr(model(lr), hr)
-    assert after > before + 1.5, (before, after)
+    assert after > before + 2.0, (before, after)

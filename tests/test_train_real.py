@@ -69,3 +69,15 @@ def test_real_finetune_with_nr_term_via_cli(baseline, tmp_path, capsys):
     with torch.no_grad():
         y = gen(torch.rand(1, 2, 3, 8, 8))
     assert y.shape == (1, 2, 3, 32, 32)
+
+
+def test_real_adversarial_step_updates_discriminator(tmp_path):
+    cfg = load_profile("smoke", STEPS + ["train.steps=1", "train.d_lr=2.0e-4"])
+    cfg["train"]["objective"] = {"charbonnier": 1.0, "gan": {"weight": 0.01, "discriminator": "patchgan",
+                                                            "loss": "hinge", "size": "tiny"}}
+    run = train(cfg, tmp_path / "gan", progress=False)
+    row = read_log(run).iloc[-1]
+    assert row["d_loss"] > 0 and row["gradnorm/gan"] > 0 and row["weight/gan"] == pytest.approx(0.01)
+    ck = load_checkpoint(run, "latest")
+    assert ck["d_optimizer"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    assert all(float(s["step"]) == 1.0 for s in ck["d_optimizer"]["state"].values())

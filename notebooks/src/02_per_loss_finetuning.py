@@ -23,7 +23,7 @@ SEED = 0
 import pandas as pd
 
 from nriqa import experiments as ex
-from nriqa.analysis import relative_gain
+from nriqa.analysis import gain_matrix, relative_gain
 
 cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = ex.figure_dir(cfg)
@@ -61,14 +61,12 @@ print(set(scores["run"]) == set(runs))
 
 # %%
 gains = relative_gain(scores, baseline="baseline", by=("run", "measure"))
-table = gains.pivot_table(index="run", columns="measure", values="gain")
-table["mean"] = table.mean(axis=1)
-table.drop(index="baseline").sort_values("mean", ascending=False).style.format("{:+.3f}")
+table = gain_matrix(gains, row="run", col="measure").rename(columns={"average": "mean"})
+table.sort_values("mean", ascending=False).style.format("{:+.3f}")
 
 # %%
 ex.save_table(table, cfg, "02_relative_gain")
-best = table.drop(index="baseline")["mean"].idxmax()
-worst = table.drop(index="baseline")["mean"].idxmin()
+best, worst = table["mean"].idxmax(), table["mean"].idxmin()
 print(f"largest mean panel gain: {best} ({table.loc[best, 'mean']:+.3f}); "
       f"smallest: {worst} ({table.loc[worst, 'mean']:+.3f})")
 

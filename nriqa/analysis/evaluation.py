@@ -251,8 +251,16 @@ def _safe(s: str) -> str:
 
 
 def _score_frames(measure, name: str, pred: torch.Tensor, gt: torch.Tensor, fr: bool,
-                  batch_size: int, device: str) -> list[float]:
+                  batch_size: int, device: str, video: bool = False) -> list[float]:
     use_amp = str(device).startswith("cuda") and name in BF16_TOLERANT
+    if video:  # a video measure (e.g. MDTVSFA) scores the whole clip once; every frame gets that score
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            x = pred[None].to(device)
+            s = measure(x, gt[None].to(device)) if fr else measure(x)
+        s = torch.as_tensor(s).float().flatten().cpu()
+        if s.numel() != 1:
+            raise ValueError(f"video measure {name!r} returned {s.numel()} scores for one clip")
+        return [float(s)] * pred.shape[0]
     scores: list[float] = []
     for i in range(0, pred.shape[0], batch_size):
         x = pred[i:i + batch_size].to(device)
@@ -287,7 +295,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
 
     Returns:
         Tidy DataFrame with columns ``run, model, dataset, clip, frame, measure, score,
-        higher_better`` (raw scores; ``higher_better`` from each measure's card).  Measures
+        higher_better`` (raw scores; ``higher_better`` from each measure's card).  A video
+        measure (``card.video``, e.g. MDTVSFA) scores each clip once; its frames share that score.  Measures
         that cannot run because their weights are missing are skipped with one warning; their
         names are in ``df.attrs["skipped"]``.
     """
@@ -344,7 +353,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
                 card = _card_of(name, m)
                 fr = getattr(card, "mode", "NR") == "FR"
                 hb = bool(getattr(card, "higher_better", True))
-                for f, s in zip(frame_ids, _score_frames(m, name, pred, gt, fr, batch_size, device)):
+                video = bool(getattr(card, "video", False))
+                for f, s in zip(frame_ids, _score_frames(m, name, pred, gt, fr, batch_size, device, video)):
                     rows[name].append({"run": run, "model": model, "dataset": dataset,
                                        "clip": str(clip["name"]), "frame": f, "measure": name,
                                        "score": s, "higher_better": hb})

@@ -74,6 +74,10 @@ def relative_gain(df: pd.DataFrame, baseline: str, by: Sequence[str] = ("measure
     if baseline not in set(df["run"]):
         raise ValueError(f"baseline run {baseline!r} not in df; runs: {sorted(df['run'].unique())}")
     keys = _KEYS[level] + ["measure"]
+    finer = [c for c in by if c in ("clip", "frame") and c not in keys]
+    if finer:
+        raise ValueError(f"by={tuple(by)} keeps {finer} apart, which is finer than level={level!r}; "
+                         "use level='frame' or 'clip'")
     unit = df.groupby(["run"] + keys, as_index=False, sort=False)["score"].mean()
     base = unit[unit["run"] == baseline].drop(columns="run").rename(columns={"score": "base"})
     others = unit[unit["run"] != baseline]

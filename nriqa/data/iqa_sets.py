@@ -321,7 +321,7 @@ def load_csiq(root: str | Path) -> IQASet:
                   [str(t) for t in df["dst_type"]], df["dst_lev"].to_numpy(int), "dmos", False)
 
 
-TID_LAYOUT = """  mos_with_names.txt           (lines "<MOS> <name>", e.g. "5.51429 i01_01_1.bmp"; MOS 0..9, higher better)
+TID_LAYOUT = """  mos_with_names.txt   (lines "<MOS> <name>", e.g. "5.51429 i01_01_1.bmp"; MOS 0..9, higher better)
   distorted_images/<name>"""
 
 

@@ -18,7 +18,6 @@ Every model maps ``x`` (N, 3, H, W) float RGB in [0, 1] to a raw score (N,), hig
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn

@@ -19,18 +19,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("arch", help=f"one of {list(ARCHS)}, 'disc-<kind>' or 'all' (the profile's iqa.models)")
     ap.add_argument("--profile", default="demo")
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--dataset", default=None, help="embedded (default) | koniq10k | kadid10k | live | csiq | tid2013 | pipal")
+    ap.add_argument("--dataset", default=None,
+                    help="embedded (default) | koniq10k | kadid10k | live | csiq | tid2013 | pipal")
     ap.add_argument("--root", default=None, help="dataset folder in its published layout")
     ap.add_argument("--run-dir", default=None, help="default runs/<profile>/iqa/<arch>@<dataset>")
     ap.add_argument("--init-from", default=None, help="state dict / discriminator checkpoint to initialise from")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="profile override, e.g. iqa.lr=5e-4")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="profile override, e.g. iqa.lr=5e-4")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
     cfg = load_profile(args.profile, args.set)
     iqa = cfg.setdefault("iqa", {})
-    if args.steps is not None:
+    if args.steps is not None:   # an explicit --steps wins over per-arch step counts too
         iqa["steps"] = args.steps
+        for over in (iqa.get("per_arch") or {}).values():
+            over.pop("steps", None)
     if args.dataset is not None:
         iqa["dataset"] = args.dataset
     if args.root is not None:
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         o = m["held_out"]["overall"]
         rows.append({"name": m["name"], "srcc": round(o["srcc"], 4), "plcc": round(o["plcc"], 4),
                      "krcc": round(o["krcc"], 4), "rank_acc": round(o.get("rank_acc", float("nan")), 4),
-                     "train_s": m["train_seconds"], "train_cpu_s": m.get("train_cpu_seconds"), "params": m["params"], "run_dir": str(run_dir)})
+                     "train_s": m["train_seconds"], "train_cpu_s": m.get("train_cpu_seconds"),
+                     "params": m["params"], "run_dir": str(run_dir)})
     for r in rows:
         print(json.dumps(r))
     return 0

@@ -78,9 +78,12 @@ def kit_card(name: str, ckpt_meta: dict | None = None):
     labels = ("pairwise level ranking within (source, distortion) + L1 on an FR pseudo-score (not opinion scores)"
               if label == "pseudo" else "the dataset's published (D)MOS")
     srcc = meta.get("held_out", {}).get("overall", {}).get("srcc")
-    desc = (f"{_ARCH_TEXT.get(arch, arch)} kit-trained on the {dataset} distortion set with {labels}. "
+    where = "the embedded KADID-style distortion set" if dataset == "embedded" else f"the {dataset} dataset"
+    desc = (f"{_ARCH_TEXT.get(arch, arch)} kit-trained on {where} with {labels}. "
             f"Score = sigmoid(4*(raw-p50)/(p95-p5)) with training-set percentiles, in (0,1), higher better; "
-            f"loss 1 - s." + (f" Held-out SRCC vs pseudo-score {srcc:.3f}." if srcc is not None else ""))
+            f"loss 1 - s.")
+    if srcc is not None:
+        desc += f" Held-out SRCC {srcc:.3f} (vs {'pseudo-score' if label == 'pseudo' else '(D)MOS'})."
     weight = WeightFile(filename=f"{name}.pt", size_bytes=None, url=f"python -m nriqa train-iqa {arch}",
                         subdir="kit", root="nriqa")
     return Card(name=name, mode="NR", higher_better=True, score_range=(0.0, 1.0), differentiable=True,

@@ -40,12 +40,16 @@ _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
 
-def _load_torchvision(model: nn.Module, wf: WeightFile) -> nn.Module:
-    """Load a torchvision state dict from disk (never downloads); clear error when absent."""
+def _load_torchvision(model: nn.Module, wf: WeightFile, prefix: str = "") -> nn.Module:
+    """Load a torchvision state dict from disk (never downloads); clear error when absent.
+    With ``prefix`` only the keys starting with it are loaded (all of ``model``'s must be there)."""
     if not wf.present:
         raise FileNotFoundError(f"{wf.filename} is missing: put it at {wf.path} (source: {wf.url}), "
                                 "or use dists-vgg-randtrunk, which needs no weights")
-    model.load_state_dict(torch.load(wf.path, map_location="cpu", weights_only=True))
+    state = torch.load(wf.path, map_location="cpu", weights_only=True)
+    if prefix:
+        state = {k: v for k, v in state.items() if k.startswith(prefix)}
+    model.load_state_dict(state)
     return model
 
 
@@ -69,15 +73,20 @@ class VGGStages(nn.Module):
 
     def __init__(self, pretrained: bool):
         super().__init__()
-        from torchvision.models import vgg16
+        from torchvision.models.vgg import cfgs, make_layers
 
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDTRUNK_SEED)
+            features = make_layers(cfgs["D"])            # VGG-16 conv trunk only (no 100 M-param classifier)
+            for m in features.modules():                 # torchvision's VGG initialisation
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
         if pretrained:
-            net = _load_torchvision(vgg16(weights=None), VGG16_FILE)
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(RANDTRUNK_SEED)
-                net = vgg16(weights=None)
-        layers = list(net.features.children())[:-1]   # drop the last max pool
+            holder = nn.Module()
+            holder.features = features
+            _load_torchvision(holder, VGG16_FILE, prefix="features.")
+        layers = list(features.children())[:-1]   # drop the last max pool
         stages, cur = [], []
         for layer in layers:
             if isinstance(layer, nn.MaxPool2d):

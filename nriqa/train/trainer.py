@@ -62,7 +62,17 @@ class NonFiniteError(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """``cfg["train"]`` with defaults; see ``nriqa/profiles/demo.yaml`` for the knobs."""
+    """``cfg["train"]`` with defaults (``nriqa/profiles/demo.yaml`` sets the common ones).
+
+    Beyond the demo profile's keys: ``tensorboard`` (write ``run_dir/tensorboard``; skipped with a
+    warning when the package is missing), ``balance`` (``{reference, shares, every, ema, clip}``,
+    used when ``objective`` has ``weights: gradnorm``; defaults from ``cfg["weights"]``:
+    ``reference``, ``target_share``, ``balance_every``), ``project_conflicts`` (PCGrad-style, one
+    process only), ``d_lr``/``d_optimizer`` (discriminator Adam), ``init_weights`` (``ema`` |
+    ``params`` of the ``init_from`` baseline), ``loss_ema_decay`` (smoothing of the loss that picks
+    ``best.pt``), ``ddp_find_unused``. ``grad_clip`` 0/null = off; ``gradnorm_every`` 0 = off;
+    ``ckpt_every`` 0 = only at the end.
+    """
 
     steps: int
     objective: dict
@@ -314,7 +324,9 @@ class _Trainer:
         self.balancer = None
         spec_balancing = getattr(objective, "balancing", None) or dict(tc.objective).get("weights")
         if spec_balancing == "gradnorm":
-            b = {"reference": "charbonnier", "shares": 0.1, "every": 10, "ema": 0.9, "clip": [1e-6, 1e6], **tc.balance}
+            w = cfg.get("weights") if isinstance(cfg.get("weights"), Mapping) else {}  # the profile's notebook-04 knobs
+            b = {"reference": w.get("reference", "charbonnier"), "shares": w.get("target_share", 0.1),
+                 "every": w.get("balance_every", 10), "ema": 0.9, "clip": [1e-6, 1e6], **tc.balance}
             self.balancer = GradNormBalancer(weights, reference=b["reference"], shares=b["shares"], every=b["every"],
                                              ema=b["ema"], clip=tuple(b["clip"]), device=device)
             self.weights = self.balancer.weights
@@ -322,7 +334,7 @@ class _Trainer:
             raise ValueError(f"train.objective.weights must be 'gradnorm' (or absent), got {spec_balancing!r}")
         else:
             self.weights = {k: torch.tensor(v, device=device) for k, v in weights.items()}
-        self.reference = tc.balance.get("reference", "charbonnier")
+        self.reference = self.balancer.reference if self.balancer is not None else tc.balance.get("reference", "charbonnier")
         if tc.project_conflicts:
             if info.enabled:
                 raise NotImplementedError("train.project_conflicts is not supported under DDP; run it on one process")

@@ -135,12 +135,13 @@ def crop_grid(crops: Sequence, gt: torch.Tensor, outputs: Mapping[str, torch.Ten
 # ----------------------------------------------------------------------------- curves, frames
 def training_curves(log: pd.DataFrame, columns: Sequence[str] | None = None, *, x: str = "step",
                     logy: bool = True, smooth: int = 1, title: str | None = None):
-    """Curves of ``columns`` (default: every numeric column whose name starts with ``loss``)
+    """Curves of ``columns`` (default: ``total`` and every numeric ``loss*`` column, e.g. ``loss/<term>``)
     against ``x`` from a training log (:func:`nriqa.train.read_log`); one panel per column."""
     if x not in log.columns:
         raise ValueError(f"log has no column {x!r}; it has {list(log.columns)}")
     if columns is None:
-        columns = [c for c in log.columns if c.startswith("loss") and pd.api.types.is_numeric_dtype(log[c])]
+        columns = [c for c in log.columns if (c == "total" or c.startswith("loss"))
+                   and pd.api.types.is_numeric_dtype(log[c])]
     columns = [c for c in columns if c in log.columns]
     if not columns:
         raise ValueError(f"no column to plot; log has {list(log.columns)}")
