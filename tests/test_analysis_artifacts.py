@@ -129,7 +129,6 @@ def test_flicker_accepts_a_flow_net():
             f[:, 0], f[:, 1] = 2.0, 1.0
             return f
 
-    pytest.importorskip("nriqa.models.ops")
     big = 0.1 + 0.8 * photo("astronaut", 128)
     clip = torch.stack([big[:, 8 + i:8 + i + 96, 8 + 2 * i:8 + 2 * i + 96] for i in range(3)])
     g = torch.Generator().manual_seed(0)

@@ -269,3 +269,20 @@ def test_video_measure_scores_whole_clip(test_set):
     assert len(df) == 6
     per_clip = df.groupby("clip")["score"].agg(["min", "max"])
     assert (per_clip["min"] == per_clip["max"]).all()
+
+
+def test_measure_fingerprint_follows_weight_files(tmp_path, monkeypatch):
+    quality = pytest.importorskip("nriqa.quality")
+    from nriqa.analysis.evaluation import measure_fingerprint
+
+    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path))
+    wf = quality.WeightFile("fake.pt", None, "", subdir="kit", root="nriqa")
+    card = quality.Card(name="fakefp@embedded", mode="NR", higher_better=True, score_range=(0, 1),
+                        differentiable=True, min_size=8, video=False, weights=(wf,))
+    monkeypatch.setattr(quality, "card", lambda name: card)  # nothing registered globally
+    a = measure_fingerprint("fakefp@embedded")
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "fake.pt").write_bytes(b"trained")
+    b = measure_fingerprint("fakefp@embedded")
+    assert a and b and a != b
+    assert measure_fingerprint("fakefp@embedded") == b

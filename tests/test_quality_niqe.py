@@ -67,9 +67,12 @@ def test_live_direction_on_a_large_photo(measures):
 
     x = torch.from_numpy(skd.astronaut()[:384, :384].copy()).permute(2, 0, 1)[None].float() / 255
     live = measures["niqe-live"]
-    s = live(x)
+    xr = x.clone().requires_grad_(True)
+    s = live(xr)
     assert s < live(gaussian_blur(x, sigma=2.0, size=13).clamp(0, 1))
     assert s < live(bicubic_resize(degrade(x, "BI"), scale=4).clamp(0, 1))
+    q.to_loss(s, live.card).sum().backward()
+    assert torch.isfinite(xr.grad).all() and xr.grad.abs().sum() > 0
 
 
 def test_gradients_finite_and_descend(clean, measures):

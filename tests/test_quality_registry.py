@@ -174,7 +174,11 @@ def test_ms_ssim_and_mad_direction(frames):
 
     big = bicubic_resize(frames[:1], scale=2.0).clamp(0, 1)[..., :176, :176]
     m = measure("ms_ssim")
-    assert (m(blur(big, 0.7), big) > m(blur(big, 2.5), big)).all()
+    mild = blur(big, 0.7).requires_grad_(True)
+    s_mild = m(mild, big)
+    assert (s_mild > m(blur(big, 2.5), big)).all()
+    q.to_loss(s_mild, m.card).sum().backward()
+    assert torch.isfinite(mild.grad).all() and mild.grad.abs().sum() > 0
     mad = measure("mad")
     crop = big[..., :128, :128]
     assert (mad(blur(crop, 0.7), crop) < mad(blur(crop, 2.5), crop)).all()

@@ -28,6 +28,7 @@ import pandas as pd
 from nriqa import experiments as ex
 from nriqa.analysis import crop_grid, gain_heatmap, metric_hacking, relative_gain, top_crops
 from nriqa.viz import save_figure
+from nriqa.viz.widgets import compare_frames
 
 cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = ex.figure_dir(cfg)
@@ -85,6 +86,18 @@ for measure in ex.ARTIFACTS:
     fig = crop_grid(crops, gt, shown, title=f"{measure}: highest in {run} (clip {clip})")
     save_figure(fig, f"03_crops_{measure}", folder=FIG)
     plt.show()
+
+# %% [markdown]
+# ## Compare frames yourself
+# Pick a clip, a frame, a crop and the runs to put side by side, with their panel scores
+# (interactive in JupyterLab; a static figure of the first view when run headlessly).
+
+# %%
+runs_only = {name: frames for name, frames in outputs.items() if name != "ground truth"}
+view = compare_frames(runs_only, gt=outputs["ground truth"], scores=scores)
+if hasattr(view, "savefig"):
+    save_figure(view, "03_frame_comparer", folder=FIG)
+view
 
 # %%
 print(ex.describe_artifacts(artifacts))

@@ -25,7 +25,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from nriqa import experiments as ex
-from nriqa.viz import save_figure, weight_explorer
+from nriqa.viz import save_figure
+from nriqa.viz.widgets import weight_explorer
 
 cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = ex.figure_dir(cfg)

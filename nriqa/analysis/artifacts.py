@@ -204,17 +204,16 @@ def _farneback(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(b, a, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-def _warp(img: Tensor, flow: np.ndarray) -> Tensor:
-    """Warp ``img (C,H,W)`` with a flow ``(H,W,2)`` (x, y pixel displacements), bilinear."""
-    c, h, w = img.shape
-    fl = torch.from_numpy(flow).to(img)
-    yy, xx = torch.meshgrid(torch.arange(h, device=img.device, dtype=img.dtype),
-                            torch.arange(w, device=img.device, dtype=img.dtype), indexing="ij")
-    gx = (xx + fl[..., 0]) / max(w - 1, 1) * 2 - 1
-    gy = (yy + fl[..., 1]) / max(h - 1, 1) * 2 - 1
-    grid = torch.stack([gx, gy], -1).unsqueeze(0)
-    return F.grid_sample(img.unsqueeze(0), grid, mode="bilinear", padding_mode="border",
-                         align_corners=True)[0]
+def _warp(x: Tensor, flow: Tensor) -> Tensor:
+    """Bilinear backward warp of ``x (N,C,H,W)`` by ``flow (N,2,H,W)`` (x then y, pixels):
+    ``out[p] = x[p + flow[p]]``, border padding."""
+    n, _, h, w = x.shape
+    yy, xx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
+                            torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+    gx = (xx + flow[:, 0]) / max(w - 1, 1) * 2 - 1
+    gy = (yy + flow[:, 1]) / max(h - 1, 1) * 2 - 1
+    return F.grid_sample(x, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border",
+                         align_corners=True)
 
 
 FLOW_METHOD = "opencv-farneback-on-ground-truth"
@@ -244,17 +243,13 @@ def flicker(pred: Tensor, gt: Tensor, *, flow_net: torch.nn.Module | None = None
     if p.shape[0] < 2:
         raise ValueError(f"flicker needs at least 2 frames, got {p.shape[0]}")
     if flow_net is not None:
-        from nriqa.models.ops import flow_warp
-
         dev = next(flow_net.parameters()).device
         flows = flow_net(g[1:].to(dev), g[:-1].to(dev)).to(p)  # (T-1, 2, H, W)
-        warp_p = flow_warp(p[:-1], flows, padding_mode="border")
-        warp_g = flow_warp(g[:-1], flows, padding_mode="border")
     else:
         y = ycbcr(g)[:, 0].cpu().numpy()
-        flows_np = [_farneback(y[t], y[t + 1]) for t in range(p.shape[0] - 1)]
-        warp_p = torch.stack([_warp(p[t], f) for t, f in enumerate(flows_np)])
-        warp_g = torch.stack([_warp(g[t], f) for t, f in enumerate(flows_np)])
+        flows = torch.stack([torch.from_numpy(_farneback(y[t], y[t + 1])).permute(2, 0, 1)
+                             for t in range(p.shape[0] - 1)]).to(p)
+    warp_p, warp_g = _warp(p[:-1], flows), _warp(g[:-1], flows)
     dp = (p[1:] - warp_p).abs().mean(1)
     dg = (g[1:] - warp_g).abs().mean(1)
     scores = dp.mean((-2, -1)) / dg.mean((-2, -1)).clamp_min(1e-6)

@@ -6,7 +6,8 @@ frames (``<folder>/<clip>/*.png``, sorted by name) or a dict ``{clip: (T,3,H,W) 
 
 Scores are cached per ``(run, dataset, measure)`` as a CSV under ``cache_dir``.  The cache key
 holds a fingerprint of the source (checkpoint path + size + mtime, frame files, or a hash of
-the weights/tensors) and of the test set, so a new checkpoint or other clips invalidate it.
+the weights/tensors), of the test set, and of the measure (its card and weight files), so a new
+checkpoint, other clips or retrained measure weights invalidate it.
 """
 from __future__ import annotations
 
@@ -246,6 +247,25 @@ def check_panel_names(names: Sequence[str]) -> list[str]:
     return [n for n in names if n not in known or not quality.card(n).present]
 
 
+def measure_fingerprint(name: str) -> str:
+    """Short hash of a measure's card and the size/mtime of its weight files ('' when unknown),
+    so a retrained kit model or replaced weight file invalidates cached scores."""
+    try:
+        from nriqa import quality
+
+        card = quality.card(name)
+    except Exception:
+        return ""
+    h = hashlib.sha1(repr(card).encode())
+    for w in getattr(card, "weights", ()):
+        try:
+            st = w.path.stat()
+            h.update(f"{w.path}:{st.st_size}:{st.st_mtime_ns}".encode())
+        except (OSError, ValueError):
+            h.update(b"missing")
+    return h.hexdigest()[:8]
+
+
 def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)
 
@@ -314,7 +334,9 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
     frames_needed: dict[str, Path | None] = {}
     tables: list[pd.DataFrame] = []
     for name in names:
-        path = cache / f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__{key}.csv" if cache else None
+        mkey = measure_fingerprint(name) if create is None else ""
+        path = cache / f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__{key}{mkey and '-' + mkey}.csv" \
+            if cache else None
         if path is not None and path.exists():
             t = pd.read_csv(path, dtype={"clip": str})
             t["run"], t["model"], t["dataset"] = run, model, dataset

@@ -299,7 +299,10 @@ class Stage(nn.Module):
 
 
 class VRT(nn.Module):
-    """VRT x4 (2-frame parallel warping). Defaults = the released REDS x4 (6 frames) model."""
+    """VRT x4 (2-frame parallel warping). Defaults = the released REDS x4 6-frame model
+    (``001_VRT_videosr_bi_REDS_6frames``): 30,676,435 parameters incl. SpyNet, equal to the
+    released code. The paper's 35.6M is its 16-frame model with 6-frame parallel warping
+    (``pa_frames=6``, 35,134,783 in the released code), which this version does not build."""
 
     def __init__(self, window_size=(6, 8, 8), depths=(8,) * 7 + (4,) * 6, indep_reconsts=(11, 12),
                  embed_dims=(120,) * 7 + (180,) * 6, num_heads=(6,) * 13, mul_attn_ratio=0.75,

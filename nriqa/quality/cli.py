@@ -45,11 +45,21 @@ def card_table(cs: list[Card]) -> str:
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
 
 
+def _register_kit_models() -> None:
+    """Show kit-trained models (``arch@dataset``) whose checkpoints exist, when nriqa.iqa is there."""
+    try:
+        from nriqa.iqa import register_kit_models
+    except ImportError:
+        return
+    register_kit_models()
+
+
 def quality_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nriqa quality", description="Card table of every quality measure.")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("--offline", action="store_true", help="only measures whose weights are on disk")
     a = ap.parse_args(argv)
+    _register_kit_models()
     cs = [c for c in cards() if c.present or not a.offline]
     if a.json:
         print(json.dumps([card_dict(c) for c in cs], indent=1))
@@ -86,9 +96,9 @@ def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
                 bar.close()
         size = tmp.stat().st_size
         if w.size_bytes is not None and size != w.size_bytes:
-            raise IOError(f"{w.filename}: downloaded {size} bytes, expected {w.size_bytes}; nothing written")
+            raise OSError(f"{w.filename}: downloaded {size} bytes, expected {w.size_bytes}; nothing written")
         if w.sha256 is not None and not _sha256(tmp).startswith(w.sha256):
-            raise IOError(f"{w.filename}: sha256 mismatch; nothing written")
+            raise OSError(f"{w.filename}: sha256 mismatch; nothing written")
     return target
 
 
@@ -100,6 +110,7 @@ def weights_main(argv: list[str] | None = None) -> int:
         ap.add_argument("names", nargs="+")
         a = ap.parse_args(argv[1:])
         rc = 0
+        _register_kit_models()
         for name in a.names:
             try:
                 c = card(name)
@@ -109,6 +120,10 @@ def weights_main(argv: list[str] | None = None) -> int:
             if not c.missing:
                 print(f"{c.name}: all weight files present")
             for w in c.missing:
+                if not w.url.startswith(("https://", "http://")):
+                    print(f"{c.name}: {w.filename} cannot be downloaded; create it with: {w.url}", file=sys.stderr)
+                    rc = 1
+                    continue
                 print(f"{c.name}: fetching {w.url} -> {w.path}")
                 try:
                     fetch_file(w)
@@ -122,6 +137,7 @@ def weights_main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="measures to show (default: all)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    _register_kit_models()
     try:
         cs = [card(n) for n in a.names] if a.names else cards()
     except ValueError as e:

@@ -18,7 +18,7 @@ import warnings
 import torch
 from torch import nn
 
-from nriqa.quality.registry import Card, WeightFile, register
+from nriqa.quality.registry import Card, WeightFile, no_torch_hub_downloads, register
 
 _TV = "https://download.pytorch.org/models/"
 # torchvision trunk files; the 8 hex digits in the name are the sha256 prefix
@@ -39,12 +39,12 @@ class LpipsScorer(nn.Module):
 
 
 def build_lpips(net: str = "vgg", random_trunk: bool = False, seed: int = 0,
-                device: torch.device = torch.device("cpu")) -> nn.Module:
+                device: str | torch.device = "cpu") -> nn.Module:
     """Build an LPIPS scorer; ``random_trunk`` uses a seeded random trunk (offline)."""
     import lpips
 
     with contextlib.redirect_stdout(io.StringIO()), torch.random.fork_rng(devices=[]), \
-            warnings.catch_warnings():
+            warnings.catch_warnings(), no_torch_hub_downloads():
         warnings.simplefilter("ignore", UserWarning)  # torchvision 'pretrained' deprecation
         torch.manual_seed(seed)
         model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=random_trunk, verbose=False)
@@ -57,14 +57,14 @@ def _register() -> None:
                   backend="lpips")
     register(Card(name="lpips-vgg", min_size=16, weights=(VGG16_FILE,),
                   description="LPIPS v0.1, VGG-16 ImageNet trunk", **common),
-             lambda device=torch.device("cpu"), **kw: build_lpips("vgg", False, device=device, **kw))
+             lambda device="cpu", **kw: build_lpips("vgg", False, device=device, **kw))
     register(Card(name="lpips-alex", min_size=16, weights=(ALEX_FILE,),
                   description="LPIPS v0.1, AlexNet ImageNet trunk", **common),
-             lambda device=torch.device("cpu"), **kw: build_lpips("alex", False, device=device, **kw))
+             lambda device="cpu", **kw: build_lpips("alex", False, device=device, **kw))
     register(Card(name="lpips-vgg-randtrunk", min_size=16, weights=(),
                   description="LPIPS v0.1 linear layers on a seeded random VGG-16 trunk (offline stand-in)",
                   **common),
-             lambda device=torch.device("cpu"), **kw: build_lpips("vgg", True, device=device, **kw))
+             lambda device="cpu", **kw: build_lpips("vgg", True, device=device, **kw))
 
 
 _register()

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nriqa.quality.registry import Card, WeightFile, register
@@ -118,7 +117,7 @@ class MDTVSFA(nn.Module):
         return self.head(feats.view(b, t, -1), self.output)
 
     @classmethod
-    def from_files(cls, head_path, backbone_path, output: str = "relative") -> "MDTVSFA":
+    def from_files(cls, head_path, backbone_path, output: str = "relative") -> MDTVSFA:
         """Load the released quality-model state_dict and the torchvision ResNet-50 file (strict)."""
         m = cls(output=output)
         head_sd = torch.load(head_path, map_location="cpu", weights_only=True)
@@ -136,7 +135,7 @@ class MDTVSFA(nn.Module):
         return m.eval()
 
 
-def _build(device=torch.device("cpu"), output: str = "relative", **kw) -> nn.Module:
+def _build(device="cpu", output: str = "relative", **kw) -> nn.Module:
     return MDTVSFA.from_files(MDTVSFA_FILE.path, RESNET50_FILE.path, output=output).to(device)
 
 

