@@ -450,13 +450,27 @@ def describe_transfer(transfer: "pd.DataFrame") -> str:
 
 # --------------------------------------------------------------------------- asymmetry (nb 06)
 
+def held_out_iqa_set(cfg: Mapping[str, Any]):
+    """The held-out part of the embedded distortion set, cut to the first
+    ``asymmetry.max_sources`` sources (every distortion of each, so SRCC stays within-content)."""
+    import numpy as np
+
+    from .iqa import distortion_set
+
+    ds = distortion_set("test")
+    k = cfg.get("asymmetry", {}).get("max_sources")
+    if not k:
+        return ds
+    keep = set(sorted(set(ds.sources))[: int(k)])
+    return ds.subset(np.flatnonzero([s in keep for s in ds.sources]))
+
+
 def assessment_accuracies(cfg: Mapping[str, Any], measures: list[str] | None = None) -> dict[str, dict]:
     """Measure -> SRCC/PLCC/KRCC on the held-out embedded distortion set (labels: FR pseudo-score)."""
     from . import quality
     from .analysis import assessment_accuracy
-    from .iqa import distortion_set
 
-    held_out = distortion_set("test")
+    held_out = held_out_iqa_set(cfg)
     out = {}
     for name in measures or cfg["asymmetry"]["measures"]:
         if not quality.card(name).present:

@@ -159,3 +159,14 @@ def test_interrupted_run_resumes_from_last_checkpoint(tiny_sets, tmp_path, monke
     assert seen == [0, 1, 2, 2, 3]          # steps 0-1 checkpointed, step 2 redone after the interrupt
     assert m["steps"] == 4 and not (tmp_path / "last.pt").exists()
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4
+
+
+def test_cli_reports_cached_run_and_rejects_unknown_arch(trained, capsys):
+    from nriqa.iqa.cli import main
+
+    m, run_dir, _ = trained
+    assert main(["cnniqa", "--run-dir", str(run_dir), "--no-progress"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["name"] == "cnniqa@embedded" and row["srcc"] == round(m["held_out"]["overall"]["srcc"], 4)
+    assert main(["resnet"]) == 2
+    assert "unknown arch" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from nriqa.config import load_profile
 from nriqa.iqa.archs import ARCHS
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is not None:
         iqa["root"] = args.root
     archs = list(iqa.get("models", ARCHS)) if args.arch == "all" else [args.arch]
+    bad = [a for a in archs if a not in ARCHS and not a.startswith("disc-")]
+    if bad:
+        print(f"train-iqa: unknown arch {bad[0]!r}; choose one of {list(ARCHS)}, 'disc-<kind>' or 'all'",
+              file=sys.stderr)
+        return 2
 
     from nriqa.iqa.train import _kit_name, train_iqa
 
