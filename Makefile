@@ -28,7 +28,10 @@ demo: $(STAMP)
 ## Whole test suite: pytest unit tests, then nbval over the notebooks in the smoke profile.
 test: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900
-	NRIQA_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-kernel-name nriqa --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks -q -p no:cacheprovider
+	rm -rf runs/smoke
+	NRIQA_PROFILE=smoke NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights NRIQA_STATIC=1 \
+	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  notebooks -q -p no:cacheprovider
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q

@@ -49,6 +49,8 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     from .config import load_profile
 
     load_profile(profile)  # fail fast on an unknown profile, before any notebook starts
+    os.environ.setdefault("NRIQA_STATIC", "1")  # widgets draw static figures in batch runs
+    os.environ.setdefault("MPLBACKEND", "Agg")
     run_root = Path(run_root or runs_dir())
     out_dir = run_root / profile / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)

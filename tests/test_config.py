@@ -55,3 +55,22 @@ def test_finetune_grid_has_every_term_and_combo():
 def test_figure_dir_keeps_non_demo_profiles_out_of_figures(tmp_path):
     cfg = ex.profile("smoke", run_root=str(tmp_path))
     assert ex.figure_dir(cfg) == tmp_path / "smoke" / "figures"
+
+
+def test_weighting_specs_hand_static_and_online():
+    cfg = load_profile("demo")
+    spec = {"charbonnier": 1.0, "cnniqa@embedded": 1.0}
+    grads = {"param_norm": {"charbonnier": 2.0, "cnniqa@embedded": 0.5}}
+    specs = ex.weighting_specs(cfg, spec, grads)
+    assert specs["hand"] == {"charbonnier": 1.0, "cnniqa@embedded": cfg["finetune"]["extra_terms"]["cnniqa@embedded"]}
+    share = cfg["weights"]["target_share"]
+    # weighted quality-term gradient = share x reference's weighted gradient
+    assert specs["static"]["cnniqa@embedded"] * 0.5 == pytest.approx(share * 1.0 * 2.0)
+    assert specs["static"]["charbonnier"] == 1.0
+    assert specs["online"]["weights"] == "gradnorm"
+
+
+def test_slug_and_label_name_runs_by_their_extra_terms():
+    assert ex.slug({"charbonnier": 1.0, "niqe": 0.02}) == "niqex0.02"
+    assert ex.slug({"gan": {"weight": 0.01, "discriminator": "unet"}}) == "ganx0.01"
+    assert ex.term_label({"charbonnier": 1.0, "a": 1, "b": 2, "weights": "gradnorm"}) == "a + b"
