@@ -432,7 +432,9 @@ def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool
         ckpt = torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
         d_state = ckpt.get("discriminator") or ckpt.get("params_d")
         for init, source in [("random", None), ("discriminator", d_state)]:
-            m = train_iqa(f"disc-{disc}", dict(cfg), profile_root(cfg) / "iqa-transfer" / f"{disc}-{init}",
+            icfg = dict(cfg)
+            icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
+            m = train_iqa(f"disc-{disc}", icfg, profile_root(cfg) / "iqa-transfer" / f"{disc}-{init}",
                           init_from=source, progress=progress, install=False)
             o = m["held_out"]["overall"]
             rows.append({"discriminator": disc, "init": init, "srcc": o["srcc"], "plcc": o["plcc"],

@@ -67,9 +67,25 @@ def build_test_set(data_cfg: Mapping) -> list[dict]:
     kw = {"degradation": str(data_cfg.get("degradation", "BI")), "max_frames": data_cfg.get("test_max_frames"),
           "max_side": data_cfg.get("test_max_side")}
     if source == "embedded":
-        clips = embedded_clips("test")[:data_cfg.get("test_max_clips")]
+        clips = _round_robin(embedded_clips("test"), data_cfg.get("test_max_clips"))
         return test_clips(clips, scale=int(data_cfg.get("scale", 4)), **kw)
     return _folder(source, data_cfg).test_set(max_clips=data_cfg.get("test_max_clips"), **kw)
+
+
+def _round_robin(clips: list, k: int | None) -> list:
+    """Up to ``k`` clips taken in turn from each source (in order), so a small test set still
+    covers every test source; ``None`` keeps all."""
+    if k is None:
+        return list(clips)
+    by_source: dict[str, list] = {}
+    for c in clips:
+        by_source.setdefault(c.source, []).append(c)
+    out: list = []
+    depth = 0
+    while len(out) < k and any(depth < len(v) for v in by_source.values()):
+        out += [v[depth] for v in by_source.values() if depth < len(v)][: k - len(out)]
+        depth += 1
+    return out
 
 
 def build_test_sets(data_cfg: Mapping) -> dict[str, list[dict]]:
