@@ -183,3 +183,19 @@ def test_video_measure_sees_clips_and_supports_crop_only(monkeypatch):
         QualityLoss(name)(clip[0])
     with pytest.raises(ValueError, match="tile"):
         QualityLoss(name, tile=8)
+
+
+def test_unvalidated_loss_lets_nan_reach_the_trainer_guard():
+    """The trainer's hot path calls losses with validate=False: no host sync, and a NaN output
+    becomes a NaN loss (which the non-finite guard skips) instead of an exception."""
+    import torch
+
+    from nriqa.losses import QualityLoss
+
+    target = torch.rand(1, 2, 3, 32, 32)
+    pred = target.clone()
+    pred[0, 0, 0, 0, 0] = float("nan")
+    loss = QualityLoss("gmsd", validate=False)(pred, target)
+    assert not torch.isfinite(loss)
+    with pytest.raises(ValueError):
+        QualityLoss("gmsd")(pred, target)

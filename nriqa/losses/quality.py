@@ -235,7 +235,12 @@ class QualityLoss(nn.Module):
         if self.tile is not None:
             x, per_frame = tile_grid(x, self.tile)
             ref = tile_grid(ref, self.tile)[0] if ref is not None else None
-        score = self.measure(x, ref) if ref is not None else self.measure(x)
+        # values were checked above when validating; unvalidated calls (the trainer's hot path)
+        # must not sync with the device, and a NaN must reach the trainer's non-finite guard
+        if isinstance(self.measure, _quality().Measure):
+            score = self.measure(x, ref, check_values=self.validate)
+        else:
+            score = self.measure(x, ref) if ref is not None else self.measure(x)
         loss = _quality().to_loss(score, self.card)
         allowed = {x.shape[0]} if not video else {x.shape[0], x.shape[0] * x.shape[1]}  # video: per clip or frame
         if loss.numel() not in allowed:

@@ -256,7 +256,7 @@ class Measure(nn.Module):
     def train(self, mode: bool = True) -> Measure:  # stays in eval mode: dropout/BN frozen
         return super().train(False)
 
-    def _check(self, t, what: str) -> torch.Tensor:
+    def _check(self, t, what: str, values: bool = True) -> torch.Tensor:
         c = self.card
         if not torch.is_tensor(t):
             raise ValueError(f"{c.name}: {what} must be a torch.Tensor, got {type(t).__name__}")
@@ -276,6 +276,8 @@ class Measure(nn.Module):
                 f"{c.name}: {what} frames are {h}x{w}; this measure needs at least "
                 f"{c.min_size}x{c.min_size} pixels (crop or tile larger frames, or pick another measure)"
             )
+        if not values:  # shape checks only: no device-to-host sync (the trainer's hot path)
+            return t
         with torch.no_grad():
             if not torch.isfinite(t).all():
                 raise ValueError(f"{c.name}: {what} contains NaN or Inf values")
@@ -288,13 +290,16 @@ class Measure(nn.Module):
             )
         return t
 
-    def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None, *,
+                check_values: bool = True) -> torch.Tensor:
+        """Raw scores ``(N,)``. ``check_values=False`` skips the finite/range checks, which read
+        the tensor back to the host; shapes are always checked."""
         c = self.card
-        x = self._check(x, "input x")
+        x = self._check(x, "input x", check_values)
         if c.mode == "FR":
             if ref is None:
                 raise ValueError(f"{c.name} is a full-reference (FR) measure: call it with ref=<reference images>")
-            ref = self._check(ref, "reference ref")
+            ref = self._check(ref, "reference ref", check_values)
             if ref.shape != x.shape:
                 raise ValueError(f"{c.name}: ref shape {tuple(ref.shape)} must equal x shape {tuple(x.shape)}")
         if c.video and x.dim() == 4:
