@@ -27,7 +27,7 @@ _REGISTRY: dict[str, tuple[Callable[..., nn.Module], dict[str, dict[str, Any]]]]
     "basicvsrpp": (BasicVSRPlusPlus, {
         "paper": dict(mid_channels=64, num_blocks=7),
         "tiny": dict(mid_channels=16, num_blocks=1, extract_blocks=1, deform_groups=4, hr_channels=16,
-                     reconstruction_blocks=1,
+                     reconstruction_blocks=1, residual_mode="bicubic",
                      **_TINY_SPYNET),
     }),
     "iseebetter": (RBPN, {
@@ -39,7 +39,8 @@ _REGISTRY: dict[str, tuple[Callable[..., nn.Module], dict[str, dict[str, Any]]]]
         "paper": dict(),  # REDS x4: 6-frame windows, 13 stages, dims 120/180 (see vrt.py)
         "tiny": dict(embed_dims=(12,) * 7 + (16,) * 2, depths=(2,) * 7 + (1,) * 2,
                      num_heads=(2,) * 9, indep_reconsts=(8,), window_size=(2, 4, 4),
-                     deform_groups=4, num_feat=12, drop_path_rate=0.0, **_TINY_SPYNET),
+                     deform_groups=4, num_feat=12, drop_path_rate=0.0, residual_mode="bicubic",
+                     **_TINY_SPYNET),
     }),
 }
 

@@ -6,7 +6,7 @@ four propagation branches (backward_1, forward_1, backward_2, forward_2), each b
 the features of all earlier branches; second-order alignment that warps the propagated
 features of frames t-1 and t-2 with deformable conv whose offsets are residuals on the
 flows; reconstruction from the concatenated branch features; two pixel-shuffle x2 steps and
-a bilinear x4 residual of the input.
+a bilinear x4 residual of the input (``residual_mode="bicubic"`` for the tiny size).
 
 forward(lr (B,T,3,h,w) in [0,1]) -> (B,T,3,4h,4w). Any h, w (SpyNet resizes internally); T >= 1.
 """
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ops import ConvResidualBlocks, FlowGuidedDeformConv, PixelShuffleUp, flow_warp
+from .ops import ConvResidualBlocks, FlowGuidedDeformConv, PixelShuffleUp, flow_warp, upsample_residual
 from .spynet import SpyNet, load_spynet_weights
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
@@ -41,10 +41,13 @@ class BasicVSRPlusPlus(nn.Module):
                  deform_groups: int = 16, max_residue_magnitude: float = 10.0,
                  spynet_levels: int = 6, spynet_widths: tuple[int, ...] = (32, 64, 32, 16),
                  spynet_kernel: int = 7, spynet_path: str | None = None, hr_channels: int = 64,
+                 residual_mode: str = "bilinear",
                  reconstruction_blocks: int = 5):
         super().__init__()
         c = mid_channels
         self.mid_channels = c
+        self.residual_mode = residual_mode
+        upsample_residual(torch.zeros(1, 3, 1, 1), 4, residual_mode)  # validates the mode early
         self.spynet = SpyNet(spynet_levels, tuple(spynet_widths), spynet_kernel)
         if spynet_path:
             load_spynet_weights(self.spynet, spynet_path)
@@ -115,8 +118,7 @@ class BasicVSRPlusPlus(nn.Module):
         hr = F.leaky_relu(self.upsample1(hr), 0.1)
         hr = F.leaky_relu(self.upsample2(hr), 0.1)
         hr = self.conv_last(F.leaky_relu(self.conv_hr(hr), 0.1))
-        base = F.interpolate(lr.reshape(b * t, 3, h, w), scale_factor=4, mode="bilinear",
-                             align_corners=False)
+        base = upsample_residual(lr.reshape(b * t, 3, h, w), 4, self.residual_mode)
         return (hr + base).view(b, t, 3, 4 * h, 4 * w)
 
 

@@ -179,3 +179,15 @@ class FlowGuidedDeformConv(nn.Module):
         offset = torch.cat([c + f.flip(1).repeat(1, c.size(1) // 2, 1, 1)
                             for c, f in zip(chunks, flows)], dim=1)
         return modulated_deform_conv3x3(x, offset, self.weight, self.bias, torch.sigmoid(mask))
+
+
+RESIDUAL_MODES = ("bilinear", "bicubic")
+
+
+def upsample_residual(x: torch.Tensor, scale: int, mode: str) -> torch.Tensor:
+    """The image-space skip of a VSR generator: ``x`` (N,3,h,w) upsampled ``scale``x by ``mode``
+    ("bilinear" as the published BasicVSR++/VRT, or "bicubic", which starts a short CPU
+    training closer to a strong interpolator)."""
+    if mode not in RESIDUAL_MODES:
+        raise ValueError(f"residual mode must be one of {RESIDUAL_MODES}, got {mode!r}")
+    return F.interpolate(x, scale_factor=scale, mode=mode, align_corners=False)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ops import FlowGuidedDeformConv, flow_warp, flow_warp_nearest4
+from .ops import FlowGuidedDeformConv, flow_warp, flow_warp_nearest4, upsample_residual
 from .spynet import SpyNet, load_spynet_weights
 
 Window = tuple[int, int, int]
@@ -308,8 +308,10 @@ class VRT(nn.Module):
                  embed_dims=(120,) * 7 + (180,) * 6, num_heads=(6,) * 13, mul_attn_ratio=0.75,
                  mlp_ratio=2.0, drop_path_rate=0.2, deform_groups=12, num_feat=64,
                  spynet_levels=6, spynet_widths=(32, 64, 32, 16), spynet_kernel=7,
-                 spynet_path: str | None = None):
+                 spynet_path: str | None = None, residual_mode: str = "bilinear"):
         super().__init__()
+        self.residual_mode = residual_mode
+        upsample_residual(torch.zeros(1, 3, 1, 1), 4, residual_mode)  # validates the mode early
         if not (len(depths) == len(embed_dims) == len(num_heads)) or len(depths) < 8:
             raise ValueError("depths, embed_dims, num_heads must have equal length >= 8 "
                              "(7 U-stages + >= 1 reconstruction group)")
@@ -380,7 +382,7 @@ class VRT(nn.Module):
         for conv in self.upsample:
             y = F.leaky_relu(F.pixel_shuffle(conv(y), 2), 0.1)
         y = self.conv_last(self.upsample_last(y))
-        y = y + F.interpolate(x.flatten(0, 1), scale_factor=4, mode="bilinear", align_corners=False)
+        y = y + upsample_residual(x.flatten(0, 1), 4, self.residual_mode)
         y = y.view(b, t, 3, 4 * h, 4 * w)[:, :t0, :, : 4 * h0, : 4 * w0]
         return y.contiguous() if (ph or pw or t0 != t) else y
 
