@@ -459,7 +459,9 @@ def held_out_iqa_set(cfg: Mapping[str, Any]):
 
     from .iqa import distortion_set
 
-    ds = distortion_set("test")
+    iqa = cfg.get("iqa", {})
+    ds = distortion_set("test", crop=int(iqa.get("crop", 96)), max_sources=iqa.get("max_sources"),
+                        progress=False)  # the same set the kit models were tested on
     k = cfg.get("asymmetry", {}).get("max_sources")
     if not k:
         return ds
