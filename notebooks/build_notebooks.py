@@ -65,6 +65,8 @@ def build(src: Path) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = parse_cells(src.read_text())
+    for i, cell in enumerate(nb.cells):  # stable ids: rebuilding an unchanged source changes nothing
+        cell.id = f"{src.stem[:2]}-{i:02d}"
     target = HERE / f"{src.stem}.ipynb"
     nbformat.validate(nb)
     nbformat.write(nb, target)

@@ -8,8 +8,9 @@
 # term (or an NR-IQA + LPIPS combination) with the profile's weight, train the same number of
 # steps, and evaluate every run with the profile's panel on the held-out clips. The learned
 # NR-IQA models of the demo profile cannot be downloaded here, so the kit trains them itself on
-# its embedded distortion set (labels: the known order of distortion levels, never human
-# opinion scores) — their held-out accuracy is reported first.
+# its embedded distortion set (labels: the known order of distortion levels within a source and
+# type, plus a full-reference pseudo-score — never human opinion scores); their held-out accuracy
+# is reported first.
 
 # %% parameters
 import os
