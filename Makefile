@@ -27,7 +27,7 @@ demo: $(STAMP)
 
 ## Whole test suite: pytest unit tests, then nbval over the notebooks in the smoke profile.
 test: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900
+	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10
 	rm -rf runs/smoke
 	NRIQA_PROFILE=smoke NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights NRIQA_STATIC=1 \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
