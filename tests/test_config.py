@@ -1,6 +1,8 @@
 """Profiles and overrides."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from nriqa import experiments as ex
@@ -74,3 +76,22 @@ def test_slug_and_label_name_runs_by_their_extra_terms():
     assert ex.slug({"charbonnier": 1.0, "niqe": 0.02}) == "niqex0.02"
     assert ex.slug({"gan": {"weight": 0.01, "discriminator": "unet"}}) == "ganx0.01"
     assert ex.term_label({"charbonnier": 1.0, "a": 1, "b": 2, "weights": "gradnorm"}) == "a + b"
+
+
+def test_finished_run_with_other_training_settings_is_reused_with_a_warning(tmp_path):
+    import yaml
+
+    from nriqa.train import train
+
+    cfg = ex.baseline_config(load_profile("smoke"), "basicvsrpp")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run / "done.json").write_text("{}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert train(cfg, run, progress=False) == run  # same settings: silent, nothing trained
+    changed = ex.baseline_config(load_profile("smoke", ["train.steps=9"]), "basicvsrpp")
+    with pytest.warns(UserWarning, match="different train"):
+        assert train(changed, run, progress=False) == run
+    assert not (run / "checkpoints").exists()

@@ -242,6 +242,11 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     """
     run_dir = Path(run_dir)
     if (run_dir / DONE_FILE).exists():
+        changed = training_changes(read_config(run_dir), cfg)
+        if changed:
+            warnings.warn(f"{run_dir} is a finished run trained with a different {', '.join(changed)} than "
+                          "asked now; it is reused as it is. Delete the folder (or name the experiment "
+                          "differently) to train with the new settings.", stacklevel=2)
         return run_dir
     tc = TrainConfig.from_cfg(cfg)
     cfg = dict(cfg)
@@ -257,6 +262,23 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
                         sampler=sampler, objective=objective, evaluate=evaluate).run()
     finally:
         ddp.teardown(info)
+
+
+#: the config sections that decide what a run trains (other profile sections, e.g. the panel, do not)
+TRAINING_KEYS = ("train", "data", "model", "model_size", "seed")
+
+
+def training_changes(saved: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    """Names of the training-relevant sections (``TRAINING_KEYS``) that differ between a run's
+    saved config and ``cfg`` (``model``/``model_size`` are compared only where ``cfg`` sets them)."""
+    out = []
+    for key in TRAINING_KEYS:
+        if key in ("model", "model_size") and key not in cfg:
+            continue
+        a, b = saved.get(key), cfg.get(key)
+        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+            out.append(key)
+    return out
 
 
 class _Trainer:
