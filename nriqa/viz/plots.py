@@ -60,14 +60,16 @@ def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure",
     data = mat.to_numpy(dtype=float)
     lim = vmax if vmax is not None else float(np.nanmax(np.abs(data))) or 1.0
     n_r, n_c = data.shape
-    fig = _figure((1.1 + 0.75 * n_c, 1.3 + 0.45 * n_r))
+    label_w = 0.09 * max(len(str(r)) for r in (row_labels or {}).values() or mat.index) if n_r else 1.0
+    fig = _figure((2.5 + label_w + 0.85 * n_c, 2.2 + 0.5 * n_r))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     for i in range(n_r):
         for j in range(n_c):
             v = data[i, j]
             if np.isfinite(v):
-                ax.text(j, i, f"{100 * v:+.1f}", ha="center", va="center", fontsize=8,
+                digits = 1 if lim >= 0.01 else 2  # relative gains of a short CPU run can be tiny
+                ax.text(j, i, f"{100 * v:+.{digits}f}", ha="center", va="center", fontsize=8,
                         color="white" if abs(v) > 0.6 * lim else "black")
     ax.axvline(n_c - 1.5, color="black", lw=1.5)  # separates the average column
     ax.set_xticks(range(n_c), list(mat.columns), rotation=45, ha="right")
@@ -76,7 +78,7 @@ def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure",
     ax.set_xlabel("evaluation measure")
     ax.set_ylabel("extra loss term (+ Charbonnier)")
     fig.colorbar(im, ax=ax, label="relative gain over baseline (%)",
-                 format=lambda x, _: f"{100 * x:+.0f}")
+                 format=lambda x, _: f"{100 * x:+.2g}")
     if title:
         ax.set_title(title)
     flags = pd.DataFrame()
