@@ -541,11 +541,7 @@ class _Trainer:
                 p.grad = None
         clip = float(tc.grad_clip) if tc.grad_clip else math.inf
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip, foreach=True)
-        finite = torch.isfinite(total_sum) & torch.isfinite(gnorm)
-        if self.info.enabled:
-            flag = finite.float()
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-            finite = flag > 0
+        finite = self._finite_on_all_ranks(total_sum, gnorm)
         self.opt.found_inf = (~finite).float()
         self.opt.step()
         self.ema.update(self.gen, torch.where(finite, 1.0 - self.ema.decay, 0.0))
@@ -568,6 +564,15 @@ class _Trainer:
         blended = torch.where(self.loss_ema_seen > 0, d * self.loss_ema + (1 - d) * total_sum, total_sum)
         self.loss_ema = torch.where(finite, blended, self.loss_ema)
         self.loss_ema_seen = self.loss_ema_seen + f
+
+    def _finite_on_all_ranks(self, loss: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+        """On-device flag: ``loss`` and ``norm`` finite here and, under DDP, on every rank."""
+        finite = torch.isfinite(loss) & torch.isfinite(norm)
+        if self.info.enabled:
+            flag = finite.float()
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = flag > 0
+        return finite
 
     def _projected_backward(self, terms: dict[str, torch.Tensor], accum: int) -> torch.Tensor:
         """PCGrad-style: quality terms' gradients lose their component opposing the reference's."""
@@ -599,11 +604,7 @@ class _Trainer:
             d_sum = d_sum + loss.detach()
         ddp.average_gradients(self.d_params, self.info)
         d_norm = grad_norm([p.grad for p in self.d_params]).to(self.device)
-        finite = torch.isfinite(d_sum) & torch.isfinite(d_norm)
-        if self.info.enabled:
-            flag = finite.float()
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-            finite = flag > 0
+        finite = self._finite_on_all_ranks(d_sum, d_norm)
         self.d_opt.found_inf = (~finite).float()
         self.d_opt.step()
         self.disc.requires_grad_(False)
