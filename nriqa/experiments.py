@@ -319,6 +319,15 @@ def weighting_specs(cfg: Mapping[str, Any], spec: Mapping[str, float], grads: Ma
     return {"hand": hand, "static": static, "online": online}
 
 
+def final_weights(run: Path, spec: Mapping[str, Any]) -> dict[str, float]:
+    """The term weights of ``run``'s last log row (an online-balanced run's weights at its end);
+    ``spec``'s values where the log has none."""
+    from .train.runs import read_log_rows
+
+    last = next((r for r in reversed(read_log_rows(run)) if any(k.startswith("weight/") for k in r)), {})
+    return {k: float(last.get(f"weight/{k}", v)) for k, v in spec.items() if k != "weights"}
+
+
 def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
                          grads: Mapping[str, Mapping[str, Any]], *, progress: bool = True) -> "pd.DataFrame":
     """Fine-tune every combination of ``weights.combos`` with the three weightings; evaluate each
@@ -335,8 +344,9 @@ def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
             name = f"w-{model}-{kind}-{slug({k: 1.0 for k in spec})}"
             over = {"balance": balance} if kind == "online" else None
             runs[name] = ensure_finetune(cfg, model, ft_terms, name=name, train_overrides=over, progress=progress)
+            shown = final_weights(runs[name], spec) if kind == "online" else terms
             meta[name] = {"combo": label, "weighting": kind,
-                          "weights": ", ".join(f"{k}={v:.3g}" for k, v in terms.items() if k != "weights")}
+                          "weights": ", ".join(f"{k}={v:.3g}" for k, v in shown.items() if k != "weights")}
     scores = evaluate_runs(cfg, runs, model=model)
     gains = mean_gain(scores)
     arts = artifact_table(run_outputs(cfg, runs))
@@ -355,10 +365,16 @@ def describe_weighting(comparison: "pd.DataFrame") -> str:
 
 # --------------------------------------------------------------------------- adversarial (nb 05)
 
-def gan_terms(cfg: Mapping[str, Any], discriminator: str, weight: float) -> dict:
-    """Extra terms of an adversarial fine-tune: the fidelity terms plus a GAN term."""
+def _fidelity_terms(cfg: Mapping[str, Any]) -> dict:
+    return {k: v for k, v in cfg["adversarial"]["fidelity"].items() if k not in {"charbonnier", "pixel"}}
+
+
+def gan_terms(cfg: Mapping[str, Any], discriminator: str, weight: float,
+              fidelity: Mapping[str, Any] | None = None) -> dict:
+    """Extra terms of an adversarial fine-tune: ``fidelity`` (default: the profile's fidelity
+    terms besides Charbonnier) plus a GAN term."""
     a = cfg["adversarial"]
-    terms = {k: v for k, v in a["fidelity"].items() if k not in {"charbonnier", "pixel"}}
+    terms = dict(_fidelity_terms(cfg) if fidelity is None else fidelity)
     terms["gan"] = {"weight": float(weight), "discriminator": discriminator, "loss": a["gan_loss"],
                     "size": a.get("size", "tiny")}
     return terms
@@ -376,18 +392,48 @@ def ensure_gan_run(cfg: Mapping[str, Any], model: str, discriminator: str, weigh
                            train_overrides=_gan_overrides(cfg), progress=progress)
 
 
+def fr_measures(names: list[str]) -> list[str]:
+    """The full-reference measures among ``names`` (they judge faithfulness to the ground truth)."""
+    from . import quality
+
+    return [n for n in names if quality.card(n).mode.upper() == "FR"]
+
+
+def fr_gain(scores: "pd.DataFrame", baseline: str) -> dict:
+    """Run -> mean relative gain over ``baseline`` on the full-reference panel measures only."""
+    fr = fr_measures(sorted(set(scores["measure"])))
+    return mean_gain(scores[scores["measure"].isin(fr)], baseline=baseline)
+
+
+def reseeded(cfg: Mapping[str, Any]) -> dict:
+    """``cfg`` with the next seed: the same experiment with other sampled batches (seed noise)."""
+    out = copy.deepcopy(dict(cfg))
+    out["seed"] = int(cfg.get("seed", 0)) + 1
+    return out
+
+
+def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict[str, Path]:
+    """The fidelity-only fine-tune (GAN-run steps, no GAN) and its reseeded repeat."""
+    over = _gan_overrides(cfg)
+    name = f"gan-{model}-fidelity-only"
+    return {"fidelity": ensure_finetune(cfg, model, _fidelity_terms(cfg), name=name,
+                                        train_overrides=over, progress=progress),
+            "fidelity (reseeded)": ensure_finetune(reseeded(cfg), model, _fidelity_terms(cfg),
+                                                   name=f"{name}-seed{int(cfg.get('seed', 0)) + 1}",
+                                                   train_overrides=over, progress=progress)}
+
+
 def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> "pd.DataFrame":
     """Fine-tune ``fidelity + w * GAN`` for every discriminator kind and GAN weight; one row per
-    run with the mean panel relative gain over the baseline and the artifact measures. The
-    fidelity-only fine-tune (same steps, no GAN) is evaluated too: ``gain_vs_fidelity`` isolates
-    the adversarial term's effect."""
+    run with the mean panel relative gain over the baseline (``mean_gain``), over the
+    fidelity-only fine-tune (``gain_vs_fidelity``: the adversarial term's effect), the same on the
+    full-reference measures only (``fr_gain_vs_fidelity``: faithful detail), and the artifact
+    measures. ``attrs``: ``fidelity_gain``, and the seed noise ``noise`` / ``fr_noise`` (|gain| of
+    the reseeded fidelity-only run over the fidelity-only run)."""
     import pandas as pd
 
     a = cfg["adversarial"]
-    fidelity = {k: v for k, v in a["fidelity"].items() if k not in {"charbonnier", "pixel"}}
-    runs = {"baseline": ensure_baseline(cfg, model, progress=progress),
-            "fidelity": ensure_finetune(cfg, model, fidelity, name=f"gan-{model}-fidelity-only",
-                                        train_overrides=_gan_overrides(cfg), progress=progress)}
+    runs = {"baseline": ensure_baseline(cfg, model, progress=progress), **fidelity_runs(cfg, model, progress=progress)}
     meta = {}
     for disc in a["discriminators"]:
         for w in a["gan_weights"]:
@@ -397,23 +443,56 @@ def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
     scores = evaluate_runs(cfg, runs, model=model)
     gains = mean_gain(scores)
     fid = mean_gain(scores, baseline="fidelity")
+    fid_fr = fr_gain(scores, baseline="fidelity")
     arts = artifact_table(run_outputs(cfg, runs))
-    rows = [{"run": r, **m, "mean_gain": gains[r], "gain_vs_fidelity": fid[r], **arts.loc[r].to_dict()}
-            for r, m in meta.items()]
+    rows = [{"run": r, **m, "mean_gain": gains[r], "gain_vs_fidelity": fid[r], "fr_gain_vs_fidelity": fid_fr[r],
+             **arts.loc[r].to_dict()} for r, m in meta.items()]
     out = pd.DataFrame(rows)
-    out.attrs["fidelity_gain"] = gains["fidelity"]
+    out.attrs.update(fidelity_gain=gains["fidelity"], noise=abs(fid["fidelity (reseeded)"]),
+                     fr_noise=abs(fid_fr["fidelity (reseeded)"]))
     return out
+
+
+def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> "pd.DataFrame":
+    """The NR-IQA fine-tune ``adversarial.artifact_term`` (notebook 02's run), the same plus the GAN
+    term ``adversarial.artifact_gan`` (same steps), and the first repeated with another seed.
+    Rows = those three runs, columns = artifact measures and ``mean_gain`` over the baseline."""
+    a = cfg["adversarial"]
+    term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
+    gan = dict(a["artifact_gan"])
+    name = f"ft-{model}-{slug(term)}"
+    runs = {"baseline": ensure_baseline(cfg, model, progress=progress),
+            "without GAN": ensure_finetune(cfg, model, term, progress=progress),
+            "with GAN": ensure_finetune(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
+                                        name=f"gan-{model}-{gan['discriminator']}-w{float(gan['weight']):g}+{slug(term)}",
+                                        train_overrides={"d_lr": float(a["d_lr"])}, progress=progress),
+            "without GAN (reseeded)": ensure_finetune(reseeded(cfg), model, term,
+                                                      name=f"{name}-seed{int(cfg.get('seed', 0)) + 1}",
+                                                      progress=progress)}
+    gains = mean_gain(evaluate_runs(cfg, runs, model=model))
+    table = artifact_table(run_outputs(cfg, runs))
+    table["mean_gain"] = [gains.get(r, 0.0) for r in table.index]
+    table.attrs["term"] = term_label(term)
+    return table
 
 
 def describe_adversarial(grid: "pd.DataFrame") -> str:
     by_disc = grid.groupby("discriminator")["gain_vs_fidelity"].mean().sort_values(ascending=False)
     lines = [f"fidelity-only fine-tune: mean panel gain {grid.attrs.get('fidelity_gain', float('nan')):+.4f} over the baseline",
+             f"seed noise (reseeded fidelity-only vs fidelity-only): {grid.attrs.get('noise', float('nan')):.4f} "
+             f"(full-reference measures: {grid.attrs.get('fr_noise', float('nan')):.4f})",
              "mean gain of adding the GAN term (vs fidelity-only), averaged over GAN weights:"]
     lines += [f"  {d}: {v:+.4f}" for d, v in by_disc.items()]
     conv = by_disc.drop(index=[d for d in by_disc.index if d == "vit"], errors="ignore")
     if "vit" in by_disc.index and len(conv):
         lines.append(f"convolutional kinds mean {conv.mean():+.4f} vs Transformer (vit) {by_disc['vit']:+.4f}")
     return "\n".join(lines)
+
+
+def middle_gan_weight(cfg: Mapping[str, Any]) -> float:
+    """The middle of ``adversarial.gan_weights`` (the upper middle for an even count)."""
+    w = sorted(float(v) for v in cfg["adversarial"]["gan_weights"])
+    return w[len(w) // 2]
 
 
 def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> "pd.DataFrame":
@@ -425,7 +504,7 @@ def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool
     from .iqa import train_iqa
 
     a = cfg["adversarial"]
-    w = sorted(a["gan_weights"])[len(a["gan_weights"]) // 2]
+    w = middle_gan_weight(cfg)
     rows = []
     for disc in a["discriminators"]:
         run = ensure_gan_run(cfg, model, disc, w, progress=progress)
@@ -508,6 +587,36 @@ def describe_asymmetry(table: "pd.DataFrame") -> str:
         return f"{text} No rank correlation: {err}."
     return (f"Spearman rank correlation between assessment SRCC and optimization gain: {rho:+.3f} "
             f"(p = {p:.3f}, n = {len(table)}). {text}")
+
+
+def seed_noise(cfg: Mapping[str, Any], model: str) -> float:
+    """|mean panel gain| of the reseeded fidelity-only fine-tune over the fidelity-only one."""
+    runs = fidelity_runs(cfg, model)
+    return abs(mean_gain(evaluate_runs(cfg, runs, model=model), baseline="fidelity")["fidelity (reseeded)"])
+
+
+def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,
+                         progress: bool = True) -> "pd.DataFrame":
+    """Under adversarial training, is a good assessor a good fidelity term? For each measure of
+    ``asymmetry.adversarial_fidelity`` (``{name: weight}``): fine-tune Charbonnier + measure + GAN
+    (``asymmetry.discriminator`` at the middle GAN weight, GAN-run steps) and compare with
+    Charbonnier + GAN on the panel without that measure.
+
+    Returns rows ``measure, srcc`` (from ``assess``), ``gain_vs_charbonnier_gan``."""
+    import pandas as pd
+
+    disc, w = cfg["asymmetry"]["discriminator"], middle_gan_weight(cfg)
+    runs = {"charbonnier + GAN": ensure_gan_run(cfg, model, disc, w, progress=progress)}
+    measures = {k: v for k, v in cfg["asymmetry"]["adversarial_fidelity"].items() if v is not None}
+    for name, weight in measures.items():
+        terms = gan_terms(cfg, disc, w, {**_fidelity_terms(cfg), name: weight})
+        runs[name] = ensure_finetune(cfg, model, terms, name=f"gan-{model}-{disc}-w{w:g}+{slug({name: weight})}",
+                                     train_overrides=_gan_overrides(cfg), progress=progress)
+    scores = evaluate_runs(cfg, runs, model=model)
+    rows = [{"measure": name, "srcc": assess.get(name, {}).get("srcc", float("nan")),
+             "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name], baseline="charbonnier + GAN")[name]}
+            for name in measures]
+    return pd.DataFrame(rows)
 
 
 def fidelity_family(cfg: Mapping[str, Any]) -> "pd.DataFrame":

@@ -22,8 +22,10 @@ SEED = 0
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 
 from nriqa import experiments as ex
+from nriqa.analysis import claims
 from nriqa.viz import save_figure
 
 cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
@@ -35,6 +37,12 @@ print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weigh
 
 # %% [markdown]
 # ## The adversarial grid
+# Every discriminator kind at every GAN weight, each a fine-tune of the baseline with
+# `Charbonnier + w * GAN`. Two reference runs make the numbers readable: the *fidelity-only*
+# fine-tune (same steps, no GAN) isolates the adversarial term's effect, and the same fine-tune
+# *reseeded* (other sampled batches) measures the seed noise. Faithful detail is judged by the
+# full-reference measures of the panel (`fr_gain_vs_fidelity`); an effect is only read when it
+# exceeds twice the seed noise.
 
 # %%
 grid = ex.adversarial_grid(cfg, model)
@@ -56,6 +64,26 @@ plt.show()
 
 # %%
 print(ex.describe_adversarial(grid))
+verdicts = claims.detail_fidelity(grid, grid.attrs["fr_noise"])
+Markdown(claims.report(verdicts))
+
+# %% [markdown]
+# ## Do discriminators suppress the artifacts an NR-IQA loss introduces?
+# Notebook 03 found the NR-IQA fine-tunes adding colour noise and dotted edges. Here the
+# artifact-heaviest NR-IQA term is fine-tuned again with a GAN term added (same steps), and the
+# run without GAN is repeated with another seed so the artifact difference can be compared
+# with seed noise.
+
+# %%
+suppression = ex.artifact_suppression(cfg, model)
+suppression
+
+# %%
+art_verdicts = claims.artifact_suppression(suppression.loc["without GAN"], suppression.loc["with GAN"],
+                                           suppression.loc["without GAN (reseeded)"],
+                                           ["chroma_noise", "edge_artifacts"], suppression.attrs["term"])
+verdicts += art_verdicts
+Markdown(claims.report(art_verdicts))
 
 # %% [markdown]
 # ## Do discriminators transfer to IQA?
@@ -68,3 +96,12 @@ transfer
 
 # %%
 print(ex.describe_transfer(transfer))
+verdicts.append(claims.transfer_little(transfer))
+
+# %% [markdown]
+# ## The claims against this run's numbers
+# Each row is computed from the tables above (re-running the notebook on another profile
+# rewrites it).
+
+# %%
+Markdown(claims.report(verdicts))
