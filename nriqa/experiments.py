@@ -117,9 +117,10 @@ def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True
 
 def ensure_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
                     name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
-                    progress: bool = True) -> Path:
-    """A fine-tune of ``model``'s baseline with ``extra_terms`` added to Charbonnier."""
-    base = ensure_baseline(cfg, model, progress=progress)
+                    baseline: Path | None = None, progress: bool = True) -> Path:
+    """A fine-tune of ``model``'s baseline (or of the run ``baseline``) with ``extra_terms`` added
+    to Charbonnier."""
+    base = baseline or ensure_baseline(cfg, model, progress=progress)
     ft = finetune_config(cfg, model, extra_terms, name=name, train_overrides=train_overrides)
     return ensure_run(ft, init_from=base, progress=progress)
 
@@ -412,15 +413,24 @@ def reseeded(cfg: Mapping[str, Any]) -> dict:
     return out
 
 
+def ensure_reseeded_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, name: str,
+                             train_overrides: Mapping[str, Any] | None = None, progress: bool = True) -> Path:
+    """The fine-tune ``name`` repeated with the next seed (run ``<name>-seed<k>``), starting from
+    the same baseline as the original (only the fine-tune's batches and initial noise differ)."""
+    base = ensure_baseline(cfg, model, progress=progress)
+    other = reseeded(cfg)
+    return ensure_finetune(other, model, extra_terms, name=f"{name}-seed{other['seed']}",
+                           train_overrides=train_overrides, baseline=base, progress=progress)
+
+
 def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict[str, Path]:
     """The fidelity-only fine-tune (GAN-run steps, no GAN) and its reseeded repeat."""
     over = _gan_overrides(cfg)
     name = f"gan-{model}-fidelity-only"
     return {"fidelity": ensure_finetune(cfg, model, _fidelity_terms(cfg), name=name,
                                         train_overrides=over, progress=progress),
-            "fidelity (reseeded)": ensure_finetune(reseeded(cfg), model, _fidelity_terms(cfg),
-                                                   name=f"{name}-seed{int(cfg.get('seed', 0)) + 1}",
-                                                   train_overrides=over, progress=progress)}
+            "fidelity (reseeded)": ensure_reseeded_finetune(cfg, model, _fidelity_terms(cfg), name=name,
+                                                            train_overrides=over, progress=progress)}
 
 
 def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> "pd.DataFrame":
@@ -466,9 +476,7 @@ def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool =
             "with GAN": ensure_finetune(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
                                         name=f"gan-{model}-{gan['discriminator']}-w{float(gan['weight']):g}+{slug(term)}",
                                         train_overrides={"d_lr": float(a["d_lr"])}, progress=progress),
-            "without GAN (reseeded)": ensure_finetune(reseeded(cfg), model, term,
-                                                      name=f"{name}-seed{int(cfg.get('seed', 0)) + 1}",
-                                                      progress=progress)}
+            "without GAN (reseeded)": ensure_reseeded_finetune(cfg, model, term, name=name, progress=progress)}
     gains = mean_gain(evaluate_runs(cfg, runs, model=model))
     table = artifact_table(run_outputs(cfg, runs))
     table["mean_gain"] = [gains.get(r, 0.0) for r in table.index]

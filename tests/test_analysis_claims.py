@@ -24,15 +24,15 @@ def _grid(gains: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_detail_fidelity_groups_patch_level_and_convolutional_kinds():
-    good = claims.detail_fidelity(_grid({"vanilla": -0.01, "patchgan": 0.02, "unet": 0.01, "vit": -0.03}), 0.002)
+def test_discriminator_ranking_groups_patch_level_and_convolutional_kinds():
+    good = claims.discriminator_ranking(_grid({"vanilla": -0.01, "patchgan": 0.02, "unet": 0.01, "vit": -0.03}), 0.002)
     assert [v.verdict for v in good] == [AGREES, AGREES]
     assert "patch-level +1.50%" in good[0].evidence and "vanilla -1.00%" in good[0].evidence
-    bad = claims.detail_fidelity(_grid({"vanilla": 0.02, "patchgan": -0.01, "unet": -0.01, "vit": 0.05}), 0.002)
+    bad = claims.discriminator_ranking(_grid({"vanilla": 0.02, "patchgan": -0.01, "unet": -0.01, "vit": 0.05}), 0.002)
     assert [v.verdict for v in bad] == [DISAGREES, DISAGREES]
-    noisy = claims.detail_fidelity(_grid({"vanilla": 0.0, "patchgan": 0.001, "unet": 0.001, "vit": 0.0}), 0.002)
+    noisy = claims.discriminator_ranking(_grid({"vanilla": 0.0, "patchgan": 0.001, "unet": 0.001, "vit": 0.0}), 0.002)
     assert [v.verdict for v in noisy] == [UNRESOLVED, UNRESOLVED]
-    assert claims.detail_fidelity(_grid({"patchgan": 0.1}), 0.0) == []   # nothing to compare
+    assert claims.discriminator_ranking(_grid({"patchgan": 0.1}), 0.0) == []   # nothing to compare
 
 
 def test_artifact_suppression_compares_with_the_reseeded_run():
@@ -41,7 +41,12 @@ def test_artifact_suppression_compares_with_the_reseeded_run():
     v = claims.artifact_suppression(without, with_gan, reseeded, ["chroma_noise", "edge_artifacts"], "dbcnn")
     assert [x.verdict for x in v] == [AGREES, UNRESOLVED]
     worse = claims.artifact_suppression(without, {"chroma_noise": 0.006}, reseeded, ["chroma_noise"], "dbcnn")
-    assert worse[0].verdict == DISAGREES and "+100%" in worse[0].evidence
+    assert worse[0].verdict == DISAGREES and "+100.00%" in worse[0].evidence
+
+
+def test_pct_keeps_two_significant_digits_of_small_gains():
+    assert claims.pct(0.0123) == "+1.23%" and claims.pct(-0.5) == "-50.00%" and claims.pct(0.0) == "+0.00%"
+    assert claims.pct(1.2e-5) == "+0.0012%" and claims.pct(-3e-4) == "-0.030%"
 
 
 def test_transfer_little_uses_the_stated_bar():

@@ -64,7 +64,9 @@ plt.show()
 
 # %%
 print(ex.describe_adversarial(grid))
-verdicts = claims.detail_fidelity(grid, grid.attrs["fr_noise"])
+verdicts = claims.discriminator_ranking(grid, grid.attrs["fr_noise"])
+verdicts += claims.discriminator_ranking(grid, grid.attrs["noise"], column="gain_vs_fidelity",
+                                         outcome="improve the whole panel (FR and NR judges) more")
 Markdown(claims.report(verdicts))
 
 # %% [markdown]

@@ -54,17 +54,27 @@ def report(verdicts: Iterable[Verdict]) -> str:
     return "\n".join(rows)
 
 
+def pct(x: float) -> str:
+    """A signed percentage with two significant digits (``0.0123`` -> ``+1.2%``, ``1e-5`` -> ``+0.0010%``)."""
+    if not math.isfinite(x):
+        return "nan"
+    decimals = 2 if abs(x) >= 1e-3 or x == 0 else min(8, 1 - math.floor(math.log10(abs(x) * 100)))
+    return f"{x * 100:+.{decimals}f}%"
+
+
 def _noise_text(noise: float) -> str:
-    return f"seed noise {noise:.2%}" if math.isfinite(noise) else "seed noise unknown"
+    return f"seed noise {pct(noise).lstrip('+')}" if math.isfinite(noise) else "seed noise unknown"
 
 
-def detail_fidelity(grid: pd.DataFrame, noise: float, column: str = "fr_gain_vs_fidelity") -> list[Verdict]:
-    """Patch-level vs vanilla and convolutional vs Transformer discriminators.
+def discriminator_ranking(grid: pd.DataFrame, noise: float, *, column: str = "fr_gain_vs_fidelity",
+                          outcome: str = "reconstruct detail more faithfully (full-reference measures)") -> list[Verdict]:
+    """Patch-level vs vanilla and convolutional vs Transformer discriminators, on ``column``.
 
     Args:
-        grid: one row per GAN run with ``discriminator`` and ``column`` (gain of the run over the
-            fidelity-only fine-tune on the full-reference measures: faithful detail).
+        grid: one row per GAN run with ``discriminator`` and ``column``, a gain of the run over the
+            fidelity-only fine-tune (default: on the full-reference measures, i.e. faithful detail).
         noise: seed noise of that gain (``|gain of a reseeded fidelity-only run|``).
+        outcome: what the claim says the better kinds do (the claim's wording).
     """
     by = grid.groupby("discriminator")[column].mean()
     out = []
@@ -72,18 +82,18 @@ def detail_fidelity(grid: pd.DataFrame, noise: float, column: str = "fr_gain_vs_
     if patch and "vanilla" in by.index:
         p, v = float(by[patch].mean()), float(by["vanilla"])
         out.append(Verdict(
-            "patch-level discriminators (PatchGAN, U-Net) reconstruct detail more faithfully than a vanilla one",
-            f"full-reference gain vs fidelity-only, mean over GAN weights: patch-level {p:+.2%}, "
-            f"vanilla {v:+.2%}; difference {p - v:+.2%} ({_noise_text(noise)})",
+            f"patch-level discriminators (PatchGAN, U-Net) {outcome} than a vanilla one",
+            f"gain vs fidelity-only, mean over GAN weights: patch-level {pct(p)}, vanilla {pct(v)}; "
+            f"difference {pct(p - v)} ({_noise_text(noise)})",
             compare(p - v, noise)))
     conv = [d for d in by.index if d not in TRANSFORMER]
     trans = [d for d in by.index if d in TRANSFORMER]
     if conv and trans:
         c, t = float(by[conv].mean()), float(by[trans].mean())
         out.append(Verdict(
-            "convolutional discriminators reconstruct detail more faithfully than Transformer ones",
-            f"full-reference gain vs fidelity-only: convolutional {c:+.2%}, Transformer {t:+.2%}; "
-            f"difference {c - t:+.2%} ({_noise_text(noise)})",
+            f"convolutional discriminators {outcome} than Transformer ones",
+            f"gain vs fidelity-only: convolutional {pct(c)}, Transformer {pct(t)}; "
+            f"difference {pct(c - t)} ({_noise_text(noise)})",
             compare(c - t, noise)))
     return out
 
@@ -103,7 +113,7 @@ def artifact_suppression(without_gan: Mapping[str, float], with_gan: Mapping[str
         noise = abs(r - a)
         out.append(Verdict(
             f"a discriminator suppresses the {m.replace('_', ' ')} an NR-IQA loss introduces",
-            f"{m} with {term}: {a:.5f} without GAN, {b:.5f} with GAN ({(b - a) / max(a, 1e-12):+.0%}); "
+            f"{m} with {term}: {a:.5f} without GAN, {b:.5f} with GAN ({pct((b - a) / max(a, 1e-12))}); "
             f"reseeded run without GAN {r:.5f}",
             compare(a - b, noise)))
     return out
@@ -118,8 +128,8 @@ def transfer_little(transfer: pd.DataFrame, bar: float = TRANSFER_BAR) -> Verdic
     verdict = AGREES if mean < bar else DISAGREES
     return Verdict(
         "discriminators transfer little when reused to initialise an NR-IQA model",
-        f"held-out SRCC change from discriminator initialisation vs random: {parts}; mean {mean:+.3f} "
-        f"(bar for 'little': < {bar:+.2f})",
+        f"held-out SRCC change from discriminator initialisation vs random: {parts}; mean {mean:+.3f}, "
+        f"median {float(change.median()):+.3f} (bar for 'little': mean < {bar:+.2f})",
         verdict)
 
 
@@ -133,8 +143,8 @@ def assessment_is_not_optimization(table: pd.DataFrame, rho: float, p: float) ->
     return Verdict(
         "a measure that assesses quality well is not necessarily a good optimization objective",
         f"Spearman(assessment SRCC, gain as a loss) {rho:+.2f} (p = {p:.2f}, n = {len(t)}); best assessor "
-        f"{best_a} (SRCC {t.loc[best_a, 'srcc']:.2f}) gains {t.loc[best_a, 'gain']:+.2%} as a loss; best "
-        f"objective {best_o} (SRCC {t.loc[best_o, 'srcc']:.2f}) gains {t.loc[best_o, 'gain']:+.2%}",
+        f"{best_a} (SRCC {t.loc[best_a, 'srcc']:.2f}) gains {pct(t.loc[best_a, 'gain'])} as a loss; best "
+        f"objective {best_o} (SRCC {t.loc[best_o, 'srcc']:.2f}) gains {pct(t.loc[best_o, 'gain'])}",
         verdict)
 
 
@@ -156,6 +166,6 @@ def adversarial_fidelity(rows: pd.DataFrame, noise: float) -> list[Verdict]:
         out.append(Verdict(
             f"under adversarial training, a good assessor ({r.measure}, SRCC {r.srcc:.2f}) is not "
             "necessarily a better fidelity term than Charbonnier alone",
-            f"held-out panel gain of adding {r.measure} to Charbonnier + GAN: {gain:+.2%} ({_noise_text(noise)})",
+            f"held-out panel gain of adding {r.measure} to Charbonnier + GAN: {pct(gain)} ({_noise_text(noise)})",
             verdict))
     return out
