@@ -42,3 +42,18 @@ def test_gain_heatmap_without_flags_and_save(tmp_path, monkeypatch):
     assert paths[1].read_text().lstrip().startswith("<?xml")
     with pytest.raises(ValueError, match="plain file stem"):
         save_figure(fig, "../escape")
+
+
+def test_saved_figures_are_byte_identical_when_redrawn(tmp_path):
+    import matplotlib.pyplot as plt
+
+    def draw(folder):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0]); ax.set_title("same")
+        paths = save_figure(fig, "same", folder=folder)
+        plt.close(fig)
+        return [p.read_bytes() for p in paths]
+
+    first, second = draw(tmp_path / "a"), draw(tmp_path / "b")
+    assert first == second
+    assert b"<dc:date>" not in first[1]

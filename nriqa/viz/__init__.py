@@ -10,7 +10,11 @@ def save_figure(fig, name: str, *, folder: str | Path | None = None, dpi: int = 
     """Save ``fig`` as ``<folder>/<name>.png`` and ``.svg`` atomically; returns the paths.
 
     ``folder`` defaults to :func:`nriqa.paths.figures_dir` (``$NRIQA_FIGURES`` or ``<repo>/figures``).
+    The files carry no date and the SVG ids are salted with ``name``, so the same figure
+    redrawn gives the same bytes (committed figures change only when their content does).
     """
+    import matplotlib
+
     from nriqa.paths import atomic_path, figures_dir
 
     if not name or "/" in name or "\\" in name:
@@ -19,8 +23,9 @@ def save_figure(fig, name: str, *, folder: str | Path | None = None, dpi: int = 
     paths = []
     for fmt in formats:
         target = out_dir / f"{name}.{fmt}"
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        meta = {"Date": None} if fmt in ("svg", "pdf") else {}
+        with atomic_path(target) as tmp, matplotlib.rc_context({"svg.hashsalt": name}):
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths.append(target)
     return paths
 
