@@ -77,24 +77,22 @@ def discriminator_ranking(grid: pd.DataFrame, noise: float, *, column: str = "fr
         outcome: what the claim says the better kinds do (the claim's wording).
     """
     by = grid.groupby("discriminator")[column].mean()
+    groups = [  # (claim subject, its kinds, short label, compared with, their kinds, short label)
+        ("patch-level discriminators (PatchGAN, U-Net)", [d for d in PATCH_LEVEL if d in by.index], "patch-level",
+         "a vanilla one", [d for d in ("vanilla",) if d in by.index], "vanilla"),
+        ("convolutional discriminators", [d for d in by.index if d not in TRANSFORMER], "convolutional",
+         "Transformer ones", [d for d in by.index if d in TRANSFORMER], "Transformer"),
+    ]
     out = []
-    patch = [d for d in PATCH_LEVEL if d in by.index]
-    if patch and "vanilla" in by.index:
-        p, v = float(by[patch].mean()), float(by["vanilla"])
+    for subject, better, better_label, other, worse, worse_label in groups:
+        if not (better and worse):
+            continue
+        b, w = float(by[better].mean()), float(by[worse].mean())
         out.append(Verdict(
-            f"patch-level discriminators (PatchGAN, U-Net) {outcome} than a vanilla one",
-            f"gain vs fidelity-only, mean over GAN weights: patch-level {pct(p)}, vanilla {pct(v)}; "
-            f"difference {pct(p - v)} ({_noise_text(noise)})",
-            compare(p - v, noise)))
-    conv = [d for d in by.index if d not in TRANSFORMER]
-    trans = [d for d in by.index if d in TRANSFORMER]
-    if conv and trans:
-        c, t = float(by[conv].mean()), float(by[trans].mean())
-        out.append(Verdict(
-            f"convolutional discriminators {outcome} than Transformer ones",
-            f"gain vs fidelity-only: convolutional {pct(c)}, Transformer {pct(t)}; "
-            f"difference {pct(c - t)} ({_noise_text(noise)})",
-            compare(c - t, noise)))
+            f"{subject} {outcome} than {other}",
+            f"gain vs fidelity-only, mean over GAN weights: {better_label} {pct(b)}, {worse_label} {pct(w)}; "
+            f"difference {pct(b - w)} ({_noise_text(noise)})",
+            compare(b - w, noise)))
     return out
 
 
