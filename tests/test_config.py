@@ -95,3 +95,13 @@ def test_finished_run_with_other_training_settings_is_reused_with_a_warning(tmp_
     with pytest.warns(UserWarning, match="different train"):
         assert train(changed, run, progress=False) == run
     assert not (run / "checkpoints").exists()
+
+
+def test_paper_profile_drops_the_demo_stand_ins():
+    paper = ex.profile("paper", device="cpu")
+    grid = ex.finetune_grid(paper)
+    assert not [t for t in grid if "@embedded" in t or t in {"niqe", "gmsd", "lpips-vgg-randtrunk"}]
+    assert {"maniqa", "lpips-vgg", "pieapp", "maniqa + lpips-vgg"} <= set(grid)
+    assert ex.gan_terms(paper, "patchgan", 0.01) == {
+        "dists": 1.0, "gan": {"weight": 0.01, "discriminator": "patchgan", "loss": "hinge", "size": "paper"}}
+    assert all("@embedded" not in k for combo in paper["weights"]["combos"] for k in combo)
