@@ -139,3 +139,25 @@ def test_agrees_with_pyiqa_under_same_params(clean, measures):
         b = pyiqa_niqe(y, mu, cov, block_size_h=p["patch"], block_size_w=p["patch"]).reshape(-1).float()
         a = measures[name](clean)
         assert ((a - b).abs() / b.abs()).max() < 0.03, (name, a, b)
+
+
+def test_niqe_loss_reads_nothing_back_to_the_host(monkeypatch):
+    """On the trainer's path (validate=False) a NIQE loss forward + backward never reads a tensor
+    back (no .item/.tolist/float()/bool()), so on CUDA it does not stall the step."""
+    from nriqa.losses import QualityLoss
+
+    loss = QualityLoss("niqe", validate=False)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    seen = []
+    for name in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def guarded(self, *a, _name=name, _original=original, **kw):
+            seen.append(_name)
+            return _original(self, *a, **kw)
+        monkeypatch.setattr(torch.Tensor, name, guarded)
+    value = loss(x)
+    value.backward()
+    monkeypatch.undo()
+    assert seen == []
+    assert torch.isfinite(value) and x.grad is not None and x.grad.abs().sum() > 0

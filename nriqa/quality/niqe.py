@@ -52,12 +52,21 @@ def _aggd_ratio(a: torch.Tensor) -> torch.Tensor:
 
 
 _RATIO = _aggd_ratio(_GRID)
+_RATIO_RANGE = (float(_RATIO[0]), float(_RATIO[-1]))  # Python floats: clamping needs no device read
+_TABLES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (grid, ratio) lookup tables on ``device``, copied there once."""
+    if device not in _TABLES:
+        _TABLES[device] = (_GRID.to(device), _RATIO.to(device))
+    return _TABLES[device]
 
 
 def _invert_ratio(r: torch.Tensor) -> torch.Tensor:
     """Shape alpha with r(alpha) = r by linear interpolation on the grid (differentiable a.e.)."""
-    grid, ratio = _GRID.to(r.device), _RATIO.to(r.device)
-    r64 = r.double().clamp(float(ratio[0]), float(ratio[-1]))
+    grid, ratio = _tables(r.device)
+    r64 = r.double().clamp(*_RATIO_RANGE)
     idx = torch.searchsorted(ratio, r64.detach()).clamp(1, len(ratio) - 1)
     r0, r1 = ratio[idx - 1], ratio[idx]
     g0, g1 = grid[idx - 1], grid[idx]
