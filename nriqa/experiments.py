@@ -94,8 +94,13 @@ def finetune_config(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str
     objective = {"charbonnier": 1.0}
     objective.update(copy.deepcopy(dict(extra_terms)))
     out["train"]["objective"] = objective
-    out["experiment"] = name or f"ft-{model}-{slug(extra_terms)}"
+    out["experiment"] = name or finetune_name(model, extra_terms)
     return out
+
+
+def finetune_name(model: str, extra_terms: Mapping[str, Any]) -> str:
+    """Default experiment name of a fine-tune: ``ft-<model>-<slug of the extra terms>``."""
+    return f"ft-{model}-{slug(extra_terms)}"
 
 
 def run_dir(cfg: Mapping[str, Any]) -> Path:
@@ -470,13 +475,13 @@ def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool =
     a = cfg["adversarial"]
     term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
     gan = dict(a["artifact_gan"])
-    name = f"ft-{model}-{slug(term)}"
     runs = {"baseline": ensure_baseline(cfg, model, progress=progress),
             "without GAN": ensure_finetune(cfg, model, term, progress=progress),
             "with GAN": ensure_finetune(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
                                         name=f"gan-{model}-{gan['discriminator']}-w{float(gan['weight']):g}+{slug(term)}",
                                         train_overrides={"d_lr": float(a["d_lr"])}, progress=progress),
-            "without GAN (reseeded)": ensure_reseeded_finetune(cfg, model, term, name=name, progress=progress)}
+            "without GAN (reseeded)": ensure_reseeded_finetune(cfg, model, term, name=finetune_name(model, term),
+                                                               progress=progress)}
     gains = mean_gain(evaluate_runs(cfg, runs, model=model))
     table = artifact_table(run_outputs(cfg, runs))
     table["mean_gain"] = [gains.get(r, 0.0) for r in table.index]

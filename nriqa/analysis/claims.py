@@ -158,9 +158,10 @@ def adversarial_fidelity(rows: pd.DataFrame, noise: float) -> list[Verdict]:
     out = []
     for r in rows.itertuples():
         gain = float(r.gain_vs_charbonnier_gan)
-        resolved = compare(gain, noise)
         # the claim predicts no improvement: only a resolved improvement contradicts it
-        verdict = {AGREES: DISAGREES, DISAGREES: AGREES}.get(resolved, f"{AGREES} (no resolved improvement)")
+        verdict = compare(gain, noise, expect_positive=False)
+        if verdict == UNRESOLVED:
+            verdict = f"{AGREES} (no resolved improvement)"
         out.append(Verdict(
             f"under adversarial training, a good assessor ({r.measure}, SRCC {r.srcc:.2f}) is not "
             "necessarily a better fidelity term than Charbonnier alone",

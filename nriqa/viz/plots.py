@@ -64,11 +64,11 @@ def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure",
     fig = _figure((2.5 + label_w + 0.85 * n_c, 2.2 + 0.5 * n_r))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    digits = 1 if lim >= 0.01 else 2  # relative gains of a short CPU run can be tiny
     for i in range(n_r):
         for j in range(n_c):
             v = data[i, j]
             if np.isfinite(v):
-                digits = 1 if lim >= 0.01 else 2  # relative gains of a short CPU run can be tiny
                 ax.text(j, i, f"{100 * v:+.{digits}f}", ha="center", va="center", fontsize=8,
                         color="white" if abs(v) > 0.6 * lim else "black")
     ax.axvline(n_c - 1.5, color="black", lw=1.5)  # separates the average column
