@@ -17,6 +17,7 @@ The scorer calls ``metric.net`` directly (pyiqa's wrapper disables gradients unl
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -51,7 +52,15 @@ CLIP_RN50 = WeightFile(
 
 @contextlib.contextmanager
 def _offline_build() -> Iterator[None]:
-    """Point pyiqa at the current $TORCH_HOME, forbid downloads, build timm backbones bare."""
+    """Point pyiqa at the current $TORCH_HOME, forbid downloads, build timm backbones bare.
+
+    pyiqa internals this relies on (pyiqa 0.1.16): the module globals ``DEFAULT_CACHE_DIR`` and
+    ``download_url_to_file`` of ``pyiqa.utils.download_util`` (read by ``load_file_from_url`` at
+    call time), ``pyiqa.archs.clip_model._download(url, root)``, and the archs calling
+    ``timm.create_model`` through the ``timm`` module.
+    """
+    # pyiqa and timm are imported here, not at module top: they take seconds to import and are
+    # needed only when a pyiqa measure is built (registering the cards must stay cheap).
     import pyiqa.utils.download_util as dl
     import timm
 
@@ -80,8 +89,6 @@ def _offline_build() -> Iterator[None]:
         return real_create(name, *a, **k)
 
     def clip_download(url, root):
-        import os
-
         path = os.path.join(root, os.path.basename(url))
         if not os.path.isfile(path):
             no_download(url, path)
@@ -118,7 +125,7 @@ class PyiqaScorer(nn.Module):
 
 def build_pyiqa(pyiqa_name: str, device: str | torch.device = "cpu", **opts) -> nn.Module:
     """Build pyiqa metric ``pyiqa_name`` offline; returns a frozen :class:`PyiqaScorer`."""
-    import pyiqa
+    import pyiqa  # slow to import; see _offline_build
 
     with _offline_build():
         metric = pyiqa.create_metric(pyiqa_name, device=device, **opts)
@@ -127,55 +134,84 @@ def build_pyiqa(pyiqa_name: str, device: str | torch.device = "cpu", **opts) -> 
     return scorer.eval()
 
 
-# name, pyiqa name, mode, higher_better, score_range, loss_range, differentiable, min_size, weights, description
+def _pyiqa_card(name: str, mode: str, *, higher_better: bool, score_range: tuple | None, min_size: int,
+                description: str, weights: tuple[WeightFile, ...] = (), differentiable: bool = True,
+                loss_range: tuple | None = None) -> Card:
+    """Card of the pyiqa metric ``name`` (nriqa uses pyiqa's own name; frames only, not video)."""
+    return Card(
+        name=name, mode=mode, higher_better=higher_better, score_range=score_range,
+        differentiable=differentiable, min_size=min_size, video=False, weights=weights,
+        backend=f"pyiqa:{name}", description=description, loss_range=loss_range,
+    )
+
+
+# Mode and direction restate pyiqa's table (``pyiqa.default_model_configs.DEFAULT_CONFIGS``:
+# ``metric_mode``, ``lower_better``); tests/test_pyiqa_cards.py checks that they agree. They are
+# written out rather than read at import because importing pyiqa takes seconds, and listing the
+# measures must not. pyiqa's ranges are rough ("~0, ~1"); the ranges here are the ones
+# :func:`~nriqa.quality.registry.to_loss` normalises with. Where they differ from pyiqa's: psnr
+# is unbounded (pyiqa "~0, ~40") and normalised over 0..50 dB; gmsd is 0..0.5 (pyiqa "0, ~1").
 # min_size of the weight-free measures was probed (smallest square side that runs); for measures
 # with weights it is the architecture's need (224 for fixed-size ViT/ResNet crops) or a safe guess.
-_SPECS = [
-    ("psnr", "psnr", "FR", True, None, (0, 50), True, 1, (), "PSNR in dB on RGB (unbounded; loss (50-s)/50)"),
-    ("ssim", "ssim", "FR", True, (0, 1), None, True, 11, (), "SSIM on the Y channel, 11x11 Gaussian window"),
-    ("ms_ssim", "ms_ssim", "FR", True, (0, 1), None, True, 176, (), "multi-scale SSIM (5 scales) on Y"),
-    ("cw_ssim", "cw_ssim", "FR", True, (0, 1), None, True, 64, (), "complex-wavelet SSIM on Y"),
-    ("fsim", "fsim", "FR", True, (0, 1), None, True, 32, (), "feature similarity (phase congruency), chromatic"),
-    ("vif", "vif", "FR", True, (0, 1), None, True, 40, (), "visual information fidelity (pixel domain)"),
-    ("gmsd", "gmsd", "FR", False, (0, 0.5), None, True, 8, (), "gradient magnitude similarity deviation on Y"),
-    ("nlpd", "nlpd", "FR", False, (0, 1), None, True, 32, (), "normalised Laplacian pyramid distance on Y"),
-    ("vsi", "vsi", "FR", True, (0, 1), None, True, 32, (), "visual saliency-induced index"),
-    ("mad", "mad", "FR", False, None, (0, 200), False, 128, (), "most apparent distortion (slow)"),
-    ("piqe", "piqe", "NR", False, (0, 100), None, False, 16, (),
-     "perception-based image quality evaluator (block-wise hard thresholds: input gradient is zero)"),
-    ("maniqa", "maniqa", "NR", True, (0, 1), None, True, 224, (_pyiqa_file("ckpt_koniq10k.pt"),),
-     "MANIQA (ViT-B/8 + transposed attention), KonIQ-10k"),
-    ("dbcnn", "dbcnn", "NR", True, (0, 1), None, True, 32,
-     (VGG16, _pyiqa_file("DBCNN_scnn-7ea73d75.pth"), _pyiqa_file("DBCNN_KonIQ10k-2de81c0a.pth")),
-     "DBCNN (VGG-16 + SCNN bilinear pooling), KonIQ-10k"),
-    ("nima", "nima", "NR", True, (0, 10), None, True, 32, (_pyiqa_file("NIMA_InceptionV2_ava-b0c77c00.pth"),),
-     "NIMA (Inception-ResNet-v2), AVA aesthetics, mean of 10-bin distribution"),
-    ("hyperiqa", "hyperiqa", "NR", True, (0, 1), None, True, 224,
-     (_pyiqa_file("HyperIQA-resnet50-koniq10k-c96c41b1.pth"),), "HyperIQA (ResNet-50 hyper network), KonIQ-10k"),
-    ("paq2piq", "paq2piq", "NR", True, (0, 100), None, True, 64,
-     (RESNET18, _pyiqa_file("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")), "PaQ-2-PiQ (ResNet-18 RoI pooling)"),
-    ("clipiqa", "clipiqa", "NR", True, (0, 1), None, True, 32, (CLIP_RN50,),
-     "CLIP-IQA (antonym prompt pairs, CLIP RN50)"),
-    ("musiq", "musiq", "NR", True, (0, 100), None, False, 32, (_pyiqa_file("musiq_koniq_ckpt-e95806b9.pth"),),
-     "MUSIQ multi-scale transformer, KonIQ-10k (patch extraction not differentiable)"),
-    ("topiq_nr", "topiq_nr", "NR", True, (0, 1), None, True, 32, (_pyiqa_file("cfanet_nr_koniq_res50-9a73138b.pth"),),
-     "TOPIQ no-reference (ResNet-50 top-down attention), KonIQ-10k"),
-    ("pieapp", "pieapp", "FR", False, (0, 5), None, True, 64, (_pyiqa_file("PieAPPv0.1-0937b014.pth"),),
-     "PieAPP pairwise-preference error (64px patches, stride 27)"),
-    ("dists", "dists", "FR", False, (0, 1), None, True, 32, (VGG16, _pyiqa_file("DISTS_weights-f5e65c96.pth")),
-     "DISTS (VGG-16 structure + texture similarity)"),
-]
+CARDS: tuple[Card, ...] = (
+    _pyiqa_card("psnr", "FR", higher_better=True, score_range=None, loss_range=(0, 50), min_size=1,
+                description="PSNR in dB on RGB (unbounded; loss (50-s)/50)"),
+    _pyiqa_card("ssim", "FR", higher_better=True, score_range=(0, 1), min_size=11,
+                description="SSIM on the Y channel, 11x11 Gaussian window"),
+    _pyiqa_card("ms_ssim", "FR", higher_better=True, score_range=(0, 1), min_size=176,
+                description="multi-scale SSIM (5 scales) on Y"),
+    _pyiqa_card("cw_ssim", "FR", higher_better=True, score_range=(0, 1), min_size=64,
+                description="complex-wavelet SSIM on Y"),
+    _pyiqa_card("fsim", "FR", higher_better=True, score_range=(0, 1), min_size=32,
+                description="feature similarity (phase congruency), chromatic"),
+    _pyiqa_card("vif", "FR", higher_better=True, score_range=(0, 1), min_size=40,
+                description="visual information fidelity (pixel domain)"),
+    _pyiqa_card("gmsd", "FR", higher_better=False, score_range=(0, 0.5), min_size=8,
+                description="gradient magnitude similarity deviation on Y"),
+    _pyiqa_card("nlpd", "FR", higher_better=False, score_range=(0, 1), min_size=32,
+                description="normalised Laplacian pyramid distance on Y"),
+    _pyiqa_card("vsi", "FR", higher_better=True, score_range=(0, 1), min_size=32,
+                description="visual saliency-induced index"),
+    _pyiqa_card("mad", "FR", higher_better=False, score_range=None, loss_range=(0, 200), min_size=128,
+                differentiable=False, description="most apparent distortion (slow)"),
+    _pyiqa_card("piqe", "NR", higher_better=False, score_range=(0, 100), min_size=16, differentiable=False,
+                description="perception-based image quality evaluator "
+                            "(block-wise hard thresholds: input gradient is zero)"),
+    _pyiqa_card("maniqa", "NR", higher_better=True, score_range=(0, 1), min_size=224,
+                weights=(_pyiqa_file("ckpt_koniq10k.pt"),),
+                description="MANIQA (ViT-B/8 + transposed attention), KonIQ-10k"),
+    _pyiqa_card("dbcnn", "NR", higher_better=True, score_range=(0, 1), min_size=32,
+                weights=(VGG16, _pyiqa_file("DBCNN_scnn-7ea73d75.pth"), _pyiqa_file("DBCNN_KonIQ10k-2de81c0a.pth")),
+                description="DBCNN (VGG-16 + SCNN bilinear pooling), KonIQ-10k"),
+    _pyiqa_card("nima", "NR", higher_better=True, score_range=(0, 10), min_size=32,
+                weights=(_pyiqa_file("NIMA_InceptionV2_ava-b0c77c00.pth"),),
+                description="NIMA (Inception-ResNet-v2), AVA aesthetics, mean of 10-bin distribution"),
+    _pyiqa_card("hyperiqa", "NR", higher_better=True, score_range=(0, 1), min_size=224,
+                weights=(_pyiqa_file("HyperIQA-resnet50-koniq10k-c96c41b1.pth"),),
+                description="HyperIQA (ResNet-50 hyper network), KonIQ-10k"),
+    _pyiqa_card("paq2piq", "NR", higher_better=True, score_range=(0, 100), min_size=64,
+                weights=(RESNET18, _pyiqa_file("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")),
+                description="PaQ-2-PiQ (ResNet-18 RoI pooling)"),
+    _pyiqa_card("clipiqa", "NR", higher_better=True, score_range=(0, 1), min_size=32, weights=(CLIP_RN50,),
+                description="CLIP-IQA (antonym prompt pairs, CLIP RN50)"),
+    _pyiqa_card("musiq", "NR", higher_better=True, score_range=(0, 100), min_size=32, differentiable=False,
+                weights=(_pyiqa_file("musiq_koniq_ckpt-e95806b9.pth"),),
+                description="MUSIQ multi-scale transformer, KonIQ-10k (patch extraction not differentiable)"),
+    _pyiqa_card("topiq_nr", "NR", higher_better=True, score_range=(0, 1), min_size=32,
+                weights=(_pyiqa_file("cfanet_nr_koniq_res50-9a73138b.pth"),),
+                description="TOPIQ no-reference (ResNet-50 top-down attention), KonIQ-10k"),
+    _pyiqa_card("pieapp", "FR", higher_better=False, score_range=(0, 5), min_size=64,
+                weights=(_pyiqa_file("PieAPPv0.1-0937b014.pth"),),
+                description="PieAPP pairwise-preference error (64px patches, stride 27)"),
+    _pyiqa_card("dists", "FR", higher_better=False, score_range=(0, 1), min_size=32,
+                weights=(VGG16, _pyiqa_file("DISTS_weights-f5e65c96.pth")),
+                description="DISTS (VGG-16 structure + texture similarity)"),
+)
 
 
 def _register_all() -> None:
-    for name, pname, mode, hb, rng, lrng, diff, min_size, weights, desc in _SPECS:
-        c = Card(
-            name=name, mode=mode, higher_better=hb, score_range=rng, differentiable=diff,
-            min_size=min_size, video=False, weights=tuple(weights), backend=f"pyiqa:{pname}",
-            description=desc, loss_range=lrng,
-        )
-
-        def builder(device="cpu", _p=pname, **opts):
+    for c in CARDS:
+        def builder(device="cpu", _p=c.name, **opts):
             return build_pyiqa(_p, device, **opts)
 
         register(c, builder)

@@ -1,0 +1,95 @@
+"""The pyiqa-backed cards agree with pyiqa's own metric table, and the pyiqa internals that the
+offline build patches still exist. Nothing is constructed or downloaded: only pyiqa's
+configuration table (``pyiqa.default_model_configs.DEFAULT_CONFIGS``) and module attributes are read.
+"""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from nriqa import quality as q
+from nriqa.quality.pyiqa_measures import CARDS
+
+pyiqa_configs = pytest.importorskip("pyiqa.default_model_configs").DEFAULT_CONFIGS
+
+
+def _pyiqa_bound(text: str) -> tuple[float | None, bool]:
+    """One bound of pyiqa's ``score_range`` string: ``"0"`` -> (0, exact), ``"~40"`` -> (40, rough),
+    ``"~"`` or ``""`` -> (None, rough): open."""
+    text = text.strip()
+    rough = text.startswith("~")
+    value = text.lstrip("~").strip()
+    return (float(value) if value else None), rough
+
+
+def _range_disagreement(ours: tuple | None, stated: str) -> str | None:
+    """Why ``ours`` contradicts pyiqa's ``stated`` range, or None when they agree.
+
+    ``ours is None`` means nriqa treats the score as unbounded; that contradicts nothing (pyiqa's
+    ranges are "only rough estimation", its own words). An exact pyiqa bound must equal ours; a
+    rough one (``~v``) must be within a factor of 2 of ours (``~0`` means 0); an open one means
+    nriqa must not state that bound either.
+    """
+    if ours is None:
+        return None
+    for side, mine, text in zip(("lower", "upper"), ours, stated.split(",")):
+        value, rough = _pyiqa_bound(text)
+        if value is None:
+            return f"{side} bound is open in pyiqa ({stated!r}) but nriqa states {mine}"
+        if not rough or value == 0:
+            if mine != value:
+                return f"{side} bound {mine} != pyiqa's {value} ({stated!r})"
+        elif not value / 2 <= mine <= value * 2:
+            return f"{side} bound {mine} is not within a factor of 2 of pyiqa's ~{value} ({stated!r})"
+    return None
+
+
+def test_every_pyiqa_card_is_registered_as_is():
+    assert len(CARDS) == len({c.name for c in CARDS})
+    for c in CARDS:
+        assert q.card(c.name) == c
+        assert c.backend == f"pyiqa:{c.name}"
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda c: c.name)
+def test_card_agrees_with_pyiqa_table(card):
+    cfg = pyiqa_configs.get(card.name)
+    assert cfg is not None, f"{card.name!r} is not a pyiqa metric name"
+    assert card.mode == cfg["metric_mode"]
+    assert card.higher_better == (not cfg.get("lower_better", False)), (
+        f"{card.name}: nriqa higher_better={card.higher_better}, pyiqa lower_better={cfg.get('lower_better', False)}")
+    if "score_range" in cfg:
+        why = _range_disagreement(card.score_range, cfg["score_range"])
+        assert why is None, f"{card.name}: {why}"
+
+
+def test_range_rule_itself():
+    assert _range_disagreement((0, 1), "0, 1") is None
+    assert _range_disagreement((0, 0.5), "0, ~1") is None
+    assert _range_disagreement((0, 100), "~0, ~100") is None
+    assert _range_disagreement(None, "~0, ~40") is None
+    assert _range_disagreement((0, 2), "0, 1") is not None          # exact bound differs
+    assert _range_disagreement((0, 10), "~0, ~1") is not None       # rough bound, 10x off
+    assert _range_disagreement((0, 200), "0, ~") is not None        # pyiqa says unbounded
+    assert _range_disagreement((1, 10), "0, 10") is not None
+
+
+def test_offline_build_targets_exist_in_installed_pyiqa():
+    """``_offline_build`` replaces these pyiqa attributes; a pyiqa release without them would let
+    downloads through silently, so their presence and call shapes are checked here."""
+    import pyiqa
+    import pyiqa.archs.clip_model as clip_model
+    import pyiqa.utils.download_util as dl
+    from pyiqa.models.inference_model import InferenceModel
+
+    assert isinstance(dl.DEFAULT_CACHE_DIR, str)
+    assert callable(dl.download_url_to_file)
+    # load_file_from_url must read both names from the module at call time
+    names = dl.load_file_from_url.__code__.co_names
+    assert "DEFAULT_CACHE_DIR" in names and "download_url_to_file" in names
+    assert list(inspect.signature(clip_model._download).parameters)[:2] == ["url", "root"]
+    assert "_download" in clip_model.load.__code__.co_names
+    assert callable(pyiqa.create_metric)
+    init_src = inspect.getsource(InferenceModel.__init__)
+    assert "self.net =" in init_src and "self.metric_mode =" in init_src
