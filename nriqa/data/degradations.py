@@ -81,6 +81,22 @@ def bicubic_resize(x: Tensor, scale: float | None = None, size: tuple[int, int] 
 
     With ``scale`` the output is ``(ceil(H*scale), ceil(W*scale))``; with ``size`` each axis uses
     its own factor ``h/H``, ``w/W``. Differentiable; dtype and device are kept; no clamping.
+
+    Why not ``pyiqa.matlab_utils.imresize`` (same MATLAB maths, pyiqa 0.1.16), measured on random
+    and real frames, scales 1/4, 1/3, 1/2, 0.37, 1.5, 2, 4 and by size, with and without antialias:
+
+    - not bit-identical: max abs difference up to 2.4e-7 at integer factors and 5.3e-6 at
+      non-integer ones (0.37, 1.5) for float32 input. pyiqa computes positions and weights in
+      float32 and always casts the input to float32 (also float64 input), while the weights here
+      are float64; with pyiqa forced to float64 the two agree to 2.5e-14, i.e. the difference is
+      pyiqa's float32 arithmetic alone (input gradients of ``sum(y**2)`` differ by up to 1.3e-5).
+      Switching would change every BI LR frame in the last bits.
+    - speed: ``(16, 3, 256, 256)`` to 1/4 on one CPU thread, 0.027 s forward / 0.053 s
+      forward+backward here against 1.06 s / 2.56 s for pyiqa (per-tap gathers after explicit
+      padding, weights rebuilt every call; here two cached dense matmuls).
+    - shapes: pyiqa takes 2-D to 4-D tensors only; video ``(B, T, C, H, W)`` works here directly.
+
+    Both are differentiable. tests/test_bicubic_vs_pyiqa.py pins the agreement.
     """
     _check_image(x)
     if (scale is None) == (size is None):
