@@ -88,7 +88,7 @@ def bicubic_resize(x: Tensor, scale: float | None = None, size: tuple[int, int] 
     - not bit-identical: max abs difference up to 2.4e-7 at integer factors and 5.3e-6 at
       non-integer ones (0.37, 1.5) for float32 input. pyiqa computes positions and weights in
       float32 and always casts the input to float32 (also float64 input), while the weights here
-      are float64; with pyiqa forced to float64 the two agree to 2.5e-14, i.e. the difference is
+      are float64; with pyiqa forced to float64 the two agree to 2.4e-14, i.e. the difference is
       pyiqa's float32 arithmetic alone (input gradients of ``sum(y**2)`` differ by up to 1.3e-5).
       Switching would change every BI LR frame in the last bits.
     - speed: ``(16, 3, 256, 256)`` to 1/4 on one CPU thread, 0.027 s forward / 0.053 s
