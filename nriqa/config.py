@@ -62,16 +62,6 @@ def set_by_path(cfg: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def get_by_path(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
-    """Read ``cfg["a"]["b"]`` for ``dotted == "a.b"``; ``default`` when any key is missing."""
-    node: Any = cfg
-    for k in dotted.split("."):
-        if not isinstance(node, Mapping) or k not in node:
-            return default
-        node = node[k]
-    return node
-
-
 def parse_overrides(overrides: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
     """Turn ``["a.b=1", "c=[x, y]"]`` into ``{"a.b": 1, "c": ["x", "y"]}`` (values parsed as YAML)."""
     if overrides is None:
@@ -104,6 +94,8 @@ def load_profile(name_or_path: str | os.PathLike = "demo",
 
 def resolve_device(device: str | None = "auto") -> str:
     """``"auto"`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``; other values pass through."""
+    # torch is imported here, not at module top: reading profiles (the CLI, every subpackage)
+    # must not pay for importing torch.
     import torch
 
     if device in (None, "auto"):

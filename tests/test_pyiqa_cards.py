@@ -79,8 +79,8 @@ def test_offline_build_targets_exist_in_installed_pyiqa():
     """``_offline_build`` replaces these pyiqa attributes; a pyiqa release without them would let
     downloads through silently, so their presence and call shapes are checked here."""
     import pyiqa
-    import pyiqa.archs.clip_model as clip_model
     import pyiqa.utils.download_util as dl
+    from pyiqa.archs import clip_model
     from pyiqa.models.inference_model import InferenceModel
 
     assert isinstance(dl.DEFAULT_CACHE_DIR, str)

@@ -1,8 +1,9 @@
-"""Reading frames from disk: video files (OpenCV) and image files; uint8 HWC <-> float CHW tensors."""
+"""Reading frames from disk: video files (OpenCV) and image files; uint8 HWC -> float CHW tensors."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -12,8 +13,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     """Decode a video file to ``(T, H, W, 3)`` uint8 RGB. Raises naming the file when it is not a video."""
-    import cv2
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video file {path} does not exist")
@@ -34,8 +33,6 @@ def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB; raises naming the file when it is unreadable."""
-    import cv2
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"frame {path} does not exist")
@@ -71,8 +68,3 @@ def read_frames(files: list[Path]) -> np.ndarray:
 def to_tensor(frames: np.ndarray) -> Tensor:
     """``(T, H, W, 3)`` uint8 -> ``(T, 3, H, W)`` float32 in ``[0, 1]``."""
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def to_uint8(frames: Tensor) -> np.ndarray:
-    """``(T, 3, H, W)`` float in ``[0, 1]`` -> ``(T, H, W, 3)`` uint8 (rounded)."""
-    return frames.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

@@ -252,10 +252,6 @@ _PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
-def available_discriminators() -> list[str]:
-    return list(KINDS)
-
-
 def build_discriminator(kind: str, size: str = "tiny", **overrides) -> Discriminator:
     """Build a discriminator ``kind`` at ``size`` ("tiny" | "paper"); ``overrides`` replace preset
     constructor arguments (e.g. ``base=32``, ``depth=4``, ``use_spectral_norm=False``)."""
