@@ -87,7 +87,7 @@ class TensorBoard:
         self.writer = None
         if not enabled:
             return
-        try:  # optional dependency, imported only when asked for
+        try:  # an optional dependency: imported only when a run asks for it
             from torch.utils.tensorboard import SummaryWriter
         except Exception:  # noqa: BLE001 — tensorboard missing or broken: skip cleanly
             warnings.warn("train.tensorboard: true but tensorboard is not installed; skipping it", stacklevel=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -98,10 +99,18 @@ def _model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
 
 def build_generator(cfg: Mapping[str, Any]) -> nn.Module:
     """The generator a config names (``cfg["model"]`` or ``cfg["models"][0]``, ``cfg["model_size"]``)."""
-    from nriqa import models  # here, not at the top: it imports torchvision (seconds), which a run with its own model skips
+    # imported here, not at the top: nriqa.models imports torchvision (seconds), which a run with its own model skips
+    from nriqa import models
 
     name, size = _model_name(cfg)
     return models.build(name, size)
+
+
+def flow_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """``nriqa.models.flow_parameters``; a model built while nriqa.models was never imported has none
+    (this keeps a hand-made model from paying for the torchvision import)."""
+    models = sys.modules.get("nriqa.models")
+    return list(models.flow_parameters(model)) if models is not None else []
 
 
 def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu", *,

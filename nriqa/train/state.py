@@ -1,5 +1,6 @@
-"""What a run carries across steps and across processes: the on-device tally, the checkpoint
-dict, starting or resuming a run folder, and the records of where a run came from and how it ended.
+"""What a run carries across steps and across processes: the on-device tally and the host half of
+the non-finite guard, the checkpoint dict, starting or resuming a run folder, and the records of
+where a run came from and how it ended.
 
 Checkpoint keys (``save_checkpoint`` writes this dict as it is): ``step``, ``params``,
 ``params_ema``, ``optimizer``, ``scheduler``, ``rng``, ``config_hash``, ``model``, ``model_size``,
@@ -21,12 +22,16 @@ import torch
 from nriqa import config as nconfig
 from nriqa.paths import atomic_write_text
 
-from .checkpoint import load_checkpoint, rng_state, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, step_checkpoints
 from .log import finite_or_none
 from .runs import CONFIG_FILE, DONE_FILE, LOG_FILE, config_changes, read_config, read_log_rows
 
 if TYPE_CHECKING:
     from .trainer import _Trainer
+
+
+class NonFiniteError(RuntimeError):
+    """Raised when ``max_nonfinite`` consecutive steps had a NaN/Inf loss or gradient."""
 
 
 class Tally:
@@ -91,12 +96,44 @@ class Tally:
         self.acc_steps = t["acc_steps"]
 
 
+def stop_if_nonfinite(tally: Tally, step: int, max_nonfinite: int, run_dir: Path) -> None:
+    """The host half of the non-finite guard (one read): raise :class:`NonFiniteError` when the worst
+    run of skipped steps since the last check reached ``max_nonfinite``."""
+    worst = int(tally.nonfinite_max.item())
+    if worst >= int(max_nonfinite):
+        good = step_checkpoints(run_dir)
+        where = f"the last good checkpoint is {run_dir / 'checkpoints' / 'latest.pt'} (step {good[-1]})" \
+            if good else "no checkpoint was written yet"
+        raise NonFiniteError(
+            f"training stopped at step {step}: {worst} consecutive steps had a non-finite loss or gradient "
+            f"(train.max_nonfinite={max_nonfinite}); those updates were skipped and {where}. "
+            f"Lower train.optimizer.lr, add train.grad_clip, or check the objective's terms in {LOG_FILE}.")
+    tally.nonfinite_max = tally.nonfinite_run.clone()  # the worst run since this check
+
+
+def checkpoint(tr: "_Trainer", step: int) -> None:
+    """Save the checkpoint of ``step``; it becomes ``best.pt`` when its score beats the best so far:
+    ``evaluate(EMA generator)`` when the trainer has one, else the EMA of the training loss."""
+    t = tr.tally
+    if tr.evaluate is not None:
+        score = float(tr.evaluate(tr.ema.module))
+        tr.ema.module.eval()  # evaluate may have switched it to train()
+    else:
+        score = float(t.loss_ema.item()) if t.loss_ema_seen.item() > 0 else math.inf
+    is_best = math.isfinite(score) and score < t.best_score
+    if is_best:
+        t.best_score, t.best_step = score, step
+    save_checkpoint(tr.run_dir, checkpoint_state(tr, step), keep_last=int(tr.tc.keep_last), is_best=is_best)
+
+
 def checkpoint_state(tr: "_Trainer", step: int) -> dict:
     """Everything an exact resume needs, after ``step`` optimizer steps."""
     state = {
         "step": step, "params": tr.gen.state_dict(), "params_ema": tr.ema.state_dict(),
-        "optimizer": tr.opt.state_dict(), "scheduler": {"name": "cosine_restarts", "step": step, **tr.schedule.__dict__},
-        "rng": rng_state(), "config_hash": tr.hash, "model": tr.cfg.get("model"), "model_size": tr.cfg.get("model_size"),
+        "optimizer": tr.opt.state_dict(),
+        "scheduler": {"name": "cosine_restarts", "step": step, **tr.schedule.__dict__},
+        "rng": rng_state(), "config_hash": tr.hash,
+        "model": tr.cfg.get("model"), "model_size": tr.cfg.get("model_size"),
         "trainer": tr.tally.state_dict(),
         "weights": {k: v.cpu() for k, v in tr.weights.items()},
     }

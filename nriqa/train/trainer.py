@@ -23,24 +23,20 @@ Best checkpoint: by the EMA of the training loss (``loss_ema_decay``, default 0.
 generator, at every checkpoint. Fine-tuning (``init_from=baseline_run``) starts from the
 baseline's latest ``params_ema`` (``train.init_weights: params`` for the raw weights).
 
-Around the loop: :mod:`.config` (``TrainConfig``), :mod:`.optim` (fused Adam, the skipped step),
-:mod:`.state` (on-device tally, checkpoint dict, resume), :mod:`.log` (log rows), :mod:`.balance`.
+Beside it: :mod:`.config` (TrainConfig), :mod:`.optim` (fused Adam, the skipped step), :mod:`.state`
+(on-device tally, checkpoints, resume), :mod:`.log` (log rows), :mod:`.balance` (loss weights).
 """
 from __future__ import annotations
 
 import contextlib
 import math
-import random
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from nriqa import config as nconfig
@@ -49,21 +45,17 @@ from nriqa.losses import Objective, discriminator_loss
 
 from . import distributed as ddp
 from .balance import grad_norm, loss_weights, projected_backward, term_norms
-from .checkpoint import save_checkpoint, step_checkpoints
+from .checkpoint import seed_all
 from .config import GAN_TERM, TrainConfig, resolve_flag
 from .ema import EMA
 from .log import TensorBoard, append_row, log_row
 from .optim import build_optimizer, step_unless_nonfinite
-from .runs import DONE_FILE, LOG_FILE, TRAINING_KEYS, _model_name, build_generator, config_hash, read_config
-from .runs import training_changes
+from .runs import (DONE_FILE, TRAINING_KEYS, _model_name, build_generator, config_hash, flow_parameters,
+                   read_config, training_changes)
 from .schedule import build_schedule
-from .state import Tally, baseline_record, checkpoint_state, resume_or_start, write_done
+from .state import NonFiniteError, Tally, baseline_record, checkpoint, resume_or_start, stop_if_nonfinite, write_done
 
 __all__ = ["train", "NonFiniteError", "TrainConfig", "training_changes", "TRAINING_KEYS", "GAN_TERM"]
-
-
-class NonFiniteError(RuntimeError):
-    """Raised when ``max_nonfinite`` consecutive steps had a NaN/Inf loss or gradient."""
 
 
 def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None, progress: bool = True,
@@ -103,13 +95,6 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
         ddp.teardown(info)
 
 
-def _flow_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """``nriqa.models.flow_parameters``; a model built while nriqa.models was never imported has none
-    (this keeps a hand-made model from paying for the torchvision import)."""
-    models = sys.modules.get("nriqa.models")
-    return list(models.flow_parameters(model)) if models is not None else []
-
-
 def _frames(video: torch.Tensor) -> torch.Tensor:
     """(B, T, 3, H, W) -> (B*T, 3, H, W)."""
     return video.flatten(0, 1) if video.dim() == 5 else video
@@ -126,9 +111,7 @@ class _Trainer:
         self.progress = progress and info.is_main
         self.amp, self.channels_last = resolve_flag(tc.amp, device), resolve_flag(tc.channels_last, device)
         seed = int(cfg.get("seed", 0))
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        random.seed(seed)
+        seed_all(seed)
         self.hash = config_hash(cfg)
 
         # --- generator, objective, data ----------------------------------------------------------------
@@ -146,7 +129,7 @@ class _Trainer:
         self.gen.train()
 
         # --- optimizer (flow network in its own group, at flow_lr_mult x the rate), schedule, EMA ---------
-        flow_ids = {id(p) for p in _flow_parameters(self.gen)}
+        flow_ids = {id(p) for p in flow_parameters(self.gen)}
         self.params = [p for p in self.gen.parameters() if p.requires_grad]
         self.flow = [p for p in self.params if id(p) in flow_ids]
         main = [p for p in self.params if id(p) not in flow_ids]
@@ -180,11 +163,7 @@ class _Trainer:
                 raise ValueError(f"train.project_conflicts needs the fidelity term {self.reference!r} "
                                  f"(train.balance.reference) in the objective {sorted(weights)}")
 
-        self.forward = self.gen
-        if info.enabled:
-            self.forward = DistributedDataParallel(
-                self.gen, device_ids=[info.local_rank] if device.startswith("cuda") else None,
-                find_unused_parameters=bool(tc.ddp_find_unused))
+        self.forward = ddp.wrap(self.gen, info, device, bool(tc.ddp_find_unused))
         if tc.compile:
             self.forward = torch.compile(self.forward)
 
@@ -237,7 +216,7 @@ class _Trainer:
                 p.grad = None
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, float(tc.grad_clip) if tc.grad_clip else math.inf,
                                                foreach=True)
-        finite = self._finite_on_all_ranks(total_sum, gnorm)
+        finite = ddp.all_finite(total_sum, gnorm, self.info)
         step_unless_nonfinite(self.opt, finite)
         self.ema.update(self.gen, torch.where(finite, 1.0 - self.ema.decay, 0.0))  # weight 0: EMA unchanged
         d_loss = self._discriminator_step(fakes) if self.disc is not None else torch.zeros((), device=self.device)
@@ -257,15 +236,6 @@ class _Trainer:
             terms[GAN_TERM] = self.adv.generator_loss(_frames(pred), _frames(hr))
         return terms
 
-    def _finite_on_all_ranks(self, loss: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
-        """On-device flag: ``loss`` and ``norm`` finite here and, under DDP, on every rank."""
-        finite = torch.isfinite(loss) & torch.isfinite(norm)
-        if self.info.enabled:
-            flag = finite.float()
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-            finite = flag > 0
-        return finite
-
     def _discriminator_step(self, fakes: list) -> torch.Tensor:
         self.disc.requires_grad_(True)
         self.d_opt.zero_grad(set_to_none=True)
@@ -276,7 +246,7 @@ class _Trainer:
             d_sum = d_sum + loss.detach()
         ddp.average_gradients(self.d_params, self.info)
         d_norm = grad_norm([p.grad for p in self.d_params]).to(self.device)
-        step_unless_nonfinite(self.d_opt, self._finite_on_all_ranks(d_sum, d_norm))
+        step_unless_nonfinite(self.d_opt, ddp.all_finite(d_sum, d_norm, self.info))
         self.disc.requires_grad_(False)
         return d_sum
 
@@ -291,30 +261,6 @@ class _Trainer:
             self.objective.weights.update({k: v for k, v in self.balancer.weights_as_floats().items() if k != GAN_TERM})
         append_row(self.run_dir, row)
         return row
-
-    def _check_nonfinite(self, step: int) -> None:
-        worst = int(self.tally.nonfinite_max.item())
-        if worst >= int(self.tc.max_nonfinite):
-            good = step_checkpoints(self.run_dir)
-            where = f"the last good checkpoint is {self.run_dir / 'checkpoints' / 'latest.pt'} (step {good[-1]})" \
-                if good else "no checkpoint was written yet"
-            raise NonFiniteError(
-                f"training stopped at step {step}: {worst} consecutive steps had a non-finite loss or gradient "
-                f"(train.max_nonfinite={self.tc.max_nonfinite}); those updates were skipped and {where}. "
-                f"Lower train.optimizer.lr, add train.grad_clip, or check the objective's terms in {LOG_FILE}.")
-        self.tally.nonfinite_max = self.tally.nonfinite_run.clone()  # the worst run since this check
-
-    def _checkpoint(self, step: int) -> None:
-        t = self.tally
-        if self.evaluate is not None:
-            score = float(self.evaluate(self.ema.module))
-            self.ema.module.eval()
-        else:
-            score = float(t.loss_ema.item()) if t.loss_ema_seen.item() > 0 else math.inf
-        is_best = math.isfinite(score) and score < t.best_score
-        if is_best:
-            t.best_score, t.best_step = score, step
-        save_checkpoint(self.run_dir, checkpoint_state(self, step), keep_last=int(self.tc.keep_last), is_best=is_best)
 
     def run(self) -> Path:
         tc, total_steps = self.tc, int(self.tc.steps)
@@ -336,13 +282,13 @@ class _Trainer:
                         tb.log(row)
                         bar.set_postfix(loss=f"{row['total']:.4g}" if row["total"] is not None else "nan",
                                         skipped=row["nonfinite"])
-                    self._check_nonfinite(done)
+                    stop_if_nonfinite(self.tally, done, tc.max_nonfinite, self.run_dir)
                     self.tally.reset_interval()
                     frames = 0
                 if (ckpt_every and done % ckpt_every == 0) or done == total_steps:
-                    self._check_nonfinite(done)
+                    stop_if_nonfinite(self.tally, done, tc.max_nonfinite, self.run_dir)
                     if self.info.is_main:
-                        self._checkpoint(done)
+                        checkpoint(self, done)
                 if frames == 0:  # the throughput clock restarts after logging and checkpointing
                     t0 = time.perf_counter()
         finally:
