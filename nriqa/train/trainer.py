@@ -55,6 +55,7 @@ from .runs import (DONE_FILE, TRAINING_KEYS, _model_name, build_generator, confi
 from .schedule import build_schedule
 from .state import NonFiniteError, Tally, baseline_record, checkpoint, resume_or_start, stop_if_nonfinite, write_done
 
+# the names this module has always offered (NonFiniteError, TrainConfig, ... now live beside it)
 __all__ = ["train", "NonFiniteError", "TrainConfig", "training_changes", "TRAINING_KEYS", "GAN_TERM"]
 
 
@@ -85,7 +86,8 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     if model is None:
         cfg["model"], cfg["model_size"] = _model_name(cfg)
     if init_from is not None and not (Path(init_from) / "checkpoints" / "latest.pt").exists():
-        raise FileNotFoundError(f"init_from={init_from}: no checkpoints/latest.pt there (is it a finished baseline run?)")
+        raise FileNotFoundError(f"init_from={init_from}: no checkpoints/latest.pt there "
+                                "(is it a finished baseline run?)")
     device = nconfig.resolve_device(cfg.get("device", "auto"))
     info = ddp.setup("cuda" if device.startswith("cuda") else "cpu")
     try:
@@ -104,7 +106,7 @@ class _Trainer:
     def __init__(self, cfg, tc: TrainConfig, run_dir: Path, device: str, info: ddp.DistInfo, *, progress, init_from,
                  model, sampler, objective, evaluate):
         self.cfg, self.tc, self.run_dir, self.info, self.evaluate = cfg, tc, run_dir, info, evaluate
-        if device.startswith("cuda") and info.enabled:
+        if device.startswith("cuda") and info.enabled:  # one process per GPU
             device = f"cuda:{info.local_rank}"
             torch.cuda.set_device(device)
         self.device = device
@@ -193,7 +195,7 @@ class _Trainer:
             with self.forward.no_sync() if defer_sync else contextlib.nullcontext():
                 with torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.amp):
                     pred = self.forward(batch["lr"])
-                pred = pred.float()
+                pred = pred.float()  # the losses see float32, whatever autocast computed in
                 terms = self._terms(pred, batch["hr"])
                 total = sum(self.weights[k] * v for k, v in terms.items())
                 if measure and micro == 0:  # unweighted terms' gradient norms, on the first micro-batch
@@ -209,13 +211,13 @@ class _Trainer:
             total_sum = total_sum + total.detach() / accum
             for k, v in terms.items():
                 term_sums[k] = term_sums.get(k, 0) + v.detach() / accum
-            if self.disc is not None:
+            if self.disc is not None:  # the discriminator learns after the generator's update, on these
                 fakes.append((_frames(pred.detach()), _frames(batch["hr"])))
         if step < int(tc.flow_freeze_steps):
             for p in self.flow:
                 p.grad = None
-        gnorm = torch.nn.utils.clip_grad_norm_(self.params, float(tc.grad_clip) if tc.grad_clip else math.inf,
-                                               foreach=True)
+        clip = float(tc.grad_clip) if tc.grad_clip else math.inf  # inf: measure the norm, clip nothing
+        gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip, foreach=True)
         finite = ddp.all_finite(total_sum, gnorm, self.info)
         step_unless_nonfinite(self.opt, finite)
         self.ema.update(self.gen, torch.where(finite, 1.0 - self.ema.decay, 0.0))  # weight 0: EMA unchanged
