@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import pytest
 import torch
 import yaml
 
-from nriqa.train import NonFiniteError, load_generator, read_log, run_is_done, train
+from nriqa.train import NonFiniteError, load_generator, read_log, run_is_done, train, training_changes
 from nriqa.train.checkpoint import load_checkpoint, step_checkpoints
 from nriqa.train.ema import EMA
 from nriqa.train.schedule import CosineRestarts, build_schedule
@@ -236,3 +237,25 @@ def test_step_makes_no_host_sync(tmp_path, monkeypatch):
                 objective=ToyObjective(spec, adversarial=adv), progress=False)
     assert run_is_done(run) and read_log(run)["total"].notna().all()
     assert seen == []
+
+
+def test_one_config_diff_for_finished_and_resumed_runs(tmp_path):
+    """training_changes (a finished run asked again) and the resume warning use one comparison."""
+    saved = {"train": {"steps": 8, "optimizer": {"betas": [0.9, 0.99]}}, "seed": 0, "data": {}, "panel": ["psnr"]}
+    assert training_changes(saved, {**saved, "train": {"steps": 8, "optimizer": {"betas": (0.9, 0.99)}}}) == []
+    assert training_changes(saved, {**saved, "seed": 1, "panel": ["ssim"]}) == ["seed"]   # panel: not training
+    assert training_changes({**saved, "model": "a"}, saved) == []           # model only compared where cfg sets it
+    assert training_changes({**saved, "model": "a"}, {**saved, "model": "b"}) == ["model"]
+
+    cfg = toy_cfg(steps=6)
+    with pytest.raises(Crash):
+        _run(tmp_path / "r", cfg, objective=ToyObjective(crash_at=5))
+    longer = toy_cfg(steps=8)                       # more steps alone: resumed without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Crash):
+            _run(tmp_path / "r", longer, objective=ToyObjective(crash_at=1))
+    changed = toy_cfg(steps=8, grad_clip=0.5)
+    with pytest.warns(UserWarning, match=r"changed config \(\['grad_clip'\]\)"):
+        _run(tmp_path / "r", changed)
+    assert run_is_done(tmp_path / "r")

@@ -12,9 +12,9 @@ import pytest
 import torch
 import yaml
 
-models = pytest.importorskip("nriqa.models", reason="nriqa.models (models builder) not present")
-pytest.importorskip("nriqa.data", reason="nriqa.data (data builder) not present")
-pytest.importorskip("nriqa.losses", reason="nriqa.losses (losses builder) not present")
+models = pytest.importorskip("nriqa.models", reason="nriqa.models not present")
+pytest.importorskip("nriqa.data", reason="nriqa.data not present")
+pytest.importorskip("nriqa.losses", reason="nriqa.losses not present")
 
 from nriqa.config import load_profile  # noqa: E402
 from nriqa.train import load_generator, read_log, run_is_done, train  # noqa: E402

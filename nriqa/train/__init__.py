@@ -1,14 +1,22 @@
 """nriqa.train — the GPU-first trainer (CPU works, same code path).
 
 - :func:`train` trains, fine-tunes (``init_from=``) or resumes a generator into a run folder
-- :func:`load_generator`, :func:`read_log`, :func:`run_is_done` read run folders
+- :func:`load_generator`, :func:`read_log`, :func:`run_is_done` read run folders;
+  :func:`training_changes` names what a run's saved config and a new one disagree on
 - :mod:`nriqa.train.balance` chooses loss weights from gradient magnitudes
+
+Modules: ``trainer`` (the loop), ``config`` (TrainConfig), ``optim`` (fused Adam, skipped steps),
+``state`` (tally, checkpoint dict, resume), ``log`` (log rows), ``runs`` (run-folder readers),
+``checkpoint``, ``schedule``, ``ema``, ``distributed``, ``balance``, ``cli``.
 
 Run folder: ``config.yaml`` (resolved config, ``config_hash``, ``init_from``),
 ``checkpoints/{latest,best,step_000100}.pt``, ``log.jsonl``, ``done.json``.
 """
 from . import balance
-from .runs import load_generator, read_log, run_is_done
-from .trainer import NonFiniteError, TrainConfig, train
+from .config import TrainConfig
+from .runs import load_generator, read_log, run_is_done, training_changes
+from .state import NonFiniteError
+from .trainer import train
 
-__all__ = ["train", "load_generator", "read_log", "run_is_done", "balance", "NonFiniteError", "TrainConfig"]
+__all__ = ["train", "load_generator", "read_log", "run_is_done", "training_changes", "balance", "NonFiniteError",
+           "TrainConfig"]

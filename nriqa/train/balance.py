@@ -1,4 +1,4 @@
-"""Loss weights from gradient magnitudes (issue 8).
+"""Loss weights from gradient magnitudes.
 
 Three tools, all lower-is-better terms and gradients w.r.t. the *generator* parameters:
 
@@ -9,11 +9,13 @@ Three tools, all lower-is-better terms and gradients w.r.t. the *generator* para
   ``w_k = share_k * w_ref * |g_ref| / |g_k|``, so that its *weighted* gradient norm is
   ``share_k`` times the reference term's weighted norm; the reference keeps its weight.
 - :class:`GradNormBalancer` does the same online inside the trainer (objective spec
-  ``"weights": "gradnorm"``) from an EMA of the norms, clipped to ``[lo, hi]``, on-device.
+  ``"weights": "gradnorm"``) from an EMA of the norms, clipped to ``[lo, hi]``, on-device;
+  :func:`loss_weights` sets up the trainer's weights, fixed or balanced.
 
 :func:`project_conflicts` is the PCGrad-style option (``train.project_conflicts: true``):
 when a quality term's gradient has a negative dot product with the fidelity (reference)
-term's, its component along the reference gradient is removed.
+term's, its component along the reference gradient is removed; :func:`projected_backward`
+is the trainer's backward pass with it.
 """
 from __future__ import annotations
 
@@ -49,6 +51,11 @@ def grad_norm(grads: list[torch.Tensor | None]) -> torch.Tensor:
     if not present:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in present]))
+
+
+def term_norms(terms: Mapping[str, torch.Tensor], params: list[torch.Tensor], device) -> dict[str, torch.Tensor]:
+    """Each term's gradient norm w.r.t. ``params`` (0-dim tensors on ``device``; the graph is kept)."""
+    return {k: grad_norm(g).to(device) for k, g in term_gradients(terms, params).items()}
 
 
 def measure_gradients(model: nn.Module, objective, batches: Iterable[Mapping[str, torch.Tensor]]) -> dict:
@@ -135,6 +142,25 @@ def static_weights(norms: Mapping[str, float] | Mapping[str, Mapping[str, float]
     return out
 
 
+def loss_weights(weights: Mapping[str, float], balancing: str | None, balance: Mapping, profile: Mapping,
+                 device: str | torch.device) -> tuple[dict[str, torch.Tensor], "GradNormBalancer | None"]:
+    """The trainer's loss weights (0-dim tensors on ``device``) and the balancer that moves them.
+
+    ``balancing``: the objective's ``weights`` entry, absent/``"fixed"`` (weights stay as given) or
+    ``"gradnorm"`` (online, with ``train.balance`` over defaults from the profile's notebook-04
+    ``weights`` section: ``reference``, ``target_share``, ``balance_every``).
+    """
+    if balancing in (None, "fixed"):
+        return {k: torch.tensor(v, device=device) for k, v in weights.items()}, None
+    if balancing != "gradnorm":
+        raise ValueError(f"train.objective.weights must be 'gradnorm' (or absent), got {balancing!r}")
+    b = {"reference": profile.get("reference", "charbonnier"), "shares": profile.get("target_share", 0.1),
+         "every": profile.get("balance_every", 10), "ema": 0.9, "clip": [1e-6, 1e6], **balance}
+    balancer = GradNormBalancer(weights, reference=b["reference"], shares=b["shares"], every=b["every"],
+                                ema=b["ema"], clip=tuple(b["clip"]), device=device)
+    return balancer.weights, balancer
+
+
 class GradNormBalancer:
     """Online weights from an EMA of per-term gradient norms (all state on the training device).
 
@@ -215,3 +241,25 @@ def project_conflicts(grads: list[torch.Tensor | None], reference: list[torch.Te
     coef = torch.where(dot < 0, dot / ref_sq.clamp_min(EPS), torch.zeros_like(dot))
     out = [g if (g is None or r is None) else (g - (coef * r.float()).to(g.dtype)) for g, r in zip(grads, reference)]
     return out, (dot < 0).float()
+
+
+def projected_backward(terms: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor],
+                       params: list[torch.Tensor], reference: str, accum: int, device) -> torch.Tensor:
+    """Backward of the weighted terms (divided by ``accum``) into ``params``' ``.grad``, each
+    non-reference term's gradient first projected by :func:`project_conflicts` against the
+    reference's. Returns the fraction of terms that were projected (0-dim, on ``device``)."""
+    weighted = {k: weights[k] * v / accum for k, v in terms.items()}
+    grads = term_gradients(weighted, params, retain_graph=True)
+    ref = grads[reference]
+    conflicts = torch.zeros((), device=device)
+    summed = [g.clone() if g is not None else None for g in ref]
+    for k, g in grads.items():
+        if k == reference:
+            continue
+        g, c = project_conflicts(g, ref)
+        conflicts = conflicts + c.to(device)
+        summed = [a if b is None else (b.clone() if a is None else a + b) for a, b in zip(summed, g)]
+    for p, g in zip(params, summed):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad + g
+    return conflicts / max(1, len(grads) - 1)

@@ -12,6 +12,8 @@ from pathlib import Path
 from nriqa import config as nconfig
 from nriqa.paths import runs_dir
 
+from .trainer import train
+
 
 def _default_run_dir(cfg: dict) -> Path:
     terms = "+".join(k for k in cfg["train"]["objective"] if k not in {"weights", "gan"})
@@ -34,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     cfg = nconfig.load_profile(args.profile, args.overrides)
     if args.model:
         cfg["model"] = args.model
-    from .trainer import train
-
     run_dir = args.run_dir or _default_run_dir(cfg)
     out = train(cfg, run_dir, init_from=args.init_from, progress=not args.no_progress)
     print(out)

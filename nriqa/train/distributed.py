@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass
@@ -48,6 +50,24 @@ def teardown(info: DistInfo) -> None:
         dist.barrier()
         if info.initialized_here:
             dist.destroy_process_group()
+
+
+def wrap(model: nn.Module, info: DistInfo, device: str, find_unused: bool = False) -> nn.Module:
+    """``model`` itself on one process, else a DistributedDataParallel around it (gradients averaged)."""
+    if not info.enabled:
+        return model
+    return DistributedDataParallel(model, device_ids=[info.local_rank] if device.startswith("cuda") else None,
+                                   find_unused_parameters=find_unused)
+
+
+def all_finite(loss: torch.Tensor, norm: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """On-device bool: ``loss`` and ``norm`` finite here and, under DDP, on every rank (no host sync)."""
+    finite = torch.isfinite(loss) & torch.isfinite(norm)
+    if info.enabled:
+        flag = finite.float()
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        finite = flag > 0
+    return finite
 
 
 def shard(batch: dict, info: DistInfo) -> dict:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 import yaml
@@ -26,13 +27,28 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+#: the config sections that decide what a run trains (other profile sections, e.g. the panel, do not)
+TRAINING_KEYS = ("train", "data", "model", "model_size", "seed")
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """Those of ``keys`` whose values differ between two configs, compared as JSON the way
+    :func:`config_hash` sees them (so a tuple equals the list that ``config.yaml`` gives back)."""
+    def text(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, default=str)
+
+    return [k for k in keys if text(old.get(k)) != text(new.get(k))]
+
+
+def training_changes(saved: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    """Names of the training-relevant sections (``TRAINING_KEYS``) that differ between a run's
+    saved config and ``cfg`` (``model``/``model_size`` are compared only where ``cfg`` sets them)."""
+    return config_changes(saved, cfg, [k for k in TRAINING_KEYS if k in cfg or k not in ("model", "model_size")])
+
+
 def run_is_done(run_dir: str | Path) -> bool:
     """True when the run finished (``done.json`` exists)."""
     return (Path(run_dir) / DONE_FILE).exists()
-
-
-def read_done(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / DONE_FILE).read_text())
 
 
 def read_config(run_dir: str | Path) -> dict:
@@ -65,7 +81,7 @@ def read_log(run_dir: str | Path):
     ``frames_per_s``, ``peak_mem_mb``, ``nonfinite`` (skipped steps in the interval), and
     ``d_loss`` for adversarial runs.
     """
-    import pandas as pd
+    import pandas as pd  # here, not at the top: pandas costs ~1 s to import and training never needs it
 
     rows = read_log_rows(run_dir)
     df = pd.DataFrame(rows)
@@ -83,10 +99,18 @@ def _model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
 
 def build_generator(cfg: Mapping[str, Any]) -> nn.Module:
     """The generator a config names (``cfg["model"]`` or ``cfg["models"][0]``, ``cfg["model_size"]``)."""
+    # imported here, not at the top: nriqa.models imports torchvision (seconds), which a run with its own model skips
     from nriqa import models
 
     name, size = _model_name(cfg)
     return models.build(name, size)
+
+
+def flow_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """``nriqa.models.flow_parameters``; a model built while nriqa.models was never imported has none
+    (this keeps a hand-made model from paying for the torchvision import)."""
+    models = sys.modules.get("nriqa.models")
+    return list(models.flow_parameters(model)) if models is not None else []
 
 
 def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu", *,
