@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nriqa.quality.registry import Card, WeightFile, register, torch_hub_dir
+from nriqa.quality.base import Card, WeightFile, register, torch_hub_dir
 
 _TV = "https://download.pytorch.org/models/"
 VGG16_FILE = WeightFile("vgg16-397923af.pth", 553433881, _TV + "vgg16-397923af.pth", None, subdir="checkpoints")

@@ -18,7 +18,7 @@ import warnings
 import torch
 from torch import nn
 
-from nriqa.quality.registry import Card, WeightFile, no_torch_hub_downloads, register
+from nriqa.quality.base import Card, WeightFile, no_torch_hub_downloads, register
 
 _TV = "https://download.pytorch.org/models/"
 # torchvision trunk files; the 8 hex digits in the name are the sha256 prefix

@@ -27,7 +27,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from nriqa.quality.registry import Card, WeightFile, register
+from nriqa.quality.base import Card, WeightFile, register
 
 MDTVSFA_FILE = WeightFile(
     "MDTVSFA.pt", 2163133, "https://github.com/lidq92/MDTVSFA/raw/master/models/MDTVSFA.pt",

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nriqa.paths import atomic_path, cache_dir
-from nriqa.quality.registry import Card, register
+from nriqa.quality.base import Card, register
 
 PATCH = 96                      # patch side of the published (LIVE) model
 KIT_PATCH = 48                  # patch side of the kit fit: small frames (96..256 px) still give >1 patch
