@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torchvision
 from torch import nn
 
 from nriqa.quality.base import Card, WeightFile, register
@@ -48,8 +49,6 @@ class ContentFeatures(nn.Module):
 
     def __init__(self):
         super().__init__()
-        import torchvision
-
         resnet = torchvision.models.resnet50(weights=None)
         self.trunk = nn.Sequential(*list(resnet.children())[:-2])
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
