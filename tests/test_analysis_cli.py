@@ -1,6 +1,5 @@
 """`python -m nriqa eval` on run folders, with the generator and test set stubbed (no training)."""
 import pandas as pd
-import pytest
 import skimage.data
 import torch
 import torch.nn.functional as F

@@ -1,6 +1,5 @@
 """evaluate() + relative_gain() + metric hacking with real frames, synthetic outputs and small
 stand-in measures (the analysis must not need a trained model or downloaded weights)."""
-import os
 import time
 from types import SimpleNamespace
 

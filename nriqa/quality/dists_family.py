@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torchvision.models import resnet50, vit_b_16
 from torchvision.models.vgg import cfgs, make_layers
 
-from nriqa.quality.base import Card, WeightFile, register, torch_hub_dir
+from nriqa.quality.base import Card, WeightFile, register
 
 _TV = "https://download.pytorch.org/models/"
 VGG16_FILE = WeightFile("vgg16-397923af.pth", 553433881, _TV + "vgg16-397923af.pth", None, subdir="checkpoints")
