@@ -2,12 +2,14 @@
 found by name without any explicit registration, scores in (0, 1) and fails clearly when broken."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from nriqa import quality as q
 from nriqa.models.iqa_nets import MIN_SIZE, build_arch
-from nriqa.quality import base, kit
+from nriqa.quality import base, cli, kit
 
 
 @pytest.fixture
@@ -49,6 +51,13 @@ def test_unknown_kit_name_points_at_the_kit_folder(kit_folder):
     with pytest.raises(ValueError, match="train it first") as err:
         q.card("vitiqa@nowhere")
     assert str(kit_folder) in str(err.value)
+
+
+def test_card_table_lists_the_checkpoints_on_disk(kit_folder, capsys):
+    _save_checkpoint(kit_folder, "cnniqa@listed")
+    assert cli.quality_main(["--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["cnniqa@listed"]["present"] and rows["cnniqa@listed"]["backend"] == "nriqa.quality.kit"
 
 
 def test_unreadable_checkpoint_is_skipped_with_a_warning(kit_folder):
