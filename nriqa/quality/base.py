@@ -97,10 +97,6 @@ class Card:
     def missing(self) -> list[WeightFile]:
         return [w for w in self.weights if not w.present]
 
-    @property
-    def lower_better(self) -> bool:
-        return not self.higher_better
-
 
 _REGISTRY: dict[str, tuple[Card, Callable[..., nn.Module]]] = {}   # name -> (card, builder)
 
