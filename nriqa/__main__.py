@@ -12,6 +12,7 @@ Commands (each lives next to the code it drives and is imported only when used):
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -33,8 +34,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
-        import difflib
-
         close = difflib.get_close_matches(cmd, COMMANDS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         print(f"nriqa: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)
