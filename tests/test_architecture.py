@@ -43,6 +43,7 @@ class Edge:
     source: str
     target: str
     statement: str
+    type_only: bool = False   # inside ``if TYPE_CHECKING:``: an annotation, never run
 
     @property
     def source_unit(self) -> str:
@@ -85,13 +86,19 @@ def imports_of(path: Path, root: Path) -> list[Edge]:
     rel_file = str(path.relative_to(root.parent))
     edges: dict[tuple[int, str], Edge] = {}
 
+    tree = ast.parse(text, filename=str(path))
+    type_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                 and getattr(block.test, "id", getattr(block.test, "attr", None)) == "TYPE_CHECKING"
+                 for stmt in block.body for n in ast.walk(stmt)}
+
     def add(node: ast.AST, target: str) -> None:
         if target == pkg or target.startswith(pkg + "."):
             statement = ast.get_source_segment(text, node) or ast.dump(node)
             edges.setdefault((node.lineno, target),
-                             Edge(rel_file, node.lineno, source, target, " ".join(statement.split())))
+                             Edge(rel_file, node.lineno, source, target, " ".join(statement.split()),
+                                  id(node) in type_only))
 
-    for node in ast.walk(ast.parse(text, filename=str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(node, alias.name)
@@ -192,7 +199,8 @@ def test_no_import_cycle_between_subpackages():
 
 
 def test_no_import_cycle_between_modules():
-    found = cycles(all_imports(PACKAGE_DIR), node=str)
+    """Within a subpackage, an annotation-only import (``if TYPE_CHECKING:``) may point back."""
+    found = cycles([e for e in all_imports(PACKAGE_DIR) if not e.type_only], node=str)
     assert not found, "import cycles between nriqa modules:\n" + "\n".join(found)
 
 
@@ -238,3 +246,17 @@ def test_checker_names_file_and_statement_of_each_violation(fake_package):
     assert "nriqa/experiments.py:1: from nriqa.study import a" in found[0]
     assert "nriqa/study/a.py:1: import nriqa.experiments" in found[0]
     assert any(f.startswith("nriqa.experiments, nriqa.study.a: ") for f in cycles(all_imports(fake_package), str))
+
+
+def test_annotation_only_imports_are_marked(tmp_path):
+    pkg = tmp_path / "nriqa"
+    (pkg / "train").mkdir(parents=True)
+    for rel in ("__init__.py", "train/__init__.py"):
+        (pkg / rel).write_text("")
+    (pkg / "train" / "a.py").write_text("from . import b\n")
+    (pkg / "train" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n")
+    edges = all_imports(pkg)
+    assert {(e.source, e.target, e.type_only) for e in edges} == {
+        ("nriqa.train.a", "nriqa.train.b", False), ("nriqa.train.b", "nriqa.train.a", True)}
+    assert cycles(edges, node=str)                                   # the raw graph has the cycle
+    assert not cycles([e for e in edges if not e.type_only], node=str)
