@@ -7,7 +7,13 @@ frames (``<folder>/<clip>/*.png``, sorted by name) or a dict ``{clip: (T,3,H,W) 
 Scores are cached per ``(run, dataset, measure)`` as a CSV under ``cache_dir``.  The cache key
 holds a fingerprint of the source (checkpoint path + size + mtime, frame files, or a hash of
 the weights/tensors), of the test set, and of the measure (its card and weight files), so a new
-checkpoint, other clips or retrained measure weights invalidate it.
+checkpoint, other clips or retrained measure weights invalidate it. A cached file that cannot be
+read back whole (garbage bytes, a truncated file, wrong columns or rows) is scored again and
+replaced, with a warning naming it; files are written atomically.
+
+Inputs are checked before any compute (:func:`nriqa.models.check_video`): ground truth and LR
+frames, and outputs handed in as a dict or frame folder, must be float ``[0, 1]`` and finite;
+a generator's output must be finite (it is clamped to ``[0, 1]``).
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from nriqa import config, quality
+from nriqa.models import check_video, upscale
+from nriqa.quality.kit import KitCheckpointError
 from nriqa.paths import atomic_path
 from nriqa.train import load_generator
 
@@ -56,6 +64,11 @@ def resolve_panel(panel: str | Sequence[str]) -> list[str]:
 # ----------------------------------------------------------------------------- sources
 def _is_run_dir(p: Path) -> bool:
     return (p / "config.yaml").exists() or (p / "checkpoints").is_dir()
+
+
+def _is_frames_folder(source: Any) -> bool:
+    """A folder of ``<clip>/*.png`` output frames (not a run folder)."""
+    return isinstance(source, (str, Path)) and Path(source).is_dir() and not _is_run_dir(Path(source))
 
 
 def _hash_bytes(h: "hashlib._Hash", t: torch.Tensor) -> None:
@@ -127,14 +140,46 @@ def _read_frames_folder(folder: Path) -> torch.Tensor:
     return torch.stack(frames).float() / 255.0
 
 
-def _check_test_set(test_set: Any) -> None:
-    if not isinstance(test_set, Sequence) or not test_set:
+def _check_test_set(test_set: Any, needs_lr: bool = False) -> None:
+    """Every clip: a dict with 'name' and 'hr' (1,T,3,H,W) float in [0, 1], finite
+    (:func:`nriqa.models.check_video`); 'lr' (1,T,3,h,w) likewise when present or ``needs_lr``
+    (a generator is run on it), with as many frames as 'hr'."""
+    if isinstance(test_set, (str, bytes)) or not isinstance(test_set, Sequence) or not test_set:
         raise ValueError("test_set must be a non-empty list of {'name', 'lr', 'hr'} dicts")
     for i, c in enumerate(test_set):
         if not isinstance(c, Mapping) or not {"name", "hr"} <= set(c):
             raise ValueError(f"test_set[{i}] must be a dict with 'name', 'lr' (1,T,3,h,w) and 'hr' (1,T,3,H,W)")
-        if c["hr"].dim() != 5 or c["hr"].shape[0] != 1 or c["hr"].shape[2] != 3:
-            raise ValueError(f"test_set[{i}]['hr'] must be (1,T,3,H,W), got {tuple(c['hr'].shape)}")
+        label = f"test_set[{i}] ({c['name']!r})"
+        hr = check_video(c["hr"], f"{label}['hr']")
+        if hr.shape[0] != 1:
+            raise ValueError(f"{label}['hr'] must be one clip (1,T,3,H,W), got {tuple(hr.shape)}")
+        if c.get("lr") is None:
+            if needs_lr:
+                raise ValueError(f"{label} has no 'lr' (1,T,3,h,w): the generator needs it")
+            continue
+        lr = check_video(c["lr"], f"{label}['lr']")
+        if lr.shape[:2] != hr.shape[:2]:
+            raise ValueError(f"{label}: 'lr' {tuple(lr.shape)} and 'hr' {tuple(hr.shape)} must have the same "
+                             "(1, T) leading dims")
+
+
+def _check_output(out: Any, name: str, source: str, hr_shape: tuple, clamped: bool) -> torch.Tensor:
+    """An output clip ``(T,3,H,W)`` (or ``(1,T,3,H,W)``) as float32 on the CPU, checked: the shape
+    of the ground truth, finite, and (for outputs handed in, ``clamped=False``) floats in [0, 1]."""
+    label = f"output of clip {name!r} ({source})"
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{label} must be a (T,3,H,W) tensor, got {type(out).__name__}")
+    if out.dim() == 5 and out.shape[0] == 1:
+        out = out[0]
+    if tuple(out.shape) != tuple(hr_shape):
+        raise ValueError(f"{label} has shape {tuple(out.shape)}, ground truth {tuple(hr_shape)}")
+    if clamped:  # a generator's raw output: may overshoot [0, 1] (clamped below), must be finite
+        if not out.is_floating_point() or not bool(torch.isfinite(out).all()):
+            raise ValueError(f"{label} contains NaN or Inf values: the generator's weights have diverged "
+                             "(evaluate an earlier checkpoint)")
+    else:
+        check_video(out[None], label)
+    return out.float().clamp(0, 1).cpu()
 
 
 class _Outputs:
@@ -169,25 +214,21 @@ class _Outputs:
     @torch.no_grad()
     def clip(self, clip: Mapping) -> torch.Tensor:
         name = clip["name"]
+        hr_shape = tuple(clip["hr"].shape[1:])
         if self.mapping is not None:
             if name not in self.mapping:
                 raise KeyError(f"outputs have no clip {name!r}; they have {sorted(self.mapping)}")
-            out = self.mapping[name]
-        elif self.frames_dir is not None:
-            out = _read_frames_folder(self.frames_dir / name)
-        else:
-            gen = self._load_generator().eval()
-            lr = clip["lr"].to(self.device)
-            use_amp = self.amp and str(self.device).startswith("cuda")
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                out = gen(lr)
-        out = out.float()
-        if out.dim() == 5:
-            out = out[0]
-        if out.shape != clip["hr"].shape[1:]:
-            raise ValueError(f"output of clip {name!r} has shape {tuple(out.shape)}, ground truth "
-                             f"{tuple(clip['hr'].shape[1:])}")
-        return out.clamp(0, 1).cpu()
+            return _check_output(self.mapping[name], name, "the dict of outputs", hr_shape, clamped=False)
+        if self.frames_dir is not None:
+            return _check_output(_read_frames_folder(self.frames_dir / name), name,
+                                 f"frames in {self.frames_dir / name}", hr_shape, clamped=False)
+        gen = self._load_generator().eval()
+        lr = clip["lr"].to(self.device)
+        scale = clip["hr"].shape[-1] // max(lr.shape[-1], 1)
+        use_amp = self.amp and str(self.device).startswith("cuda")
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            out = upscale(gen, lr, scale=scale, what=f"lr of clip {name!r}")  # checked; cast to gen's dtype
+        return _check_output(out, name, "the generator", hr_shape, clamped=True)
 
 
 # ----------------------------------------------------------------------------- measures
@@ -213,6 +254,8 @@ def check_panel_names(names: Sequence[str]) -> list[str]:
     for n in names:
         try:
             card = quality.card(n)  # an arch@data name finds a kit-trained checkpoint on disk
+        except KitCheckpointError:
+            raise  # the checkpoint is there but unreadable: its message names the file and the fix
         except ValueError:
             (missing if "@" in n else unknown).append(n)
             continue
@@ -268,6 +311,52 @@ def _score_frames(measure, name: str, pred: torch.Tensor, gt: torch.Tensor, fr: 
     return scores
 
 
+def _expected_rows(test_set: Sequence[Mapping]) -> list[tuple[str, int]]:
+    """``(clip, frame)`` of every row a complete score table of ``test_set`` holds, in order."""
+    rows = []
+    for c in test_set:
+        frames = c.get("eval_frames")
+        ids = [int(i) for i in frames] if frames is not None else range(c["hr"].shape[1])
+        rows += [(str(c["name"]), f) for f in ids]
+    return rows
+
+
+def _read_cached_scores(path: Path, name: str, expected: list[tuple[str, int]]) -> pd.DataFrame | None:
+    """The cached scores of measure ``name`` at ``path``, or None with a warning naming the file when it
+    cannot be read back whole: unparsable bytes, missing columns, rows of another measure, missing,
+    extra or repeated (clip, frame) rows (a truncated file), non-numeric or non-finite scores. The
+    caller then scores the frames again and replaces the file."""
+    need = COLUMNS + ["higher_better"]
+    try:
+        t = pd.read_csv(path, dtype={"clip": str})
+        missing = [c for c in need if c not in t.columns]
+        if missing:
+            raise ValueError(f"columns {missing} are missing")
+        if not (t["measure"].astype(str) == name).all():
+            raise ValueError(f"it holds rows of measures other than {name!r}")
+        frames = pd.to_numeric(t["frame"], errors="raise")
+        if not np.array_equal(frames, frames.round()):
+            raise ValueError("frame numbers are not integers")
+        got = list(zip(t["clip"].astype(str), frames.astype(int)))
+        if got != expected:
+            raise ValueError(f"it holds {len(got)} (clip, frame) rows, the test set has {len(expected)}"
+                             if len(got) != len(expected) else "its (clip, frame) rows differ from the test set's")
+        scores = pd.to_numeric(t["score"], errors="raise").astype(float)
+        if not np.isfinite(scores).all():
+            raise ValueError("it holds missing or non-finite scores")
+        hb = t["higher_better"]
+        if hb.dtype != bool:
+            raise ValueError("its higher_better column is not True/False throughout")
+    except Exception as err:  # pandas raises EmptyDataError, ParserError, UnicodeDecodeError, ...
+        text = (str(err).splitlines() or [""])[0][:200]
+        warnings.warn(f"evaluation cache {path} is unreadable ({type(err).__name__}: {text}); scoring "
+                      f"{name!r} again and replacing the file", stacklevel=3)
+        return None
+    t = t[need].copy()
+    t["frame"], t["score"] = frames.astype(int), scores
+    return t
+
+
 def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str | Sequence[str], *,
              run: str, model: str, dataset: str, cache_dir: Path | str | None = None,
              device: str = "cpu", batch_size: int = 8, amp: bool = True,
@@ -295,7 +384,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
         names are in ``df.attrs["skipped"]``.
     """
     names = resolve_panel(panel)
-    _check_test_set(test_set)
+    _check_test_set(test_set, needs_lr=isinstance(generator_or_run_dir, (torch.nn.Module, str, Path))
+                    and not _is_frames_folder(generator_or_run_dir))
     for label, v in (("run", run), ("model", model), ("dataset", dataset)):
         if not isinstance(v, str) or not v:
             raise ValueError(f"{label} must be a non-empty string, got {v!r}")
@@ -307,12 +397,13 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
 
     frames_needed: dict[str, Path | None] = {}
     tables: list[pd.DataFrame] = []
+    expected = _expected_rows(test_set)
     for name in names:
         mkey = measure_fingerprint(name) if create is None else ""
         path = cache / f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__{key}{mkey and '-' + mkey}.csv" \
             if cache else None
-        if path is not None and path.exists():
-            t = pd.read_csv(path, dtype={"clip": str})
+        t = _read_cached_scores(path, name, expected) if path is not None and path.exists() else None
+        if t is not None:
             t["run"], t["model"], t["dataset"] = run, model, dataset
             tables.append(t)
         else:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,18 +169,31 @@ def _cache_file(unit: _Unit) -> Path:
     return cache_dir() / "embedded" / CACHE_VERSION / f"{unit.name}.npz"
 
 
+def brief_error(err: BaseException) -> str:
+    """``Type: first sentence of the message`` for warnings and errors about a file (torch and numpy
+    messages run on for lines)."""
+    text = (str(err).splitlines() or [""])[0]
+    if len(text) > 100 and ". " in text:
+        text = text[: text.index(". ") + 1]
+    return f"{type(err).__name__}: {text[:200]}"
+
+
 def _read_cache(path: Path, unit: _Unit) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["__recipe__"]) != unit.recipe:
-                warnings.warn(f"embedded cache {path} was built by another recipe; rebuilding", stacklevel=3)
-                return None
-            names = [str(n) for n in z["__names__"]]
-            clips = {n: z[f"clip{i}"] for i, n in enumerate(names)}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        warnings.warn(f"embedded cache {path} is unreadable ({type(e).__name__}: {e}); rebuilding", stacklevel=3)
+        with open(path, "rb") as fh:  # our own handle: np.load leaks its own when the zip is bad
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError(f"holds a bare {type(z).__name__}, not an .npz archive")
+            with z:
+                if str(z["__recipe__"]) != unit.recipe:
+                    warnings.warn(f"embedded cache {path} was built by another recipe; rebuilding", stacklevel=3)
+                    return None
+                names = [str(n) for n in z["__names__"]]
+                clips = {n: z[f"clip{i}"] for i, n in enumerate(names)}
+    except Exception as e:  # BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error, ...
+        warnings.warn(f"embedded cache {path} is unreadable ({brief_error(e)}); rebuilding", stacklevel=3)
         return None
     if not clips or any(a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] != 3 for a in clips.values()):
         warnings.warn(f"embedded cache {path} holds malformed arrays; rebuilding", stacklevel=3)

@@ -17,6 +17,7 @@ are split by reference content with a fixed hash (about 20 % of sources go to ``
 from __future__ import annotations
 
 import hashlib
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
 from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
-from nriqa.data.embedded import pristine_frames
+from nriqa.data.embedded import brief_error, pristine_frames
 from nriqa.paths import atomic_path, cache_dir
 
 SPLITS = ("train", "test", "all")
@@ -181,13 +182,39 @@ def build_distortion_set(pristine: torch.Tensor, *, name: str = "embedded", crop
                   meta={"crop": crop, "kinds": kinds, "version": EMBEDDED_VERSION})
 
 
+
+def _read_set_cache(path: Path, crop: int) -> IQASet | None:
+    """The cached set at ``path``, or None (with a warning naming the file) when it cannot be read back:
+    truncated or garbage bytes, a pickle of something else, missing keys or inconsistent lengths."""
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(d, dict):
+            raise ValueError(f"holds a {type(d).__name__}, not the dict of an IQASet")
+        ds = IQASet(**d)
+        imgs, n = ds.images, len(ds.scores)
+        if not (isinstance(imgs, torch.Tensor) and imgs.dtype == torch.uint8 and imgs.ndim == 4
+                and tuple(imgs.shape[1:]) == (3, crop, crop)):
+            raise ValueError(f"images must be uint8 (N, 3, {crop}, {crop}), got "
+                             f"{getattr(imgs, 'dtype', type(imgs).__name__)} {tuple(getattr(imgs, 'shape', ()))}")
+        lengths = {len(imgs), n, len(ds.sources), len(ds.kinds), len(ds.levels)}
+        if len(lengths) != 1 or n == 0 or not np.isfinite(np.asarray(ds.scores, dtype=np.float64)).all():
+            raise ValueError("images, scores, sources, kinds and levels differ in length, are empty or "
+                             "hold non-finite scores")
+        return ds
+    except Exception as err:  # torch.load raises RuntimeError, UnpicklingError, EOFError, ...; IQASet TypeError
+        warnings.warn(f"IQA set cache {path} is unreadable ({brief_error(err)}); rebuilding it "
+                      "and replacing the file", stacklevel=3)
+        return None
+
+
 def embedded_distortion_set(split: str = "train", *, crop: int = 96, max_sources: int | None = None,
                             progress: bool = True) -> IQASet:
     """The embedded distortion set for ``split`` ("train" | "test" | "all"), cached.
 
     Sources are ``nriqa.data.pristine_frames(split)`` (the embedded clips' content split),
     ``max_sources`` caps their number. Built once and cached atomically under
-    ``cache_dir()/iqa/``; the cache key includes a hash of the pristine pixels.
+    ``cache_dir()/iqa/``; the cache key includes a hash of the pristine pixels. A cached file that
+    cannot be read back (truncated, garbage, wrong keys) is rebuilt, with a warning naming it.
     """
     _check_split(split)
     if split == "all":
@@ -200,8 +227,9 @@ def embedded_distortion_set(split: str = "train", *, crop: int = 96, max_sources
     digest = hashlib.sha1((pristine.clamp(0, 1) * 255).round().to(torch.uint8).numpy().tobytes()).hexdigest()[:12]
     path = cache_dir() / "iqa" / f"embedded-{split}-c{crop}-v{EMBEDDED_VERSION}-{digest}.pt"
     if path.exists():
-        d = torch.load(path, map_location="cpu", weights_only=False)
-        return IQASet(**d)
+        cached = _read_set_cache(path, crop)
+        if cached is not None:
+            return cached
     ds = build_distortion_set(pristine, name=f"embedded-{split}", crop=crop, progress=progress)
     with atomic_path(path) as tmp:
         torch.save(ds.__dict__, tmp)

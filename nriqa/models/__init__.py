@@ -8,11 +8,20 @@
 code, see tests/test_models_params.py); "tiny" runs a forward+backward on (1,5,3,32,32) in
 well under a second on a CPU. Pretrained SpyNet weights load from a local file only
 (``spynet_path=...``); nothing is downloaded.
+
+A model's ``forward`` checks only the shape (no device-to-host read: the trainer's hot path).
+Outside the trainer, call it through the checked entry::
+
+    hr = upscale(model, lr)        # check_video(lr) first: float, (B,T,3,h,w), finite, in [0, 1]
+
+which rejects uint8 frames, 0..255 floats and NaN/Inf frames with a :class:`VideoInputError`
+naming the input and the expectation, instead of returning garbage or a raw torch error.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
 import torch.nn as nn
 
 from .basicvsrpp import BasicVSRPlusPlus
@@ -85,10 +94,95 @@ def flow_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
+class VideoInputError(ValueError):
+    """A video tensor given to :func:`check_video` / :func:`upscale` (or returned by the model there)
+    has the wrong type, dtype, shape or values; the message names it and what was expected."""
+
+
+#: slack around [0, 1] that :func:`check_video` allows (bicubic resizing overshoots a little)
+RANGE_TOL = 1e-3
+
+
+def check_video(x: Any, what: str = "lr", *, range_tol: float = RANGE_TOL) -> torch.Tensor:
+    """Check that ``x`` is a video batch a generator can take and return it unchanged.
+
+    ``x`` must be a floating ``torch.Tensor`` of shape ``(B, T, 3, h, w)`` with every dim >= 1,
+    finite, with values in ``[0, 1]`` (+- ``range_tol``). Raises :class:`VideoInputError` naming
+    ``what`` otherwise (uint8 frames and 0..255 floats get a "divide by 255" hint). The value checks
+    read two numbers back from the device: do not call this inside a training step.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise VideoInputError(f"{what} must be a torch.Tensor (B,T,3,h,w) float in [0, 1], got {type(x).__name__}")
+    shape = tuple(x.shape)
+    if not (x.is_floating_point()):
+        hint = "; 8-bit frames: use x.float() / 255" if x.dtype == torch.uint8 else ""
+        raise VideoInputError(f"{what} must be a floating tensor (float32, float16, bfloat16 or float64) with "
+                              f"values in [0, 1], got dtype {x.dtype}{hint}")
+    if x.dim() != 5 or shape[2] != 3:
+        raise VideoInputError(f"{what} must be a video batch (B,T,3,h,w) of RGB frames, got shape {shape}")
+    if min(shape) < 1:
+        raise VideoInputError(f"{what} is empty: shape {shape} (B, T, h and w must all be >= 1)")
+    with torch.no_grad():
+        t = x.detach()
+        stats = torch.stack([torch.isfinite(t).all().float(), t.amin().float(), t.amax().float()]).tolist()
+    finite, lo, hi = stats
+    if finite < 1:
+        bad = (~torch.isfinite(x.detach())).flatten(2).any(-1).nonzero().tolist()
+        more = " ..." if len(bad) > 4 else ""
+        where = (f"frame(s) {', '.join(str(f) for _, f in bad[:4])}{more}" if shape[0] == 1 else
+                 f"(clip, frame) {', '.join(f'({b}, {f})' for b, f in bad[:4])}{more}")
+        raise VideoInputError(f"{what} contains NaN or Inf values, in {where}")
+    if lo < -range_tol or hi > 1 + range_tol:
+        hint = "; 0..255 frames: divide by 255" if hi > 2 else "; clamp it to [0, 1]"
+        raise VideoInputError(f"{what} must have values in [0, 1] (float RGB), got min={lo:.4g}, max={hi:.4g}{hint}")
+    return x
+
+
+def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype | None, torch.device | None]:
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return t.dtype, t.device
+    return None, None
+
+
+def upscale(model: nn.Module, lr: torch.Tensor, *, scale: int = 4, what: str = "lr") -> torch.Tensor:
+    """``model(lr)`` behind :func:`check_video`: the checked public entry (not for the training step).
+
+    ``lr`` (B,T,3,h,w) float in [0, 1] is checked, cast to the model's parameter dtype and device,
+    and run in eval mode without gradients (the model's mode is restored afterwards). The output is
+    checked to be ``(B,T,3,scale*h,scale*w)`` and finite: a model with diverged weights raises
+    :class:`VideoInputError` naming it instead of returning NaN frames. Returns the raw output (not
+    clamped; clamp to [0, 1] to save or score it).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module (e.g. nriqa.models.build(...)), got {type(model).__name__}")
+    check_video(lr, what)
+    dtype, device = _model_dtype_device(model)
+    x = lr.to(dtype=dtype or lr.dtype, device=device or lr.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        model.train(was_training)
+    b, t, _, h, w = lr.shape
+    name = getattr(model, "nriqa_name", type(model).__name__)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (b, t, 3, scale * h, scale * w):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise VideoInputError(f"model {name!r} returned {got} for {what} {tuple(lr.shape)}; expected "
+                              f"{(b, t, 3, scale * h, scale * w)} (x{scale})")
+    if not bool(torch.isfinite(out).all()):
+        raise VideoInputError(f"model {name!r} returned NaN or Inf frames for a finite {what} in [0, 1]: "
+                              "its weights have diverged (reload an earlier checkpoint)")
+    return out
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-__all__ = ["available", "build", "config", "flow_parameters", "count_parameters",
+__all__ = ["available", "build", "check_video", "config", "flow_parameters", "count_parameters", "upscale",
+           "VideoInputError",
            "BasicVSRPlusPlus", "RBPN", "VRT", "SpyNet", "load_spynet_weights"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from nriqa.data.embedded import brief_error
 from nriqa.models.iqa_nets import MIN_SIZE, build_arch
 from nriqa.paths import weights_dir
 from nriqa.quality.base import Card, WeightFile, register
@@ -54,19 +55,55 @@ class KitIQA(nn.Module):
         return torch.sigmoid((self.net(x) - self.p50) / self.scale)
 
 
+class KitCheckpointError(ValueError):
+    """A kit IQA checkpoint on disk cannot be loaded (truncated, not a checkpoint, wrong keys or
+    weights). The message names the file and how to recreate it; nothing rebuilds it implicitly."""
+
+
+
+def recreate_hint(path: Path) -> str:
+    """How to recreate the kit checkpoint at ``path`` (``<arch>@<dataset>.pt``)."""
+    arch, _, dataset = Path(path).stem.partition("@")
+    data = "" if dataset in ("", "embedded") else f" --dataset {dataset} --root <its folder>"
+    return (f"delete it and run `python -m nriqa train-iqa {arch} --profile demo{data}` (with the profile it "
+            "was trained with): that reinstalls the checkpoint from its run folder, or trains it again")
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """The checkpoint dict at ``path``; KitCheckpointError naming the file and the fix when unreadable."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # RuntimeError (bad zip), UnpicklingError, EOFError, OSError, ...
+        raise KitCheckpointError(f"kit IQA checkpoint {path} is unreadable ({brief_error(err)}); "
+                                 f"{recreate_hint(path)}") from err
+    if not isinstance(ckpt, dict):
+        raise KitCheckpointError(f"{path} is not a kit IQA checkpoint (it holds a {type(ckpt).__name__}); "
+                                 f"{recreate_hint(path)}")
+    for key in ("arch", "state_dict", "calibration"):
+        if key not in ckpt:
+            raise KitCheckpointError(f"{path} is not a kit IQA checkpoint: key {key!r} is missing; "
+                                     f"{recreate_hint(path)}")
+    return ckpt
+
+
 def load_kit_model(path: str | Path, device: str | torch.device = "cpu") -> KitIQA:
-    """Load a kit checkpoint (no network access), frozen and in eval mode."""
+    """Load a kit checkpoint (no network access), frozen and in eval mode.
+
+    FileNotFoundError when it is missing; :class:`KitCheckpointError` (a ValueError) naming the
+    file and how to recreate it when it is unreadable, lacks a key or does not fit its arch.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"kit IQA checkpoint {path} is missing; create it with "
                                 f"`python -m nriqa train-iqa {path.stem.split('@')[0]} --profile demo`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("arch", "state_dict", "calibration"):
-        if key not in ckpt:
-            raise ValueError(f"{path} is not a kit IQA checkpoint: key {key!r} is missing")
-    net = build_arch(ckpt["arch"])
-    net.load_state_dict(ckpt["state_dict"])
-    model = KitIQA(net, ckpt["calibration"]).to(device).eval()
+    ckpt = _read_checkpoint(path)
+    try:
+        net = build_arch(ckpt["arch"])
+        net.load_state_dict(ckpt["state_dict"])
+        model = KitIQA(net, ckpt["calibration"]).to(device).eval()
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise KitCheckpointError(f"kit IQA checkpoint {path} does not load into a {ckpt['arch']!r} network "
+                                 f"({brief_error(err)}); {recreate_hint(path)}") from err
     model.requires_grad_(False)
     return model
 
@@ -92,14 +129,19 @@ def kit_card(name: str, ckpt_meta: dict | None = None) -> Card:
 
 
 def register_kit_models() -> list[str]:
-    """Register every checkpoint in ``weights_dir()/kit/*.pt`` as a quality measure; returns the names."""
+    """Register every checkpoint in ``weights_dir()/kit/*.pt`` as a quality measure; returns the names.
+
+    An unreadable checkpoint is skipped with a warning naming it; looking its name up then raises
+    :class:`KitCheckpointError` with the same message (see :func:`broken_checkpoint`).
+    """
     names = []
     for path in sorted(kit_dir().glob("*@*.pt")):
         name = path.stem.lower()
         try:
-            meta = torch.load(path, map_location="cpu", weights_only=False).get("metrics", {})
-        except Exception as err:  # a corrupt file must not break the whole registry
-            warnings.warn(f"skipping unreadable kit IQA checkpoint {path}: {err}")
+            meta = _read_checkpoint(path).get("metrics", {})
+            meta = meta if isinstance(meta, dict) else {}
+        except KitCheckpointError as err:  # a corrupt file must not break the whole registry
+            warnings.warn(f"skipping {err}", stacklevel=2)
             continue
 
         def builder(device="cpu", _path=path, **_):
@@ -108,3 +150,16 @@ def register_kit_models() -> list[str]:
         register(kit_card(name, meta), builder)
         names.append(name)
     return names
+
+
+def broken_checkpoint(name: str) -> KitCheckpointError | None:
+    """The error of the kit checkpoint ``name`` (``<arch>@<dataset>``) when its file exists in
+    :func:`kit_dir` but cannot be read; None when there is no such file or it reads fine."""
+    for path in kit_dir().glob("*@*.pt"):
+        if path.stem.lower() == name.strip().lower():
+            try:
+                _read_checkpoint(path)
+            except KitCheckpointError as err:
+                return err
+    return None
+

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nriqa.data import bicubic_resize, pristine_frames
+from nriqa.data.embedded import brief_error
 from nriqa.paths import atomic_path, cache_dir
 from nriqa.quality.base import Card, register
 
@@ -198,16 +200,49 @@ def _pristine_source() -> tuple[torch.Tensor, str]:
     return frames, f"nriqa.data.pristine_frames('train') {tuple(frames.shape)}"
 
 
+N_FEATURES = 36
+
+
+
+def _read_kit_params(path: Path) -> dict | None:
+    """The cached fit at ``path``, or None (with a warning naming the file) when it is unreadable:
+    truncated, not an ``.npz``, missing keys, wrong shapes or non-finite values. The caller refits."""
+    try:
+        with open(path, "rb") as fh:  # our own handle: np.load leaks its own when the zip is bad
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with z:
+                mu, cov = np.asarray(z["mu"], dtype=np.float64), np.asarray(z["cov"], dtype=np.float64)
+                out = {"mu": mu, "cov": cov, "patches": int(z["patches"]), "source": str(z["source"])}
+    except Exception as err:  # np.load raises BadZipFile, EOFError, OSError, ValueError, KeyError ...
+        why = brief_error(err)
+    else:
+        if mu.shape != (N_FEATURES,) or cov.shape != (N_FEATURES, N_FEATURES):
+            why = f"mu {mu.shape} / cov {cov.shape}, expected ({N_FEATURES},) / ({N_FEATURES}, {N_FEATURES})"
+        elif not (np.isfinite(mu).all() and np.isfinite(cov).all()):
+            why = "non-finite values"
+        else:
+            return out
+    warnings.warn(f"niqe: cached pristine fit {path} is unreadable ({why}); refitting it and "
+                  "replacing the file", stacklevel=3)
+    return None
+
+
 def kit_params(refit: bool = False, progress: bool = False, patch: int = KIT_PATCH) -> dict:
-    """The kit-fitted pristine model ``{"mu", "cov", "patches", "source", "patch"}``, cached atomically."""
+    """The kit-fitted pristine model ``{"mu", "cov", "patches", "source", "patch"}``, cached atomically.
+
+    A cached file that cannot be read back (truncated, garbage, wrong keys or shapes) is refitted
+    and replaced, with a warning naming it; ``refit=True`` refits regardless.
+    """
     frames, source = _pristine_source()
     stamp = f"{_FIT_VERSION}|{patch}|{source}|{float(frames.double().sum()):.6f}"
     key = hashlib.sha1(stamp.encode()).hexdigest()[:12]
     path = cache_dir() / "niqe" / f"kit_params_{key}.npz"
-    if path.is_file() and not refit:
-        z = np.load(path, allow_pickle=False)
-        return {"mu": z["mu"], "cov": z["cov"], "patches": int(z["patches"]), "source": str(z["source"]),
-                "patch": patch}
+    if path.exists() and not refit:
+        cached = _read_kit_params(path)
+        if cached is not None:
+            return {**cached, "patch": patch}
     mu, cov, n = fit_pristine(frames, patch=patch, progress=progress)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, mu=mu, cov=cov, patches=n, source=source)

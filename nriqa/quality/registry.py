@@ -22,7 +22,7 @@ from torch import nn
 # the backends register their measures when imported (pyiqa itself is imported only on use)
 from nriqa.quality import lpips_measure, mdtvsfa, niqe, pyiqa_measures, dists_family  # noqa: F401
 from nriqa.quality.base import _REGISTRY, Card, WeightsMissingError
-from nriqa.quality.kit import kit_dir, register_kit_models
+from nriqa.quality.kit import broken_checkpoint, kit_dir, register_kit_models
 
 __all__ = ["Measure", "card", "cards", "create", "loss_mapping", "names", "offline_names", "to_loss"]
 
@@ -33,6 +33,10 @@ def _lookup(name: str) -> tuple[Card, Callable[..., nn.Module]]:
     key = name.strip().lower()
     if key not in _REGISTRY and "@" in key:
         register_kit_models()  # kit-trained models (arch@dataset) register from their checkpoints on disk
+    if key not in _REGISTRY and "@" in key:
+        broken = broken_checkpoint(key)  # the file is there but unreadable: say so, not "train it first"
+        if broken is not None:
+            raise broken
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
