@@ -14,10 +14,22 @@ Layout: :mod:`~nriqa.quality.base` (Card, WeightFile, register), one module per 
 :mod:`~nriqa.quality.registry` (imports the backends; lookup, create, to_loss).
 """
 from nriqa.quality.base import Card, WeightFile, WeightsMissingError, register, torch_hub_dir
-from nriqa.quality.kit import register_kit_models
-from nriqa.quality.registry import Measure, card, cards, create, loss_mapping, names, offline_names, to_loss
+from nriqa.quality.kit import KitCheckpointError, register_kit_models
+from nriqa.quality.registry import (
+    Measure,
+    MeasureInputError,
+    UndefinedScoreError,
+    card,
+    cards,
+    create,
+    loss_mapping,
+    names,
+    offline_names,
+    to_loss,
+)
 
 __all__ = [
-    "Card", "Measure", "WeightFile", "WeightsMissingError", "card", "cards", "create", "loss_mapping",
-    "names", "offline_names", "register", "register_kit_models", "to_loss", "torch_hub_dir",
+    "Card", "KitCheckpointError", "Measure", "MeasureInputError", "UndefinedScoreError", "WeightFile",
+    "WeightsMissingError", "card", "cards", "create", "loss_mapping", "names", "offline_names", "register",
+    "register_kit_models", "to_loss", "torch_hub_dir",
 ]

@@ -107,8 +107,76 @@ def _offline_build() -> Iterator[None]:
             setattr(mod, attr, val)
 
 
+# ----------------------------------------------------------------------------- degenerate frames
+# pyiqa's formulas divide by zero on some frames that are valid input (flat, all black, a linear
+# ramp, a one-pixel checkerboard). What nriqa returns there is stated on each card ("Degenerate
+# frames: ..."); tests/test_quality_degenerate.py checks every offline measure on such frames.
+# Each rule changes only the scores pyiqa leaves undefined (NaN) or impossible (above the maximum):
+# every other score is pyiqa's, bit for bit.
+
+PIQE_FLAT = 100.0       # PIQE of every flat frame (no active block): its worst score
+_YIQ_Y = (0.299, 0.587, 0.114)
+
+
+def _piqe_defined(x: torch.Tensor, ref: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+    """pyiqa's PIQE divides the luminance by its peak: an all-black frame is 0/0 = NaN. It is flat
+    like every other constant frame, which scores PIQE_FLAT; so does the black one (no device read)."""
+    w = torch.tensor(_YIQ_Y, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    black = (x * w).sum(1).flatten(1).amax(1) <= 0
+    return torch.where(black & torch.isnan(out), torch.full_like(out, PIQE_FLAT), out)
+
+
+def _cw_ssim_defined(x: torch.Tensor, ref: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+    """CW-SSIM (K = 0) is at most 1 (Cauchy-Schwarz). pyiqa's complex magnitude adds 1e-12 under the
+    root, so where neither frame has energy in the compared band the ratio is 2e-6 / 2e-12 = 1e6. Both
+    frames are structureless at that scale: equal structure, 1 (no device read)."""
+    return torch.where(out > 1 + 1e-3, torch.ones_like(out), out)
+
+
+def _vif_repair(net: nn.Module, x: torch.Tensor, ref: torch.Tensor, out: torch.Tensor,
+                bad: torch.Tensor) -> torch.Tensor:
+    """Frames whose VIF is NaN: pyiqa fits the reference's Gaussian scale mixture with the
+    eigenvalues of a subband covariance and a pseudo-inverse; on a reference whose subbands are
+    (near-)singular (flat, a linear ramp, a one-pixel checkerboard) float32 round-off makes some
+    eigenvalues and energies negative and ``log2(1 + negative)`` is NaN. Those frames are scored
+    again with both clipped at zero, their exact (non-negative) values. Other frames keep their score,
+    except when a gradient is needed: then they are scored again too (backward through the first call
+    would carry NaN into the input gradient of the repaired frames, 0 * NaN), and on references whose
+    fit is singular the new score can differ from the first (a one-pixel checkerboard: meaningless)."""
+    vif = net.net
+    fit = vif.refparams_vecgsm
+
+    def clipped_fit(org):
+        ss, lam, cu = fit(org)
+        return [t.clamp_min(0) for t in ss], [t.clamp_min(0) for t in lam], cu
+
+    def score(i: torch.Tensor) -> torch.Tensor:
+        return vif(x[i], ref[i]).reshape(len(i), -1).mean(dim=1).float()
+
+    bad_idx, good_idx = bad.nonzero().flatten(), (~bad).nonzero().flatten()
+    vif.refparams_vecgsm = clipped_fit  # an instance attribute over the method, removed below
+    try:
+        repaired = score(bad_idx)
+    finally:
+        del vif.refparams_vecgsm
+    if not (torch.is_grad_enabled() and (x.requires_grad or ref.requires_grad)):
+        return out.index_put((bad_idx,), repaired)
+    parts = [repaired] + ([score(good_idx)] if len(good_idx) else [])
+    order = torch.cat([bad_idx, good_idx]).argsort()
+    return torch.cat(parts)[order]
+
+
+_DEFINED = {"piqe": _piqe_defined, "cw_ssim": _cw_ssim_defined}
+_REPAIR = {"vif": _vif_repair}
+
+
 class PyiqaScorer(nn.Module):
-    """``net(x)`` / ``net(x, ref)`` over a pyiqa network; returns (N,) raw scores."""
+    """``net(x)`` / ``net(x, ref)`` over a pyiqa network; returns (N,) raw scores.
+
+    Scores pyiqa leaves undefined on degenerate frames are replaced by the card's stated value:
+    without a device read (piqe, cw_ssim) on every call, and by :meth:`repair_undefined` (vif,
+    which scores frames again) in checked :class:`~nriqa.quality.registry.Measure` calls only.
+    """
 
     def __init__(self, pyiqa_name: str, net: nn.Module, mode: str):
         super().__init__()
@@ -120,7 +188,16 @@ class PyiqaScorer(nn.Module):
         out = self.net(x, ref) if self.mode == "FR" else self.net(x)
         if isinstance(out, (tuple, list)):
             out = out[0]
-        return out.reshape(x.shape[0], -1).mean(dim=1).float()
+        out = out.reshape(x.shape[0], -1).mean(dim=1).float()
+        defined = _DEFINED.get(self.pyiqa_name)
+        return defined(x, ref, out) if defined is not None else out
+
+    def repair_undefined(self, x: torch.Tensor, ref: torch.Tensor | None, out: torch.Tensor,
+                         bad: torch.Tensor) -> torch.Tensor:
+        """Scores for the frames ``bad`` (bool (N,)) whose score is NaN/Inf, where the card defines
+        one; called by checked Measure calls (it may read from the device and score frames again)."""
+        repair = _REPAIR.get(self.pyiqa_name)
+        return repair(self, x, ref, out, bad) if repair is not None else out
 
 
 def build_pyiqa(pyiqa_name: str, device: str | torch.device = "cpu", **opts) -> nn.Module:
@@ -155,28 +232,53 @@ def _pyiqa_card(name: str, mode: str, *, higher_better: bool, score_range: tuple
 # with weights it is the architecture's need (224 for fixed-size ViT/ResNet crops) or a safe guess.
 CARDS: tuple[Card, ...] = (
     _pyiqa_card("psnr", "FR", higher_better=True, score_range=None, loss_range=(0, 50), min_size=1,
-                description="PSNR in dB on RGB (unbounded; loss (50-s)/50)"),
+                description="PSNR in dB on RGB (unbounded; loss (50-s)/50). Degenerate frames: identical frames "
+                            "score 80 dB (pyiqa's MSE floor 1e-8); flat frames are ordinary input"),
     _pyiqa_card("ssim", "FR", higher_better=True, score_range=(0, 1), min_size=11,
-                description="SSIM on the Y channel, 11x11 Gaussian window"),
+                description="SSIM on the Y channel, 11x11 Gaussian window. Degenerate frames: finite on flat "
+                            "frames (SSIM's stabilising constants); identical frames score 1"),
     _pyiqa_card("ms_ssim", "FR", higher_better=True, score_range=(0, 1), min_size=176,
-                description="multi-scale SSIM (5 scales) on Y"),
+                description="multi-scale SSIM (5 scales) on Y. Degenerate frames: finite on flat frames; "
+                            "identical frames score 1"),
     _pyiqa_card("cw_ssim", "FR", higher_better=True, score_range=(0, 1), min_size=64,
-                description="complex-wavelet SSIM on Y"),
+                description="complex-wavelet SSIM on Y (one band; insensitive to luminance). Degenerate frames: "
+                            "two frames with no structure in the compared band (flat, black, white, a linear "
+                            "ramp, a one-pixel checkerboard) score 1, equal structure (pyiqa's K=0 formula "
+                            "returned up to 1e6 there: 0/0 guarded by 1e-12); a flat frame against a textured "
+                            "one scores ~0"),
     _pyiqa_card("fsim", "FR", higher_better=True, score_range=(0, 1), min_size=32,
-                description="feature similarity (phase congruency), chromatic"),
+                description="feature similarity (phase congruency), chromatic. Degenerate frames: finite on flat "
+                            "frames; identical frames score 1"),
     _pyiqa_card("vif", "FR", higher_better=True, score_range=(0, 1), min_size=40,
-                description="visual information fidelity (pixel domain)"),
+                description="visual information fidelity (pixel domain). Degenerate frames: a flat reference "
+                            "carries no information, so VIF is 0 whatever x is (also against itself). On a "
+                            "reference with singular subbands (a linear ramp, a one-pixel checkerboard) pyiqa's "
+                            "GSM fit gives NaN; checked calls score those frames again with the fit's "
+                            "eigenvalues and energies clipped at zero (a ramp against itself scores 1), "
+                            "unchecked calls (check_values=False) return the NaN. Undefined on a reference "
+                            "with energy only at one-pixel period (a one-pixel checkerboard): meaningless "
+                            "large values or NaN, which checked calls raise as UndefinedScoreError"),
     _pyiqa_card("gmsd", "FR", higher_better=False, score_range=(0, 0.5), min_size=8,
-                description="gradient magnitude similarity deviation on Y"),
+                description="gradient magnitude similarity deviation on Y. Degenerate frames: finite on flat "
+                            "frames; identical frames score 0"),
     _pyiqa_card("nlpd", "FR", higher_better=False, score_range=(0, 1), min_size=32,
-                description="normalised Laplacian pyramid distance on Y"),
+                description="normalised Laplacian pyramid distance on Y, as pyiqa computes it: its values differ "
+                            "from the published reference implementation's by up to 31 % on near-clean images "
+                            "(kept as pyiqa's, not corrected here; compare rankings, not absolute values, with "
+                            "papers). Not bounded by 1: unrelated frames can score above 2 (loss s > 1 there). "
+                            "Degenerate frames: finite on flat frames; identical frames score 0"),
     _pyiqa_card("vsi", "FR", higher_better=True, score_range=(0, 1), min_size=32,
-                description="visual saliency-induced index"),
+                description="visual saliency-induced index. Degenerate frames: finite on flat frames; identical "
+                            "frames score 1"),
     _pyiqa_card("mad", "FR", higher_better=False, score_range=None, loss_range=(0, 200), min_size=128,
-                differentiable=False, description="most apparent distortion (slow)"),
+                differentiable=False, description="most apparent distortion (slow). Degenerate frames: finite on "
+                                                         "flat frames; identical frames score 0"),
     _pyiqa_card("piqe", "NR", higher_better=False, score_range=(0, 100), min_size=16, differentiable=False,
                 description="perception-based image quality evaluator "
-                            "(block-wise hard thresholds: input gradient is zero)"),
+                            "(block-wise hard thresholds: input gradient is zero). Degenerate frames: a flat "
+                            "frame (constant, all white) has no active block and scores 100, the worst; an "
+                            "all-black frame, which pyiqa scores NaN (it divides by the peak luminance, 0), "
+                            "scores 100 as well"),
     _pyiqa_card("maniqa", "NR", higher_better=True, score_range=(0, 1), min_size=224,
                 weights=(_pyiqa_file("ckpt_koniq10k.pt"),),
                 description="MANIQA (ViT-B/8 + transposed attention), KonIQ-10k"),

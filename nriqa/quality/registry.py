@@ -10,6 +10,25 @@ weight files *before* building anything, builds the scorer, freezes it and wraps
 
 Sign convention: a Measure returns the *raw* score (``card.higher_better`` says which way
 is good); :func:`to_loss` maps a raw score to a lower-is-better loss on a ~[0, 1] scale.
+
+Degenerate frames (constant, all black, all white, a linear ramp, a one-pixel checkerboard,
+frames of exactly ``card.min_size``) are valid input, and every measure has a defined score on
+them, stated on its card where it is not the obvious one (``tests/test_quality_degenerate.py``
+checks every offline measure):
+
+- finite on all of them: psnr (identical frames: 80 dB), ssim, ms_ssim, fsim, vsi (identical:
+  1), gmsd, nlpd, mad (identical: 0), niqe / niqe-live (flat frames: one finite value), the
+  LPIPS / DISTS family (identical: 0), the kit-trained measures (a sigmoid, in (0, 1));
+- piqe: flat frames score 100 (its worst), the all-black one too (pyiqa: NaN);
+- cw_ssim: two frames without structure in the compared band score 1 (pyiqa: up to 1e6);
+- vif: a flat reference gives 0; a reference with singular subbands (a ramp) is scored with the
+  Gaussian-scale-mixture fit clipped at zero (pyiqa: NaN);
+- measures that need downloaded weights are not checked offline.
+
+A checked call never returns a silent NaN: a NaN/Inf score left after those rules raises
+:class:`UndefinedScoreError` naming the frames. The unchecked path (``check_values=False``, the
+trainer's step) reads nothing back from the device, so a NaN there reaches the trainer's
+non-finite guard.
 """
 from __future__ import annotations
 
@@ -24,7 +43,8 @@ from nriqa.quality import lpips_measure, mdtvsfa, niqe, pyiqa_measures, dists_fa
 from nriqa.quality.base import _REGISTRY, Card, WeightsMissingError
 from nriqa.quality.kit import broken_checkpoint, kit_dir, register_kit_models
 
-__all__ = ["Measure", "card", "cards", "create", "loss_mapping", "names", "offline_names", "to_loss"]
+__all__ = ["Measure", "MeasureInputError", "UndefinedScoreError", "card", "cards", "create", "loss_mapping",
+           "names", "offline_names", "to_loss"]
 
 
 def _lookup(name: str) -> tuple[Card, Callable[..., nn.Module]]:
@@ -87,12 +107,29 @@ def require_weights(c: Card) -> None:
         raise WeightsMissingError(missing_weights_message(c))
 
 
+class MeasureInputError(ValueError):
+    """A :class:`Measure` was given input it cannot score: not a tensor, wrong rank, channels or
+    dtype, empty, frames smaller than ``card.min_size``, NaN/Inf, values outside [0, 1], a missing
+    or mismatched ``ref``. The message names the measure, the input and the expectation."""
+
+
+class UndefinedScoreError(MeasureInputError):
+    """A measure's score is NaN/Inf on frames that passed the input checks: the measure is undefined
+    on them (see "Degenerate frames" in :mod:`nriqa.quality.registry`). Raised instead of a silent NaN
+    by checked calls (``check_values=True``); names the measure, the input and the frames."""
+
+
 class Measure(nn.Module):
     """A frozen quality measure: ``forward(x, ref=None) -> (N,)`` raw scores (float32).
 
     ``x``: ``(N, 3, H, W)`` images or ``(B, T, 3, H, W)`` video (flattened to ``B*T`` frames,
     scores in frame order), float in [0, 1]. ``ref``: same shape, required for FR measures.
     Gradients flow to ``x`` when ``card.differentiable``; the measure's own parameters are frozen.
+
+    Bad input raises :class:`MeasureInputError` (a ValueError) before any compute. A checked call
+    (the default) also guarantees finite scores: a NaN/Inf score raises :class:`UndefinedScoreError`
+    naming the frames. ``check_values=False`` (the trainer's hot path) skips both value checks, so it
+    reads nothing back from the device; shapes are still checked.
     """
 
     def __init__(self, card: Card, net: nn.Module, *, range_tolerance: float = 1e-4):
@@ -109,20 +146,20 @@ class Measure(nn.Module):
     def _check(self, t, what: str, values: bool = True) -> torch.Tensor:
         c = self.card
         if not torch.is_tensor(t):
-            raise ValueError(f"{c.name}: {what} must be a torch.Tensor, got {type(t).__name__}")
+            raise MeasureInputError(f"{c.name}: {what} must be a torch.Tensor, got {type(t).__name__}")
         if t.dim() not in (4, 5):
-            raise ValueError(
+            raise MeasureInputError(
                 f"{c.name}: {what} must be (N,3,H,W) images or (B,T,3,H,W) video, got shape {tuple(t.shape)}"
             )
         if t.shape[-3] != 3 and not (c.gray_ok and t.shape[-3] == 1):
-            raise ValueError(f"{c.name}: {what} must have 3 RGB channels at dim -3, got shape {tuple(t.shape)}")
+            raise MeasureInputError(f"{c.name}: {what} must have 3 RGB channels at dim -3, got shape {tuple(t.shape)}")
         if not t.is_floating_point():
-            raise ValueError(f"{c.name}: {what} must be a float tensor in [0, 1], got dtype {t.dtype}")
+            raise MeasureInputError(f"{c.name}: {what} must be a float tensor in [0, 1], got dtype {t.dtype}")
         if t.numel() == 0:
-            raise ValueError(f"{c.name}: {what} is empty (shape {tuple(t.shape)})")
+            raise MeasureInputError(f"{c.name}: {what} is empty (shape {tuple(t.shape)})")
         h, w = t.shape[-2:]
         if min(h, w) < c.min_size:
-            raise ValueError(
+            raise MeasureInputError(
                 f"{c.name}: {what} frames are {h}x{w}; this measure needs at least "
                 f"{c.min_size}x{c.min_size} pixels (crop or tile larger frames, or pick another measure)"
             )
@@ -130,11 +167,11 @@ class Measure(nn.Module):
             return t
         with torch.no_grad():
             if not torch.isfinite(t).all():
-                raise ValueError(f"{c.name}: {what} contains NaN or Inf values")
+                raise MeasureInputError(f"{c.name}: {what} contains NaN or Inf values")
             lo, hi = float(t.min()), float(t.max())
         tol = self.range_tolerance
         if lo < -tol or hi > 1 + tol:
-            raise ValueError(
+            raise MeasureInputError(
                 f"{c.name}: {what} must be in [0, 1] (float RGB), got min={lo:.4g}, max={hi:.4g}; "
                 "clamp it or divide 8-bit images by 255"
             )
@@ -148,12 +185,12 @@ class Measure(nn.Module):
         x = self._check(x, "input x", check_values)
         if c.mode == "FR":
             if ref is None:
-                raise ValueError(f"{c.name} is a full-reference (FR) measure: call it with ref=<reference images>")
+                raise MeasureInputError(f"{c.name} is a full-reference (FR) measure: call it with ref=<reference images>")
             ref = self._check(ref, "reference ref", check_values)
             if ref.shape != x.shape:
-                raise ValueError(f"{c.name}: ref shape {tuple(ref.shape)} must equal x shape {tuple(x.shape)}")
+                raise MeasureInputError(f"{c.name}: ref shape {tuple(ref.shape)} must equal x shape {tuple(x.shape)}")
         if c.video and x.dim() == 4:
-            raise ValueError(f"{c.name} is a video measure: x must be (B,T,3,H,W), got shape {tuple(x.shape)}")
+            raise MeasureInputError(f"{c.name} is a video measure: x must be (B,T,3,H,W), got shape {tuple(x.shape)}")
         if not c.video and x.dim() == 5:
             x = x.flatten(0, 1)
             ref = ref.flatten(0, 1) if ref is not None else None
@@ -166,6 +203,21 @@ class Measure(nn.Module):
         out = out.reshape(-1).float()
         if out.numel() != n:
             raise RuntimeError(f"{c.name}: expected {n} scores, the backend returned {out.numel()}")
+        if check_values:
+            bad = ~torch.isfinite(out.detach())
+            repair = getattr(self.net, "repair_undefined", None)
+            if repair is not None and bool(bad.any()):  # a backend that defines these scores otherwise
+                out = repair(x, ref, out, bad)
+                bad = ~torch.isfinite(out.detach())
+            if bool(bad.any()):
+                frames = bad.nonzero().flatten().tolist()
+                shown = ", ".join(map(str, frames[:8])) + (" ..." if len(frames) > 8 else "")
+                inputs = "x and ref are" if c.mode == "FR" else "x is"
+                raise UndefinedScoreError(
+                    f"{c.name}: the score of {'clip' if c.video else 'frame'}(s) {shown} of input x is NaN or Inf "
+                    f"although {inputs} finite and in [0, 1]; {c.name} is undefined there (e.g. flat or "
+                    "one-pixel-pattern frames, see 'Degenerate frames' in nriqa.quality.registry): score other "
+                    "frames or use another measure")
         return out
 
     def extra_repr(self) -> str:
