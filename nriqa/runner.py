@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         if not err.__class__.__name__ == "PapermillExecutionError":
             print(f"[nriqa run] {err}", file=sys.stderr)
         return 1
-    from .experiments import figure_dir, profile as load
+    # imported here, not at the top: the study pulls in torch and pandas, which ``--help`` and a
+    # failed run never need
+    from .study.runs import figure_dir, profile as load
 
     figs = figure_dir(load(args.profile, run_root=args.run_root))
     print(f"[nriqa run] all notebooks done in {time.time() - t0:.0f} s; figures in {figs}")
