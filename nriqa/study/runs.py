@@ -23,7 +23,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from nriqa.config import deep_merge, load_profile, resolve_device
-from nriqa.iqa import register_kit_models, train_iqa
+from nriqa.iqa import train_iqa
+from nriqa.quality import register_kit_models
 from nriqa.paths import figures_dir, runs_dir
 from nriqa.train import train
 
