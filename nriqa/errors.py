@@ -33,8 +33,11 @@ class RunLockedError(UserError):
 
 
 def one_line(err: BaseException) -> str:
-    """The message of ``err`` on one line (the lines of a multi-line message joined by ``"; "``)."""
-    lines = [ln.strip().lstrip("- ").strip() for ln in str(err).splitlines()]
-    text = "; ".join(ln for ln in lines if ln)
-    text = text.replace(":;", ":")
+    """The message of ``err`` on one line: the lines of a multi-line message joined by ``"; "`` (by a
+    space after a line that ends a sentence), runs of spaces collapsed."""
+    lines = [" ".join(ln.split()) for ln in str(err).splitlines()]
+    lines = [ln[2:] if ln.startswith(("- ", "* ")) else ln for ln in lines]  # list bullets
+    text = ""
+    for ln in (ln for ln in lines if ln):
+        text += ("" if not text else " " if text.endswith((".", ":", ";")) else "; ") + ln
     return text or type(err).__name__

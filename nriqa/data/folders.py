@@ -70,6 +70,10 @@ class FolderDataset:
 
     # -- shared ----------------------------------------------------------------------------
     def _layout_error(self, missing: Path) -> None:
+        if missing == self.root:
+            raise LayoutError(f"{self.name}: the dataset folder {missing} does not exist; point data.root "
+                              f"(or --{self.name} DIR, or $NRIQA_{self.name.upper()}) at it.\n"
+                              f"Expected layout under it:\n{self.layout}")
         raise LayoutError(f"{self.name}: expected {missing} but it does not exist.\n"
                           f"Expected layout under {self.root}:\n{self.layout}")
 

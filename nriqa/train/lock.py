@@ -125,18 +125,34 @@ def _acquire_exclusive(run_dir: Path, path: Path) -> int:
 
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
-    """Hold ``run_dir/train.lock`` for the duration of the block (the folder is created when missing);
-    :class:`RunLockedError` naming the holder when another trainer holds it."""
+    """Hold ``run_dir/train.lock`` for the duration of the block (the folder is created when missing,
+    and removed again when it is still empty at the end); :class:`RunLockedError` naming the holder
+    when another trainer holds it."""
     run_dir = Path(run_dir)
+    created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # innermost first
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
-    fd = _acquire_flock(run_dir, path) if fcntl is not None else _acquire_exclusive(run_dir, path)
+    try:
+        fd = _acquire_flock(run_dir, path) if fcntl is not None else _acquire_exclusive(run_dir, path)
+    except BaseException:
+        _remove_empty(created)
+        raise
     try:
         yield path
     finally:
         with contextlib.suppress(OSError):
             path.unlink()  # before the OS lock goes: a waiting trainer then sees a new file (see the inode check)
         os.close(fd)
+        _remove_empty(created)  # a run that failed before writing anything leaves no empty folders behind
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from nriqa import config as nconfig
 from nriqa.data import build_train_sampler
+from nriqa.errors import ConfigError
 from nriqa.losses import Objective, discriminator_loss
 
 from . import distributed as ddp
@@ -166,8 +167,8 @@ class _Trainer:
             if info.enabled:
                 raise NotImplementedError("train.project_conflicts is not supported under DDP; run it on one process")
             if self.reference not in weights:
-                raise ValueError(f"train.project_conflicts needs the fidelity term {self.reference!r} "
-                                 f"(train.balance.reference) in the objective {sorted(weights)}")
+                raise ConfigError(f"train.project_conflicts needs the fidelity term {self.reference!r} "
+                                  f"(train.balance.reference) in the objective {sorted(weights)}")
 
         self.forward = ddp.wrap(self.gen, info, device, bool(tc.ddp_find_unused))
         if tc.compile:
