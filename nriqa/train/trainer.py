@@ -69,10 +69,9 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     ``cfg``: a resolved profile (``nriqa.config.load_profile``): ``cfg["train"]`` the trainer
     knobs, ``cfg["data"]`` the sampler, ``cfg["model"]`` (else ``cfg["models"][0]``) and
     ``cfg["model_size"]`` the generator, ``cfg["seed"]``, ``cfg["device"]``.
-    Returns at once when ``run_dir/done.json`` exists; resumes from ``checkpoints/latest.pt``
-    when present (bit-identical on CPU to an uninterrupted run; the newest intact ``step_*.pt`` when
-    ``latest.pt`` is damaged). The run folder is locked while training (``train.lock``: a second
-    trainer on it raises ``RunLockedError``). ``init_from``: a baseline run
+    Returns at once when ``run_dir/done.json`` exists; resumes from ``checkpoints/latest.pt`` (else
+    the newest intact ``step_*.pt``) when present (bit-identical on CPU to an uninterrupted run);
+    ``run_dir/train.lock`` keeps a second trainer out (``RunLockedError``). ``init_from``: a baseline run
     folder whose latest EMA weights start this run (recorded in config.yaml and done.json).
     ``model``/``sampler``/``objective`` replace the ones ``cfg`` names (for experiments and
     tests); ``evaluate(generator) -> float`` (lower better) picks the best checkpoint.
