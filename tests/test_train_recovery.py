@@ -58,7 +58,7 @@ def test_resume_falls_back_to_newest_intact_checkpoint(tmp_path, how):
     with pytest.warns(UserWarning, match=r"latest\.pt \(.*\) could not be loaded; resuming from step_000004\.pt "
                                          r"\(step 4\)") as rec:
         _run(run, cfg)
-    assert str(run / "checkpoints") in str(rec[0].message)
+    assert str(run / "checkpoints") in str(rec[0].message) and rec[0].filename == __file__
     assert run_is_done(run)
     a, b = load_checkpoint(ref), load_checkpoint(run)
     assert a["step"] == b["step"] == 8
@@ -96,8 +96,10 @@ def test_load_generator_on_a_corrupt_file_names_the_file(tmp_path):
     run = tmp_path / "run"
     _crashed_run(run)
     _damage(run / "checkpoints" / "latest.pt", "truncated")
-    with pytest.raises(CheckpointError, match=r"checkpoint .*latest\.pt cannot be loaded: truncated"):
+    with pytest.raises(CheckpointError, match=r"checkpoint .*latest\.pt cannot be loaded: truncated") as err:
         load_generator(run, model=ToyVSR())
+    assert str(run / "checkpoints" / "latest.pt") in str(err.value)
+    assert "Other checkpoints there: best, step_000002, step_000004, step_000006" in str(err.value)
     assert isinstance(load_generator(run, model=ToyVSR(), which="step_000004"), ToyVSR)
 
 
@@ -184,8 +186,9 @@ def test_a_killed_trainers_lock_is_taken_over_with_a_warning(tmp_path):
                    env={**os.environ, "PYTHONPATH": str(TESTS.parent)})
     stale = read_holder(run / LOCK_FILE)
     assert stale["host"] == host_name() and stale["pid"] != os.getpid()
-    with pytest.warns(UserWarning, match=rf"taking over the stale lock .*train\.lock of pid {stale['pid']} "):
+    with pytest.warns(UserWarning, match=rf"taking over the stale lock .*train\.lock of pid {stale['pid']} ") as rec:
         _run(run, toy_cfg())
+    assert rec[0].filename == __file__                                    # points at the caller of train()
     assert run_is_done(run) and not (run / LOCK_FILE).exists()
 
 

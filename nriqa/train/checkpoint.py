@@ -27,6 +27,8 @@ import torch
 from nriqa.errors import CheckpointError
 from nriqa.paths import atomic_path
 
+from .lock import outside_stacklevel
+
 STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -93,6 +95,8 @@ def step_checkpoints(run_dir: Path) -> list[int]:
 
 def _why_unreadable(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
+    text = text.split(". ")[0]  # torch adds paragraphs of advice after the first sentence
+    text = text if len(text) <= 100 else text[:97] + "..."
     if isinstance(err, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)) or "zip archive" in text \
             or "central directory" in text or isinstance(err, OSError) and err.errno == 22:
         return f"truncated or not a checkpoint ({type(err).__name__}: {text})"
@@ -117,8 +121,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def _unreadable(path: Path, why: str) -> CheckpointError:
-    err = CheckpointError(f"checkpoint {path} cannot be loaded: {why}. Delete it, or resume from another "
-                          f"checkpoint of {path.parent}")
+    others = sorted(p.stem for p in path.parent.glob("*.pt") if p.name != path.name)
+    err = CheckpointError(f"checkpoint {path} cannot be loaded: {why}. Other checkpoints there: "
+                          f"{', '.join(others) or 'none'} (a resumed run falls back to the newest intact step_*.pt)")
     err.reason = why
     return err
 
@@ -152,7 +157,7 @@ def load_resume_checkpoint(run_dir: Path, map_location: str | torch.device = "cp
         if bad or path != latest:
             problem = f"{', '.join(bad)} could not be loaded" if bad else "latest.pt is missing"
             warnings.warn(f"{folder}: {problem}; resuming from {path.name} (step {int(ck['step'])}), "
-                          "the newest intact checkpoint", stacklevel=5)  # 5: the caller of train()
+                          "the newest intact checkpoint", stacklevel=outside_stacklevel())
         return ck
     raise CheckpointError(
         f"no intact checkpoint in {folder} to resume from: {'; '.join(bad)}. "

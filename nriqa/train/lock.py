@@ -67,9 +67,19 @@ def _stale(holder: dict) -> bool:
     return holder.get("host") == host_name() and pid != os.getpid() and not pid_alive(pid)
 
 
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in the caller of this function) of the first frame
+    outside ``nriqa/train`` and ``contextlib``: where the user called into the trainer."""
+    here, frame, level = Path(__file__).parent, sys._getframe(1), 1
+    while frame is not None and (Path(frame.f_code.co_filename).parent == here
+                                 or frame.f_code.co_filename == contextlib.__file__):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _take_over_warning(path: Path, holder: dict) -> None:
     warnings.warn(f"taking over the stale lock {path} of {_describe(holder)}: that process is gone "
-                  "(it ended without releasing the lock)", stacklevel=5)  # 5: the caller of train()
+                  "(it ended without releasing the lock)", stacklevel=outside_stacklevel())
 
 
 def _write(fd: int, info: dict) -> None:
