@@ -35,8 +35,8 @@ def _error_line(capsys, argv) -> str:
     (["train", "demo", "--set", "trian.steps=3"],
      "nriqa train: error: override trian.steps=3: unknown key 'trian' in profile 'demo'; did you mean 'train'?"),
     (["train", "demo", "--set", "train.steps=abc"],
-     "nriqa train: error: override train.steps=abc: train.steps must be an int (profile 'demo' has train.steps: 200), "
-     "got a str abc"),
+     ("nriqa train: error: override train.steps=abc: train.steps must be an int (profile 'demo' has train.steps: 200), "
+     "got a str abc")),
     (["train", "demo", "--set", "train.steps"],
      "nriqa train: error: override 'train.steps' must look like key.path=value, e.g. train.steps=50"),
     (["train", "nope.yaml"], "nriqa train: error: profile file nope.yaml does not exist"),
@@ -46,8 +46,8 @@ def _error_line(capsys, argv) -> str:
      "nriqa train: error: data.source='reds' needs data.root (or $NRIQA_REDS) pointing at the dataset folder"),
     (["train", "smoke", "--model", "nosuch", "--no-progress"], "nriqa train: error: unknown generator model='nosuch'"),
     (["train-iqa", "cnniqa", "--profile", "smoke", "--set", "iqa.stpes=3"],
-     "nriqa train-iqa: error: override iqa.stpes=3: unknown key 'stpes' under 'iqa' in profile 'smoke'; "
-     "did you mean 'steps'?"),
+     ("nriqa train-iqa: error: override iqa.stpes=3: unknown key 'stpes' under 'iqa' in profile 'smoke'; "
+     "did you mean 'steps'?")),
     (["run", "--profile", "nope"], "nriqa run: error: unknown profile 'nope'"),
     (["run", "--only", "99"], "nriqa run: error: --only 99 matches no notebook"),
 ])
@@ -131,11 +131,12 @@ def test_as_a_process_no_traceback_unless_debug(tmp_path):
     env = {**os.environ, "NRIQA_RUNS": str(tmp_path), "PYTHONPATH": str(REPO)}
     env.pop("NRIQA_DEBUG", None)
     cmd = [sys.executable, "-m", "nriqa", "train", "demo", "--set", "trian.steps=3"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr == ("nriqa train: error: override trian.steps=3: unknown key 'trian' in profile 'demo'; "
                           "did you mean 'train'?\n")
-    out = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True, env=env, cwd=REPO)
+    out = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True, env=env, cwd=REPO,
+                         check=False)
     assert out.returncode == 1 and "Traceback" in out.stderr and "ConfigError" in out.stderr
 
 

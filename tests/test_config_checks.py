@@ -19,15 +19,15 @@ NOTEBOOK_SRC = Path(__file__).resolve().parent.parent / "notebooks" / "src"
 
 @pytest.mark.parametrize("override, message", [
     ("trian.steps=3", "override trian.steps=3: unknown key 'trian' in profile 'demo'; did you mean 'train'?"),
-    ("train.stpes=3", "override train.stpes=3: unknown key 'stpes' under 'train' in profile 'demo'; "
-                      "did you mean 'steps'?"),
+    ("train.stpes=3", ("override train.stpes=3: unknown key 'stpes' under 'train' in profile 'demo'; "
+                      "did you mean 'steps'?")),
     ("train.optimizer.lrr=1e-4", "unknown key 'lrr' under 'train.optimizer' in profile 'demo'; did you mean 'lr'?"),
     ("data.batchsize=2", "unknown key 'batchsize' under 'data' in profile 'demo'; did you mean 'batch_size'?"),
     ("zzz=1", "unknown key 'zzz' in profile 'demo'; known keys: adversarial, asymmetry, data,"),
     ("train.optimizer={name: adam, lrr: 1}", "unknown key 'lrr' under 'train.optimizer'"),
     ("train.steps.x=1", "train.steps is an int in profile 'demo', it has no key 'x'"),
-    ("train.steps=abc", "override train.steps=abc: train.steps must be an int (profile 'demo' has "
-                        "train.steps: 200), got a str abc"),
+    ("train.steps=abc", ("override train.steps=abc: train.steps must be an int (profile 'demo' has "
+                        "train.steps: 200), got a str abc")),
     ("train.steps=3.5", "train.steps must be an int"),
     ("train.steps=true", "train.steps must be an int"),
     ("train.grad_clip=abc", "train.grad_clip must be a float (profile 'demo' has train.grad_clip: 1.0)"),

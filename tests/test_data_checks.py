@@ -75,13 +75,13 @@ def test_intact_folders_pass_and_report_what_was_checked(vid4, reds, vimeo, caps
 
 
 @pytest.mark.parametrize("fault, expected", [
-    ("lr-size", r"LR frame {root}/BIx4/walk/00.png is 9x7 but HR frame {root}/GT/walk/00.png is 42x30: LR x 4 must "
-                r"equal the HR size \(mod-cropped to 40x28\), so LR frames should be 10x7"),
+    ("lr-size", (r"LR frame {root}/BIx4/walk/00.png is 9x7 but HR frame {root}/GT/walk/00.png is 42x30: LR x 4 must "
+                r"equal the HR size \(mod-cropped to 40x28\), so LR frames should be 10x7")),
     ("garbage", r"frame {root}/GT/foliage/01.png is not a readable image: its content is not a PNG image"),
     ("truncated", r"frame {root}/GT/foliage/02.png is not a readable image: truncated PNG \(no IEND chunk"),
     ("empty", r"frame {root}/BIx4/calendar/01.png is not a readable image: the file is empty"),
-    ("mixed", r"HR frame {root}/GT/city/02.png is 40x30 but 00.png of the same clip is 46x30; the frames of one "
-              r"clip must share a size"),
+    ("mixed", (r"HR frame {root}/GT/city/02.png is 40x30 but 00.png of the same clip is 46x30; the frames of one "
+              r"clip must share a size")),
     ("mixed-lr", r"LR frame {root}/BIx4/walk/01.png is 10x8 but 00.png of the same clip is 10x7"),
     ("count", r"{root}/BIx4/calendar has 2 LR frames but {root}/GT/calendar has 3 HR frames"),
     ("missing-clip", r"vid4: expected {root}/GT/foliage but it does not exist"),

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train_doubles import Crash, ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 from nriqa.errors import CheckpointError, RunLockedError, UserError
-from nriqa.paths import atomic_path, atomic_write_text, host_name, stale_tmp_files
+from nriqa.paths import atomic_write_text, host_name, stale_tmp_files
 from nriqa.train import load_generator, read_log, run_is_done, train
 from nriqa.train.checkpoint import load_checkpoint, save_checkpoint, step_checkpoints
 from nriqa.train.lock import LOCK_FILE, read_holder, run_lock
-from test_train_doubles import Crash, ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 TESTS = Path(__file__).resolve().parent
 
