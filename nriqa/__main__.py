@@ -19,6 +19,7 @@ file, a damaged checkpoint, a run folder another trainer holds) prints one line 
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -53,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
-        import difflib
-
         close = difflib.get_close_matches(cmd, COMMANDS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         print(f"nriqa: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)

@@ -1,6 +1,5 @@
 """Artifact measures on real photos with synthetic artifacts: the matching measure responds,
 the others stay near their clean baseline."""
-import numpy as np
 import pytest
 import skimage.data
 import torch

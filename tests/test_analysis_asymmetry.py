@@ -2,7 +2,6 @@
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 import skimage.data
 import torch
@@ -10,6 +9,7 @@ import torch.nn.functional as F
 
 from nriqa.analysis import asymmetry_correlation, asymmetry_scatter, asymmetry_table, assessment_accuracy
 from nriqa.analysis.asymmetry import correlations, iqa_arrays
+from nriqa.data.iqa_sets import IQASet
 
 
 def photo(name, size=48):
@@ -83,8 +83,6 @@ def test_correlations_sign_and_validation():
 
 
 def test_iqaset_adapter_uses_pristine_reference():
-    from nriqa.data.iqa_sets import IQASet
-
     ref = (photo("coffee", 16) * 255).to(torch.uint8)
     noisy = (ref.float() + 20).clamp(0, 255).to(torch.uint8)
     s = IQASet("t", torch.stack([ref, noisy]), np.array([4.0, 2.0]), ["a", "a"], ["pristine", "noise"],

@@ -1,12 +1,11 @@
 """`python -m nriqa eval` on run folders, with the generator and test set stubbed (no training)."""
 import pandas as pd
-import pytest
 import skimage.data
 import torch
 import torch.nn.functional as F
 
-pytest.importorskip("nriqa.quality")
-from nriqa.analysis import cli, evaluation as evaluate_mod  # noqa: E402
+import nriqa.data
+from nriqa.analysis import cli, evaluation as evaluate_mod
 
 
 class Bicubic(torch.nn.Module):
@@ -36,8 +35,6 @@ def run_folder(root, name):
 
 
 def test_eval_cli_prints_summary_and_writes_csv(tmp_path, monkeypatch, capsys):
-    import nriqa.data
-
     gens = {"base": Bicubic(1.0), "flat": Bicubic(0.5)}
     monkeypatch.setattr(evaluate_mod._Outputs, "_load_generator", lambda self: gens[self._run_dir.name])
     monkeypatch.setattr(nriqa.data, "build_test_set", lambda cfg: [make_clip("astronaut"), make_clip("coffee")],

@@ -1,6 +1,5 @@
 """evaluate() + relative_gain() + metric hacking with real frames, synthetic outputs and small
 stand-in measures (the analysis must not need a trained model or downloaded weights)."""
-import os
 import time
 from types import SimpleNamespace
 
@@ -11,8 +10,11 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
-from nriqa.analysis import evaluate, relative_gain, metric_hacking, gain_heatmap, PANELS
-from nriqa.analysis.evaluation import resolve_panel
+from nriqa import quality
+from nriqa.analysis import evaluate, gain_heatmap, metric_hacking, relative_gain
+from nriqa.analysis.evaluation import measure_fingerprint, resolve_panel, source_fingerprint
+from nriqa.config import load_profile
+from nriqa.viz import save_figure
 
 
 def clip_from(name: str, t: int = 3, size: int = 48) -> dict:
@@ -125,8 +127,6 @@ def test_cache_reuses_and_invalidates(test_set, tmp_path):
 
 
 def test_run_dir_cache_key_follows_checkpoint(tmp_path):
-    from nriqa.analysis.evaluation import source_fingerprint
-
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("model: basicvsrpp\n")
@@ -158,10 +158,13 @@ def test_bad_inputs(test_set):
                  create=create, progress=False)
 
 
-def test_panels():
-    assert len(PANELS["paper"]) == 13 and {"lpips-vgg", "pieapp"} <= set(PANELS["paper"])
-    assert resolve_panel("demo") == PANELS["demo"]
+def test_panels_come_from_the_profiles():
+    for profile in ("demo", "paper", "smoke"):
+        assert resolve_panel(profile) == load_profile(profile)["panel"]
+    assert {"lpips-vgg", "pieapp"} <= set(resolve_panel("paper"))
     assert resolve_panel("psnr, ssim") == ["psnr", "ssim"]
+    with pytest.raises(ValueError, match="names no measure"):
+        resolve_panel(" , ")
 
 
 # ----------------------------------------------------------------------------- relative gain
@@ -215,15 +218,12 @@ def test_metric_hacking_and_heatmap(tmp_path):
     assert any("metric hacking" in t.get_text() for t in fig.texts)
     lo, hi = ax.images[0].get_clim()
     assert lo == -hi  # centred on 0
-    from nriqa.viz import save_figure
-
     paths = save_figure(fig, "gain_heatmap_test", folder=tmp_path)
     assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in paths)
 
 
 # ----------------------------------------------------------------------------- with nriqa.quality
 def test_with_real_quality_measures(test_set):
-    pytest.importorskip("nriqa.quality")
     out = outputs_of(test_set, lambda c: F.interpolate(c["lr"][0], scale_factor=4, mode="bicubic").clamp(0, 1))
     with pytest.warns(UserWarning, match="notrained@embedded"):
         df = evaluate(out, test_set, ["psnr", "ssim", "notrained@embedded"], run="bicubic", model="m",
@@ -272,9 +272,6 @@ def test_video_measure_scores_whole_clip(test_set):
 
 
 def test_measure_fingerprint_follows_weight_files(tmp_path, monkeypatch):
-    quality = pytest.importorskip("nriqa.quality")
-    from nriqa.analysis.evaluation import measure_fingerprint
-
     monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path))
     wf = quality.WeightFile("fake.pt", None, "", subdir="kit", root="nriqa")
     card = quality.Card(name="fakefp@embedded", mode="NR", higher_better=True, score_range=(0, 1),

@@ -7,10 +7,16 @@ import pytest
 import torch
 from skimage import data as skdata
 
+import nriqa.iqa.train as tr
+from nriqa import quality
 from nriqa.data.distortions import distort
 from nriqa.data.iqa_sets import build_distortion_set
-from nriqa.iqa import build_arch, count_parameters, train_iqa
+from nriqa.iqa import train_iqa
+from nriqa.iqa.cli import main as train_iqa_cli
 from nriqa.iqa.train import PairSampler, load_init, targets_01
+from nriqa.models import count_parameters
+from nriqa.models.discriminators import build_discriminator
+from nriqa.models.iqa_nets import build_arch
 
 KINDS = ["gaussian_blur", "white_noise", "jpeg"]
 CFG = {"iqa": {"steps": 50, "batch_size": 8, "patch": 48, "lr": 1e-3, "ckpt_every": 25}, "seed": 0}
@@ -66,8 +72,6 @@ def test_training_reduces_rank_loss_and_reports_metrics(trained):
 
 def test_cached_run_returns_without_training(trained, monkeypatch):
     m, run_dir, _ = trained
-    import nriqa.iqa.train as tr
-
     monkeypatch.setattr(tr, "build_arch", lambda *a, **k: pytest.fail("must not rebuild a finished run"))
     again = train_iqa("cnniqa", CFG, run_dir, progress=False, install=False)
     assert again["held_out"] == m["held_out"]
@@ -75,11 +79,8 @@ def test_cached_run_returns_without_training(trained, monkeypatch):
 
 def test_registered_measure_prefers_clean_over_blurred(trained):
     _, _, weights = trained
-    from nriqa import quality
-    from nriqa.iqa import register_kit_models
-
     assert (weights / "kit" / "cnniqa@embedded.pt").exists()
-    assert "cnniqa@embedded" in register_kit_models()
+    assert "cnniqa@embedded" in quality.register_kit_models()
     card = quality.card("cnniqa@embedded")
     assert card.mode == "NR" and card.higher_better and card.differentiable and card.present
     assert "kit-trained" in card.description and "opinion" in card.description
@@ -123,8 +124,6 @@ def test_unknown_arch_fails_before_work(tmp_path):
 
 
 def test_discriminator_backbone_initialises_iqa_model(tiny_sets, tmp_path, monkeypatch):
-    from nriqa.models.discriminators import build_discriminator
-
     monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "w"))
     disc = build_discriminator("vanilla")
     path = tmp_path / "disc.pt"
@@ -138,8 +137,6 @@ def test_discriminator_backbone_initialises_iqa_model(tiny_sets, tmp_path, monke
 
 
 def test_interrupted_run_resumes_from_last_checkpoint(tiny_sets, tmp_path, monkeypatch):
-    import nriqa.iqa.train as tr
-
     cfg = {"iqa": {"steps": 4, "batch_size": 2, "patch": 32, "ckpt_every": 2}}
     real = tr.make_batch
     seen = []
@@ -162,11 +159,9 @@ def test_interrupted_run_resumes_from_last_checkpoint(tiny_sets, tmp_path, monke
 
 
 def test_cli_reports_cached_run_and_rejects_unknown_arch(trained, capsys):
-    from nriqa.iqa.cli import main
-
     m, run_dir, _ = trained
-    assert main(["cnniqa", "--run-dir", str(run_dir), "--no-progress"]) == 0
+    assert train_iqa_cli(["cnniqa", "--run-dir", str(run_dir), "--no-progress"]) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["name"] == "cnniqa@embedded" and row["srcc"] == round(m["held_out"]["overall"]["srcc"], 4)
-    assert main(["resnet"]) == 2
+    assert train_iqa_cli(["resnet"]) == 2
     assert "unknown arch" in capsys.readouterr().err

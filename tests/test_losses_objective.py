@@ -11,6 +11,7 @@ from nriqa.losses import (
     Objective,
     QualityLoss,
 )
+from nriqa.quality import base
 
 
 class MeanBrightness(nn.Module):
@@ -30,9 +31,7 @@ def nr_standin(monkeypatch):
     name = "test-standin-brightness"
     card = quality.Card(name=name, mode="NR", higher_better=True, score_range=(0, 1),
                         differentiable=True, min_size=1, video=False)
-    quality.names()
-    from nriqa.quality import registry
-    monkeypatch.setitem(registry._REGISTRY, name, (card, MeanBrightness))
+    monkeypatch.setitem(base._REGISTRY, name, (card, MeanBrightness))
     return name
 
 

@@ -8,6 +8,7 @@ from torch import nn
 from nriqa import quality
 from nriqa.losses import LossInputError, QualityLoss
 from nriqa.losses.quality import tile_grid, tile_starts
+from nriqa.quality import base
 
 STANDIN = "test-standin-sharpness"
 
@@ -29,9 +30,7 @@ class NoiseSensitiveScore(nn.Module):
 def _register(monkeypatch, name, differentiable=True, min_size=16):
     card = quality.Card(name=name, mode="NR", higher_better=True, score_range=(0, 1),
                         differentiable=differentiable, min_size=min_size, video=False)
-    quality.names()  # load the built-ins first so the stand-in is added to a complete registry
-    from nriqa.quality import registry
-    monkeypatch.setitem(registry._REGISTRY, name, (card, NoiseSensitiveScore))
+    monkeypatch.setitem(base._REGISTRY, name, (card, NoiseSensitiveScore))
     return card
 
 
@@ -172,9 +171,7 @@ def test_video_measure_sees_clips_and_supports_crop_only(monkeypatch):
     name = "test-standin-video"
     card = quality.Card(name=name, mode="NR", higher_better=True, score_range=(0, 1),
                         differentiable=True, min_size=8, video=True)
-    quality.names()
-    from nriqa.quality import registry
-    monkeypatch.setitem(registry._REGISTRY, name, (card, ClipBrightness))
+    monkeypatch.setitem(base._REGISTRY, name, (card, ClipBrightness))
     clip = torch.rand(2, 3, 3, 20, 20)
     assert QualityLoss(name)(clip).item() == pytest.approx(1 - clip.mean().item(), rel=1e-5)
     cropped = QualityLoss(name, crop=10)(clip).item()
@@ -188,10 +185,6 @@ def test_video_measure_sees_clips_and_supports_crop_only(monkeypatch):
 def test_unvalidated_loss_lets_nan_reach_the_trainer_guard():
     """The trainer's hot path calls losses with validate=False: no host sync, and a NaN output
     becomes a NaN loss (which the non-finite guard skips) instead of an exception."""
-    import torch
-
-    from nriqa.losses import QualityLoss
-
     target = torch.rand(1, 2, 3, 32, 32)
     pred = target.clone()
     pred[0, 0, 0, 0, 0] = float("nan")

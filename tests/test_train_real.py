@@ -1,7 +1,7 @@
 """The trainer with the real generator (nriqa.models), sampler (nriqa.data) and objective (nriqa.losses).
 
 Baseline (Charbonnier) on the smoke profile, then a fine-tune from it with an NR-IQA term through
-the CLI; skipped only when those modules are missing.
+the CLI.
 """
 from __future__ import annotations
 
@@ -12,14 +12,11 @@ import pytest
 import torch
 import yaml
 
-models = pytest.importorskip("nriqa.models", reason="nriqa.models not present")
-pytest.importorskip("nriqa.data", reason="nriqa.data not present")
-pytest.importorskip("nriqa.losses", reason="nriqa.losses not present")
-
-from nriqa.config import load_profile  # noqa: E402
-from nriqa.train import load_generator, read_log, run_is_done, train  # noqa: E402
-from nriqa.train.checkpoint import load_checkpoint  # noqa: E402
-from nriqa.train.cli import main  # noqa: E402
+from nriqa import models
+from nriqa.config import load_profile
+from nriqa.train import load_generator, read_log, run_is_done, train
+from nriqa.train.checkpoint import load_checkpoint
+from nriqa.train.cli import main
 
 STEPS = ["train.steps=2", "train.log_every=1", "train.gradnorm_every=1", "train.ckpt_every=2", "device=cpu"]
 

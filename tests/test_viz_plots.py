@@ -29,9 +29,9 @@ def test_sample_frames_crop_and_captions():
 
 
 def test_gain_heatmap_without_flags_and_save(tmp_path, monkeypatch):
-    gains = pd.DataFrame({"run": ["a", "a", "b", "b"], "measure": ["psnr", "niqe"] * 2,
-                          "gain": [0.1, -0.2, 0.05, 0.0]})
-    fig = plots.gain_heatmap(gains, row_labels={"a": "+ NIQE"})
+    matrix = pd.DataFrame({"psnr": [0.1, 0.05], "niqe": [-0.2, 0.0], "average": [-0.05, 0.025]},
+                          index=pd.Index(["a", "b"], name="run"))
+    fig = plots.gain_heatmap(matrix, row_labels={"a": "+ NIQE"})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["+ NIQE", "b"]
     assert not ax.patches and fig.hacking.empty

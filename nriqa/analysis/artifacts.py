@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nriqa.viz import plots
+
 Tensor = torch.Tensor
 
 _EPS = 1e-4  # energy floor: keeps log-ratios finite in flat regions (energies are on a [0,1]^2 scale)
@@ -197,7 +199,7 @@ def blur(pred: Tensor, gt: Tensor, *, cutoff: float = 0.125, sigma: float = 1.0,
 
 def _farneback(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     """Backward flow for warping: for each pixel of ``nxt`` the displacement into ``prev``."""
-    import cv2
+    import cv2  # imported on use: only the flicker measure needs OpenCV
 
     a = (prev * 255).round().astype(np.uint8)
     b = (nxt * 255).round().astype(np.uint8)
@@ -319,6 +321,4 @@ def crop_grid(crops: Sequence[Crop], gt: Tensor, outputs: dict[str, Tensor], **k
     """Figure of crops: rows = crops, columns = ground truth then each output (e.g. baseline,
     runs).  ``gt``/``outputs`` are frames ``(N,3,H,W)`` or a clip ``(1,T,3,H,W)``.  See
     :func:`nriqa.viz.plots.crop_grid`."""
-    from nriqa.viz.plots import crop_grid as _crop_grid
-
-    return _crop_grid(crops, gt, outputs, **kw)
+    return plots.crop_grid(crops, gt, outputs, **kw)

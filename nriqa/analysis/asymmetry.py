@@ -22,6 +22,9 @@ import torch
 from scipy import stats
 from scipy.optimize import curve_fit
 
+from nriqa import quality
+from nriqa.viz import plots
+
 
 def _logistic4(x, b1, b2, b3, b4):
     return (b1 - b2) / (1 + np.exp(-(x - b3) / np.abs(b4) - 1e-12)) + b2
@@ -110,8 +113,6 @@ def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, dev
     PLCC is after a 4-parameter logistic fit (``logistic=False``: raw Pearson).
     """
     if isinstance(measure, str):
-        from nriqa import quality
-
         measure = quality.create(measure, device=device)
     card = getattr(measure, "card", None)
     if card is None:
@@ -160,8 +161,16 @@ def asymmetry_correlation(table: pd.DataFrame, x: str = "srcc", y: str = "gain")
     return float(rho), float(p)
 
 
-def asymmetry_scatter(table: pd.DataFrame, **kw):
-    """Assessment SRCC vs mean relative gain as a loss (see :func:`nriqa.viz.plots.asymmetry_scatter`)."""
-    from nriqa.viz.plots import asymmetry_scatter as _scatter
-
-    return _scatter(table, **kw)
+def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
+                      title: str | None = None):
+    """Assessment accuracy (``x``) vs mean relative gain as a loss (``y``), one labelled point per
+    measure, with Spearman's rho and its p-value in the title (``fig.spearman``); drawn by
+    :func:`nriqa.viz.plots.asymmetry_scatter`."""
+    for c in (x, y, label):
+        if c not in table.columns:
+            raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
+    d = table[[x, y, label]].dropna()
+    if len(d) < 2:
+        raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
+    rho, p = stats.spearmanr(d[x], d[y])
+    return plots.asymmetry_scatter(d, x=x, y=y, label=label, title=title, spearman=(float(rho), float(p)))

@@ -13,12 +13,16 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import yaml
+
+from nriqa import config, data
+from nriqa.analysis.evaluation import evaluate, resolve_panel
+from nriqa.analysis.gain import gain_matrix, relative_gain
+from nriqa.paths import atomic_path
 
 
 def _run_label(run_dir: Path) -> tuple[str, str]:
     """(run name, model name) of a run folder, from its config.yaml when readable."""
-    import yaml
-
     model = "model"
     cfg_path = run_dir / "config.yaml"
     if cfg_path.exists():
@@ -29,8 +33,6 @@ def _run_label(run_dir: Path) -> tuple[str, str]:
 
 def summary_tables(df: pd.DataFrame, baseline: str | None = None) -> dict[str, pd.DataFrame]:
     """``{"scores": run x measure mean raw scores, "gain": run x measure relative gain + average}``."""
-    from nriqa.analysis.gain import gain_matrix, relative_gain
-
     out = {"scores": df.pivot_table(index="run", columns="measure", values="score", aggfunc="mean", sort=False)}
     if baseline is not None and df["run"].nunique() > 1:
         out["gain"] = gain_matrix(relative_gain(df, baseline, by=("measure",)))
@@ -38,12 +40,11 @@ def summary_tables(df: pd.DataFrame, baseline: str | None = None) -> dict[str, p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nriqa.analysis.evaluation import PANELS, evaluate, resolve_panel
-
     parser = argparse.ArgumentParser(prog="python -m nriqa eval", description=__doc__.split("\n\n")[1])
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders to evaluate")
     parser.add_argument("--panel", default="demo",
-                        help=f"panel name ({', '.join(PANELS)}) or comma-separated measure names")
+                        help=f"a profile's panel ({', '.join(config.available_profiles())}) or comma-separated "
+                             "measure names")
     parser.add_argument("--profile", default="demo", help="profile whose data section defines the test set")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set data.test_max_frames=2")
@@ -62,12 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(names)) != len(names):
         print(f"nriqa eval: run folder names must be distinct, got {names}", file=sys.stderr)
         return 2
-    from nriqa import config, data
-
     cfg = config.load_profile(args.profile, args.overrides)
     panel = resolve_panel(args.panel)
     device = config.resolve_device(args.device)
-    if cfg["data"].get("eval_sets") and hasattr(data, "build_test_sets"):
+    if cfg["data"].get("eval_sets"):
         test_sets = data.build_test_sets(cfg["data"])  # paper: {dataset: clips}, e.g. REDS4 + Vid4
     else:
         test_sets = {str(cfg["data"].get("source", "test")): data.build_test_set(cfg["data"])}
@@ -95,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         print(f"\nskipped (weights missing): {', '.join(skipped)}")
     if args.csv:
-        from nriqa.paths import atomic_path
-
         with atomic_path(args.csv) as tmp:
             df.to_csv(tmp, index=False)
         print(f"\nwrote {args.csv} ({len(df)} rows)")

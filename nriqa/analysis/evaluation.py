@@ -17,8 +17,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
+
+from nriqa import config, quality
+from nriqa.paths import atomic_path
+from nriqa.train import load_generator
 
 COLUMNS = ["run", "model", "dataset", "clip", "frame", "measure", "score"]
 
@@ -30,32 +36,16 @@ BF16_TOLERANT = frozenset({
 })
 
 
-def _demo_panel() -> list[str]:
-    try:
-        from nriqa.config import load_profile
-
-        return list(load_profile("demo")["panel"])
-    except Exception:  # profile missing or unreadable: the list it held when this was written
-        return ["psnr", "ssim", "gmsd", "vif", "niqe", "piqe", "lpips-vgg-randtrunk",
-                "cnniqa@embedded", "wadiqam@embedded", "dbcnn@embedded", "vitiqa@embedded"]
-
-
-#: Named panels. ``paper``: the study's 11 IQA methods + LPIPS + PieAPP.
-PANELS: dict[str, list[str]] = {
-    "demo": _demo_panel(),
-    "paper": ["maniqa", "dbcnn", "nima", "hyperiqa", "paq2piq", "clipiqa", "musiq", "topiq_nr",
-              "mdtvsfa", "niqe", "piqe", "lpips-vgg", "pieapp"],
-}
-
-
 def resolve_panel(panel: str | Sequence[str]) -> list[str]:
-    """A panel name in :data:`PANELS`, a comma-separated string, or a list of measure names."""
+    """The ``panel`` of a profile (``"demo"``, ``"paper"``, see :func:`nriqa.config.available_profiles`),
+    a comma-separated string of measure names, or a list of measure names."""
     if isinstance(panel, str):
-        if panel in PANELS:
-            return list(PANELS[panel])
+        if panel in config.available_profiles():
+            return list(config.load_profile(panel)["panel"])
         names = [p.strip() for p in panel.split(",") if p.strip()]
         if not names:
-            raise ValueError(f"panel {panel!r} names no measure; known panels: {list(PANELS)}")
+            raise ValueError(f"panel {panel!r} names no measure; profiles with a panel: "
+                             f"{config.available_profiles()}")
         return names
     names = list(panel)
     if not names or not all(isinstance(n, str) for n in names):
@@ -123,8 +113,7 @@ def test_set_fingerprint(test_set: Sequence[Mapping]) -> str:
 
 
 def _read_frames_folder(folder: Path) -> torch.Tensor:
-    import cv2
-    import numpy as np
+    import cv2  # imported on use: only frame folders need it
 
     files = sorted(folder.glob("*.png"))
     if not files:
@@ -174,8 +163,6 @@ class _Outputs:
 
     def _load_generator(self) -> torch.nn.Module:
         if self.generator is None:
-            from nriqa.train import load_generator
-
             self.generator = load_generator(self._run_dir, ema=True, device=self.device)
         return self.generator
 
@@ -205,8 +192,6 @@ class _Outputs:
 
 # ----------------------------------------------------------------------------- measures
 def _default_create(name: str, device: str):
-    from nriqa import quality
-
     return quality.create(name, device=device)
 
 
@@ -214,47 +199,36 @@ def _card_of(name: str, measure: Any = None):
     card = getattr(measure, "card", None)
     if card is None:
         try:
-            from nriqa import quality
-
             card = quality.card(name)
-        except Exception:
+        except ValueError:  # a measure made by a custom ``create`` under a name the registry lacks
             card = None
     return card
-
-
-def _kit_name(name: str) -> bool:
-    return "@" in name  # kit-trained NR-IQA models, e.g. "cnniqa@embedded"
 
 
 def check_panel_names(names: Sequence[str]) -> list[str]:
     """Validate measure names against :mod:`nriqa.quality` (before any compute) and return the
     ones that cannot run for lack of weights: missing weight files, or a kit model
     (``arch@data``) whose checkpoint has not been trained yet.  Unknown names raise ValueError."""
-    from nriqa import quality
-
-    known = set(quality.names())
-    if any(_kit_name(n) and n not in known for n in names):
+    missing, unknown = [], []
+    for n in names:
         try:
-            from nriqa.iqa import register_kit_models
-
-            register_kit_models()
-            known = set(quality.names())
-        except ImportError:
-            pass
-    unknown = [n for n in names if n not in known and not _kit_name(n)]
+            card = quality.card(n)  # an arch@data name finds a kit-trained checkpoint on disk
+        except ValueError:
+            (missing if "@" in n else unknown).append(n)
+            continue
+        if not card.present:
+            missing.append(n)
     if unknown:
-        raise ValueError(f"unknown quality measure(s) {unknown} in panel; known: {sorted(known)}")
-    return [n for n in names if n not in known or not quality.card(n).present]
+        raise ValueError(f"unknown quality measure(s) {unknown} in panel; known: {quality.names()}")
+    return missing
 
 
 def measure_fingerprint(name: str) -> str:
     """Short hash of a measure's card and the size/mtime of its weight files ('' when unknown),
     so a retrained kit model or replaced weight file invalidates cached scores."""
     try:
-        from nriqa import quality
-
         card = quality.card(name)
-    except Exception:
+    except ValueError:
         return ""
     h = hashlib.sha1(repr(card).encode())
     for w in getattr(card, "weights", ()):
@@ -305,7 +279,7 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             output frames, or ``{clip: (T,3,H,W)}`` tensors in [0,1].
         test_set: ``[{"name", "lr": (1,T,3,h,w), "hr": (1,T,3,H,W)}]`` (``nriqa.data.build_test_set``);
             a clip's optional ``"eval_frames"`` (list of indices) restricts scoring to those frames.
-        panel: measure names, or a key of :data:`PANELS`.
+        panel: measure names, or a profile name whose ``panel`` to use (:func:`resolve_panel`).
         run, model, dataset: labels written into the table (and the cache key).
         cache_dir: where per-(run, dataset, measure) CSVs are cached; ``None`` = no cache.
         device: generator/measure device; on CUDA the generator and :data:`BF16_TOLERANT`
@@ -362,8 +336,6 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
         rows: dict[str, list[dict]] = {n: [] for n in measures}
         clips = test_set
         if progress and measures:
-            from tqdm.auto import tqdm
-
             clips = tqdm(test_set, desc=f"eval {run}/{dataset}", leave=False)
         for clip in clips if measures else []:
             pred, gt = outputs.clip(clip), clip["hr"][0].float()
@@ -384,8 +356,6 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             t = pd.DataFrame(r, columns=COLUMNS + ["higher_better"])
             path = frames_needed[name]
             if path is not None:
-                from nriqa.paths import atomic_path
-
                 for old in path.parent.glob(f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__*.csv"):
                     old.unlink()  # stale entries of an older checkpoint
                 with atomic_path(path) as tmp:

@@ -14,15 +14,13 @@ import argparse
 import sys
 from collections import Counter
 
-from nriqa.data.embedded import SPLITS, embedded_clips
+from nriqa.data.embedded import SPLITS, embedded_clips, source_split
 from nriqa.data.factory import dataset_root
 from nriqa.data.folders import DATASETS, open_dataset
 
 
 def _embedded_rows() -> list[tuple[str, str, int, str]]:
     clips = embedded_clips("all", progress=True)
-    from nriqa.data.embedded import source_split
-
     rows = []
     for split in SPLITS[:2]:
         chosen = [c for c in clips if source_split(c.source) == split]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nriqa.data.frames_io import read_frames, read_image, to_tensor
+
 
 @dataclass
 class Clip:
@@ -73,16 +75,12 @@ class LazyClip:
     def size(self) -> tuple[int, int]:
         """HR ``(H, W)`` after mod-crop (reads the first frame once)."""
         if not hasattr(self, "_size"):
-            from nriqa.data.frames_io import read_image
-
             h, w = read_image(self.hr_files[0]).shape[:2]
             self._size = (h - h % self.scale, w - w % self.scale)
         return self._size
 
     def read_hr(self, t0: int, t1: int) -> Tensor:
         """HR frames ``[t0, t1)`` as ``(t1-t0, 3, H, W)`` float32 in ``[0, 1]``."""
-        from nriqa.data.frames_io import read_frames, to_tensor
-
         frames = read_frames(self.hr_files[t0:t1])
         h, w = frames.shape[1:3]
         return to_tensor(frames[:, : h - h % self.scale, : w - w % self.scale])
@@ -91,8 +89,6 @@ class LazyClip:
         """The dataset's own LR frames ``[t0, t1)``, or ``None`` when it ships none."""
         if self.lr_files is None:
             return None
-        from nriqa.data.frames_io import read_frames, to_tensor
-
         frames = read_frames(self.lr_files[t0:t1])
         want = (self.size[0] // self.scale, self.size[1] // self.scale)
         if frames.shape[1:3] != want:

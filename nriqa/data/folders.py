@@ -24,9 +24,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+from tqdm.auto import tqdm
+
 from nriqa.data.checks import check_dataset
 from nriqa.data.clip import Clip, LazyClip
-from nriqa.data.frames_io import list_frames, read_video, to_tensor
+from nriqa.data.embedded import _area_resize
+from nriqa.data.frames_io import list_frames, read_image, read_video, to_tensor
 from nriqa.data.sampler import _check_degradation, test_clips
 from nriqa.errors import DatasetError
 
@@ -122,8 +126,6 @@ class FolderDataset:
         """
         names = self.clip_names(split)[:max_clips]
         if progress and not lazy:
-            from tqdm.auto import tqdm
-
             names = tqdm(names, desc=f"{self.name} {split}", leave=False)
         make = self.lazy_clip if lazy else self.load_clip
         return [make(n, degradation, max_frames) for n in names]
@@ -146,8 +148,6 @@ class FolderDataset:
 
     def describe(self) -> dict:
         """Clip counts per split and the HR resolution of the first clip (reads one frame only)."""
-        from nriqa.data.frames_io import read_image
-
         info: dict = {"dataset": self.name, "root": str(self.root)}
         for split in self.splits:
             info[split] = len(self.clip_names(split))
@@ -262,10 +262,6 @@ def open_dataset(source: str, root: str | Path, *, scale: int = 4) -> FolderData
 def video_clip(path: str | Path, *, name: str | None = None, max_frames: int | None = None,
                max_side: int | None = None, scale: int = 4) -> Clip:
     """A clip from any video file OpenCV decodes; area-downscaled to ``max_side`` (HR px), mod-cropped."""
-    import numpy as np
-
-    from nriqa.data.embedded import _area_resize
-
     frames = read_video(path, max_frames)
     h, w = frames.shape[1:3]
     if max_side is not None and max(h, w) > max_side:

@@ -10,7 +10,7 @@ known. ``label`` says honestly what the scores are:
 - ``"mos"`` / ``"dmos"``: (differential) mean opinion scores from a subjective study, as
   published. ``higher_better`` says the direction (DMOS: lower is better).
 
-Content splits: the embedded set uses the data builder's train/test split of pristine
+Content splits: the embedded set uses the embedded clips' train/test split of pristine
 frames (:func:`nriqa.data.pristine_frames`), so no source frame is in both. Published sets
 are split by reference content with a fixed hash (about 20 % of sources go to ``test``).
 """
@@ -22,10 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
+import pandas as pd
 import torch
+from scipy.io import loadmat
+from scipy.ndimage import convolve, uniform_filter
+from skimage.metrics import structural_similarity
+from tqdm.auto import tqdm
 
 from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
+from nriqa.data.embedded import pristine_frames
 from nriqa.paths import atomic_path, cache_dir
 
 SPLITS = ("train", "test", "all")
@@ -84,8 +91,6 @@ def _check_split(split: str) -> None:
 
 def read_image(path: str | Path) -> torch.Tensor:
     """Read an image file as (3, H, W) float32 RGB in [0, 1] (cv2)."""
-    import cv2
-
     arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if arr is None:
         raise FileNotFoundError(f"could not read image {path}")
@@ -100,8 +105,6 @@ def _luma(x: np.ndarray) -> np.ndarray:
 
 def gmsd(x: np.ndarray, ref: np.ndarray) -> float:
     """Gradient magnitude similarity deviation of (3,H,W) [0,1] images (0 = identical)."""
-    from scipy.ndimage import convolve, uniform_filter
-
     a = uniform_filter(_luma(x), 2)[::2, ::2]
     b = uniform_filter(_luma(ref), 2)[::2, ::2]
     px = np.array([[1, 0, -1]] * 3, dtype=np.float64) / 3.0
@@ -119,8 +122,6 @@ def pseudo_score(x: torch.Tensor, ref: torch.Tensor) -> float:
     ``clip((PSNR - 15) / 35, 0, 1)``, ``clip(SSIM, 0, 1)`` (on luma, skimage) and
     ``1 - clip(GMSD / 0.35, 0, 1)``.
     """
-    from skimage.metrics import structural_similarity
-
     a = x.double().numpy()
     b = ref.double().numpy()
     mse = float(((a - b) ** 2).mean())
@@ -134,12 +135,7 @@ def pseudo_score(x: torch.Tensor, ref: torch.Tensor) -> float:
 # --------------------------------------------------------------------------- embedded set
 
 def _pristine_sources(split: str, max_sources: int | None) -> torch.Tensor:
-    """Clean HR frames (N, 3, H, W) of the data builder's ``split`` (content-disjoint splits)."""
-    try:
-        from nriqa.data import pristine_frames
-    except ImportError:  # package __init__ not re-exporting it yet
-        from nriqa.data.embedded import pristine_frames
-
+    """Clean HR frames (N, 3, H, W) of the embedded clips' ``split`` (content-disjoint splits)."""
     frames = pristine_frames(split, max_frames=max_sources)
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[1] != 3:
         raise RuntimeError(f"nriqa.data.pristine_frames({split!r}) must return (N, 3, H, W), got {type(frames)}")
@@ -166,7 +162,6 @@ def build_distortion_set(pristine: torch.Tensor, *, name: str = "embedded", crop
         raise ValueError(f"unknown distortion kinds {unknown}; choose from {DISTORTIONS}")
     if pristine.ndim != 4 or pristine.shape[1] != 3 or len(pristine) == 0:
         raise ValueError(f"pristine must be a non-empty (N, 3, H, W) tensor, got {tuple(pristine.shape)}")
-    from tqdm.auto import tqdm
 
     images, scores, sources, kind_list, levels = [], [], [], [], []
     for s in tqdm(range(len(pristine)), desc=f"distortion set {name}", disable=not progress):
@@ -190,7 +185,7 @@ def embedded_distortion_set(split: str = "train", *, crop: int = 96, max_sources
                             progress: bool = True) -> IQASet:
     """The embedded distortion set for ``split`` ("train" | "test" | "all"), cached.
 
-    Sources are ``nriqa.data.pristine_frames(split)`` (the data builder's content split),
+    Sources are ``nriqa.data.pristine_frames(split)`` (the embedded clips' content split),
     ``max_sources`` caps their number. Built once and cached atomically under
     ``cache_dir()/iqa/``; the cache key includes a hash of the pristine pixels.
     """
@@ -228,8 +223,6 @@ KONIQ_LAYOUT = """  koniq10k_scores_and_distributions.csv   (columns image_name,
 
 def load_koniq10k(root: str | Path) -> IQASet:
     """KonIQ-10k (authentic distortions; MOS 1..5, higher better; each image its own source)."""
-    import pandas as pd
-
     root = Path(root)
     df = pd.read_csv(_require(root, "koniq10k_scores_and_distributions.csv", KONIQ_LAYOUT))
     for col in ("image_name", "MOS"):
@@ -249,8 +242,6 @@ KADID_LAYOUT = """  dmos.csv            (columns dist_img, ref_img, dmos, var; d
 
 def load_kadid10k(root: str | Path) -> IQASet:
     """KADID-10k (25 synthetic types x 5 levels; the published "dmos" is higher-better 1..5)."""
-    import pandas as pd
-
     root = Path(root)
     df = pd.read_csv(_require(root, "dmos.csv", KADID_LAYOUT))
     for col in ("dist_img", "ref_img", "dmos"):
@@ -274,8 +265,6 @@ LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fas
 
 def load_live(root: str | Path) -> IQASet:
     """LIVE IQA Release 2 (DMOS, lower better; reference images (orgs == 1) are dropped)."""
-    from scipy.io import loadmat
-
     root = Path(root)
     m = loadmat(_require(root, "dmos.mat", LIVE_LAYOUT))
     r = loadmat(_require(root, "refnames_all.mat", LIVE_LAYOUT))
@@ -304,8 +293,6 @@ _CSIQ_TAG = {"awgn": "AWGN", "blur": "BLUR", "contrast": "contrast", "fnoise": "
 
 def load_csiq(root: str | Path) -> IQASet:
     """CSIQ (DMOS 0..1, lower better). Needs the DMOS sheet exported to ``csiq_dmos.csv``."""
-    import pandas as pd
-
     root = Path(root)
     df = pd.read_csv(_require(root, "csiq_dmos.csv", CSIQ_LAYOUT))
     for col in ("image", "dst_type", "dst_lev", "dmos"):

@@ -1,17 +1,19 @@
-"""Kit-trained NR-IQA models and IQA datasets (issue 10).
+"""Training NR-IQA models: the kit's own networks on IQA datasets.
 
 - :func:`distortion_set` — the embedded KADID-style set (pseudo-score + level-rank labels)
-- :func:`train_iqa` — train cnniqa / wadiqam / dbcnn / vitiqa (or ``disc-<kind>``) and report
-  SRCC / PLCC / KRCC on held-out content
-- :func:`register_kit_models` — register ``weights_dir()/kit/*.pt`` as quality measures
-  (``cnniqa@embedded`` ...); the quality registry calls it lazily.
+- :func:`train_iqa` — train cnniqa / wadiqam / dbcnn / vitiqa (or ``disc-<kind>``), report
+  SRCC / PLCC / KRCC on held-out content and install the checkpoint to ``weights_dir()/kit/``
+- :func:`evaluate_iqa` — held-out metrics of a trained network
+
+The networks live in :mod:`nriqa.models.iqa_nets`; an installed checkpoint is the quality
+measure ``<arch>@<dataset>`` (:mod:`nriqa.quality.kit`). :func:`register_kit_models` is that
+module's function, re-exported here for the callers that import it from ``nriqa.iqa``.
 """
 from __future__ import annotations
 
 from nriqa.data.iqa_sets import IQASet, embedded_distortion_set, load_iqa_dataset
-from nriqa.iqa.archs import ARCHS, build_arch, count_parameters
-from nriqa.iqa.kit import load_kit_model, register_kit_models
 from nriqa.iqa.train import evaluate_iqa, train_iqa
+from nriqa.quality.kit import register_kit_models
 
 
 def distortion_set(split: str = "train", **kw) -> IQASet:
@@ -19,5 +21,4 @@ def distortion_set(split: str = "train", **kw) -> IQASet:
     return embedded_distortion_set(split, **kw)
 
 
-__all__ = ["IQASet", "ARCHS", "build_arch", "count_parameters", "distortion_set", "evaluate_iqa",
-           "load_iqa_dataset", "load_kit_model", "register_kit_models", "train_iqa"]
+__all__ = ["IQASet", "distortion_set", "evaluate_iqa", "load_iqa_dataset", "register_kit_models", "train_iqa"]

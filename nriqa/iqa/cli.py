@@ -11,7 +11,8 @@ import json
 import sys
 
 from nriqa.config import load_profile
-from nriqa.iqa.archs import ARCHS
+from nriqa.iqa.train import kit_name, train_iqa
+from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import runs_dir
 
 
@@ -47,11 +48,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    from nriqa.iqa.train import _kit_name, train_iqa
-
     rows = []
     for arch in archs:
-        name = _kit_name(arch, iqa.get("dataset", "embedded"))
+        name = kit_name(arch, iqa.get("dataset", "embedded"))
         run_dir = args.run_dir if (args.run_dir and len(archs) == 1) else runs_dir() / cfg["name"] / "iqa" / name
         m = train_iqa(arch, cfg, run_dir, init_from=args.init_from, progress=not args.no_progress)
         o = m["held_out"]["overall"]

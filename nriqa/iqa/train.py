@@ -16,6 +16,7 @@ Adam, deterministic batches in (seed, step), tqdm. Resumes from ``run_dir/last.p
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -23,10 +24,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 from scipy import stats
+from tqdm.auto import tqdm
 
 from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
-from nriqa.iqa.archs import ARCHS, build_arch, count_parameters
-from nriqa.paths import atomic_path, atomic_write_text, weights_dir
+from nriqa.models import count_parameters
+from nriqa.models.iqa_nets import ARCHS, build_arch
+from nriqa.paths import atomic_path, atomic_write_text
+from nriqa.quality.kit import kit_dir, register_kit_models
 
 DEFAULTS = {
     "steps": 250, "batch_size": 16, "patch": 64, "lr": 1.0e-3, "margin": 0.1,
@@ -210,7 +214,7 @@ def load_init(model: nn.Module, init_from) -> int:
 
 # --------------------------------------------------------------------------- training
 
-def _kit_name(arch: str, dataset: str) -> str:
+def kit_name(arch: str, dataset: str) -> str:
     return f"{arch}@{dataset.lower().replace('-', '').replace('_', '')}"
 
 
@@ -221,7 +225,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     ``cfg``: a resolved profile (its ``iqa`` section is used) or the section itself; keys in
     :data:`DEFAULTS`. Writes ``run_dir/{model.pt, metrics.json, last.pt}``; with ``install`` the
     final checkpoint is also copied to ``weights_dir()/kit/<arch>@<dataset>.pt`` (what
-    :func:`nriqa.iqa.register_kit_models` registers). ``init_from``: an nn.Module (e.g. a trained
+    :func:`nriqa.quality.register_kit_models` registers). ``init_from``: an nn.Module (e.g. a trained
     discriminator), a state dict or a path to one; matching tensors initialise the model.
     ``data``: an explicit ``(train_set, test_set)`` pair instead of ``cfg["dataset"]``.
     """
@@ -257,8 +261,6 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
         start, history, elapsed = state["step"], state["history"], state["elapsed"]
         cpu_elapsed = state.get("cpu_elapsed", 0.0)
 
-    from tqdm.auto import tqdm
-
     t0, c0 = time.perf_counter(), time.process_time()
     model.train()
     bar = tqdm(range(start, steps), desc=f"train-iqa {arch}", disable=not progress, initial=start, total=steps)
@@ -285,7 +287,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     held_out = evaluate_iqa(model, test_set, ref=train_set, eval_crop=int(c["eval_crop"]))
     train_pred = predict(model, train_set, eval_crop=int(c["eval_crop"]))
     p5, p50, p95 = (float(v) for v in np.percentile(train_pred, [5, 50, 95]))
-    name = _kit_name(arch, c["dataset"])
+    name = kit_name(arch, c["dataset"])
     metrics = {
         "name": name, "arch": arch, "dataset": c["dataset"], "label": train_set.label,
         "params": count_parameters(model), "train_seconds": round(train_seconds, 2),
@@ -312,12 +314,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
 
 def _install(final: Path, name: str) -> Path:
     """Copy a run's checkpoint to ``weights_dir()/kit/<name>.pt`` (atomically) and register it."""
-    import shutil
-
-    target = weights_dir() / "kit" / f"{name}.pt"
+    target = kit_dir() / f"{name}.pt"
     with atomic_path(target) as tmp:
         shutil.copyfile(final, tmp)
-    from nriqa.iqa.kit import register_kit_models
-
     register_kit_models()
     return target

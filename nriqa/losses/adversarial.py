@@ -21,6 +21,7 @@ whole batch, as in the relativistic average GAN.)
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Iterator
 
 import torch
@@ -39,7 +40,6 @@ def canonical_loss(kind: str) -> str:
     key = str(kind).lower()
     key = _ALIASES.get(key, key)
     if key not in LOSSES:
-        import difflib
         close = difflib.get_close_matches(key, LOSSES + tuple(_ALIASES), n=2, cutoff=0.4)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown adversarial loss {kind!r}{hint} (known: {', '.join(LOSSES)})")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from nriqa import quality
 from nriqa.losses._checks import (
     LossInputError,
     UnknownNameError,
@@ -28,13 +29,8 @@ from nriqa.losses._checks import (
 )
 from nriqa.losses.adversarial import AdversarialTerm
 from nriqa.losses.pixel import Charbonnier
-from nriqa.losses.quality import (
-    QualityLoss,
-    _kit_hint,
-    _quality,
-    known_names,
-    unknown_name_message,
-)
+from nriqa.losses.quality import QualityLoss, kit_hint, unknown_name_message
+from nriqa.models.discriminators import build_discriminator
 
 PIXEL_NAMES = ("charbonnier", "pixel")
 SPECIAL_KEYS = ("gan", "weights")
@@ -57,8 +53,6 @@ def _parse_weight(name: str, value) -> tuple[float, dict]:
 
 def build_adversarial(spec: Mapping, device: str | torch.device = "cpu") -> AdversarialTerm:
     """``{"weight", "discriminator", "loss", "size", **discriminator kwargs}`` -> AdversarialTerm."""
-    from nriqa.models.discriminators import build_discriminator
-
     if not isinstance(spec, Mapping):
         raise TypeError(f"objective 'gan' must be a dict with weight/discriminator/loss, got {spec!r}")
     options = dict(spec)
@@ -123,14 +117,13 @@ class Objective:
         for key in keys:
             if not isinstance(key, str):
                 raise TypeError(f"objective term names must be strings, got {key!r}")
-        known = list(_quality().names())
-        if any(key.strip().lower() not in known and "@" in key for key in keys):
-            known = known_names()  # registers kit-trained measures found on disk
         for key in keys:
-            if key.strip().lower() not in known:
-                raise UnknownNameError(unknown_name_message(
-                    key, known + list(PIXEL_NAMES) + list(SPECIAL_KEYS), what="objective term")
-                    + _kit_hint(str(key)))
+            try:
+                quality.card(key)  # an arch@dataset name finds a kit-trained checkpoint on disk
+            except ValueError:
+                known = quality.names() + list(PIXEL_NAMES) + list(SPECIAL_KEYS)
+                raise UnknownNameError(unknown_name_message(key, known, what="objective term")
+                                       + kit_hint(key)) from None
 
     @property
     def names(self) -> list[str]:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nriqa import quality
 from nriqa.losses._checks import (
     LossInputError,
     UnknownNameError,
@@ -18,59 +19,30 @@ from nriqa.losses._checks import (
 )
 
 
-def _quality():
-    """The quality registry, imported late (it is built in parallel and is heavy)."""
-    from nriqa import quality
-    return quality
-
-
 def unknown_name_message(name: str, known: list[str], what: str = "quality measure") -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {what} {name!r}{hint} (known: {', '.join(sorted(known))})"
 
 
-def register_kit_models_now() -> None:
-    """Register kit-trained measures (``name@dataset``) from checkpoints now on disk (cheap glob)."""
-    try:
-        from nriqa.iqa import register_kit_models
-    except Exception as err:  # the iqa package is optional for every other measure
-        import warnings
-        warnings.warn(f"could not import nriqa.iqa to register kit-trained measures: {err}")
-        return
-    register_kit_models()
-
-
-def known_names() -> list[str]:
-    """Registered quality measure names (kit-trained ones included when checkpoints exist)."""
-    register_kit_models_now()
-    return list(_quality().names())
-
-
-def lookup_card(name: str):
+def lookup_card(name: str) -> quality.Card:
     """``nriqa.quality.card(name)`` with a closest-name suggestion on failure.
 
-    Kit-trained measures (``cnniqa@embedded``, ...) are registered by :mod:`nriqa.iqa` from
-    checkpoints under ``weights_dir()/kit/``; they are looked up there on first need.
+    Kit-trained measures (``cnniqa@embedded``, ...) are found by the registry in
+    ``weights_dir()/kit/`` when first looked up.
     """
-    quality = _quality()
     if not isinstance(name, str):
         raise TypeError(f"measure name must be a string, got {type(name).__name__}")
-    if "@" in name and name.strip().lower() not in quality.names():
-        register_kit_models_now()
     try:
         return quality.card(name)
-    except (KeyError, ValueError) as err:
-        try:
-            known = list(quality.names())
-        except Exception:  # registry unavailable: keep the registry's own message
-            raise err from None
+    except ValueError:
+        known = quality.names()
         if name.strip().lower() in known:
             raise
-        raise UnknownNameError(unknown_name_message(name, known) + _kit_hint(name)) from None
+        raise UnknownNameError(unknown_name_message(name, known) + kit_hint(name)) from None
 
 
-def _kit_hint(name: str) -> str:
+def kit_hint(name: str) -> str:
     if "@" not in name:
         return ""
     return (f". {name!r} looks like a kit-trained measure: train it first (nriqa.iqa.train_iqa) so its "
@@ -151,7 +123,7 @@ class QualityLoss(nn.Module):
             raise ValueError(f"tile={tile} is smaller than {name!r}'s minimum input size {min_size}")
         if getattr(card, "video", False) and tile is not None:
             raise ValueError(f"{name!r} is a video measure: tile is not supported (use crop)")
-        measure = _quality().create(name, device=device)
+        measure = quality.create(name, device=device)
         measure.eval()
         measure.requires_grad_(False)
         object.__setattr__(self, "measure", measure)  # plain attribute: not a registered child
@@ -165,10 +137,7 @@ class QualityLoss(nn.Module):
 
     @staticmethod
     def _offline_hint() -> str:
-        try:
-            return ", ".join(_quality().offline_names(differentiable=True))
-        except Exception:
-            return "(see nriqa.quality.offline_names(differentiable=True))"
+        return ", ".join(quality.offline_names(differentiable=True))
 
     @property
     def full_reference(self) -> bool:
@@ -237,11 +206,11 @@ class QualityLoss(nn.Module):
             ref = tile_grid(ref, self.tile)[0] if ref is not None else None
         # values were checked above when validating; unvalidated calls (the trainer's hot path)
         # must not sync with the device, and a NaN must reach the trainer's non-finite guard
-        if isinstance(self.measure, _quality().Measure):
+        if isinstance(self.measure, quality.Measure):
             score = self.measure(x, ref, check_values=self.validate)
         else:
             score = self.measure(x, ref) if ref is not None else self.measure(x)
-        loss = _quality().to_loss(score, self.card)
+        loss = quality.to_loss(score, self.card)
         allowed = {x.shape[0]} if not video else {x.shape[0], x.shape[0] * x.shape[1]}  # video: per clip or frame
         if loss.numel() not in allowed:
             raise RuntimeError(f"measure {self.name!r} returned {loss.numel()} scores for input "

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .convert import convert_spynet_keys
 from .ops import flow_warp
 
 
@@ -114,6 +115,4 @@ def load_spynet_weights(spynet: SpyNet, path: str | os.PathLike) -> None:
     for key in ("params", "state_dict"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]
-    from .convert import convert_spynet_keys
-
     spynet.load_state_dict(convert_spynet_keys(sd), strict=True)

@@ -8,24 +8,16 @@
 ``quality.cards()`` lists name, FR/NR, direction, range, differentiable, min size and the
 weight files each measure needs (``card.present``). Nothing downloads implicitly:
 ``python -m nriqa weights fetch NAME`` is the only thing that does.
+
+Layout: :mod:`~nriqa.quality.base` (Card, WeightFile, register), one module per backend
+(``niqe``, ``lpips_measure``, ``mdtvsfa``, ``dists_family``, ``pyiqa_measures``, ``kit``),
+:mod:`~nriqa.quality.registry` (imports the backends; lookup, create, to_loss).
 """
-from nriqa.quality.registry import (
-    Card,
-    Measure,
-    WeightFile,
-    WeightsMissingError,
-    card,
-    cards,
-    create,
-    loss_mapping,
-    names,
-    offline_names,
-    register,
-    to_loss,
-    torch_hub_dir,
-)
+from nriqa.quality.base import Card, WeightFile, WeightsMissingError, register, torch_hub_dir
+from nriqa.quality.kit import register_kit_models
+from nriqa.quality.registry import Measure, card, cards, create, loss_mapping, names, offline_names, to_loss
 
 __all__ = [
     "Card", "Measure", "WeightFile", "WeightsMissingError", "card", "cards", "create", "loss_mapping",
-    "names", "offline_names", "register", "to_loss", "torch_hub_dir",
+    "names", "offline_names", "register", "register_kit_models", "to_loss", "torch_hub_dir",
 ]

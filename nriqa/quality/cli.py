@@ -13,8 +13,12 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from nriqa.paths import atomic_path
-from nriqa.quality.registry import Card, WeightFile, card, cards, loss_mapping
+from nriqa.quality.base import Card, WeightFile
+from nriqa.quality.kit import register_kit_models
+from nriqa.quality.registry import card, cards, loss_mapping
 
 
 def _rng(r) -> str:
@@ -45,21 +49,12 @@ def card_table(cs: list[Card]) -> str:
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def _register_kit_models() -> None:
-    """Show kit-trained models (``arch@dataset``) whose checkpoints exist, when nriqa.iqa is there."""
-    try:
-        from nriqa.iqa import register_kit_models
-    except ImportError:
-        return
-    register_kit_models()
-
-
 def quality_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nriqa quality", description="Card table of every quality measure.")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("--offline", action="store_true", help="only measures whose weights are on disk")
     a = ap.parse_args(argv)
-    _register_kit_models()
+    register_kit_models()  # list the kit-trained models (arch@dataset) whose checkpoints are on disk
     cs = [c for c in cards() if c.present or not a.offline]
     if a.json:
         print(json.dumps([card_dict(c) for c in cs], indent=1))
@@ -85,8 +80,6 @@ def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
             total = int(resp.headers.get("Content-Length") or 0) or None
             bar = None
             if progress:
-                from tqdm.auto import tqdm
-
                 bar = tqdm(total=total, unit="B", unit_scale=True, desc=w.filename, leave=False)
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 out.write(chunk)
@@ -110,7 +103,6 @@ def weights_main(argv: list[str] | None = None) -> int:
         ap.add_argument("names", nargs="+")
         a = ap.parse_args(argv[1:])
         rc = 0
-        _register_kit_models()
         for name in a.names:
             try:
                 c = card(name)
@@ -137,7 +129,7 @@ def weights_main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="measures to show (default: all)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    _register_kit_models()
+    register_kit_models()  # as in quality_main
     try:
         cs = [card(n) for n in a.names] if a.names else cards()
     except ValueError as e:

@@ -27,8 +27,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision.models import resnet50, vit_b_16
+from torchvision.models.vgg import cfgs, make_layers
 
-from nriqa.quality.registry import Card, WeightFile, register, torch_hub_dir
+from nriqa.quality.base import Card, WeightFile, register
 
 _TV = "https://download.pytorch.org/models/"
 VGG16_FILE = WeightFile("vgg16-397923af.pth", 553433881, _TV + "vgg16-397923af.pth", None, subdir="checkpoints")
@@ -73,8 +75,6 @@ class VGGStages(nn.Module):
 
     def __init__(self, pretrained: bool):
         super().__init__()
-        from torchvision.models.vgg import cfgs, make_layers
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDTRUNK_SEED)
             features = make_layers(cfgs["D"])            # VGG-16 conv trunk only (no 100 M-param classifier)
@@ -110,8 +110,6 @@ class VGGStages(nn.Module):
 class ResNetStages(nn.Module):
     def __init__(self):
         super().__init__()
-        from torchvision.models import resnet50
-
         net = _load_torchvision(resnet50(weights=None), RESNET50_FILE)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
         self.pool = net.maxpool
@@ -133,8 +131,6 @@ class ViTStages(nn.Module):
 
     def __init__(self, blocks=(3, 6, 9, 12)):
         super().__init__()
-        from torchvision.models import vit_b_16
-
         self.net = _load_torchvision(vit_b_16(weights=None), VITB16_FILE)
         self.blocks = tuple(blocks)
         self.channels = [768] * len(blocks)

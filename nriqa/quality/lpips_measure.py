@@ -18,7 +18,7 @@ import warnings
 import torch
 from torch import nn
 
-from nriqa.quality.registry import Card, WeightFile, no_torch_hub_downloads, register
+from nriqa.quality.base import Card, WeightFile, no_torch_hub_downloads, register
 
 _TV = "https://download.pytorch.org/models/"
 # torchvision trunk files; the 8 hex digits in the name are the sha256 prefix
@@ -41,7 +41,7 @@ class LpipsScorer(nn.Module):
 def build_lpips(net: str = "vgg", random_trunk: bool = False, seed: int = 0,
                 device: str | torch.device = "cpu") -> nn.Module:
     """Build an LPIPS scorer; ``random_trunk`` uses a seeded random trunk (offline)."""
-    import lpips
+    import lpips  # imported on use: it is only needed to build these measures
 
     with contextlib.redirect_stdout(io.StringIO()), torch.random.fork_rng(devices=[]), \
             warnings.catch_warnings(), no_torch_hub_downloads():

@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torchvision
 from torch import nn
 
-from nriqa.quality.registry import Card, WeightFile, register
+from nriqa.quality.base import Card, WeightFile, register
 
 MDTVSFA_FILE = WeightFile(
     "MDTVSFA.pt", 2163133, "https://github.com/lidq92/MDTVSFA/raw/master/models/MDTVSFA.pt",
@@ -48,8 +49,6 @@ class ContentFeatures(nn.Module):
 
     def __init__(self):
         super().__init__()
-        import torchvision
-
         resnet = torchvision.models.resnet50(weights=None)
         self.trunk = nn.Sequential(*list(resnet.children())[:-2])
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))

@@ -33,10 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.io import loadmat
 from torch import nn
+from tqdm.auto import tqdm
 
+from nriqa.data import bicubic_resize, pristine_frames
 from nriqa.paths import atomic_path, cache_dir
-from nriqa.quality.registry import Card, register
+from nriqa.quality.base import Card, register
 
 PATCH = 96                      # patch side of the published (LIVE) model
 KIT_PATCH = 48                  # patch side of the kit fit: small frames (96..256 px) still give >1 patch
@@ -132,11 +135,7 @@ def _scale_features(y: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 def _downscale_half(y: torch.Tensor) -> torch.Tensor:
-    try:
-        from nriqa.data import bicubic_resize  # MATLAB-compatible imresize(0.5)
-    except ImportError:  # data package not there yet
-        return F.interpolate(y, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False)
-    return bicubic_resize(y, scale=0.5)
+    return bicubic_resize(y, scale=0.5)  # MATLAB-compatible imresize(0.5)
 
 
 def luminance(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
@@ -182,8 +181,6 @@ def fit_pristine(frames: torch.Tensor, patch: int = PATCH, threshold: float = SH
     rows = []
     it = range(0, frames.shape[0], batch)
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(it, desc="niqe pristine fit", leave=False)
     with torch.no_grad():
         for i in it:
@@ -196,19 +193,9 @@ def fit_pristine(frames: torch.Tensor, patch: int = PATCH, threshold: float = SH
 
 
 def _pristine_source() -> tuple[torch.Tensor, str]:
-    """Embedded clean training frames, or scikit-image photos while nriqa.data is unavailable."""
-    try:
-        from nriqa.data import pristine_frames
-
-        frames = pristine_frames("train")
-        return frames, f"nriqa.data.pristine_frames('train') {tuple(frames.shape)}"
-    except (ImportError, AttributeError):
-        from skimage import data as skd
-
-        imgs = [skd.astronaut(), skd.coffee(), skd.chelsea(), skd.rocket()]
-        side = min(min(i.shape[:2]) for i in imgs) // PATCH * PATCH
-        t = torch.stack([torch.from_numpy(i[:side, :side, :3].copy()).permute(2, 0, 1) for i in imgs]).float() / 255
-        return t, f"skimage.data photos {tuple(t.shape)}"
+    """The embedded clean training frames and a label naming them (part of the cache key)."""
+    frames = pristine_frames("train")
+    return frames, f"nriqa.data.pristine_frames('train') {tuple(frames.shape)}"
 
 
 def kit_params(refit: bool = False, progress: bool = False, patch: int = KIT_PATCH) -> dict:
@@ -236,8 +223,6 @@ def live_params_path() -> Path:
 
 
 def live_params() -> dict:
-    from scipy.io import loadmat
-
     d = loadmat(str(live_params_path()))
     return {"mu": np.asarray(d["pop_mu"], dtype=np.float64).reshape(-1),
             "cov": np.asarray(d["pop_cov"], dtype=np.float64), "source": str(live_params_path()), "patch": PATCH}

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from nriqa.quality.registry import Card, WeightFile, WeightsMissingError, register, torch_hub_dir
+from nriqa.quality.base import Card, WeightFile, WeightsMissingError, register, torch_hub_dir
 
 _HF = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
 _TV = "https://download.pytorch.org/models/"

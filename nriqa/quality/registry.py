@@ -1,7 +1,10 @@
 """One registry for every quality measure: name -> (Card, builder).
 
-A :class:`Card` says what a measure is (FR/NR, direction, range, differentiable, minimum
-frame side, which weight files it needs and where they go). ``create(name)`` checks the
+Importing this module imports the backends, which register their measures; kit-trained
+checkpoints (``<arch>@<dataset>``, :mod:`nriqa.quality.kit`) register from disk when such a
+name is looked up and not yet known. A :class:`~nriqa.quality.base.Card` says what a measure
+is (FR/NR, direction, range, differentiable, minimum frame side, which weight files it needs
+and where they go). ``create(name)`` checks the
 weight files *before* building anything, builds the scorer, freezes it and wraps it in a
 :class:`Measure` that validates inputs and returns one raw score per image / frame.
 
@@ -10,179 +13,38 @@ is good); :func:`to_loss` maps a raw score to a lower-is-better loss on a ~[0, 1
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from nriqa.paths import weights_dir
+# the backends register their measures when imported (pyiqa itself is imported only on use)
+from nriqa.quality import lpips_measure, mdtvsfa, niqe, pyiqa_measures, dists_family  # noqa: F401
+from nriqa.quality.base import _REGISTRY, Card, WeightsMissingError
+from nriqa.quality.kit import kit_dir, register_kit_models
 
-__all__ = [
-    "Card",
-    "Measure",
-    "WeightFile",
-    "WeightsMissingError",
-    "card",
-    "cards",
-    "create",
-    "loss_mapping",
-    "names",
-    "offline_names",
-    "register",
-    "to_loss",
-    "torch_hub_dir",
-]
-
-
-class WeightsMissingError(FileNotFoundError):
-    """A measure's weight files are not on disk (nothing is downloaded implicitly)."""
-
-
-def torch_hub_dir() -> Path:
-    """``$TORCH_HOME/hub`` (or ``~/.cache/torch/hub``): where pyiqa/torchvision look for weights."""
-    return Path(torch.hub.get_dir()).expanduser()
-
-
-_ROOTS: dict[str, Callable[[], Path]] = {
-    "torch_hub": torch_hub_dir,   # pyiqa: <hub>/pyiqa, torchvision: <hub>/checkpoints, CLIP: <hub>/clip
-    "nriqa": weights_dir,         # nriqa's own measures (MDTVSFA, kit-trained models)
-}
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """One weight file a measure needs.
-
-    ``root`` is ``"torch_hub"`` (``$TORCH_HOME/hub``) or ``"nriqa"`` (``weights_dir()``);
-    ``subdir`` the folder under it. ``size_bytes``/``sha256`` are checked by ``weights fetch``
-    when known (None = unknown).
-    """
-
-    filename: str
-    size_bytes: int | None
-    url: str
-    sha256: str | None = None     # full hex digest or a prefix (torchvision names carry 8 hex digits)
-    subdir: str = "pyiqa"
-    root: str = "torch_hub"
-
-    @property
-    def path(self) -> Path:
-        """Absolute path where this file is expected (resolved now, from the environment)."""
-        if self.root not in _ROOTS:
-            raise ValueError(f"WeightFile {self.filename!r}: unknown root {self.root!r}; use one of {sorted(_ROOTS)}")
-        return _ROOTS[self.root]() / self.subdir / self.filename
-
-    @property
-    def present(self) -> bool:
-        return self.path.is_file() and self.path.stat().st_size > 0
-
-
-@dataclass(frozen=True)
-class Card:
-    """What a measure is. Scores are raw; ``higher_better`` gives the direction.
-
-    ``score_range``: (lo, hi) typical range, None when unbounded. ``loss_range``: the range
-    :func:`to_loss` normalises with (defaults to ``score_range``; set for unbounded scores).
-    ``min_size``: smallest frame side (pixels) the measure accepts.
-    """
-
-    name: str
-    mode: str                     # "FR" | "NR"
-    higher_better: bool
-    score_range: tuple | None
-    differentiable: bool
-    min_size: int
-    video: bool
-    weights: tuple = ()
-    backend: str = "nriqa"
-    description: str = ""
-    loss_range: tuple | None = None
-    gray_ok: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("FR", "NR"):
-            raise ValueError(f"Card {self.name!r}: mode must be 'FR' or 'NR', got {self.mode!r}")
-        if self.name != self.name.lower():
-            raise ValueError(f"Card {self.name!r}: names are lower case")
-
-    @property
-    def present(self) -> bool:
-        """True when every weight file is on disk (True when none are needed)."""
-        return all(w.present for w in self.weights)
-
-    @property
-    def missing(self) -> list[WeightFile]:
-        return [w for w in self.weights if not w.present]
-
-    @property
-    def lower_better(self) -> bool:
-        return not self.higher_better
-
-
-_REGISTRY: dict[str, tuple[Card, Callable[..., nn.Module]]] = {}
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    """Import the modules that register the built-in measures (once, lazily)."""
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    from nriqa.quality import lpips_measure, mdtvsfa, niqe, pyiqa_measures  # noqa: F401
-
-    for mod in ("nriqa.quality.dists_family",):   # owned by the iqa builder; optional
-        try:
-            __import__(mod)
-        except ImportError:
-            pass
-
-
-def register(card: Card, builder: Callable[..., nn.Module], *, replace: bool = True) -> None:
-    """Register ``builder(device=...) -> nn.Module`` under ``card.name``.
-
-    The built module is called as ``net(x)`` (NR) or ``net(x, ref)`` (FR) with
-    ``x, ref: (N, 3, H, W)`` in [0, 1] and must return N raw scores (any shape with N elements).
-    Re-registering a name replaces it (``replace=False`` raises instead).
-    """
-    if not isinstance(card, Card):
-        raise TypeError(f"register: card must be a nriqa.quality.Card, got {type(card).__name__}")
-    if not callable(builder):
-        raise TypeError(f"register({card.name!r}): builder must be callable")
-    if not replace and card.name in _REGISTRY:
-        raise ValueError(f"register: measure {card.name!r} is already registered")
-    _REGISTRY[card.name] = (card, builder)
+__all__ = ["Measure", "card", "cards", "create", "loss_mapping", "names", "offline_names", "to_loss"]
 
 
 def _lookup(name: str) -> tuple[Card, Callable[..., nn.Module]]:
-    _load_builtins()
     if not isinstance(name, str):
         raise ValueError(f"measure name must be a string, got {type(name).__name__}")
     key = name.strip().lower()
     if key not in _REGISTRY and "@" in key:
-        try:  # kit-trained models (arch@dataset) register from their checkpoints on disk
-            from nriqa.iqa import register_kit_models
-
-            register_kit_models()
-        except ImportError:
-            pass
+        register_kit_models()  # kit-trained models (arch@dataset) register from their checkpoints on disk
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         if "@" in key:
             hint += (f" {key!r} looks like a kit-trained model: train it first (python -m nriqa train-iqa) "
-                     f"so that its checkpoint lands in {weights_dir() / 'kit'}.")
+                     f"so that its checkpoint lands in {kit_dir()}.")
         raise ValueError(f"unknown quality measure {name!r}.{hint} Known: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[key]
 
 
 def names() -> list[str]:
-    """All registered measure names, sorted."""
-    _load_builtins()
+    """All registered measure names, sorted (kit-trained ones once looked up or registered)."""
     return sorted(_REGISTRY)
 
 
@@ -205,22 +67,6 @@ def offline_names(differentiable: bool | None = None) -> list[str]:
             continue
         out.append(c.name)
     return out
-
-
-@contextlib.contextmanager
-def no_torch_hub_downloads() -> Iterator[None]:
-    """Within the block, ``torch.hub`` (and torchvision through it) raises instead of downloading."""
-    saved = torch.hub.download_url_to_file
-
-    def refuse(url, dst=None, *a, **k):
-        raise WeightsMissingError(f"nriqa: refused to download {url} (to {dst}); nothing is downloaded "
-                                  "implicitly - use `python -m nriqa weights fetch NAME`")
-
-    torch.hub.download_url_to_file = refuse
-    try:
-        yield
-    finally:
-        torch.hub.download_url_to_file = saved
 
 
 def missing_weights_message(c: Card) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nriqa.paths import atomic_path, figures_dir
+
 
 def save_figure(fig, name: str, *, folder: str | Path | None = None, dpi: int = 150,
                 formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
@@ -13,9 +15,7 @@ def save_figure(fig, name: str, *, folder: str | Path | None = None, dpi: int = 
     The files carry no date and the SVG ids are salted with ``name``, so the same figure
     redrawn gives the same bytes (committed figures change only when their content does).
     """
-    import matplotlib
-
-    from nriqa.paths import atomic_path, figures_dir
+    import matplotlib  # imported when a figure is saved, not when nriqa.viz is imported
 
     if not name or "/" in name or "\\" in name:
         raise ValueError(f"figure name must be a plain file stem like 'gain_heatmap', got {name!r}")

@@ -11,6 +11,7 @@ import torch
 
 
 def _figure(figsize):
+    # matplotlib is imported when a figure is drawn, not when nriqa.viz is imported
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
@@ -37,30 +38,26 @@ def _frames(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- gain heatmap
-def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure", value: str = "gain",
-                 row_labels: Mapping[str, str] | None = None, own: Mapping[str, str | Sequence[str]] | None = None,
-                 hacking_threshold: float = 0.1, title: str | None = None, vmax: float | None = None,
-                 cmap: str = "RdBu"):
+def gain_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
+                 row_labels: Mapping[str, str] | None = None, hacking_threshold: float = 0.1,
+                 title: str | None = None, vmax: float | None = None, cmap: str = "RdBu"):
     """Heatmap of mean relative gain: rows = runs (the extra loss term added to Charbonnier),
-    columns = measures plus an ``average`` column; numbers (in %) in every cell; diverging
-    colormap centred on 0 (blue = better than the baseline, red = worse).
+    columns = measures, the last column their ``average`` (:func:`nriqa.analysis.gain_matrix`);
+    numbers (in %) in every cell; diverging colormap centred on 0 (blue = better than the
+    baseline, red = worse).
 
-    ``gains``: output of :func:`nriqa.analysis.relative_gain` (already averaged over models and
-    datasets, or averaged here).  ``own``: run -> the measure(s) it optimized; runs flagged by
-    :func:`nriqa.analysis.gain.metric_hacking` (own gain > held-out mean + ``hacking_threshold``)
-    get their own-measure cells boxed and hatched, and a note under the plot.
+    ``flags``: the metric-hacking table (``run, own, flagged``; :func:`nriqa.analysis.metric_hacking`);
+    the own-measure cells of flagged runs get boxed and hatched, with a note under the plot
+    naming ``hacking_threshold``.  The table is kept as ``fig.hacking``.
     """
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # imported on use, as in _figure
 
-    from nriqa.analysis.gain import gain_matrix, metric_hacking
-
-    mat = gain_matrix(gains, row=row, col=col, value=value, average=True)
-    if mat.empty:
-        raise ValueError("gains is empty: nothing to draw")
-    data = mat.to_numpy(dtype=float)
+    if matrix.empty:
+        raise ValueError("gain matrix is empty: nothing to draw")
+    data = matrix.to_numpy(dtype=float)
     lim = vmax if vmax is not None else float(np.nanmax(np.abs(data))) or 1.0
     n_r, n_c = data.shape
-    label_w = 0.09 * max(len(str(r)) for r in (row_labels or {}).values() or mat.index) if n_r else 1.0
+    label_w = 0.09 * max(len(str(r)) for r in (row_labels or {}).values() or matrix.index) if n_r else 1.0
     fig = _figure((2.5 + label_w + 0.85 * n_c, 2.2 + 0.5 * n_r))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
@@ -72,8 +69,8 @@ def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure",
                 ax.text(j, i, f"{100 * v:+.{digits}f}", ha="center", va="center", fontsize=8,
                         color="white" if abs(v) > 0.6 * lim else "black")
     ax.axvline(n_c - 1.5, color="black", lw=1.5)  # separates the average column
-    ax.set_xticks(range(n_c), list(mat.columns), rotation=45, ha="right")
-    labels = [row_labels.get(r, r) if row_labels else r for r in mat.index]
+    ax.set_xticks(range(n_c), list(matrix.columns), rotation=45, ha="right")
+    labels = [row_labels.get(r, r) if row_labels else r for r in matrix.index]
     ax.set_yticks(range(n_r), labels)
     ax.set_xlabel("evaluation measure")
     ax.set_ylabel("extra loss term (+ Charbonnier)")
@@ -81,11 +78,11 @@ def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure",
                  format=lambda x, _: f"{100 * x:+.2g}")
     if title:
         ax.set_title(title)
-    flags = pd.DataFrame()
-    if own:
-        flags = metric_hacking(gains, own, threshold=hacking_threshold, row=row, col=col, value=value)
-        cols = list(mat.columns)
-        rows = list(mat.index)
+    if flags is None:
+        flags = pd.DataFrame()
+    else:
+        cols = list(matrix.columns)
+        rows = list(matrix.index)
         for rec in flags[flags["flagged"]].itertuples():
             for m in rec.own.split(","):
                 i, j = rows.index(rec.run), cols.index(m)
@@ -214,19 +211,15 @@ def gradient_shares(norms: Mapping[str, float], weights: Mapping[str, float], *,
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None):
+                      title: str | None = None, spearman: tuple[float, float] | None = None):
     """Scatter of assessment accuracy (``x``, e.g. SRCC) vs optimization value (``y``, mean
-    relative gain as a loss), one labelled point per measure; the title carries Spearman's rho
-    between the two and its p-value."""
-    from scipy.stats import spearmanr
-
+    relative gain as a loss), one labelled point per row of ``table`` with all three values.
+    ``spearman=(rho, p)`` (:func:`nriqa.analysis.asymmetry_scatter` computes it) goes into the
+    title with the number of points, and is kept as ``fig.spearman``."""
     for c in (x, y, label):
         if c not in table.columns:
             raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
     d = table[[x, y, label]].dropna()
-    if len(d) < 2:
-        raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
-    rho, p = spearmanr(d[x], d[y])
     fig = _figure((4.8, 3.8))
     ax = fig.add_subplot()
     ax.scatter(d[x], d[y], color="tab:purple")
@@ -235,7 +228,10 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     ax.axhline(0, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"assessment accuracy ({x.upper()})")
     ax.set_ylabel("mean relative gain as a loss" if y == "gain" else y)
-    ax.set_title((title + "\n" if title else "") + f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})",
-                 fontsize=9)
-    fig.spearman = (float(rho), float(p))
+    lines = [title] if title else []
+    if spearman is not None:
+        rho, p = spearman
+        lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})")
+    ax.set_title("\n".join(lines), fontsize=9)
+    fig.spearman = spearman
     return fig

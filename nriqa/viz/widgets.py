@@ -28,7 +28,7 @@ def is_interactive(flag: bool | None = None) -> bool:
         return bool(flag)
     if os.environ.get("NRIQA_STATIC", "").strip() not in ("", "0"):
         return False
-    try:
+    try:  # optional: widgets need ipywidgets and IPython; without them figures are static
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
     except ImportError:
@@ -108,7 +108,7 @@ def compare_frames(outputs: Mapping[str, Mapping[str, torch.Tensor]],
     if not is_interactive(interactive):
         return view(clip, frame, crop, runs)
 
-    import ipywidgets as W
+    import ipywidgets as W  # optional dependency, present when is_interactive() said so
 
     first = outputs[runs[0] if runs else next(iter(outputs))][clip]
     h, w = first.shape[-2:]
@@ -159,7 +159,7 @@ def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | N
     if not is_interactive(interactive):
         return gradient_shares(norms, weights, title="weighted gradient shares")
 
-    import ipywidgets as W
+    import ipywidgets as W  # optional dependency, present when is_interactive() said so
 
     sliders = {t: W.FloatLogSlider(value=max(weights[t], low), base=10, min=float(torch.log10(torch.tensor(low))),
                                    max=float(torch.log10(torch.tensor(high))), step=0.05, description=t,

@@ -13,15 +13,18 @@ Every model maps ``x`` (N, 3, H, W) float RGB in [0, 1] to a raw score (N,), hig
   product, signed sqrt + L2 normalisation, linear head — DBCNN's structure at CPU size.
 - ``vitiqa``  : a small ViT (8 px patches, 4 blocks, width 96, CLS token, learned position
   embeddings interpolated to the input grid) with a linear head, for conv-vs-Transformer.
-- ``disc-<kind>``: the backbone of ``nriqa.models.discriminators.build_discriminator(kind)``
+- ``disc-<kind>``: the backbone of :func:`nriqa.models.discriminators.build_discriminator`
   (global average pooled) with a linear head — for "discriminator as IQA initialiser".
+
+:mod:`nriqa.iqa` trains these; :mod:`nriqa.quality.kit` scores with trained checkpoints.
 """
 from __future__ import annotations
-
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .discriminators import build_discriminator
 
 ARCHS = ("cnniqa", "wadiqam", "dbcnn", "vitiqa")
 MIN_SIZE = 32
@@ -51,6 +54,7 @@ class CNNIQA(nn.Module):
 
     def __init__(self):
         super().__init__()
+        # pyiqa is imported on use: it is slow to import and reads $TORCH_HOME when imported
         from pyiqa.archs.cnniqa_arch import CNNIQA as _CNNIQA
 
         self.norm = _Normalise()
@@ -68,7 +72,7 @@ class WaDIQaMNR(nn.Module):
 
     def __init__(self):
         super().__init__()
-        from pyiqa.archs.wadiqam_arch import WaDIQaM
+        from pyiqa.archs.wadiqam_arch import WaDIQaM  # imported on use, as in CNNIQA
 
         net = WaDIQaM(metric_type="NR", pretrained=False, pretrained_model_path=None)
         self.norm = _Normalise()
@@ -161,8 +165,6 @@ class DiscriminatorIQA(nn.Module):
 
     def __init__(self, kind: str):
         super().__init__()
-        from nriqa.models.discriminators import build_discriminator
-
         self.discriminator = build_discriminator(kind)
         if not hasattr(self.discriminator, "backbone"):
             raise ValueError(f"discriminator {kind!r} has no .backbone(x) to build an IQA model on")
@@ -196,7 +198,3 @@ def build_arch(arch: str) -> nn.Module:
     if arch.startswith("disc-"):
         return DiscriminatorIQA(arch[5:])
     raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)} or 'disc-<discriminator kind>'")
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

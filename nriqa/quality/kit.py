@@ -10,16 +10,22 @@ higher = better:
 so the middle of the training distribution maps to 0.5 and its 5..95 % span to about
 0.12..0.88. The card's ``score_range`` is (0, 1), hence ``nriqa.quality.to_loss`` gives
 ``1 - s`` (lower-better, in (0, 1), differentiable).
+
+The networks are :mod:`nriqa.models.iqa_nets`; :func:`nriqa.iqa.train_iqa` trains them and
+installs the checkpoints. :func:`register_kit_models` registers every checkpoint on disk; the
+registry calls it when it is asked for an ``<arch>@<dataset>`` name it does not know.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from nriqa.iqa.archs import MIN_SIZE, build_arch
+from nriqa.models.iqa_nets import MIN_SIZE, build_arch
 from nriqa.paths import weights_dir
+from nriqa.quality.base import Card, WeightFile, register
 
 _ARCH_TEXT = {
     "cnniqa": "CNNIQA (pyiqa arch, random init)",
@@ -41,9 +47,6 @@ class KitIQA(nn.Module):
         self.net = net
         self.p50 = float(calibration["p50"])
         self.scale = max(float(calibration["p95"]) - float(calibration["p5"]), 1e-6) / 4.0
-
-    def raw(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
     def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim == 5:
@@ -68,10 +71,8 @@ def load_kit_model(path: str | Path, device: str | torch.device = "cpu") -> KitI
     return model
 
 
-def kit_card(name: str, ckpt_meta: dict | None = None):
+def kit_card(name: str, ckpt_meta: dict | None = None) -> Card:
     """The quality Card of kit checkpoint ``name`` ("<arch>@<dataset>")."""
-    from nriqa.quality import Card, WeightFile
-
     arch, _, dataset = name.partition("@")
     meta = ckpt_meta or {}
     label = meta.get("label", "pseudo" if dataset == "embedded" else "mos")
@@ -87,21 +88,17 @@ def kit_card(name: str, ckpt_meta: dict | None = None):
     weight = WeightFile(filename=f"{name}.pt", size_bytes=None, url=f"python -m nriqa train-iqa {arch}",
                         subdir="kit", root="nriqa")
     return Card(name=name, mode="NR", higher_better=True, score_range=(0.0, 1.0), differentiable=True,
-                min_size=MIN_SIZE, video=False, weights=(weight,), backend="nriqa.iqa", description=desc)
+                min_size=MIN_SIZE, video=False, weights=(weight,), backend="nriqa.quality.kit", description=desc)
 
 
 def register_kit_models() -> list[str]:
     """Register every checkpoint in ``weights_dir()/kit/*.pt`` as a quality measure; returns the names."""
-    from nriqa.quality import register
-
     names = []
     for path in sorted(kit_dir().glob("*@*.pt")):
         name = path.stem.lower()
         try:
             meta = torch.load(path, map_location="cpu", weights_only=False).get("metrics", {})
         except Exception as err:  # a corrupt file must not break the whole registry
-            import warnings
-
             warnings.warn(f"skipping unreadable kit IQA checkpoint {path}: {err}")
             continue
 

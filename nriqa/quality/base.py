@@ -1,0 +1,133 @@
+"""What a quality measure is, and the table that holds every measure: the pieces backends import.
+
+A backend module (``niqe``, ``lpips_measure``, ``pyiqa_measures``, ``kit`` ...) builds a
+:class:`Card` per measure and calls :func:`register` with it and a builder;
+:mod:`nriqa.quality.registry` imports the backends and looks measures up.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nriqa.paths import weights_dir
+
+
+class WeightsMissingError(FileNotFoundError):
+    """A measure's weight files are not on disk (nothing is downloaded implicitly)."""
+
+
+def torch_hub_dir() -> Path:
+    """``$TORCH_HOME/hub`` (or ``~/.cache/torch/hub``): where pyiqa/torchvision look for weights."""
+    return Path(torch.hub.get_dir()).expanduser()
+
+
+_ROOTS: dict[str, Callable[[], Path]] = {
+    "torch_hub": torch_hub_dir,   # pyiqa: <hub>/pyiqa, torchvision: <hub>/checkpoints, CLIP: <hub>/clip
+    "nriqa": weights_dir,         # nriqa's own measures (MDTVSFA, kit-trained models)
+}
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One weight file a measure needs.
+
+    ``root`` is ``"torch_hub"`` (``$TORCH_HOME/hub``) or ``"nriqa"`` (``weights_dir()``);
+    ``subdir`` the folder under it. ``size_bytes``/``sha256`` are checked by ``weights fetch``
+    when known (None = unknown).
+    """
+
+    filename: str
+    size_bytes: int | None
+    url: str
+    sha256: str | None = None     # full hex digest or a prefix (torchvision names carry 8 hex digits)
+    subdir: str = "pyiqa"
+    root: str = "torch_hub"
+
+    @property
+    def path(self) -> Path:
+        """Absolute path where this file is expected (resolved now, from the environment)."""
+        if self.root not in _ROOTS:
+            raise ValueError(f"WeightFile {self.filename!r}: unknown root {self.root!r}; use one of {sorted(_ROOTS)}")
+        return _ROOTS[self.root]() / self.subdir / self.filename
+
+    @property
+    def present(self) -> bool:
+        return self.path.is_file() and self.path.stat().st_size > 0
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a measure is. Scores are raw; ``higher_better`` gives the direction.
+
+    ``score_range``: (lo, hi) typical range, None when unbounded. ``loss_range``: the range
+    :func:`to_loss` normalises with (defaults to ``score_range``; set for unbounded scores).
+    ``min_size``: smallest frame side (pixels) the measure accepts.
+    """
+
+    name: str
+    mode: str                     # "FR" | "NR"
+    higher_better: bool
+    score_range: tuple | None
+    differentiable: bool
+    min_size: int
+    video: bool
+    weights: tuple = ()
+    backend: str = "nriqa"
+    description: str = ""
+    loss_range: tuple | None = None
+    gray_ok: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("FR", "NR"):
+            raise ValueError(f"Card {self.name!r}: mode must be 'FR' or 'NR', got {self.mode!r}")
+        if self.name != self.name.lower():
+            raise ValueError(f"Card {self.name!r}: names are lower case")
+
+    @property
+    def present(self) -> bool:
+        """True when every weight file is on disk (True when none are needed)."""
+        return all(w.present for w in self.weights)
+
+    @property
+    def missing(self) -> list[WeightFile]:
+        return [w for w in self.weights if not w.present]
+
+
+_REGISTRY: dict[str, tuple[Card, Callable[..., nn.Module]]] = {}   # name -> (card, builder)
+
+
+def register(card: Card, builder: Callable[..., nn.Module], *, replace: bool = True) -> None:
+    """Register ``builder(device=...) -> nn.Module`` under ``card.name``.
+
+    The built module is called as ``net(x)`` (NR) or ``net(x, ref)`` (FR) with
+    ``x, ref: (N, 3, H, W)`` in [0, 1] and must return N raw scores (any shape with N elements).
+    Re-registering a name replaces it (``replace=False`` raises instead).
+    """
+    if not isinstance(card, Card):
+        raise TypeError(f"register: card must be a nriqa.quality.Card, got {type(card).__name__}")
+    if not callable(builder):
+        raise TypeError(f"register({card.name!r}): builder must be callable")
+    if not replace and card.name in _REGISTRY:
+        raise ValueError(f"register: measure {card.name!r} is already registered")
+    _REGISTRY[card.name] = (card, builder)
+
+
+@contextlib.contextmanager
+def no_torch_hub_downloads() -> Iterator[None]:
+    """Within the block, ``torch.hub`` (and torchvision through it) raises instead of downloading."""
+    saved = torch.hub.download_url_to_file
+
+    def refuse(url, dst=None, *a, **k):
+        raise WeightsMissingError(f"nriqa: refused to download {url} (to {dst}); nothing is downloaded "
+                                  "implicitly - use `python -m nriqa weights fetch NAME`")
+
+    torch.hub.download_url_to_file = refuse
+    try:
+        yield
+    finally:
+        torch.hub.download_url_to_file = saved
