@@ -137,7 +137,7 @@ def load_profile(name_or_path: str | os.PathLike = "demo",
 #: settings the code reads that a profile may leave out (dotted key -> a value of the expected type;
 #: ``None``: any type). Known in every profile, on top of the profile's own keys.
 DECLARED: dict[str, Any] = {
-    # set by nriqa.experiments for each run (and the notebooks' parameters: DEVICE, SEED, RUN_ROOT)
+    # set by nriqa.study.runs for each run (and the notebooks' parameters: DEVICE, SEED, RUN_ROOT)
     "model": "", "experiment": "", "run_root": "", "device": "", "seed": 0, "name": "",
     # nriqa.data.factory
     "data.max_clips": 0, "data.max_frames": 0, "data.preload": False, "data.eval_sets": [],

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from nriqa import config as nconfig
-from nriqa import experiments as ex
+from nriqa.study import runs as ex
 from nriqa.config import DECLARED, OPEN, load_profile
 from nriqa.errors import ConfigError, UserError
 
