@@ -139,13 +139,13 @@ def grey(x: torch.Tensor) -> torch.Tensor:
 
 
 def halve(y: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) -> (N, 1, ceil(H/2), ceil(W/2)), bicubic without antialiasing (OpenCV ``INTER_CUBIC``).
-
-    Output pixel ``i`` is at input position ``2i + 0.5``: taps ``2i-1 .. 2i+2`` with weights
-    ``_HALF_TAPS``, edge pixels repeated outside the image.
+    """(N, 1, H, W) -> (N, 1, H/2, W/2), bicubic without antialiasing, as OpenCV ``resize(fx=fy=0.5,
+    INTER_CUBIC)``: output pixel ``i`` is at input position ``2i + 0.5`` (taps ``2i-1 .. 2i+2``,
+    weights ``_HALF_TAPS``, edge pixels repeated outside the image); an odd side's half is rounded
+    to even, as OpenCV rounds the output size (37 -> 18, 451 -> 226).
     """
     h, w = y.shape[-2:]
-    oh, ow = -(-h // 2), -(-w // 2)
+    oh, ow = max(1, round(h / 2)), max(1, round(w / 2))
     p = F.pad(y, (1, 2 * ow - w + 1, 1, 2 * oh - h + 1), mode="replicate")
     k = torch.tensor(_HALF_TAPS, dtype=y.dtype, device=y.device)
     p = F.conv2d(p, k.view(1, 1, 4, 1), stride=(2, 1))
