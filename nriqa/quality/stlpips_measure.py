@@ -144,12 +144,11 @@ class STLPIPS(nn.Module):
         self.n_taps = len(chns)
 
     def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        feats = self.net(self.scaling_layer(torch.cat([x, ref]) * 2 - 1))
-        total = x.new_zeros(n)
-        for i, f in enumerate(feats):
-            u = _unit(f)
-            d = (u[:n] - u[n:]) ** 2
+        # two passes, not one over cat([x, ref]): the backward then runs through x's pass only
+        fx, fr = (self.net(self.scaling_layer(v * 2 - 1)) for v in (x, ref))
+        total = x.new_zeros(x.shape[0])
+        for i, (a, b) in enumerate(zip(fx, fr)):
+            d = (_unit(a) - _unit(b)) ** 2
             total = total + getattr(self, f"lin{i}")(d).mean(dim=(1, 2, 3))
         return total
 
