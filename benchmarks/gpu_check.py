@@ -61,10 +61,10 @@ MODES = {
         caps={"eager": 150, "trainer": 120, "compile": 180},
     ),
     "dry": dict(
-        device="cpu", size="tiny", warmup=1, steps=1, compile_backend="eager", budget_s=240,
+        device="cpu", size="tiny", warmup=1, steps=1, compile_backend="eager", budget_s=480,
         shapes={"basicvsrpp": (1, 3, 16, 16), "vrt": (1, 2, 16, 16)},
         trainer=dict(model="basicvsrpp", batch=1, frames=3, lr_patch=16, steps=2, log_every=1),
-        caps={"all": 200, "trainer": 120}, merge_groups=True,
+        caps={"all": 300, "trainer": 170}, merge_groups=True,
     ),
 }
 MIN_GROUP_S = 30  # a group is skipped (not started) with less time than this left for it
