@@ -21,6 +21,7 @@ from torch import nn
 
 # the backends register their measures when imported (pyiqa itself is imported only on use)
 from nriqa.quality import lpips_measure, mdtvsfa, niqe, pyiqa_measures, dists_family  # noqa: F401
+from nriqa.quality import brisque_measure, stlpips_measure  # noqa: F401
 from nriqa.quality.base import _REGISTRY, Card, WeightsMissingError
 from nriqa.quality.kit import kit_dir, register_kit_models
 
