@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--num-frames", type=int, default=3)
     ap.add_argument("--lr-patch", type=int, default=24, help="LR crop; niqe needs HR frames >= 96 px")
-    ap.add_argument("--nr-term", default="niqe")
+    ap.add_argument("--nr-term", default="niqe-kit")
     ap.add_argument("--nr-weight", type=float, default=0.02)
     ap.add_argument("--ref-term", default="lpips-vgg-randtrunk")
     ap.add_argument("--ref-weight", type=float, default=0.1)

@@ -9,12 +9,22 @@ Commands (each lives next to the code it drives and is imported only when used):
   train-iqa   train a kit NR-IQA model on the embedded distortion set (or a real IQA dataset)
   eval        evaluate run folders with a quality panel, print a summary, write the CSV
   run         execute the notebooks in order with papermill
+
+Global flags (before the command): ``--debug`` shows the full traceback of an error
+(also ``NRIQA_DEBUG=1``).
+
+A user error (unknown profile, key or value, a bad ``--set``, a missing dataset, file or weight
+file, a damaged checkpoint, a run folder another trainer holds) prints one line to stderr
+(what, where, how to fix) and exits with status 2.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
+
+from nriqa.errors import UserError, one_line
 
 COMMANDS = {
     "data": ("nriqa.data.cli", "main"),
@@ -27,8 +37,18 @@ COMMANDS = {
 }
 
 
+def _user_error(err: BaseException) -> bool:
+    """Errors whose message is the whole story: nriqa's own, a missing input file (this includes
+    ``nriqa.quality.WeightsMissingError`` and ``nriqa.data.LayoutError``)."""
+    return isinstance(err, (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("NRIQA_DEBUG", "").strip().lower() not in {"", "0", "false", "no"}
+    while argv and argv[0] == "--debug":
+        debug = True
+        argv = argv[1:]
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
         return 0
@@ -39,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nriqa: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)
         return 2
     module, func = COMMANDS[cmd]
-    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    except Exception as err:  # noqa: BLE001 - user errors get one line; everything else its traceback
+        if debug or not _user_error(err):
+            raise
+        print(f"nriqa {cmd}: error: {one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -43,16 +46,113 @@ def figures_dir() -> Path:
     return p
 
 
+#: a temporary file whose writer cannot be identified (another host, an older nriqa) counts as
+#: orphaned once it has not been modified for this long
+STALE_TMP_SECONDS = 3600.0
+
+# ``.<target name>.<host>.<pid>.<random>.tmp``: who is writing it, so that an orphan can be told
+# from a file another process is still writing
+_TMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def host_name() -> str:
+    """This machine's name as it appears in temporary-file and lock names (letters, digits, ``-``)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname() or "localhost")[:40] or "localhost"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (``True`` when that cannot be told)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill would terminate the process there; stay on the safe side
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def stale_tmp_files(folder: str | os.PathLike, target_name: str | None = None, *,
+                    max_age_s: float = STALE_TMP_SECONDS) -> list[Path]:
+    """Temporary files of interrupted :func:`atomic_path` writes in ``folder`` (of ``target_name`` only,
+    when given): those written by a process of this machine that is gone, and those of unknown writers
+    (another host, an older nriqa) not modified for ``max_age_s`` seconds."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    here, now, out = host_name(), time.time(), []
+    prefix = f".{target_name}." if target_name is not None else "."
+    for p in folder.iterdir():
+        if not (p.name.startswith(prefix) and p.name.endswith(".tmp")) or not p.is_file():
+            continue
+        m = _TMP_NAME.match(p.name)
+        if m and m["host"] == here:
+            stale = int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"]))
+        else:
+            try:
+                stale = now - p.stat().st_mtime >= max_age_s
+            except FileNotFoundError:  # its writer just renamed it into place
+                continue
+        if stale:
+            out.append(p)
+    return sorted(out)
+
+
+def remove_stale_tmp(folder: str | os.PathLike, target_name: str | None = None, *,
+                     max_age_s: float = STALE_TMP_SECONDS) -> list[Path]:
+    """Delete what :func:`stale_tmp_files` finds; returns the files removed."""
+    removed = []
+    for p in stale_tmp_files(folder, target_name, max_age_s=max_age_s):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s data to the disk."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush ``folder``'s entries (a rename in it) to the disk, where the OS allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` only on success.
 
     Nothing half-written is ever left at ``target``: on an exception the temporary file is
-    removed and any previous ``target`` is untouched.
+    removed and any previous ``target`` is untouched. ``durable``: the file's data reach the disk
+    before the rename, and the rename itself after it (so a power cut leaves the old or the new
+    file, never an empty one). Temporary files that interrupted writes of ``target`` left behind
+    (their process is gone) are removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_tmp(target.parent, target.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{host_name()}.{os.getpid()}.", suffix=".tmp",
+                               dir=target.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -60,7 +160,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if durable:
+            fsync_file(tmp_path)
         os.replace(tmp_path, target)
+        if durable:
+            fsync_dir(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import UserError
 from .paths import REPO_ROOT, runs_dir
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -28,16 +29,21 @@ def list_notebooks(folder: Path = NOTEBOOKS_DIR, only: list[str] | None = None) 
         wanted = [o.strip() for o in only if o.strip()]
         unknown = [w for w in wanted if not any(p.name.startswith(w) for p in books)]
         if unknown:
-            raise ValueError(f"--only {','.join(unknown)} matches no notebook in {folder}; "
-                             f"have: {[p.name for p in books]}")
+            raise UserError(f"--only {','.join(unknown)} matches no notebook in {folder}; "
+                            f"have: {[p.name for p in books]}")
         books = [p for p in books if any(p.name.startswith(w) for w in wanted)]
     return books
 
 
-def _parse_value(raw: str):
+def _parse_value(key: str, raw: str):
     import yaml
 
-    return yaml.safe_load(raw)
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        why = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise UserError(f"-p {key} {raw!r}: the value is not valid YAML ({why}); quote text, write lists "
+                        "as [a, b]") from None
 
 
 def run_notebooks(profile: str = "demo", only: list[str] | None = None,
@@ -85,16 +91,24 @@ def main(argv: list[str] | None = None) -> int:
                     metavar=("KEY", "VALUE"), help="notebook parameter (value parsed as YAML)")
     ap.add_argument("--run-root", default=None, help="root of run folders (default ./runs)")
     args = ap.parse_args(argv)
-    params = {k: _parse_value(v) for k, v in args.parameter}
+    params = {k: _parse_value(k, v) for k, v in args.parameter}
+    # argument errors (nriqa.errors.UserError: python -m nriqa prints one line, exits 2) before any notebook runs
+    from .config import load_profile
+
+    load_profile(args.profile)
+    only = args.only.split(",") if args.only else None
+    list_notebooks(only=only)
     t0 = time.time()
     try:
-        run_notebooks(args.profile, only=args.only.split(",") if args.only else None,
-                      parameters=params, run_root=Path(args.run_root) if args.run_root else None)
+        run_notebooks(args.profile, only=only, parameters=params,
+                      run_root=Path(args.run_root) if args.run_root else None)
     except Exception as err:  # noqa: BLE001 - report and exit non-zero
         if not err.__class__.__name__ == "PapermillExecutionError":
             print(f"[nriqa run] {err}", file=sys.stderr)
         return 1
-    from .experiments import figure_dir, profile as load
+    # imported here, not at the top: the study pulls in torch and pandas, which ``--help`` and a
+    # failed run never need
+    from .study.runs import figure_dir, profile as load
 
     figs = figure_dir(load(args.profile, run_root=args.run_root))
     print(f"[nriqa run] all notebooks done in {time.time() - t0:.0f} s; figures in {figs}")

@@ -4,9 +4,10 @@ import json
 import pandas as pd
 import pytest
 
-from nriqa import experiments as ex
 from nriqa.analysis import claims
 from nriqa.analysis.claims import AGREES, DISAGREES, UNRESOLVED
+from nriqa.study.runs import middle_gan_weight
+from nriqa.study.weighting import final_weights
 
 
 def test_compare_reads_an_effect_only_beyond_twice_the_noise():
@@ -86,10 +87,10 @@ def test_final_weights_reads_the_last_logged_weights(tmp_path):
             {"step": 20, "d_loss": 0.5}]
     (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     spec = {"charbonnier": 1.0, "niqe": 1.0, "weights": "gradnorm"}
-    assert ex.final_weights(tmp_path, spec) == {"charbonnier": 1.0, "niqe": 0.031}
-    assert ex.final_weights(tmp_path / "missing", spec) == {"charbonnier": 1.0, "niqe": 1.0}
+    assert final_weights(tmp_path, spec) == {"charbonnier": 1.0, "niqe": 0.031}
+    assert final_weights(tmp_path / "missing", spec) == {"charbonnier": 1.0, "niqe": 1.0}
 
 
 @pytest.mark.parametrize("weights,middle", [([0.001, 0.005, 0.01, 0.05], 0.01), ([0.2], 0.2), ([3, 1, 2], 2)])
 def test_middle_gan_weight(weights, middle):
-    assert ex.middle_gan_weight({"adversarial": {"gan_weights": weights}}) == middle
+    assert middle_gan_weight({"adversarial": {"gan_weights": weights}}) == middle

@@ -3,7 +3,7 @@
 Every ``import`` / ``from ... import`` statement in every module under ``nriqa/`` counts, at
 module level or inside a function (relative imports resolved), and so does a call
 ``importlib.import_module("nriqa....")`` / ``__import__("nriqa....")`` with a literal name.
-``nriqa.paths`` and ``nriqa.config`` may be imported by everyone.
+``nriqa.paths``, ``nriqa.config`` and ``nriqa.errors`` may be imported by everyone.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PACKAGE_DIR = Path(nriqa.__file__).resolve().parent
 
 #: unit (subpackage or top-level module of nriqa) -> layer; an import must go to a lower layer
 LAYERS = {
-    "paths": 0, "config": 0,
+    "paths": 0, "config": 0, "errors": 0,
     "data": 1,
     "models": 2,
     "quality": 3,
@@ -28,10 +28,10 @@ LAYERS = {
     "iqa": 6,
     "viz": 7,
     "analysis": 8,
-    "study": 9, "experiments": 9,
+    "study": 9,
     "runner": 10, "__main__": 10,
 }
-SHARED = {"paths", "config"}   # importable from every layer
+SHARED = {"paths", "config", "errors"}   # importable from every layer
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def test_the_walk_sees_module_and_function_level_imports():
     targets = {(e.source, e.target) for e in edges}
     assert ("nriqa.quality.registry", "nriqa.quality.kit") in targets            # module level
     assert ("nriqa.models.spynet", "nriqa.models.convert") in targets            # relative
-    assert any(e.source_unit == "runner" and e.target_unit == "experiments" for e in edges)  # in a function
+    assert ("nriqa.train.runs", "nriqa.models") in targets                       # in a function
 
 
 # ----------------------------------------------------------------------------- the checker itself
@@ -229,8 +229,8 @@ def fake_package(tmp_path):
     write("quality/other.py")
     write("viz/plots.py", "def f():\n    from ..analysis.gain import gain_matrix\n")
     write("quality/lazy.py", "import importlib\nimportlib.import_module('nriqa.analysis.gain')\n")
-    write("study/a.py", "import nriqa.experiments\n")
-    write("experiments.py", "from nriqa.study import a\n")
+    write("study/a.py", "import nriqa.runner\n")
+    write("runner.py", "from nriqa.study import a\n")
     return tmp_path / "nriqa"
 
 
@@ -239,13 +239,13 @@ def test_checker_names_file_and_statement_of_each_violation(fake_package):
     assert any(p.startswith("nriqa/viz/plots.py:2: from ..analysis.gain import gain_matrix") for p in problems)
     assert any(p.startswith("nriqa/quality/lazy.py:2: importlib.import_module('nriqa.analysis.gain')")
                for p in problems)
-    assert any("nriqa/study/a.py:1: import nriqa.experiments" in p for p in problems)   # same layer
+    assert any("nriqa/study/a.py:1: import nriqa.runner" in p for p in problems)   # upward
     assert not any("quality/ok.py" in p or "analysis/gain.py" in p for p in problems)
     found = cycles(all_imports(fake_package))
-    assert len(found) == 1 and found[0].startswith("experiments, study: ")
-    assert "nriqa/experiments.py:1: from nriqa.study import a" in found[0]
-    assert "nriqa/study/a.py:1: import nriqa.experiments" in found[0]
-    assert any(f.startswith("nriqa.experiments, nriqa.study.a: ") for f in cycles(all_imports(fake_package), str))
+    assert len(found) == 1 and found[0].startswith("runner, study: ")
+    assert "nriqa/runner.py:1: from nriqa.study import a" in found[0]
+    assert "nriqa/study/a.py:1: import nriqa.runner" in found[0]
+    assert any(f.startswith("nriqa.runner, nriqa.study.a: ") for f in cycles(all_imports(fake_package), str))
 
 
 def test_annotation_only_imports_are_marked(tmp_path):

@@ -64,7 +64,7 @@ def test_dry_run_writes_every_row_with_finite_numbers(tmp_path):
             value = _number(r[col])
             assert math.isfinite(value) and value >= 0, (model, rid, col, r[col])
         assert _number(r["step s"]) > 0 and _number(r["params"]) > 1000
-    assert "(niqe)" in seen[("vrt", "bf16+cl+nr")]["row"]
+    assert "(niqe-kit)" in seen[("vrt", "bf16+cl+nr")]["row"]
     assert "(lpips-vgg-randtrunk)" in seen[("vrt", "bf16+cl+fr")]["row"]
 
     rows = {r["row"]: r for r in trainer}

@@ -42,6 +42,16 @@ def test_environment_yml_lists_the_same_runtime_dependencies():
     assert py == env, f"only in pyproject: {sorted(py - env)}; only in environment.yml: {sorted(env - py)}"
 
 
+def test_environment_yml_uses_conda_forge_only():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+
+
+def test_license_file_matches_pyproject():
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    assert declared == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
 def test_named_dependencies_are_declared():
     required = {"torch", "torchvision", "pyiqa", "lpips", "papermill", "nbval", "jupyterlab", "ipywidgets",
                 "matplotlib", "pytest", "tqdm", "pyyaml", "opencv-python-headless", "scikit-image",

@@ -169,7 +169,7 @@ def test_a_nan_score_left_undefined_raises_naming_the_frames(measures):
 
 
 def test_niqe_of_flat_frames_is_one_finite_value(measures):
-    for name in ("niqe", "niqe-live"):
+    for name in ("niqe", "niqe-kit"):
         m, card = get(measures, name), q.card(name)
         s = card.min_size
         flat = torch.stack([degenerate_frames(s, s)[k] for k in ("black", "white", "grey", "red")])

@@ -49,9 +49,9 @@ def better(card: q.Card, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- cards and registry
 def test_names_and_cards_cover_the_contract():
     names = q.names()
-    for n in ["psnr", "ssim", "ms_ssim", "fsim", "vif", "gmsd", "nlpd", "vsi", "niqe", "niqe-live", "piqe",
+    for n in ["psnr", "ssim", "ms_ssim", "fsim", "vif", "gmsd", "nlpd", "vsi", "niqe", "niqe-kit", "brisque", "piqe",
               "maniqa", "dbcnn", "nima", "hyperiqa", "paq2piq", "clipiqa", "musiq", "topiq_nr", "mdtvsfa",
-              "lpips-vgg", "lpips-alex", "lpips-vgg-randtrunk", "pieapp", "dists"]:
+              "lpips-vgg", "lpips-alex", "lpips-vgg-randtrunk", "st-lpips-alex", "st-lpips-vgg", "pieapp", "dists"]:
         assert n in names, n
     for c in q.cards():
         assert c.mode in ("FR", "NR") and c.min_size >= 1
@@ -63,7 +63,8 @@ def test_names_and_cards_cover_the_contract():
 
 def test_offline_names_match_presence():
     off = q.offline_names()
-    assert {"psnr", "ssim", "gmsd", "lpips-vgg-randtrunk", "niqe", "niqe-live", "piqe"} <= set(off)
+    assert {"psnr", "ssim", "gmsd", "lpips-vgg-randtrunk", "niqe", "niqe-kit", "brisque", "st-lpips-alex",
+            "st-lpips-vgg", "piqe"} <= set(off)
     assert all(q.card(n).present for n in off)
     assert set(q.offline_names(differentiable=True)) <= set(off)
     assert "piqe" not in q.offline_names(differentiable=True)   # zero input gradient: marked so

@@ -45,5 +45,5 @@ def test_notebooks_match_their_sources(tmp_path):
 def test_run_rejects_unknown_profile_before_running_anything(tmp_path):
     out = subprocess.run([sys.executable, "-m", "nriqa", "run", "--profile", "nope", "--run-root", str(tmp_path)],
                          capture_output=True, text=True)
-    assert out.returncode == 1 and "unknown profile" in out.stderr
+    assert out.returncode == 2 and "unknown profile" in out.stderr and "Traceback" not in out.stderr  # a user error
     assert not (tmp_path / "nope").exists()

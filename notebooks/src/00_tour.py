@@ -18,13 +18,13 @@ SEED = 0
 import matplotlib.pyplot as plt
 import torch
 
-from nriqa import experiments as ex
 from nriqa import quality
 from nriqa.data import build_train_sampler, degrade, embedded_clips
+from nriqa.study.runs import figure_dir, profile
 from nriqa.viz import save_figure
 
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
 print("profile:", cfg["name"])
 
 # %% [markdown]

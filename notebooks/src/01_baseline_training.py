@@ -23,27 +23,26 @@ MODELS = None
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 
-from nriqa import experiments as ex
-from nriqa.analysis import evaluate
-from nriqa.data import bicubic_resize
+from nriqa.study import baseline as study
+from nriqa.study.evaluation import test_set
+from nriqa.study.runs import ensure_baseline, figure_dir, profile
 from nriqa.train import load_generator, read_log
 from nriqa.viz import save_figure
 
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
 models = MODELS or cfg["models"]
-test_set = ex.test_set(cfg)
+clips = test_set(cfg)
 print(f"profile {cfg['name']}: models {models}, {cfg['train']['steps']} steps, "
-      f"{len(test_set)} test clips")
+      f"{len(clips)} test clips")
 
 # %% [markdown]
 # ## Train (or load) the baselines
 
 # %%
-runs = {m: ex.ensure_baseline(cfg, m) for m in models}
+runs = {m: ensure_baseline(cfg, m) for m in models}
 logs = {m: read_log(r) for m, r in runs.items()}
 for m, r in runs.items():
     print(m, "->", r.name)
@@ -62,21 +61,7 @@ plt.show()
 # Bicubic upsampling of the same LR input is the floor every model should clear.
 
 # %%
-scale = cfg["data"]["scale"]
-
-
-class Bicubic(torch.nn.Module):
-    def forward(self, lr):
-        b, t = lr.shape[:2]
-        return bicubic_resize(lr.flatten(0, 1), scale=scale).clamp(0, 1).unflatten(0, (b, t))
-
-
-frames = [evaluate(Bicubic(), test_set, ["psnr", "ssim"], run="bicubic", model="bicubic",
-                   dataset=ex.dataset_label(cfg), device=cfg["device"])]
-for m, r in runs.items():
-    frames.append(evaluate(r, test_set, ["psnr", "ssim"], run=r.name, model=m,
-                           dataset=ex.dataset_label(cfg), device=cfg["device"]))
-scores = pd.concat(frames)
+scores = study.evaluate_baselines(cfg, runs)
 summary = scores.pivot_table(index="model", columns="measure", values="score", aggfunc="mean")
 summary
 
@@ -88,9 +73,9 @@ print(set(summary.index) == set(models) | {"bicubic"})
 # Centre crop of the first test clip: LR input (nearest), bicubic, each baseline, ground truth.
 
 # %%
-item = test_set[0]
+item = clips[0]
 with torch.no_grad():
-    outs = {"bicubic": Bicubic()(item["lr"])}
+    outs = {"bicubic": study.Bicubic(cfg["data"]["scale"])(item["lr"])}
     for m, r in runs.items():
         outs[m] = load_generator(r, device="cpu")(item["lr"]).clamp(0, 1)
 outs["ground truth"] = item["hr"]
@@ -108,11 +93,7 @@ plt.show()
 # its absolute numbers are not comparable with these.
 
 # %%
-for m in models:
-    dp = summary.loc[m, "psnr"] - summary.loc["bicubic", "psnr"]
-    ds = summary.loc[m, "ssim"] - summary.loc["bicubic", "ssim"]
-    print(f"{m}: PSNR {summary.loc[m, 'psnr']:.2f} dB ({dp:+.2f} dB vs bicubic), "
-          f"SSIM {summary.loc[m, 'ssim']:.4f} ({ds:+.4f})")
+print(study.describe_baselines(summary, models))
 
 # %% [markdown]
 # ## What the demo run showed

@@ -21,15 +21,14 @@ RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
 SEED = 0
 
 # %%
-import pandas as pd
+from nriqa.study import finetuning as study
+from nriqa.study.evaluation import evaluate_runs, save_table
+from nriqa.study.runs import ensure_kit_iqa, figure_dir, finetune_grid, finetune_runs, profile, profile_root
 
-from nriqa import experiments as ex
-from nriqa.analysis import gain_matrix, relative_gain
-
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
 model = cfg["finetune"]["model"]
-grid = ex.finetune_grid(cfg)
+grid = finetune_grid(cfg)
 print(f"fine-tuning {model} with {len(grid)} objectives for {cfg['finetune']['steps']} steps each")
 
 # %% [markdown]
@@ -37,19 +36,16 @@ print(f"fine-tuning {model} with {len(grid)} objectives for {cfg['finetune']['st
 # Trained (or loaded) on the embedded distortion set; SRCC/PLCC/KRCC on held-out content.
 
 # %%
-iqa_metrics = ex.ensure_kit_iqa(cfg)
+iqa_metrics = ensure_kit_iqa(cfg)
 iqa_metrics
 
 # %% [markdown]
 # ## Fine-tune (or load) every run, then evaluate with the panel
 
 # %%
-baseline = ex.ensure_baseline(cfg, model)
-runs = {"baseline": baseline}
-for label, terms in grid.items():
-    runs[label] = ex.ensure_finetune(cfg, model, terms)
-scores = ex.evaluate_runs(cfg, runs, model=model)
-scores.to_csv(ex.profile_root(cfg) / "02_panel_scores.csv", index=False)
+runs = finetune_runs(cfg, model, grid)
+scores = evaluate_runs(cfg, runs, model=model)
+scores.to_csv(profile_root(cfg) / "02_panel_scores.csv", index=False)
 print(f"{len(scores)} scores: {scores['run'].nunique()} runs x {scores['measure'].nunique()} measures")
 
 # %% check: True
@@ -61,15 +57,12 @@ print(set(scores["run"]) == set(runs))
 # positive is better, whatever the measure's direction. Mean over clips and frames.
 
 # %%
-gains = relative_gain(scores, baseline="baseline", by=("run", "measure"))
-table = gain_matrix(gains, row="run", col="measure").rename(columns={"average": "mean"})
+table = study.gain_table(scores)
 table.sort_values("mean", ascending=False).style.format("{:+.3f}")
 
 # %%
-ex.save_table(table, cfg, "02_relative_gain")
-best, worst = table["mean"].idxmax(), table["mean"].idxmin()
-print(f"largest mean panel gain: {best} ({table.loc[best, 'mean']:+.3f}); "
-      f"smallest: {worst} ({table.loc[worst, 'mean']:+.3f})")
+save_table(table, cfg, "02_relative_gain")
+print(study.describe_gains(table))
 
 # %% [markdown]
 # The printed line and the table are this run's measurements. Notebook 03 draws them as the

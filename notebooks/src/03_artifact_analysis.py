@@ -23,27 +23,27 @@ HACK_THRESHOLD = 0.05  # own-metric gain minus mean held-out gain that flags met
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 
-from nriqa import experiments as ex
 from nriqa.analysis import crop_grid, gain_heatmap, metric_hacking, relative_gain, top_crops
+from nriqa.study import artifacts as study
+from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, run_outputs
+from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
 from nriqa.viz import save_figure
 from nriqa.viz.widgets import compare_frames
 
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
 model = cfg["finetune"]["model"]
-runs = {"baseline": ex.ensure_baseline(cfg, model)}
-for label, terms in ex.finetune_grid(cfg).items():
-    runs[label] = ex.ensure_finetune(cfg, model, terms)
-scores = ex.evaluate_runs(cfg, runs, model=model)
+grid = finetune_grid(cfg)
+runs = finetune_runs(cfg, model, grid)
+scores = evaluate_runs(cfg, runs, model=model)
 
 # %% [markdown]
 # ## The relative-gain heatmap
 
 # %%
 gains = relative_gain(scores, baseline="baseline", by=("run", "measure"))
-own = {label: list(terms) for label, terms in ex.finetune_grid(cfg).items()}
+own = study.own_measures(grid)
 fig = gain_heatmap(gains, own=own, hacking_threshold=HACK_THRESHOLD,
                    title=f"{model}: relative gain over the Charbonnier baseline")
 save_figure(fig, "03_relative_gain_heatmap", folder=FIG)
@@ -64,8 +64,8 @@ hacking
 # luma power in octaves (0 = as sharp as ground truth). Compare each run with the baseline row.
 
 # %%
-outputs = ex.run_outputs(cfg, runs)
-artifacts = ex.artifact_table(outputs)
+outputs = run_outputs(cfg, runs)
+artifacts = artifact_table(outputs)
 artifacts
 
 # %% check: True
@@ -77,9 +77,9 @@ print(set(artifacts.index) == set(runs))
 # scores worst on it, shown for ground truth, the baseline and every run.
 
 # %%
-for measure in ex.ARTIFACTS:
-    run = ex.worst_run(artifacts, measure)
-    clip = ex.worst_clip(outputs, run, measure)
+for measure in ARTIFACTS:
+    run = study.worst_run(artifacts, measure)
+    clip = study.worst_clip(outputs, run, measure)
     gt = outputs["ground truth"][clip]
     crops = top_crops(outputs[run][clip], gt, measure, k=2, size=min(32, gt.shape[-1] // 2))
     shown = {name: frames[clip] for name, frames in outputs.items() if name != "ground truth"}
@@ -100,7 +100,7 @@ if hasattr(view, "savefig"):
 view
 
 # %%
-print(ex.describe_artifacts(artifacts))
+print(study.describe_artifacts(artifacts))
 
 # %% [markdown]
 # ## What the demo run showed

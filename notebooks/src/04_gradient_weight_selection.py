@@ -24,22 +24,23 @@ SEED = 0
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from nriqa import experiments as ex
+from nriqa.study import weighting as study
+from nriqa.study.runs import ensure_baseline, ensure_kit_iqa, figure_dir, profile, term_label
 from nriqa.viz import save_figure
 from nriqa.viz.widgets import weight_explorer
 
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
 model = cfg["finetune"]["model"]
 wcfg = cfg["weights"]
-ex.ensure_kit_iqa(cfg)
-baseline = ex.ensure_baseline(cfg, model)
+ensure_kit_iqa(cfg)
+baseline = ensure_baseline(cfg, model)
 
 # %% [markdown]
 # ## Gradient magnitudes at the baseline
 
 # %%
-grads = {ex.term_label(c): ex.measure_term_gradients(cfg, baseline, c) for c in wcfg["combos"]}
+grads = {term_label(c): study.measure_term_gradients(cfg, baseline, c) for c in wcfg["combos"]}
 norms = pd.DataFrame({label: g["param_norm"] for label, g in grads.items()}).T
 norms
 
@@ -52,7 +53,7 @@ for label, g in grads.items():
 # ## Three weightings of the same combinations
 
 # %%
-comparison = ex.weighting_comparison(cfg, model, baseline, grads)
+comparison = study.weighting_comparison(cfg, model, baseline, grads)
 comparison
 
 # %% check: True
@@ -80,7 +81,7 @@ if hasattr(view, "savefig"):
 view
 
 # %%
-print(ex.describe_weighting(comparison))
+print(study.describe_weighting(comparison))
 
 # %% [markdown]
 # ## What the demo run showed

@@ -24,15 +24,16 @@ SEED = 0
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from nriqa import experiments as ex
 from nriqa.analysis import claims
+from nriqa.study import adversarial as study
+from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
 from nriqa.viz import save_figure
 
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
 acfg = cfg["adversarial"]
 model = cfg["finetune"]["model"]
-ex.ensure_kit_iqa(cfg)
+ensure_kit_iqa(cfg)
 print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weights"])
 
 # %% [markdown]
@@ -45,7 +46,7 @@ print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weigh
 # exceeds twice the seed noise.
 
 # %%
-grid = ex.adversarial_grid(cfg, model)
+grid = study.adversarial_grid(cfg, model)
 grid
 
 # %% check: True
@@ -63,7 +64,7 @@ save_figure(fig, "05_discriminator_grid", folder=FIG)
 plt.show()
 
 # %%
-print(ex.describe_adversarial(grid))
+print(study.describe_adversarial(grid))
 verdicts = claims.discriminator_ranking(grid, grid.attrs["fr_noise"])
 verdicts += claims.discriminator_ranking(grid, grid.attrs["noise"], column="gain_vs_fidelity",
                                          outcome="improve the whole panel (FR and NR judges) more")
@@ -77,7 +78,7 @@ Markdown(claims.report(verdicts))
 # with seed noise.
 
 # %%
-suppression = ex.artifact_suppression(cfg, model)
+suppression = study.artifact_suppression(cfg, model)
 suppression
 
 # %%
@@ -93,11 +94,11 @@ Markdown(claims.report(art_verdicts))
 # (b) the backbone of each trained discriminator; held-out SRCC/PLCC.
 
 # %%
-transfer = ex.discriminator_transfer(cfg, model)
+transfer = study.discriminator_transfer(cfg, model)
 transfer
 
 # %%
-print(ex.describe_transfer(transfer))
+print(study.describe_transfer(transfer))
 verdicts.append(claims.transfer_little(transfer))
 
 # %% [markdown]

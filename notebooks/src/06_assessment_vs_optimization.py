@@ -23,26 +23,27 @@ SEED = 0
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from nriqa import experiments as ex
 from nriqa.analysis import asymmetry_correlation, asymmetry_scatter, asymmetry_table, claims
+from nriqa.study import asymmetry as study
+from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
 from nriqa.viz import save_figure
 
-cfg = ex.profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
-FIG = ex.figure_dir(cfg)
-ex.ensure_kit_iqa(cfg)
+cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
+FIG = figure_dir(cfg)
+ensure_kit_iqa(cfg)
 
 # %% [markdown]
 # ## Assessment accuracy on held-out content
 
 # %%
-assess = ex.assessment_accuracies(cfg)
+assess = study.assessment_accuracies(cfg)
 assess
 
 # %% [markdown]
 # ## Optimization value (from notebook 02's runs) and the asymmetry
 
 # %%
-optimize = ex.optimization_values(cfg)
+optimize = study.optimization_values(cfg)
 table = asymmetry_table(assess, optimize)
 table
 
@@ -55,7 +56,7 @@ save_figure(fig, "06_assessment_vs_optimization", folder=FIG)
 plt.show()
 
 # %%
-print(ex.describe_asymmetry(table))
+print(study.describe_asymmetry(table))
 verdicts = []
 if len(table) >= 3:  # a rank correlation needs three measures (the smoke profile has fewer)
     verdicts.append(claims.assessment_is_not_optimization(table, *asymmetry_correlation(table)))
@@ -70,8 +71,8 @@ Markdown(claims.report(verdicts))
 
 # %%
 model = cfg["finetune"]["model"]
-adv = ex.adversarial_fidelity(cfg, model, assess)
-noise = ex.seed_noise(cfg, model)
+adv = study.adversarial_fidelity(cfg, model, assess)
+noise = study.seed_noise(cfg, model)
 print(f"seed noise of a panel gain: {noise:.4f}")
 adv
 
@@ -86,7 +87,7 @@ Markdown(claims.report(adv_verdicts))
 # weights are not on this machine are listed, not downloaded.
 
 # %%
-fidelity = ex.fidelity_family(cfg)
+fidelity = study.fidelity_family(cfg)
 fidelity
 
 # %% [markdown]

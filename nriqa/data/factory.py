@@ -17,6 +17,7 @@ from pathlib import Path
 from nriqa.data.embedded import embedded_clips
 from nriqa.data.folders import DATASETS, FolderDataset, open_dataset
 from nriqa.data.sampler import TrainSampler, test_clips
+from nriqa.errors import ConfigError
 
 SOURCES = ("embedded", *DATASETS)
 
@@ -32,15 +33,15 @@ def dataset_root(source: str, root: str | os.PathLike | None = None) -> Path | N
 def _source(cfg: Mapping) -> str:
     source = str(cfg.get("source", "embedded")).lower()
     if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {cfg.get('source')!r}")
+        raise ConfigError(f"data.source must be one of {SOURCES}, got {cfg.get('source')!r}")
     return source
 
 
 def _folder(source: str, cfg: Mapping) -> FolderDataset:
     root = dataset_root(source, cfg.get("root"))
     if root is None:
-        raise ValueError(f"data.source={source!r} needs data.root (or ${'NRIQA_' + source.upper()}) "
-                         f"pointing at the dataset folder")
+        raise ConfigError(f"data.source={source!r} needs data.root (or ${'NRIQA_' + source.upper()}) "
+                          f"pointing at the dataset folder")
     return open_dataset(source, root, scale=int(cfg.get("scale", 4)))
 
 

@@ -1,7 +1,7 @@
 """Folder datasets in their usual on-disk layouts: Vimeo-90K septuplets, REDS, Vid4; single video files.
 
 Each dataset checks its layout when constructed and fails fast, naming the missing path and printing
-the expected layout. ``clips(split)`` loads frames into memory as :class:`~nriqa.data.clip.Clip`
+the expected layout; :meth:`FolderDataset.check` checks every frame file (``python -m nriqa data``). ``clips(split)`` loads frames into memory as :class:`~nriqa.data.clip.Clip`
 objects; ``clips(split, lazy=True)`` returns :class:`~nriqa.data.clip.LazyClip` objects that stay on
 disk until a sampler reads a window (what ``build_train_sampler`` uses for folder datasets). HR frames are
 cropped at the bottom/right to multiples of ``scale`` ("mod-crop"); a dataset's own LR frames are
@@ -27,10 +27,12 @@ from typing import ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from nriqa.data.checks import check_dataset
 from nriqa.data.clip import Clip, LazyClip
 from nriqa.data.embedded import _area_resize
 from nriqa.data.frames_io import list_frames, read_image, read_video, to_tensor
 from nriqa.data.sampler import _check_degradation, test_clips
+from nriqa.errors import DatasetError
 
 
 def _mod_crop(frames, scale: int):
@@ -74,6 +76,10 @@ class FolderDataset:
 
     # -- shared ----------------------------------------------------------------------------
     def _layout_error(self, missing: Path) -> None:
+        if missing == self.root:
+            raise LayoutError(f"{self.name}: the dataset folder {missing} does not exist; point data.root "
+                              f"(or --{self.name} DIR, or $NRIQA_{self.name.upper()}) at it.\n"
+                              f"Expected layout under it:\n{self.layout}")
         raise LayoutError(f"{self.name}: expected {missing} but it does not exist.\n"
                           f"Expected layout under {self.root}:\n{self.layout}")
 
@@ -102,8 +108,8 @@ class FolderDataset:
         if lr_folder is not None and lr_folder.is_dir():
             lr_files = self._frame_files(lr_folder)[:max_frames]
             if len(lr_files) != len(hr_files):
-                raise ValueError(f"{self.name}: {lr_folder} has {len(lr_files)} frames but "
-                                 f"{self.hr_dir(clip)} has {len(hr_files)}")
+                raise DatasetError(f"{self.name}: {lr_folder} has {len(lr_files)} frames but "
+                                   f"{self.hr_dir(clip)} has {len(hr_files)}")
         return LazyClip(name=clip, source=self.name, hr_files=hr_files, lr_files=lr_files,
                         degradation=degradation if lr_files is not None else None, scale=self.scale)
 
@@ -133,6 +139,12 @@ class FolderDataset:
         for item in items:
             item["eval_frames"] = None if self.eval_frames is None else list(self.eval_frames)
         return items
+
+    def check(self, *, decode: bool = False, progress: bool = False) -> dict:
+        """Check every frame of every clip (readable and complete, one size per clip, the dataset's own LR
+        frames: as many as HR and ``LR x scale == HR``) and describe what is there; raises
+        :class:`~nriqa.errors.DatasetError` naming the first bad file (see :mod:`nriqa.data.checks`)."""
+        return check_dataset(self, decode=decode, progress=progress)
 
     def describe(self) -> dict:
         """Clip counts per split and the HR resolution of the first clip (reads one frame only)."""

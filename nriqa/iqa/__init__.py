@@ -6,14 +6,12 @@
 - :func:`evaluate_iqa` — held-out metrics of a trained network
 
 The networks live in :mod:`nriqa.models.iqa_nets`; an installed checkpoint is the quality
-measure ``<arch>@<dataset>`` (:mod:`nriqa.quality.kit`). :func:`register_kit_models` is that
-module's function, re-exported here for the callers that import it from ``nriqa.iqa``.
+measure ``<arch>@<dataset>`` (:mod:`nriqa.quality.kit`).
 """
 from __future__ import annotations
 
 from nriqa.data.iqa_sets import IQASet, embedded_distortion_set, load_iqa_dataset
 from nriqa.iqa.train import evaluate_iqa, train_iqa
-from nriqa.quality.kit import register_kit_models
 
 
 def distortion_set(split: str = "train", **kw) -> IQASet:
@@ -21,4 +19,4 @@ def distortion_set(split: str = "train", **kw) -> IQASet:
     return embedded_distortion_set(split, **kw)
 
 
-__all__ = ["IQASet", "distortion_set", "evaluate_iqa", "load_iqa_dataset", "register_kit_models", "train_iqa"]
+__all__ = ["IQASet", "distortion_set", "evaluate_iqa", "load_iqa_dataset", "train_iqa"]

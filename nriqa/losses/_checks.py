@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from nriqa.errors import UserError
+
 #: slack allowed around [0, 1] for *targets* (data loaders and bicubic resizing overshoot a little)
 RANGE_TOL = 1e-3
 
@@ -17,7 +19,7 @@ class LossInputError(ValueError):
     """A loss received input of the wrong rank, shape, dtype, range or with non-finite values."""
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(KeyError, UserError):
     """An objective term, measure or loss name that is not registered (message names the closest)."""
 
     def __str__(self) -> str:

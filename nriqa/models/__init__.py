@@ -24,6 +24,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from nriqa.errors import UserError
+
 from .basicvsrpp import BasicVSRPlusPlus
 from .rbpn import RBPN
 from .spynet import SpyNet, load_spynet_weights
@@ -94,7 +96,7 @@ def flow_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
-class VideoInputError(ValueError):
+class VideoInputError(UserError):
     """A video tensor given to :func:`check_video` / :func:`upscale` (or returned by the model there)
     has the wrong type, dtype, shape or values; the message names it and what was expected."""
 

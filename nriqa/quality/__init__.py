@@ -10,7 +10,8 @@ weight files each measure needs (``card.present``). Nothing downloads implicitly
 ``python -m nriqa weights fetch NAME`` is the only thing that does.
 
 Layout: :mod:`~nriqa.quality.base` (Card, WeightFile, register), one module per backend
-(``niqe``, ``lpips_measure``, ``mdtvsfa``, ``dists_family``, ``pyiqa_measures``, ``kit``),
+(``niqe``, ``brisque_measure``, ``lpips_measure``, ``stlpips_measure``, ``mdtvsfa``, ``dists_family``,
+``pyiqa_measures``, ``kit``),
 :mod:`~nriqa.quality.registry` (imports the backends; lookup, create, to_loss).
 """
 from nriqa.quality.base import Card, WeightFile, WeightsMissingError, register, torch_hub_dir

@@ -7,6 +7,9 @@ A backend module (``niqe``, ``lpips_measure``, ``pyiqa_measures``, ``kit`` ...) 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
+import sysconfig
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +29,34 @@ def torch_hub_dir() -> Path:
     return Path(torch.hub.get_dir()).expanduser()
 
 
+def package_dir(dist: str) -> Path:
+    """The folder an installed distribution's files are relative to (its ``site-packages``).
+
+    Found with ``importlib.metadata`` (the package is not imported). When ``dist`` is not
+    installed: the ``site-packages`` folder pip would install it into.
+    """
+    try:
+        return Path(importlib.metadata.distribution(dist).locate_file(""))
+    except importlib.metadata.PackageNotFoundError:
+        return Path(sysconfig.get_paths()["purelib"])
+
+
 _ROOTS: dict[str, Callable[[], Path]] = {
     "torch_hub": torch_hub_dir,   # pyiqa: <hub>/pyiqa, torchvision: <hub>/checkpoints, CLIP: <hub>/clip
     "nriqa": weights_dir,         # nriqa's own measures (MDTVSFA, kit-trained models)
 }
+PACKAGE_ROOT = "package:"        # root "package:<dist>": a data file inside an installed wheel
 
 
 @dataclass(frozen=True)
 class WeightFile:
     """One weight file a measure needs.
 
-    ``root`` is ``"torch_hub"`` (``$TORCH_HOME/hub``) or ``"nriqa"`` (``weights_dir()``);
+    ``root`` is ``"torch_hub"`` (``$TORCH_HOME/hub``), ``"nriqa"`` (``weights_dir()``) or
+    ``"package:<dist>"`` (a data file shipped inside the installed wheel ``<dist>``, located with
+    :func:`package_dir`; ``url`` then holds the ``pip install`` command that provides it);
     ``subdir`` the folder under it. ``size_bytes``/``sha256`` are checked by ``weights fetch``
-    when known (None = unknown).
+    (and by :func:`verified_path`) when known (None = unknown).
     """
 
     filename: str
@@ -51,13 +69,39 @@ class WeightFile:
     @property
     def path(self) -> Path:
         """Absolute path where this file is expected (resolved now, from the environment)."""
+        if self.root.startswith(PACKAGE_ROOT):
+            return package_dir(self.root[len(PACKAGE_ROOT):]) / self.subdir / self.filename
         if self.root not in _ROOTS:
-            raise ValueError(f"WeightFile {self.filename!r}: unknown root {self.root!r}; use one of {sorted(_ROOTS)}")
+            raise ValueError(f"WeightFile {self.filename!r}: unknown root {self.root!r}; use one of "
+                             f"{sorted(_ROOTS)} or '{PACKAGE_ROOT}<distribution>'")
         return _ROOTS[self.root]() / self.subdir / self.filename
 
     @property
     def present(self) -> bool:
         return self.path.is_file() and self.path.stat().st_size > 0
+
+
+def verified_path(w: WeightFile) -> Path:
+    """``w.path`` after checking that the file is there and has the size and sha256 on record.
+
+    Raises :class:`WeightsMissingError` when it is absent, ``ValueError`` when it differs (another
+    release of the package, or a damaged file): nothing is loaded from an unexpected file.
+    """
+    path = w.path
+    if not path.is_file():
+        raise WeightsMissingError(f"{w.filename}: not found at {path} (source: {w.url})")
+    size = path.stat().st_size
+    if w.size_bytes is not None and size != w.size_bytes:
+        raise ValueError(f"{path}: {size} bytes, expected {w.size_bytes}; install the expected file ({w.url})")
+    if w.sha256 is not None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        if not h.hexdigest().startswith(w.sha256):
+            raise ValueError(f"{path}: sha256 differs from the file nriqa was checked with; "
+                             f"install the expected file ({w.url})")
+    return path
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from nriqa.data.embedded import brief_error
+from nriqa.errors import CheckpointError
 from nriqa.models.iqa_nets import MIN_SIZE, build_arch
 from nriqa.paths import weights_dir
 from nriqa.quality.base import Card, WeightFile, register
@@ -55,7 +56,7 @@ class KitIQA(nn.Module):
         return torch.sigmoid((self.net(x) - self.p50) / self.scale)
 
 
-class KitCheckpointError(ValueError):
+class KitCheckpointError(CheckpointError):
     """A kit IQA checkpoint on disk cannot be loaded (truncated, not a checkpoint, wrong keys or
     weights). The message names the file and how to recreate it; nothing rebuilds it implicitly."""
 

@@ -17,7 +17,7 @@ them, stated on its card where it is not the obvious one (``tests/test_quality_d
 checks every offline measure):
 
 - finite on all of them: psnr (identical frames: 80 dB), ssim, ms_ssim, fsim, vsi (identical:
-  1), gmsd, nlpd, mad (identical: 0), niqe / niqe-live (flat frames: one finite value), the
+  1), gmsd, nlpd, mad (identical: 0), niqe / niqe-kit and brisque (flat frames: finite), the
   LPIPS / DISTS family (identical: 0), the kit-trained measures (a sigmoid, in (0, 1));
 - piqe: flat frames score 100 (its worst), the all-black one too (pyiqa: NaN);
 - cw_ssim: two frames without structure in the compared band score 1 (pyiqa: up to 1e6);
@@ -38,8 +38,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from nriqa.errors import UserError
+
 # the backends register their measures when imported (pyiqa itself is imported only on use)
 from nriqa.quality import lpips_measure, mdtvsfa, niqe, pyiqa_measures, dists_family  # noqa: F401
+from nriqa.quality import brisque_measure, stlpips_measure  # noqa: F401
 from nriqa.quality.base import _REGISTRY, Card, WeightsMissingError
 from nriqa.quality.kit import broken_checkpoint, kit_dir, register_kit_models
 
@@ -107,7 +110,7 @@ def require_weights(c: Card) -> None:
         raise WeightsMissingError(missing_weights_message(c))
 
 
-class MeasureInputError(ValueError):
+class MeasureInputError(UserError):
     """A :class:`Measure` was given input it cannot score: not a tensor, wrong rank, channels or
     dtype, empty, frames smaller than ``card.min_size``, NaN/Inf, values outside [0, 1], a missing
     or mismatched ``ref``. The message names the measure, the input and the expectation."""

@@ -7,10 +7,11 @@
 
 Modules: ``trainer`` (the loop), ``config`` (TrainConfig), ``optim`` (fused Adam, skipped steps),
 ``state`` (tally, checkpoint dict, resume), ``log`` (log rows), ``runs`` (run-folder readers),
-``checkpoint``, ``schedule``, ``ema``, ``distributed``, ``balance``, ``cli``.
+``checkpoint``, ``lock``, ``schedule``, ``ema``, ``distributed``, ``balance``, ``cli``.
 
 Run folder: ``config.yaml`` (resolved config, ``config_hash``, ``init_from``),
-``checkpoints/{latest,best,step_000100}.pt``, ``log.jsonl``, ``done.json``.
+``checkpoints/{latest,best,step_000100}.pt``, ``log.jsonl``, ``done.json``; ``train.lock`` while a
+trainer runs in it (:mod:`nriqa.train.lock`).
 """
 from . import balance
 from .config import TrainConfig

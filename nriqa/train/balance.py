@@ -25,6 +25,8 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
+from nriqa.errors import ConfigError
+
 EPS = 1e-12
 
 
@@ -153,7 +155,7 @@ def loss_weights(weights: Mapping[str, float], balancing: str | None, balance: M
     if balancing in (None, "fixed"):
         return {k: torch.tensor(v, device=device) for k, v in weights.items()}, None
     if balancing != "gradnorm":
-        raise ValueError(f"train.objective.weights must be 'gradnorm' (or absent), got {balancing!r}")
+        raise ConfigError(f"train.objective.weights must be 'gradnorm' (or absent), got {balancing!r}")
     b = {"reference": profile.get("reference", "charbonnier"), "shares": profile.get("target_share", 0.1),
          "every": profile.get("balance_every", 10), "ema": 0.9, "clip": [1e-6, 1e6], **balance}
     balancer = GradNormBalancer(weights, reference=b["reference"], shares=b["shares"], every=b["every"],
@@ -174,17 +176,17 @@ class GradNormBalancer:
                  shares: float | Mapping[str, float] = 0.1, every: int = 10, ema: float = 0.9,
                  clip: tuple[float, float] = (1e-6, 1e6), device: str | torch.device = "cpu"):
         if reference not in weights:
-            raise ValueError(f"train.balance.reference {reference!r} is not a term of the objective {sorted(weights)}")
+            raise ConfigError(f"train.balance.reference {reference!r} is not a term of the objective {sorted(weights)}")
         if int(every) < 1 or not 0.0 <= float(ema) < 1.0:
-            raise ValueError(f"train.balance needs every >= 1 and 0 <= ema < 1, got every={every}, ema={ema}")
+            raise ConfigError(f"train.balance needs every >= 1 and 0 <= ema < 1, got every={every}, ema={ema}")
         lo, hi = (float(c) for c in clip)
         if not 0 <= lo <= hi:
-            raise ValueError(f"train.balance.clip must be [lo, hi] with 0 <= lo <= hi, got {clip}")
+            raise ConfigError(f"train.balance.clip must be [lo, hi] with 0 <= lo <= hi, got {clip}")
         self.reference, self.every, self.decay, self.clip = reference, int(every), float(ema), (lo, hi)
         self.shares = _shares_for(weights, reference, shares)
         unknown = set(self.shares) - set(weights)
         if unknown:
-            raise ValueError(f"train.balance.shares names terms {sorted(unknown)} not in the objective {sorted(weights)}")
+            raise ConfigError(f"train.balance.shares names terms {sorted(unknown)} not in the objective {sorted(weights)}")
         self.weights = {k: torch.tensor(float(v), device=device) for k, v in weights.items()}
         self.norm_ema = {k: torch.zeros((), device=device) for k in weights}
         self.seen = {k: torch.zeros((), device=device) for k in weights}

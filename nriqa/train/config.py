@@ -5,6 +5,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from nriqa.errors import ConfigError
+
 #: the objective key of the adversarial term (its weight and gradient norm are logged under this name)
 GAN_TERM = "gan"
 
@@ -52,7 +54,7 @@ class TrainConfig:
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> "TrainConfig":
         if not isinstance(cfg, Mapping) or not isinstance(cfg.get("train"), Mapping):
-            raise ValueError("cfg must be a resolved profile with a cfg['train'] mapping (see nriqa/profiles/demo.yaml)")
+            raise ConfigError("cfg must be a resolved profile with a cfg['train'] mapping (see nriqa/profiles/demo.yaml)")
         t = dict(cfg["train"])
         unknown = sorted(set(t) - set(cls.__dataclass_fields__))
         if unknown:
@@ -60,14 +62,14 @@ class TrainConfig:
         for k in unknown:
             t.pop(k)
         if "steps" not in t or "objective" not in t:
-            raise ValueError("cfg['train'] needs 'steps' and 'objective'")
+            raise ConfigError("cfg['train'] needs 'steps' and 'objective'")
         out = cls(**t)
         out.check()
         return out
 
     def check(self) -> None:
         def bad(name, expect, got):
-            raise ValueError(f"train.{name} must be {expect}, got {got!r}")
+            raise ConfigError(f"train.{name} must be {expect}, got {got!r}")
 
         if int(self.steps) < 1:
             bad("steps", "a positive integer", self.steps)

@@ -15,6 +15,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from nriqa.errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -78,8 +80,8 @@ def shard(batch: dict, info: DistInfo) -> dict:
     for k, v in batch.items():
         if isinstance(v, torch.Tensor):
             if v.shape[0] % info.world_size:
-                raise ValueError(f"data.batch_size ({v.shape[0]}) must be divisible by the number of "
-                                 f"processes ({info.world_size})")
+                raise ConfigError(f"data.batch_size ({v.shape[0]}) must be divisible by the number of "
+                                  f"processes ({info.world_size})")
             v = v[info.rank :: info.world_size]
         out[k] = v
     return out

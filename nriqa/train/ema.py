@@ -6,6 +6,8 @@ import copy
 import torch
 from torch import nn
 
+from nriqa.errors import ConfigError
+
 
 class EMA:
     """``ema <- ema + w * (params - ema)`` with ``w = 1 - decay`` (``w = 0`` leaves it bit-identical).
@@ -16,7 +18,7 @@ class EMA:
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"train.ema_decay must be in [0, 1), got {decay}")
+            raise ConfigError(f"train.ema_decay must be in [0, 1), got {decay}")
         self.decay = float(decay)
         self.module = copy.deepcopy(model).eval().requires_grad_(False)
 

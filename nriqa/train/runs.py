@@ -14,6 +14,8 @@ import torch
 import yaml
 from torch import nn
 
+from nriqa.errors import ConfigError
+
 from .checkpoint import load_checkpoint
 
 CONFIG_FILE = "config.yaml"
@@ -93,7 +95,7 @@ def read_log(run_dir: str | Path):
 def _model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
     name = cfg.get("model") or (cfg.get("models") or [None])[0]
     if not name:
-        raise ValueError("config names no generator: set cfg['model'] (or cfg['models'][0])")
+        raise ConfigError("config names no generator: set cfg['model'] (or cfg['models'][0])")
     return str(name), str(cfg.get("model_size", "tiny"))
 
 
@@ -103,7 +105,15 @@ def build_generator(cfg: Mapping[str, Any]) -> nn.Module:
     from nriqa import models
 
     name, size = _model_name(cfg)
-    return models.build(name, size)
+    if name not in models.available():
+        raise ConfigError(f"unknown generator model={name!r}; available: {models.available()} "
+                          "(set it with --model NAME or --set model=NAME)")
+    try:
+        return models.build(name, size)
+    except ValueError as err:
+        if "size" in str(err):  # an unknown model_size
+            raise ConfigError(f"model_size={size!r}: {err}") from None
+        raise
 
 
 def flow_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from nriqa.errors import ConfigError
+
 
 @dataclass
 class CosineRestarts:
@@ -23,15 +25,15 @@ class CosineRestarts:
 
     def __post_init__(self) -> None:
         if not self.periods or any(int(p) <= 0 for p in self.periods):
-            raise ValueError(f"schedule.periods must be a non-empty list of positive step counts, got {self.periods!r}")
+            raise ConfigError(f"schedule.periods must be a non-empty list of positive step counts, got {self.periods!r}")
         self.periods = [int(p) for p in self.periods]
         if not self.restart_weights:
             self.restart_weights = [1.0] * len(self.periods)
         if len(self.restart_weights) != len(self.periods):
-            raise ValueError(f"schedule.restart_weights ({len(self.restart_weights)} values) must match "
-                             f"schedule.periods ({len(self.periods)} values)")
+            raise ConfigError(f"schedule.restart_weights ({len(self.restart_weights)} values) must match "
+                              f"schedule.periods ({len(self.periods)} values)")
         if self.warmup_steps < 0 or self.eta_min < 0 or self.base_lr <= 0:
-            raise ValueError("schedule needs base_lr > 0, eta_min >= 0 and warmup_steps >= 0")
+            raise ConfigError("schedule needs base_lr > 0, eta_min >= 0 and warmup_steps >= 0")
 
     def cosine(self, t: int) -> float:
         """Rate at step ``t`` counted from the end of warm-up."""
@@ -57,7 +59,7 @@ def build_schedule(schedule_cfg: dict | None, base_lr: float, total_steps: int) 
         return CosineRestarts(base_lr, [max(1, total_steps)], eta_min=base_lr,
                               warmup_steps=int(cfg.get("warmup_steps", 0)))
     if name != "cosine_restarts":
-        raise ValueError(f"train.schedule.name must be 'cosine_restarts' or 'constant', got {name!r}")
+        raise ConfigError(f"train.schedule.name must be 'cosine_restarts' or 'constant', got {name!r}")
     return CosineRestarts(
         base_lr=float(base_lr),
         periods=list(cfg.get("periods") or [max(1, total_steps)]),

@@ -22,7 +22,8 @@ import torch
 from nriqa import config as nconfig
 from nriqa.paths import atomic_write_text
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, step_checkpoints
+from .checkpoint import (load_checkpoint, load_resume_checkpoint, rng_state, save_checkpoint, set_rng_state,
+                         step_checkpoints)
 from .log import finite_or_none
 from .runs import CONFIG_FILE, DONE_FILE, LOG_FILE, config_changes, read_config, read_log_rows
 
@@ -146,13 +147,15 @@ def checkpoint_state(tr: "_Trainer", step: int) -> dict:
 
 
 def resume_or_start(tr: "_Trainer") -> int:
-    """Load ``checkpoints/latest.pt`` into the trainer when there is one, else start the run folder
-    (``config.yaml``, no log). Returns the step to continue from."""
+    """Load ``checkpoints/latest.pt`` into the trainer when there is one (the newest intact ``step_*.pt``
+    when it cannot be loaded, with a warning), else start the run folder (``config.yaml``, no log).
+    Returns the step to continue from."""
     run_dir, info = tr.run_dir, tr.info
     seed = int(tr.cfg.get("seed", 0))
     # ranks other than 0 draw their own stream (dropout differs per rank; 0 keeps the checkpointed one)
     rank_seed = seed * 1_000_003 + info.rank * 7919
-    if not (run_dir / "checkpoints" / "latest.pt").exists():
+    ck = load_resume_checkpoint(run_dir, map_location=tr.device)
+    if ck is None:
         if info.enabled and not info.is_main:
             torch.manual_seed(rank_seed)
         if info.is_main:
@@ -165,7 +168,6 @@ def resume_or_start(tr: "_Trainer") -> int:
             (run_dir / LOG_FILE).unlink(missing_ok=True)
         return 0
 
-    ck = load_checkpoint(run_dir, "latest", map_location=tr.device)
     if ck.get("config_hash") != tr.hash:
         changed = _resume_changes(read_config(run_dir), tr.cfg)
         if changed:

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from nriqa import config as nconfig
 from nriqa.data import build_train_sampler
+from nriqa.errors import ConfigError
 from nriqa.losses import Objective, discriminator_loss
 
 from . import distributed as ddp
@@ -48,6 +49,7 @@ from .balance import grad_norm, loss_weights, projected_backward, term_norms
 from .checkpoint import seed_all
 from .config import GAN_TERM, TrainConfig, resolve_flag
 from .ema import EMA
+from .lock import claim_run_folder
 from .log import TensorBoard, append_row, log_row
 from .optim import build_optimizer, step_unless_nonfinite
 from .runs import (DONE_FILE, TRAINING_KEYS, _model_name, build_generator, config_hash, flow_parameters,
@@ -67,8 +69,9 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     ``cfg``: a resolved profile (``nriqa.config.load_profile``): ``cfg["train"]`` the trainer
     knobs, ``cfg["data"]`` the sampler, ``cfg["model"]`` (else ``cfg["models"][0]``) and
     ``cfg["model_size"]`` the generator, ``cfg["seed"]``, ``cfg["device"]``.
-    Returns at once when ``run_dir/done.json`` exists; resumes from ``checkpoints/latest.pt``
-    when present (bit-identical on CPU to an uninterrupted run). ``init_from``: a baseline run
+    Returns at once when ``run_dir/done.json`` exists; resumes from ``checkpoints/latest.pt`` (else
+    the newest intact ``step_*.pt``) when present (bit-identical on CPU to an uninterrupted run);
+    ``run_dir/train.lock`` keeps a second trainer out (``RunLockedError``). ``init_from``: a baseline run
     folder whose latest EMA weights start this run (recorded in config.yaml and done.json).
     ``model``/``sampler``/``objective`` replace the ones ``cfg`` names (for experiments and
     tests); ``evaluate(generator) -> float`` (lower better) picks the best checkpoint.
@@ -90,9 +93,10 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
                                 "(is it a finished baseline run?)")
     device = nconfig.resolve_device(cfg.get("device", "auto"))
     info = ddp.setup("cuda" if device.startswith("cuda") else "cpu")
-    try:
-        return _Trainer(cfg, tc, run_dir, device, info, progress=progress, init_from=init_from, model=model,
-                        sampler=sampler, objective=objective, evaluate=evaluate).run()
+    try:  # one trainer per run folder (rank 0 holds the lock for all ranks)
+        with claim_run_folder(run_dir) if info.is_main else contextlib.nullcontext():
+            return _Trainer(cfg, tc, run_dir, device, info, progress=progress, init_from=init_from, model=model,
+                            sampler=sampler, objective=objective, evaluate=evaluate).run()
     finally:
         ddp.teardown(info)
 
@@ -162,8 +166,8 @@ class _Trainer:
             if info.enabled:
                 raise NotImplementedError("train.project_conflicts is not supported under DDP; run it on one process")
             if self.reference not in weights:
-                raise ValueError(f"train.project_conflicts needs the fidelity term {self.reference!r} "
-                                 f"(train.balance.reference) in the objective {sorted(weights)}")
+                raise ConfigError(f"train.project_conflicts needs the fidelity term {self.reference!r} "
+                                  f"(train.balance.reference) in the objective {sorted(weights)}")
 
         self.forward = ddp.wrap(self.gen, info, device, bool(tc.ddp_find_unused))
         if tc.compile:

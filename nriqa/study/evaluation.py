@@ -1,0 +1,118 @@
+"""Judging runs on the profile's held-out clips: panel scores, mean gains, outputs, artifacts.
+
+Gains follow :func:`nriqa.analysis.relative_gain`: ``sign_m * (m(run) - m(baseline)) /
+|m(baseline)|`` with ``sign_m = +1`` when higher is better, so a positive gain is better
+whatever the measure's direction. Artifact measures are *higher = more artifact*.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import torch
+
+from nriqa import quality
+from nriqa.analysis import evaluate, relative_gain
+from nriqa.analysis.artifacts import measure_artifacts
+from nriqa.config import resolve_device
+from nriqa.data import build_test_set
+from nriqa.paths import atomic_path
+from nriqa.train import load_generator
+
+from .runs import profile_root
+
+ARTIFACTS = ("chroma_noise", "edge_artifacts", "blur")
+"""The artifact measures of :func:`artifact_table`: coloured dots, dotted edges / "eyes", blur."""
+
+_TEST_SETS: dict[str, list] = {}
+
+
+def test_set(cfg: Mapping[str, Any]) -> list[dict]:
+    """The profile's held-out clips ``[{"name", "lr": (1,T,3,h,w), "hr": (1,T,3,H,W)}]``
+    (:func:`nriqa.data.build_test_set`), built once per process and ``data`` section."""
+    key = json.dumps(cfg["data"], sort_keys=True, default=str)
+    if key not in _TEST_SETS:
+        _TEST_SETS[key] = build_test_set(dict(cfg["data"]))
+    return _TEST_SETS[key]
+
+
+test_set.__test__ = False  # a package function, not a pytest test
+
+
+def dataset_label(cfg: Mapping[str, Any]) -> str:
+    """The ``dataset`` column of the profile's scores: ``<data.source>-test``."""
+    return f"{cfg['data'].get('source', 'embedded')}-test"
+
+
+def evaluate_runs(cfg: Mapping[str, Any], runs: Mapping[str, Path], *, model: str,
+                  panel: list[str] | None = None) -> pd.DataFrame:
+    """Tidy panel scores (run, model, dataset, clip, frame, measure, score) of every run (label ->
+    run folder); cached per (run, dataset, measure) under ``<profile>/eval-cache``."""
+    frames = []
+    for label, rdir in runs.items():
+        frames.append(evaluate(rdir, test_set(cfg), panel or cfg["panel"], run=label, model=model,
+                               dataset=dataset_label(cfg), cache_dir=profile_root(cfg) / "eval-cache",
+                               device=resolve_device(cfg.get("device")), progress=False))
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_gain(scores: pd.DataFrame, baseline: str = "baseline", exclude: Mapping[str, list] | None = None) -> dict:
+    """Run -> mean relative gain over ``baseline`` across the measures in ``scores`` (each measure
+    counts once). ``exclude[run]``: measures left out for that run, e.g. its own loss measure, so
+    it is judged by held-out measures only. The baseline itself is not in the result."""
+    gains = relative_gain(scores, baseline=baseline, by=("measure",))
+    out = {}
+    for run, rows in gains.groupby("run"):
+        drop = set((exclude or {}).get(run, []))
+        kept = rows[~rows["measure"].isin(drop)]
+        out[run] = float(kept["gain"].mean())
+    return out
+
+
+def fr_measures(names: list[str]) -> list[str]:
+    """The full-reference measures among ``names`` (they judge faithfulness to the ground truth)."""
+    return [n for n in names if quality.card(n).mode.upper() == "FR"]
+
+
+def fr_gain(scores: pd.DataFrame, baseline: str) -> dict:
+    """Run -> :func:`mean_gain` over ``baseline`` on the full-reference measures only."""
+    fr = fr_measures(sorted(set(scores["measure"])))
+    return mean_gain(scores[scores["measure"].isin(fr)], baseline=baseline)
+
+
+def save_table(df: pd.DataFrame, cfg: Mapping[str, Any], name: str) -> Path:
+    """Write ``df`` to ``<profile>/tables/<name>.csv`` atomically; returns the path."""
+    target = profile_root(cfg) / "tables" / f"{name}.csv"
+    with atomic_path(target) as tmp:
+        df.to_csv(tmp)
+    return target
+
+
+def run_outputs(cfg: Mapping[str, Any], runs: Mapping[str, Path]) -> dict[str, dict[str, torch.Tensor]]:
+    """``{run: {clip: (T,3,H,W)}}`` output frames in ``[0, 1]`` on the test clips (CPU), plus
+    ``"ground truth"``."""
+    clips = test_set(cfg)
+    out: dict[str, dict] = {"ground truth": {c["name"]: c["hr"][0] for c in clips}}
+    for label, rdir in runs.items():
+        gen = load_generator(rdir, device="cpu")
+        with torch.no_grad():
+            out[label] = {c["name"]: gen(c["lr"])[0].clamp(0, 1) for c in clips}
+    return out
+
+
+def artifact_table(outputs: Mapping[str, Mapping[str, torch.Tensor]]) -> pd.DataFrame:
+    """Rows = runs of :func:`run_outputs` (ground truth left out), columns = :data:`ARTIFACTS`
+    (mean over clips of each clip's mean over frames; higher = more artifact)."""
+    gt = outputs["ground truth"]
+    rows = {}
+    for label, clips in outputs.items():
+        if label == "ground truth":
+            continue
+        per = {m: [] for m in ARTIFACTS}
+        for name, frames in clips.items():
+            for m, v in measure_artifacts(frames, gt[name], ARTIFACTS).items():
+                per[m].append(v.float().mean().item())
+        rows[label] = {m: sum(v) / len(v) for m, v in per.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")[list(ARTIFACTS)]

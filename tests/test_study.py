@@ -1,0 +1,294 @@
+"""The study's core: run names, run configs, cached-training call order, gains and prose, on
+constructed inputs (no training: the trainer is replaced by a recorder)."""
+from __future__ import annotations
+
+import ast
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from nriqa.study import adversarial, artifacts, asymmetry, baseline, evaluation, finetuning, runs, weighting
+
+NRIQA = Path(runs.__file__).resolve().parents[1]
+
+
+def _cfg(**extra) -> dict:
+    cfg = {"name": "toy", "run_root": "/tmp/toy-runs", "seed": 3,
+           "train": {"steps": 100, "optimizer": {"lr": 1e-3}, "ema_decay": 0.999},
+           "finetune": {"model": "basicvsrpp", "steps": 10, "optimizer": {"lr": 1e-4},
+                        "extra_terms": {"niqe": 0.02, "gmsd": None, "lpips": 1.0},
+                        "combos": [{"cnniqa@embedded": 0.2, "lpips": 1.0}]},
+           "adversarial": {"fidelity": {"charbonnier": 1.0, "dists": 0.5}, "gan_loss": "hinge",
+                           "steps": 7, "d_lr": 2e-4, "gan_weights": [0.05, 0.001, 0.01]}}
+    cfg.update(extra)
+    return cfg
+
+
+# --------------------------------------------------------------------------- names
+
+def test_slug_names_extra_terms_with_weights_and_only_safe_characters():
+    assert runs.slug({"charbonnier": 1.0, "niqe": 0.02, "lpips": 1}) == "niqex0.02+lpipsx1"
+    assert runs.slug({"pixel": 1.0}) == "charbonnier"
+    assert runs.slug({}) == "charbonnier"
+    assert runs.slug({"gan": {"weight": 0.05, "discriminator": "vit"}}) == "ganx0.05"
+    assert runs.slug({"gan": {"discriminator": "vit"}}) == "gan"            # no numeric weight: name only
+    assert runs.slug({"a b/c": 2.5}) == "a_b_cx2.5"
+    assert runs.slug({"cnniqa@embedded": 1e-5}) == "cnniqa@embeddedx1e-05"
+
+
+def test_term_label_and_finetune_name():
+    assert runs.term_label({"pixel": 1, "weights": "gradnorm"}) == "charbonnier"
+    assert runs.term_label({"cnniqa@embedded": 0.2, "lpips": 1.0}) == "cnniqa@embedded + lpips"
+    assert runs.finetune_name("vrt", {"charbonnier": 1.0, "niqe": 0.02}) == "ft-vrt-niqex0.02"
+
+
+def test_profile_root_and_run_dir(monkeypatch, tmp_path):
+    cfg = _cfg(run_root=str(tmp_path), experiment="baseline-vrt")
+    assert runs.profile_root(cfg) == tmp_path / "toy"
+    assert runs.run_dir(cfg) == tmp_path / "toy" / "baseline-vrt"
+
+
+def test_figure_dir_of_the_demo_profile_moves_to_runs_on_request(monkeypatch, tmp_path):
+    cfg = _cfg(name="demo", run_root=str(tmp_path))
+    monkeypatch.delenv("NRIQA_FIGURES_IN_RUNS", raising=False)
+    assert runs.figure_dir(cfg) == runs.figures_dir()
+    monkeypatch.setenv("NRIQA_FIGURES_IN_RUNS", "1")
+    assert runs.figure_dir(cfg) == tmp_path / "demo" / "figures" and (tmp_path / "demo" / "figures").is_dir()
+
+
+def test_profile_resolves_device_seed_and_run_root(tmp_path):
+    cfg = runs.profile("smoke", ["train.steps=3"], device="cpu", seed=5, run_root=str(tmp_path))
+    assert (cfg["device"], cfg["seed"], cfg["run_root"], cfg["train"]["steps"]) == ("cpu", 5, str(tmp_path), 3)
+
+
+# --------------------------------------------------------------------------- configs
+
+def test_baseline_config_is_charbonnier_only_and_leaves_the_profile_alone():
+    cfg = _cfg()
+    before = copy.deepcopy(cfg)
+    base = runs.baseline_config(cfg, "vrt")
+    assert base["experiment"] == "baseline-vrt" and base["model"] == "vrt"
+    assert base["train"] == {**cfg["train"], "objective": {"charbonnier": 1.0}}
+    assert cfg == before
+
+
+def test_finetune_config_layers_finetune_knobs_then_overrides():
+    cfg = _cfg()
+    before = copy.deepcopy(cfg)
+    ft = runs.finetune_config(cfg, "vrt", {"niqe": 0.02}, train_overrides={"steps": 4, "d_lr": 1e-3})
+    assert ft["experiment"] == "ft-vrt-niqex0.02"
+    assert ft["train"]["steps"] == 4 and ft["train"]["d_lr"] == 1e-3           # overrides win
+    assert ft["train"]["optimizer"]["lr"] == 1e-4                              # finetune over train
+    assert ft["train"]["ema_decay"] == 0.999                                   # inherited
+    assert not {"extra_terms", "combos", "model"} & set(ft["train"])
+    assert ft["train"]["objective"] == {"charbonnier": 1.0, "niqe": 0.02}
+    assert runs.finetune_config(cfg, "vrt", {"niqe": 0.02}, name="mine")["experiment"] == "mine"
+    assert cfg == before
+
+
+def test_finetune_grid_drops_null_terms_and_labels_combos():
+    grid = runs.finetune_grid(_cfg())
+    assert list(grid) == ["niqe", "lpips", "cnniqa@embedded + lpips"]
+    assert grid["niqe"] == {"niqe": 0.02} and grid["cnniqa@embedded + lpips"] == {"cnniqa@embedded": 0.2, "lpips": 1.0}
+    assert runs.finetune_grid({}) == {}
+
+
+def test_reseeded_takes_the_next_seed_without_touching_the_input():
+    cfg = _cfg()
+    assert runs.reseeded(cfg)["seed"] == 4 and cfg["seed"] == 3
+    assert runs.reseeded({"name": "x"})["seed"] == 1
+
+
+def test_gan_terms_and_overrides():
+    cfg = _cfg()
+    assert runs.fidelity_terms(cfg) == {"dists": 0.5}
+    assert runs.gan_terms(cfg, "vit", 0.01) == {
+        "dists": 0.5, "gan": {"weight": 0.01, "discriminator": "vit", "loss": "hinge", "size": "tiny"}}
+    own = runs.gan_terms(cfg, "unet", 1, {"niqe": 0.02})
+    assert set(own) == {"niqe", "gan"} and own["gan"]["weight"] == 1.0
+    assert runs.gan_overrides(cfg) == {"steps": 7, "schedule": {"periods": [7]}, "d_lr": 2e-4}
+    assert runs.middle_gan_weight(cfg) == 0.01
+
+
+# --------------------------------------------------------------------------- cached training: names and order
+
+@pytest.fixture
+def trained(monkeypatch, tmp_path):
+    """Replace the trainer by a recorder of (experiment, seed, objective, steps, init_from)."""
+    calls = []
+
+    def fake_train(cfg, run, *, init_from=None, progress=True):
+        calls.append({"experiment": cfg["experiment"], "seed": cfg.get("seed"), "run": run,
+                      "objective": cfg["train"]["objective"], "steps": cfg["train"]["steps"],
+                      "init_from": init_from})
+        return run
+
+    monkeypatch.setattr(runs, "train", fake_train)
+    cfg = runs.profile("smoke", device="cpu", seed=0, run_root=str(tmp_path))
+    return cfg, calls
+
+
+def test_finetune_runs_train_the_baseline_first_then_the_grid_in_order(trained):
+    cfg, calls = trained
+    out = runs.finetune_runs(cfg, "basicvsrpp", {"b": {"niqe": 0.5}, "a": {"gmsd": 1.0}})
+    assert list(out) == ["baseline", "b", "a"]
+    base = out["baseline"]
+    assert base == runs.profile_root(cfg) / "baseline-basicvsrpp"
+    fts = [c for c in calls if c["experiment"] != "baseline-basicvsrpp"]
+    assert [c["experiment"] for c in fts] == ["ft-basicvsrpp-niqex0.5", "ft-basicvsrpp-gmsdx1"]
+    assert all(c["init_from"] == base for c in fts)
+    assert calls[0]["experiment"] == "baseline-basicvsrpp" and calls[0]["init_from"] is None
+
+
+def test_reseeded_finetune_starts_from_the_same_baseline_with_the_next_seed(trained):
+    cfg, calls = trained
+    run = runs.ensure_reseeded_finetune(cfg, "vrt", {"niqe": 0.02}, name="ft-vrt-niqex0.02")
+    assert run.name == "ft-vrt-niqex0.02-seed1"
+    last = calls[-1]
+    assert last["seed"] == 1 and last["init_from"] == runs.profile_root(cfg) / "baseline-vrt"
+    assert last["objective"] == {"charbonnier": 1.0, "niqe": 0.02}
+
+
+def test_gan_and_fidelity_runs_are_named_and_sized_from_the_adversarial_section(trained):
+    cfg, calls = trained
+    steps = int(cfg["adversarial"]["steps"])
+    assert runs.ensure_gan_run(cfg, "vrt", "patchgan", 0.01).name == "gan-vrt-patchgan-w0.01"
+    assert calls[-1]["objective"]["gan"]["discriminator"] == "patchgan" and calls[-1]["steps"] == steps
+    fid = runs.fidelity_runs(cfg, "vrt")
+    assert {k: v.name for k, v in fid.items()} == {"fidelity": "gan-vrt-fidelity-only",
+                                                  "fidelity (reseeded)": "gan-vrt-fidelity-only-seed1"}
+    assert "gan" not in calls[-1]["objective"] and calls[-1]["steps"] == steps
+
+
+# --------------------------------------------------------------------------- gains and tables
+
+def _scores() -> pd.DataFrame:
+    """psnr (FR, higher better) and niqe (NR, lower better) of runs baseline / a / b on two clips."""
+    values = {  # run -> measure -> clip -> per-frame scores
+        "baseline": {"psnr": {"c1": [20, 20], "c2": [30]}, "niqe": {"c1": [5, 5], "c2": [4]}},
+        "a": {"psnr": {"c1": [21, 23], "c2": [33]}, "niqe": {"c1": [4, 4], "c2": [3]}},
+        "b": {"psnr": {"c1": [18, 18], "c2": [27]}, "niqe": {"c1": [6, 6], "c2": [4]}},
+    }
+    rows = [{"run": run, "model": "m", "dataset": "d", "clip": clip, "frame": i, "measure": measure, "score": s}
+            for run, ms in values.items() for measure, clips in ms.items()
+            for clip, frames in clips.items() for i, s in enumerate(frames)]
+    return pd.DataFrame(rows)
+
+
+def test_mean_gain_averages_signed_relative_gains_over_measures():
+    gains = evaluation.mean_gain(_scores())
+    # a: psnr +0.1 on both clips; niqe (lower better) +0.2 and +0.25 -> (0.1 + 0.225) / 2
+    assert set(gains) == {"a", "b"}
+    assert gains["a"] == pytest.approx(0.1625)
+    assert gains["b"] == pytest.approx(-0.1)
+    assert evaluation.mean_gain(_scores(), exclude={"a": ["niqe"]})["a"] == pytest.approx(0.1)
+    assert evaluation.mean_gain(_scores(), baseline="a")["baseline"] < 0
+
+
+def test_fr_gain_judges_by_full_reference_measures_only():
+    assert evaluation.fr_measures(["niqe", "psnr", "ssim"]) == ["psnr", "ssim"]
+    fr = evaluation.fr_gain(_scores(), baseline="baseline")
+    assert fr["a"] == pytest.approx(0.1) and fr["b"] == pytest.approx(-0.1)
+
+
+def test_gain_table_and_its_sentence():
+    table = finetuning.gain_table(_scores())
+    assert list(table.columns) == ["psnr", "niqe", "mean"] and set(table.index) == {"a", "b"}
+    assert table.loc["a", "mean"] == pytest.approx(0.1625) and table.loc["a", "niqe"] == pytest.approx(0.225)
+    assert finetuning.describe_gains(table) == "largest mean panel gain: a (+0.163); smallest: b (-0.100)"
+
+
+def test_save_table_writes_under_the_profile(tmp_path):
+    cfg = _cfg(run_root=str(tmp_path))
+    path = evaluation.save_table(pd.DataFrame({"x": [1, 2]}), cfg, "t")
+    assert path == tmp_path / "toy" / "tables" / "t.csv"
+    assert pd.read_csv(path, index_col=0)["x"].tolist() == [1, 2]
+    assert evaluation.dataset_label({"data": {}}) == "embedded-test"
+    assert evaluation.dataset_label({"data": {"source": "reds"}}) == "reds-test"
+
+
+# --------------------------------------------------------------------------- artifacts and prose
+
+def _artifacts() -> pd.DataFrame:
+    return pd.DataFrame({"chroma_noise": [0.1, 0.5, 0.3], "edge_artifacts": [0.9, 0.0, 0.0],
+                         "blur": [0.2, 0.1, 0.4]}, index=["baseline", "x", "y"])
+
+
+def test_worst_run_skips_the_baseline_unless_alone():
+    arts = _artifacts()
+    assert artifacts.worst_run(arts, "chroma_noise") == "x"
+    assert artifacts.worst_run(arts, "edge_artifacts") == "x"        # baseline is highest but excluded
+    assert artifacts.worst_run(arts.loc[["baseline"]], "blur") == "baseline"
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[2] == "blur: highest in 'y' (0.400 vs baseline 0.200)"
+    assert artifacts.own_measures({"x": {"niqe": 1, "lpips": 2}}) == {"x": ["niqe", "lpips"]}
+
+
+def test_artifact_table_is_zero_for_ground_truth_and_worst_clip_finds_the_noisy_clip():
+    g = torch.Generator().manual_seed(0)
+    gt = {"c1": torch.rand(2, 3, 32, 32, generator=g), "c2": torch.rand(2, 3, 32, 32, generator=g)}
+    noisy = {"c1": gt["c1"], "c2": (gt["c2"] + 0.3 * torch.randn(2, 3, 32, 32, generator=g)).clamp(0, 1)}
+    outputs = {"ground truth": gt, "copy": dict(gt), "noisy": noisy}
+    table = evaluation.artifact_table(outputs)
+    assert list(table.columns) == list(evaluation.ARTIFACTS) and list(table.index) == ["copy", "noisy"]
+    assert table.loc["copy"].abs().max() < 1e-6
+    assert table.loc["noisy", "chroma_noise"] > table.loc["copy", "chroma_noise"]
+    assert artifacts.worst_clip(outputs, "noisy", "chroma_noise") == "c2"
+
+
+def test_describe_weighting_names_the_best_weighting_per_combo():
+    comp = pd.DataFrame({"combo": ["a", "a", "a"], "weighting": ["hand", "static", "online"],
+                         "mean_gain": [0.01, -0.02, 0.03]})
+    assert weighting.describe_weighting(comp) == "a: mean panel gain hand +0.010, static -0.020, online +0.030 -> best: online"
+
+
+def test_describe_adversarial_and_transfer():
+    grid = pd.DataFrame({"discriminator": ["vit", "vit", "patchgan"], "gain_vs_fidelity": [-0.02, 0.0, 0.01]})
+    grid.attrs.update(fidelity_gain=0.5, noise=0.001, fr_noise=0.002)
+    lines = adversarial.describe_adversarial(grid).splitlines()
+    assert lines[3:] == ["  patchgan: +0.0100", "  vit: -0.0100",
+                         "convolutional kinds mean +0.0100 vs Transformer (vit) -0.0100"]
+    transfer = pd.DataFrame({"discriminator": ["unet", "unet"], "init": ["random", "discriminator"],
+                             "srcc": [0.1, 0.4]})
+    assert adversarial.describe_transfer(transfer).splitlines() == [
+        "unet: SRCC random 0.100 -> from discriminator 0.400 (+0.300)",
+        "mean change from discriminator initialisation: +0.300 SRCC"]
+
+
+def test_describe_asymmetry_without_enough_measures_for_a_correlation():
+    table = pd.DataFrame({"measure": ["psnr", "niqe"], "srcc": [0.9, 0.3], "gain": [-0.01, 0.02]})
+    text = asymmetry.describe_asymmetry(table)
+    assert text.startswith("Best assessor: psnr (SRCC 0.900); best objective: niqe (held-out panel gain +0.0200).")
+    assert "No rank correlation" in text
+
+
+def test_baseline_bicubic_and_sentence():
+    lr = torch.rand(2, 3, 3, 8, 10)
+    out = baseline.Bicubic(4)(lr)
+    assert out.shape == (2, 3, 3, 32, 40) and out.min() >= 0 and out.max() <= 1
+    summary = pd.DataFrame({"psnr": [25.0, 26.5], "ssim": [0.8, 0.85]}, index=["bicubic", "vrt"])
+    assert baseline.describe_baselines(summary, ["vrt"]) == "vrt: PSNR 26.50 dB (+1.50 dB vs bicubic), SSIM 0.8500 (+0.0500)"
+
+
+# --------------------------------------------------------------------------- layering
+
+def test_no_other_subpackage_imports_the_study():
+    offenders = []
+    for path in NRIQA.rglob("*.py"):
+        rel = path.relative_to(NRIQA)
+        if rel.parts[0] == "study" or len(rel.parts) == 1:  # the study itself, top-level entry points
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                if node.level:
+                    names = [f"{'.' * node.level}{n}" for n in names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any("study" in n.split(".") for n in names):
+                offenders.append(str(rel))
+    assert not offenders
