@@ -15,7 +15,7 @@ from nriqa.errors import UserError
 RANGE_TOL = 1e-3
 
 
-class LossInputError(ValueError):
+class LossInputError(UserError):
     """A loss received input of the wrong rank, shape, dtype, range or with non-finite values."""
 
 

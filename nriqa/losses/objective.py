@@ -101,7 +101,14 @@ class Objective:
                 self.adversarial = build_adversarial(value, self.device)
                 continue
             weight, options = _parse_weight(key, value)
-            if str(key).lower() in PIXEL_NAMES:
+            pixel = str(key).lower() in PIXEL_NAMES
+            kind = Charbonnier if pixel else QualityLoss
+            allowed = {"eps"} if pixel else {"tile", "crop", "upsample_small"}
+            unknown = sorted(set(options) - allowed)
+            if unknown:
+                raise ValueError(f"objective term {key!r}: unknown option(s) {unknown}; a {kind.__name__} term "
+                                 f"takes 'weight' and {sorted(allowed)}")
+            if pixel:
                 name, module = "charbonnier", Charbonnier(**options, validate=False)
             else:
                 name, module = key, QualityLoss(key, self.device, validate=False, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nriqa.losses._checks import check_rank, check_same_shape, check_values
+from nriqa.losses._checks import LossInputError, check_rank, check_same_shape, check_values
 
 
 class Charbonnier(nn.Module):
@@ -21,14 +21,15 @@ class Charbonnier(nn.Module):
 
     def __init__(self, eps: float = 1e-6, *, validate: bool = True) -> None:
         super().__init__()
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+            raise LossInputError(f"Charbonnier eps must be a number in (0, 1] (intensity units; "
+                                 f"typical 1e-6 .. 1e-3), got {eps!r}")
         self.eps = float(eps)
         self.validate = validate
 
     def forward(self, pred: Tensor, target: Tensor | None = None) -> Tensor:
         if target is None:
-            raise ValueError("Charbonnier is a full-reference loss: target is required")
+            raise LossInputError("Charbonnier is a full-reference loss: target is required")
         if self.validate:
             check_rank(pred, "pred")
             check_rank(target, "target")

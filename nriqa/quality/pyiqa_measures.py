@@ -166,8 +166,27 @@ def _vif_repair(net: nn.Module, x: torch.Tensor, ref: torch.Tensor, out: torch.T
     return torch.cat(parts)[order]
 
 
+class _FiniteGrad(torch.autograd.Function):
+    """Identity forward; backward replaces NaN/Inf in the incoming gradient by 0 (no device read)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _finite_grad(t: torch.Tensor | None) -> torch.Tensor | None:
+    return _FiniteGrad.apply(t) if t is not None and t.requires_grad else t
+
+
 _DEFINED = {"piqe": _piqe_defined, "cw_ssim": _cw_ssim_defined}
 _REPAIR = {"vif": _vif_repair}
+#: measures whose pyiqa input gradient is NaN on degenerate frames (fsim: flat frames, zero phase
+#: congruency energy; nlpd: identical frames, sqrt at 0): there the gradient is 0, elsewhere pyiqa's
+_FINITE_GRAD = frozenset({"fsim", "nlpd"})
 
 
 class PyiqaScorer(nn.Module):
@@ -185,6 +204,8 @@ class PyiqaScorer(nn.Module):
         self.mode = mode
 
     def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pyiqa_name in _FINITE_GRAD:
+            x, ref = _finite_grad(x), _finite_grad(ref)
         out = self.net(x, ref) if self.mode == "FR" else self.net(x)
         if isinstance(out, (tuple, list)):
             out = out[0]
@@ -248,7 +269,8 @@ CARDS: tuple[Card, ...] = (
                             "one scores ~0"),
     _pyiqa_card("fsim", "FR", higher_better=True, score_range=(0, 1), min_size=32,
                 description="feature similarity (phase congruency), chromatic. Degenerate frames: finite on flat "
-                            "frames; identical frames score 1"),
+                            "frames; identical frames score 1; the input gradient is 0 on a flat frame (pyiqa's "
+                            "is NaN there)"),
     _pyiqa_card("vif", "FR", higher_better=True, score_range=(0, 1), min_size=40,
                 description="visual information fidelity (pixel domain). Degenerate frames: a flat reference "
                             "carries no information, so VIF is 0 whatever x is (also against itself). On a "
@@ -266,7 +288,8 @@ CARDS: tuple[Card, ...] = (
                             "from the published reference implementation's by up to 31 % on near-clean images "
                             "(kept as pyiqa's, not corrected here; compare rankings, not absolute values, with "
                             "papers). Not bounded by 1: unrelated frames can score above 2 (loss s > 1 there). "
-                            "Degenerate frames: finite on flat frames; identical frames score 0"),
+                            "Degenerate frames: finite on flat frames; identical frames score 0, with input "
+                            "gradient 0 (pyiqa's is NaN there, the square root's derivative at 0)"),
     _pyiqa_card("vsi", "FR", higher_better=True, score_range=(0, 1), min_size=32,
                 description="visual saliency-induced index. Degenerate frames: finite on flat frames; identical "
                             "frames score 1"),
