@@ -66,8 +66,10 @@ def recreate_hint(path: Path) -> str:
     """How to recreate the kit checkpoint at ``path`` (``<arch>@<dataset>.pt``)."""
     arch, _, dataset = Path(path).stem.partition("@")
     data = "" if dataset in ("", "embedded") else f" --dataset {dataset} --root <its folder>"
+    name = Path(path).stem
     return (f"delete it and run `python -m nriqa train-iqa {arch} --profile demo{data}` (with the profile it "
-            "was trained with): that reinstalls the checkpoint from its run folder, or trains it again")
+            f"was trained with): that reinstalls the checkpoint from its run folder runs/<profile>/iqa/{name}/, "
+            "or trains it again when that folder is gone (delete the folder too if its model.pt is broken)")
 
 
 def _read_checkpoint(path: Path) -> dict:
