@@ -9,6 +9,8 @@ Commands (each lives next to the code it drives and is imported only when used):
   train-iqa   train a kit NR-IQA model on the embedded distortion set (or a real IQA dataset)
   eval        evaluate run folders with a quality panel, print a summary, write the CSV
   run         execute the notebooks in order with papermill
+
+  python -m nriqa --version   prints the kit's version
 """
 from __future__ import annotations
 
@@ -31,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
+        return 0
+    if argv[0] in {"--version", "-V"}:
+        from . import __version__
+
+        print(f"nriqa {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:

@@ -149,3 +149,10 @@ def test_batch_kernels_get_plain_text_progress_bars():
     env = {**os.environ, "NRIQA_BATCH": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stderr
+
+
+def test_version():
+    import nriqa
+
+    out = subprocess.run([sys.executable, "-m", "nriqa", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"nriqa {nriqa.__version__}"
