@@ -223,7 +223,12 @@ def test_worst_run_skips_the_baseline_unless_alone():
     assert artifacts.worst_run(arts, "edge_artifacts") == "x"        # baseline is highest but excluded
     assert artifacts.worst_run(arts.loc[["baseline"]], "blur") == "baseline"
     text = artifacts.describe_artifacts(arts).splitlines()
-    assert text[2] == "blur: highest in 'y' (0.400 vs baseline 0.200)"
+    assert text[2] == "blur (added blur): highest in 'y' (0.4, 2.0x the baseline's 0.2)"
+    arts["edge_artifacts"] = 0.0
+    arts.loc["y", "chroma_noise"] = 0.00021
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[1] == "edge_artifacts: all runs 0: no dotted edges detected"
+    assert text[0] == "chroma_noise (coloured dots): highest in 'x' (0.5, 5.0x the baseline's 0.1)"
     assert artifacts.own_measures({"x": {"niqe": 1, "lpips": 2}}) == {"x": ["niqe", "lpips"]}
 
 
