@@ -71,6 +71,10 @@ for ax in axes:
 save_figure(fig, "00_degradations", folder=FIG);
 
 # %% [markdown]
+# *Figure: one ground-truth frame and its two low-resolution versions; BD's Gaussian blur keeps
+# less detail than BI's bicubic filter.*
+
+# %% [markdown]
 # ## A training batch
 # `(B, T, 3, h, w)` low-resolution crops and the matching `(B, T, 3, 4h, 4w)` high-resolution
 # crops, with random flips and temporal reversal, reproducible from `(seed, step)`.

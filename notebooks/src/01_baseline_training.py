@@ -61,9 +61,14 @@ for m, r in runs.items():
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for m, log in logs.items():
     ax.plot(log["step"], log["loss/charbonnier"], label=m)
-ax.set_xlabel("step"); ax.set_ylabel("Charbonnier (train)"); ax.set_yscale("log"); ax.legend()
+ax.set_xlabel("step"); ax.set_ylabel("Charbonnier (train)"); ax.set_yscale("log")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # beside the curves, never over them
 ax.set_title("Baseline training curves")
 save_figure(fig, "01_training_curves", folder=FIG);
+
+# %% [markdown]
+# *Figure: the training loss of each baseline per step (log scale); a curve that still falls at
+# the last step would gain from more steps.*
 
 # %% [markdown]
 # ## Evaluate on the held-out clips
@@ -93,6 +98,10 @@ fig, axes = plt.subplots(1, len(outs), figsize=(3 * len(outs), 3.2))
 for ax, (name, video) in zip(axes, outs.items()):
     ax.imshow(video[0, 0].permute(1, 2, 0).numpy()); ax.set_title(name); ax.axis("off")
 save_figure(fig, "01_sample_frames", folder=FIG);
+
+# %% [markdown]
+# *Figure: the first frame of the first test clip as each model reconstructs it, between bicubic
+# upsampling (the floor) and the ground truth.*
 
 # %% [markdown]
 # ## What the numbers show

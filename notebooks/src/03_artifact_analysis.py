@@ -59,6 +59,11 @@ fig = gain_heatmap(gains, own=own, hacking_threshold=HACK_THRESHOLD,
 save_figure(fig, "03_relative_gain_heatmap", folder=FIG);
 
 # %% [markdown]
+# *Figure: each cell is the relative gain (%) of a fine-tune (row) on one measure (column) over the
+# baseline; blue is better, red worse, whatever the measure's direction; the last column is the
+# row's mean.*
+
+# %% [markdown]
 # **Metric hacking.** `excess` = mean gain on the run's own loss measure(s) minus the mean gain
 # on every held-out measure; runs above the threshold are flagged (and boxed in the heatmap).
 
@@ -97,6 +102,11 @@ for measure in ARTIFACTS:
     save_figure(fig, f"03_crops_{measure}", folder=FIG)
 
 # %% [markdown]
+# *Figures: for each artifact measure, the two crops where it is highest (rows), as ground truth,
+# the baseline and every fine-tune draw them (columns). Where every run scores 0 on a measure
+# (see the sentences at the end), its crops show no artifact, only where the measure peaks.*
+
+# %% [markdown]
 # ## Compare frames yourself
 # Pick a clip, a frame, a crop and the runs to put side by side, with their panel scores
 # (interactive in JupyterLab; a static figure of the first view when run headlessly).
@@ -108,6 +118,10 @@ if hasattr(view, "savefig"):  # a static figure (papermill, nbval, nriqa run): s
     save_figure(view, "03_frame_comparer", folder=FIG)
 else:  # the interactive viewer (JupyterLab, VS Code)
     display(view)
+
+# %% [markdown]
+# *Figure: the same frame from ground truth and the first runs side by side, each captioned with
+# its panel scores.*
 
 # %%
 print(study.describe_artifacts(artifacts))

@@ -73,11 +73,15 @@ print(set(comparison["weighting"]) == {"hand", "static", "online"})
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
-pivot = comparison.pivot_table(index="combo", columns="weighting", values="mean_gain")
+pivot = 100 * comparison.pivot_table(index="combo", columns="weighting", values="mean_gain")  # in %
 pivot.plot.bar(ax=ax, rot=0)
 ax.axhline(0, color="k", lw=0.8)
-ax.set_ylabel("mean panel relative gain"); ax.set_title("Hand vs gradient-chosen weights")
+ax.set_ylabel("mean panel relative gain (%)"); ax.set_title("Hand vs gradient-chosen weights")
 save_figure(fig, "04_weighting_comparison", folder=FIG);
+
+# %% [markdown]
+# *Figure: the panel's mean relative gain (%) over the baseline of each combination under the
+# three weightings; above zero the fine-tune improved on the baseline.*
 
 # %% [markdown]
 # ## Explore the weights
@@ -91,6 +95,10 @@ if hasattr(view, "savefig"):  # a static figure (papermill, nbval, nriqa run): s
     save_figure(view, "04_weight_explorer", folder=FIG)
 else:  # the interactive viewer (JupyterLab, VS Code)
     display(view)
+
+# %% [markdown]
+# *Figure: each term's share of the weighted gradient for the weights shown; a term near 100 %
+# drives the fine-tune alone.*
 
 # %%
 print(study.describe_weighting(comparison))

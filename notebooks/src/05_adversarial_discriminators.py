@@ -67,11 +67,16 @@ print(len(grid) == len(acfg["discriminators"]) * len(acfg["gan_weights"]))
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for disc, rows in grid.groupby("discriminator"):
     rows = rows.sort_values("gan_weight")
-    ax.plot(rows["gan_weight"], rows["mean_gain"], marker="o", label=disc)
+    ax.plot(rows["gan_weight"], 100 * rows["mean_gain"], marker="o", label=disc)  # in %
 ax.set_xscale("log"); ax.axhline(0, color="k", lw=0.8)
-ax.set_xlabel("GAN weight"); ax.set_ylabel("mean panel relative gain vs baseline")
-ax.set_title("Discriminator kinds across GAN weights"); ax.legend()
+ax.set_xlabel("GAN weight"); ax.set_ylabel("mean panel relative gain vs baseline (%)")
+ax.set_title("Discriminator kinds across GAN weights")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 save_figure(fig, "05_discriminator_grid", folder=FIG);
+
+# %% [markdown]
+# *Figure: the panel's mean relative gain (%) over the baseline for each discriminator kind
+# (line) at each GAN weight (log axis); read differences against the seed noise printed below.*
 
 # %%
 print(study.describe_adversarial(grid))

@@ -64,6 +64,11 @@ print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 fig = asymmetry_scatter(table)
 save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
 
+# %% [markdown]
+# *Figure: one point per measure: how well it assesses (SRCC, right is better) against what
+# optimizing it did to the other panel measures (up is better); points rising to the right
+# would mean good assessors make good losses.*
+
 # %%
 print(study.describe_asymmetry(table))
 verdicts = []
