@@ -66,11 +66,11 @@ print(set(scores["run"]) == set(runs))
 # %% [markdown]
 # ## Relative gain over the baseline
 # `gain = sign_m * (m(run) - m(baseline)) / |m(baseline)|`, `sign_m = +1` when higher is better:
-# positive is better, whatever the measure's direction. Mean over clips and frames.
+# positive is better, whatever the measure's direction. Mean over clips and frames, in %.
 
 # %%
 table = study.gain_table(scores)
-table.sort_values("mean", ascending=False).style.format("{:+.3f}")
+(100 * table).sort_values("mean", ascending=False).style.format("{:+.2f} %")  # in %
 
 # %%
 save_table(table, cfg, "02_relative_gain")
