@@ -66,7 +66,7 @@ def notebook_parameters(book: Path) -> dict[str, dict]:
 
 
 def check_parameters(books: list[Path], parameters: dict) -> None:
-    """Raise ``ValueError`` naming every key of ``parameters`` that no notebook in ``books``
+    """Raise a ``UserError`` (a ``ValueError``) naming every key of ``parameters`` that no notebook in ``books``
     defines in its parameters cell (a typo such as ``SEEED`` would otherwise be injected,
     ignored, and the run would use the default)."""
     known: dict[str, str] = {}
@@ -79,7 +79,7 @@ def check_parameters(books: list[Path], parameters: dict) -> None:
         for k in unknown:
             close = difflib.get_close_matches(k, list(known), n=1)
             hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(f"unknown notebook parameter {', '.join(hints)}; the selected notebooks "
+        raise UserError(f"unknown notebook parameter {', '.join(hints)}; the selected notebooks "
                          f"take: {', '.join(sorted(known))}")
 
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_profile(args.profile)
     only = args.only.split(",") if args.only else None
-    list_notebooks(only=only)
+    check_parameters(list_notebooks(only=only), params)
     t0 = time.time()
     try:
         run_notebooks(args.profile, only=only, parameters=params,
