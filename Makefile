@@ -6,10 +6,11 @@ TORCH_SPEC  ?= torch==2.14.1 torchvision==0.29.1
 PROFILE     ?= demo
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.nriqa-installed
-export MPLBACKEND := Agg
+# no MPLBACKEND here: notebook kernels use the inline backend, so figures land in the executed
+# notebooks; the pytest unit tests set Agg themselves (tests/conftest.py)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: venv demo test test-unit test-notebooks lab bench clean
+.PHONY: venv demo test test-unit test-notebooks lab notebooks bench clean
 
 venv: $(STAMP)
 
@@ -36,8 +37,14 @@ test: $(STAMP)
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q
 
+## JupyterLab rooted at the repository: notebooks/ to explore, runs/demo/notebooks/ to read what
+## `make demo` executed; opens on notebooks/.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+
+## Rewrite notebooks/*.ipynb from their jupytext sources in notebooks/src/.
+notebooks: $(STAMP)
+	$(PY) notebooks/build_notebooks.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_models.py

@@ -13,3 +13,14 @@ Thin package behind the notebooks in ``notebooks/``:
 Conventions: video ``(B, T, C, H, W)``, images ``(N, C, H, W)``, float32 RGB in ``[0, 1]``.
 """
 __version__ = "0.1.0"
+
+import os as _os
+
+if _os.environ.get("NRIQA_BATCH", "").strip() not in ("", "0"):
+    # ``python -m nriqa run`` executes notebooks in kernels nobody watches: progress bars of
+    # ``tqdm.auto`` are plain text there (readable in the saved notebook and streamed to the
+    # terminal by the runner), not widgets that a saved notebook shows stuck at 0.
+    import tqdm.auto as _auto
+    import tqdm.std as _std
+
+    _auto.tqdm, _auto.trange = _std.tqdm, _std.trange

@@ -11,7 +11,7 @@ Commands (each lives next to the code it drives and is imported only when used):
   run         execute the notebooks in order with papermill
 
 Global flags (before the command): ``--debug`` shows the full traceback of an error
-(also ``NRIQA_DEBUG=1``).
+(also ``NRIQA_DEBUG=1``); ``--version`` prints the kit's version.
 
 A user error (unknown profile, key or value, a bad ``--set``, a missing dataset, file or weight
 file, a damaged checkpoint, a run folder another trainer holds) prints one line to stderr
@@ -24,6 +24,7 @@ import importlib
 import os
 import sys
 
+from nriqa import __version__
 from nriqa.errors import UserError, one_line
 
 COMMANDS = {
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
+        return 0
+    if argv[0] in {"--version", "-V"}:
+        print(f"nriqa {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:

@@ -4,13 +4,24 @@
     python -m nriqa run --profile demo --only 02,03    # a subset, still in order
     python -m nriqa run -p SEED 1 -p DEVICE cuda       # notebook parameters
 
-Executed copies go to ``<RUN_ROOT>/<profile>/notebooks/``; the run stops at the first failing
-notebook and prints the failing cell.
+Executed copies go to ``<RUN_ROOT>/<profile>/notebooks/`` (``RUN_ROOT``: ``--run-root``, else
+``$NRIQA_RUNS``, else ``runs/`` of the repository); the run stops at the first failing notebook
+and prints the failing cell. A ``-p`` name that no selected notebook's parameters cell defines is
+an error before anything runs.
+
+While a notebook runs, one status line in the terminal shows which notebook, its last printed
+line (e.g. the run being trained) and the progress bar (step, rate, ETA); the kernels see
+``NRIQA_BATCH=1``, so progress bars are plain text (readable in the saved notebook, not widgets
+stuck at 0) and the viewers draw static figures. Figures are shown inline in the executed copies.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,37 +57,141 @@ def _parse_value(key: str, raw: str):
                         "as [a, b]") from None
 
 
+def notebook_parameters(book: Path) -> dict[str, dict]:
+    """The parameters cell of ``book``: ``{name: {default, inferred_type_name, help}}`` (papermill's
+    reading of it, which ``papermill --help-notebook`` prints)."""
+    import papermill as pm
+
+    return dict(pm.inspect_notebook(str(book)))
+
+
+def check_parameters(books: list[Path], parameters: dict) -> None:
+    """Raise a ``UserError`` (a ``ValueError``) naming every key of ``parameters`` that no notebook in ``books``
+    defines in its parameters cell (a typo such as ``SEEED`` would otherwise be injected,
+    ignored, and the run would use the default)."""
+    known: dict[str, str] = {}
+    for book in books:
+        for name in notebook_parameters(book):
+            known.setdefault(name, book.name)
+    unknown = [k for k in parameters if k not in known]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, list(known), n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise UserError(f"unknown notebook parameter {', '.join(hints)}; the selected notebooks "
+                         f"take: {', '.join(sorted(known))}")
+
+
+_BAR = re.compile(r"\d+/\d+")
+
+
+class StatusLine:
+    """Receives a kernel's stdout/stderr while papermill runs a notebook and keeps one status line
+    in the terminal: ``[nriqa run] 02_per_loss_finetuning | training ft-... | train: 40%|... 80/200
+    [00:20<00:30]``. On a terminal the line is redrawn in place; elsewhere (a log file, CI) a line
+    is printed at most every ``every`` seconds."""
+
+    def __init__(self, label: str, stream=None, every: float = 30.0):
+        self.label, self.stream, self.every = label, stream or sys.stdout, every
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.message, self.bar, self.last, self.drawn = "", "", 0.0, False
+
+    def write(self, text: str) -> int:
+        for part in re.split(r"[\r\n]+", text):
+            part = part.strip()
+            if not part:
+                continue
+            if _BAR.search(part) and ("|" in part or "it/s" in part or "s/it" in part):
+                self.bar = part
+            else:
+                self.message, self.bar = part, ""
+        self._draw()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def line(self) -> str:
+        return " | ".join(x for x in (f"[nriqa run] {self.label}", self.message, self.bar) if x)
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.tty:
+            width = shutil.get_terminal_size((120, 20)).columns - 1
+            self.stream.write("\r\033[K" + self.line()[:width])
+            self.stream.flush()
+            self.drawn = True
+        elif force or now - self.last >= self.every:
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+            self.last = now
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    """What the notebook kernels inherit during a batch run, restored afterwards."""
+    changes = {
+        "NRIQA_BATCH": "1",                     # plain-text progress bars, static viewers
+        "TQDM_MININTERVAL": os.environ.get("TQDM_MININTERVAL", "2"),  # a few updates, not one per step
+        # figures inline in the executed notebooks, whatever backend the shell exported (Agg)
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebooks(profile: str = "demo", only: list[str] | None = None,
                   parameters: dict | None = None, run_root: Path | None = None,
-                  kernel_name: str = "python3") -> list[Path]:
-    """Execute notebooks in order; returns the executed copies. Raises on the first failure."""
+                  kernel_name: str = "python3", status_stream=None) -> list[Path]:
+    """Execute notebooks in order; returns the executed copies. Raises on the first failure, and
+    before anything runs on an unknown profile or a parameter no selected notebook takes."""
     import papermill as pm
 
     from .config import load_profile
 
     load_profile(profile)  # fail fast on an unknown profile, before any notebook starts
-    os.environ.setdefault("NRIQA_STATIC", "1")  # widgets draw static figures in batch runs
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    run_root = Path(run_root or runs_dir())
+    books = list_notebooks(only=only)
+    if not books:
+        raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
+    check_parameters(books, parameters or {})
+    from .study.runs import default_run_root  # torch and pandas: only once the arguments are good
+
+    run_root = Path(run_root).expanduser().resolve() if run_root else default_run_root()
     out_dir = run_root / profile / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}
     params.update(parameters or {})
-    books = list_notebooks(only=only)
-    if not books:
-        raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
     done = []
     for book in books:
         target = out_dir / book.name
         t0 = time.time()
         print(f"[nriqa run] {book.name} ...", flush=True)
+        status = StatusLine(book.stem, stream=status_stream)
         try:
-            pm.execute_notebook(str(book), str(target), parameters=params, kernel_name=kernel_name,
-                                cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=False)
+            with _kernel_environment():
+                pm.execute_notebook(str(book), str(target), parameters=params, kernel_name=kernel_name,
+                                    cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=False,
+                                    stdout_file=status, stderr_file=status)
         except pm.PapermillExecutionError as err:
+            status.close()
             print(f"[nriqa run] FAILED in {book.name}, cell {err.exec_count}:\n{err.source}\n"
                   f"{err.ename}: {err.evalue}\nexecuted copy: {target}", file=sys.stderr)
             raise
+        status.close()
         print(f"[nriqa run] {book.name} done in {time.time() - t0:.0f} s -> {target}", flush=True)
         done.append(target)
     return done
@@ -89,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 02,03")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                     metavar=("KEY", "VALUE"), help="notebook parameter (value parsed as YAML)")
-    ap.add_argument("--run-root", default=None, help="root of run folders (default ./runs)")
+    ap.add_argument("--run-root", default=None,
+                    help="root of run folders (default: $NRIQA_RUNS, else runs/ of the repository)")
     args = ap.parse_args(argv)
     params = {k: _parse_value(k, v) for k, v in args.parameter}
     # argument errors (nriqa.errors.UserError: python -m nriqa prints one line, exits 2) before any notebook runs
@@ -97,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_profile(args.profile)
     only = args.only.split(",") if args.only else None
-    list_notebooks(only=only)
+    check_parameters(list_notebooks(only=only), params)
     t0 = time.time()
     try:
         run_notebooks(args.profile, only=only, parameters=params,

@@ -198,7 +198,7 @@ def test_gain_table_and_its_sentence():
     table = finetuning.gain_table(_scores())
     assert list(table.columns) == ["psnr", "niqe", "mean"] and set(table.index) == {"a", "b"}
     assert table.loc["a", "mean"] == pytest.approx(0.1625) and table.loc["a", "niqe"] == pytest.approx(0.225)
-    assert finetuning.describe_gains(table) == "largest mean panel gain: a (+0.163); smallest: b (-0.100)"
+    assert finetuning.describe_gains(table) == "largest mean panel gain: a (+16.25 %); smallest: b (-10.00 %)"
 
 
 def test_save_table_writes_under_the_profile(tmp_path):
@@ -223,7 +223,12 @@ def test_worst_run_skips_the_baseline_unless_alone():
     assert artifacts.worst_run(arts, "edge_artifacts") == "x"        # baseline is highest but excluded
     assert artifacts.worst_run(arts.loc[["baseline"]], "blur") == "baseline"
     text = artifacts.describe_artifacts(arts).splitlines()
-    assert text[2] == "blur: highest in 'y' (0.400 vs baseline 0.200)"
+    assert text[2] == "blur (added blur): highest in 'y' (0.4, 2.0x the baseline's 0.2)"
+    arts["edge_artifacts"] = 0.0
+    arts.loc["y", "chroma_noise"] = 0.00021
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[1] == "edge_artifacts: all runs 0: no dotted edges detected"
+    assert text[0] == "chroma_noise (coloured dots): highest in 'x' (0.5, 5.0x the baseline's 0.1)"
     assert artifacts.own_measures({"x": {"niqe": 1, "lpips": 2}}) == {"x": ["niqe", "lpips"]}
 
 
@@ -242,15 +247,15 @@ def test_artifact_table_is_zero_for_ground_truth_and_worst_clip_finds_the_noisy_
 def test_describe_weighting_names_the_best_weighting_per_combo():
     comp = pd.DataFrame({"combo": ["a", "a", "a"], "weighting": ["hand", "static", "online"],
                          "mean_gain": [0.01, -0.02, 0.03]})
-    assert weighting.describe_weighting(comp) == "a: mean panel gain hand +0.010, static -0.020, online +0.030 -> best: online"
+    assert weighting.describe_weighting(comp) == "a: mean panel gain hand +1.00 %, static -2.00 %, online +3.00 % -> best: online"
 
 
 def test_describe_adversarial_and_transfer():
     grid = pd.DataFrame({"discriminator": ["vit", "vit", "patchgan"], "gain_vs_fidelity": [-0.02, 0.0, 0.01]})
     grid.attrs.update(fidelity_gain=0.5, noise=0.001, fr_noise=0.002)
     lines = adversarial.describe_adversarial(grid).splitlines()
-    assert lines[3:] == ["  patchgan: +0.0100", "  vit: -0.0100",
-                         "convolutional kinds mean +0.0100 vs Transformer (vit) -0.0100"]
+    assert lines[3:] == ["  patchgan: +1.00 %", "  vit: -1.00 %",
+                         "convolutional kinds mean +1.00 % vs Transformer (vit) -1.00 %"]
     transfer = pd.DataFrame({"discriminator": ["unet", "unet"], "init": ["random", "discriminator"],
                              "srcc": [0.1, 0.4]})
     assert adversarial.describe_transfer(transfer).splitlines() == [
@@ -261,7 +266,7 @@ def test_describe_adversarial_and_transfer():
 def test_describe_asymmetry_without_enough_measures_for_a_correlation():
     table = pd.DataFrame({"measure": ["psnr", "niqe"], "srcc": [0.9, 0.3], "gain": [-0.01, 0.02]})
     text = asymmetry.describe_asymmetry(table)
-    assert text.startswith("Best assessor: psnr (SRCC 0.900); best objective: niqe (held-out panel gain +0.0200).")
+    assert text.startswith("Best assessor: psnr (SRCC 0.900); best objective: niqe (held-out panel gain +2.00 %).")
     assert "No rank correlation" in text
 
 
@@ -292,3 +297,10 @@ def test_no_other_subpackage_imports_the_study():
             if any("study" in n.split(".") for n in names):
                 offenders.append(str(rel))
     assert not offenders
+
+
+def test_gains_are_written_in_percent_without_rounding_small_ones_to_zero():
+    from nriqa.study.text import pct
+
+    assert (pct(0.0163), pct(-0.00056), pct(0.000012, sign=False), pct(0.0)) == (
+        "+1.63 %", "-0.056 %", "0.0012 %", "0 %")

@@ -57,3 +57,33 @@ def test_saved_figures_are_byte_identical_when_redrawn(tmp_path):
     first, second = draw(tmp_path / "a"), draw(tmp_path / "b")
     assert first == second
     assert b"<dc:date>" not in first[1]
+
+
+def test_save_figure_shows_the_figure_in_a_kernel(tmp_path, monkeypatch):
+    """Bare Figures are not tracked by pyplot: save_figure shows them as a PNG cell output."""
+    import IPython.display
+
+    import nriqa.viz as viz
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    monkeypatch.setattr(viz, "in_notebook", lambda: False)
+    fig = plots.sample_frames({"gt": torch.rand(3, 8, 8)})
+    save_figure(fig, "quiet", folder=tmp_path)
+    assert shown == []
+    monkeypatch.setattr(viz, "in_notebook", lambda: True)
+    save_figure(fig, "shown", folder=tmp_path)
+    save_figure(fig, "not_shown", folder=tmp_path, show=False)
+    assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{n}.{e}" for n in ("quiet", "shown", "not_shown") for e in ("png", "svg"))
+
+
+def test_scatter_labels_of_close_points_go_to_different_sides_and_gains_read_in_percent():
+    t = pd.DataFrame({"measure": ["a", "b", "c", "far"], "srcc": [0.5, 0.5, 0.51, 0.9],
+                      "gain": [0.01, 0.0101, 0.01, -0.02]})
+    fig = plots.asymmetry_scatter(t)
+    ax = fig.axes[0]
+    offsets = [tx.xyann for tx in ax.texts]
+    assert len(set(offsets[:3])) == 3 and offsets[3] == (4, 3)
+    assert ax.get_ylabel().endswith("(%)") and ax.yaxis.get_major_formatter()(0.01, 0).startswith("1")

@@ -64,3 +64,25 @@ def test_interactive_widgets_build_and_react():
     before = img.value
     ex.children[0].children[1].value = 10.0
     assert img.value != before
+
+
+def test_widgets_need_a_frontend_that_draws_them(monkeypatch):
+    """papermill and nbval start bare kernels: static figures there without any flag."""
+
+    class Kernel:  # a stand-in for ipykernel's shell, with or without a frontend's traces
+        kernel = object()
+        user_ns: dict = {}
+
+    monkeypatch.delenv("NRIQA_STATIC", raising=False)
+    monkeypatch.delenv("NRIQA_BATCH", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setattr("IPython.get_ipython", lambda: Kernel())
+    assert widgets.is_interactive() is False          # papermill / nbval
+    monkeypatch.setenv("JPY_SESSION_NAME", "/lab/notebooks/03.ipynb")
+    assert widgets.is_interactive() is True           # JupyterLab
+    monkeypatch.setenv("NRIQA_BATCH", "1")
+    assert widgets.is_interactive() is False          # python -m nriqa run
+    monkeypatch.delenv("NRIQA_BATCH")
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    Kernel.user_ns = {"__vsc_ipynb_file__": "03.ipynb"}
+    assert widgets.is_interactive() is True           # VS Code

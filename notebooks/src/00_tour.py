@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 00 · A five-minute tour of nriqa
 #
@@ -6,13 +17,11 @@
 # This notebook shows the pieces every later notebook uses: the embedded real clips, the two
 # degradations, a training batch, and the registry of quality measures with their cards.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")  # demo | smoke | paper
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
 
 # %%
 import matplotlib.pyplot as plt
@@ -40,7 +49,7 @@ for split, clips in [("train", train_clips), ("test", test_clips)]:
     print(f"{split}: {len(clips)} clips from {sources}")
 assert not {c.source for c in train_clips} & {c.source for c in test_clips}
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(all(c.hr.min() >= 0 and c.hr.max() <= 1 and c.hr.shape[1] == 3 for c in train_clips + test_clips))
 
 # %% [markdown]
@@ -59,8 +68,11 @@ for ax, kind in zip(axes[1:], ["BI", "BD"]):
     ax.set_title(f"{kind} x4 -> {tuple(lr.shape[-2:])}")
 for ax in axes:
     ax.axis("off")
-save_figure(fig, "00_degradations", folder=FIG)
-plt.show()
+save_figure(fig, "00_degradations", folder=FIG);
+
+# %% [markdown]
+# *Figure: one ground-truth frame and its two low-resolution versions; BD's Gaussian blur keeps
+# less detail than BI's bicubic filter.*
 
 # %% [markdown]
 # ## A training batch
@@ -72,7 +84,7 @@ sampler = build_train_sampler(cfg["data"], seed=cfg["seed"])
 batch = sampler.batch(0)
 print("lr", tuple(batch["lr"].shape), "hr", tuple(batch["hr"].shape))
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(torch.equal(sampler.batch(3)["hr"], build_train_sampler(cfg["data"], seed=cfg["seed"]).batch(3)["hr"]))
 
 # %% [markdown]

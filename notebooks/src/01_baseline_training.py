@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 01 · Baselines: each VSR model trained with Charbonnier alone
 #
@@ -11,21 +22,19 @@
 # against bicubic upsampling of the same LR frames. Runs are cached in `RUN_ROOT`: a second
 # execution loads them instead of training again.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
-# None = the profile's list of models
-MODELS = None
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
+MODELS: "Optional[list]" = None  # VSR models to train, e.g. [basicvsrpp, vrt]; None: the profile's list
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
 from nriqa.study import baseline as study
+from nriqa.study.clock import timed
 from nriqa.study.evaluation import test_set
 from nriqa.study.runs import ensure_baseline, figure_dir, profile
 from nriqa.train import load_generator, read_log
@@ -42,7 +51,8 @@ print(f"profile {cfg['name']}: models {models}, {cfg['train']['steps']} steps, "
 # ## Train (or load) the baselines
 
 # %%
-runs = {m: ensure_baseline(cfg, m) for m in models}
+with timed("training (or loading) the baselines"):
+    runs = {m: ensure_baseline(cfg, m) for m in models}
 logs = {m: read_log(r) for m, r in runs.items()}
 for m, r in runs.items():
     print(m, "->", r.name)
@@ -51,21 +61,26 @@ for m, r in runs.items():
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for m, log in logs.items():
     ax.plot(log["step"], log["loss/charbonnier"], label=m)
-ax.set_xlabel("step"); ax.set_ylabel("Charbonnier (train)"); ax.set_yscale("log"); ax.legend()
+ax.set_xlabel("step"); ax.set_ylabel("Charbonnier (train)"); ax.set_yscale("log")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # beside the curves, never over them
 ax.set_title("Baseline training curves")
-save_figure(fig, "01_training_curves", folder=FIG)
-plt.show()
+save_figure(fig, "01_training_curves", folder=FIG);
+
+# %% [markdown]
+# *Figure: the training loss of each baseline per step (log scale); a curve that still falls at
+# the last step would gain from more steps.*
 
 # %% [markdown]
 # ## Evaluate on the held-out clips
 # Bicubic upsampling of the same LR input is the floor every model should clear.
 
 # %%
-scores = study.evaluate_baselines(cfg, runs)
+with timed("evaluating the baselines"):
+    scores = study.evaluate_baselines(cfg, runs)
 summary = scores.pivot_table(index="model", columns="measure", values="score", aggfunc="mean")
 summary
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(set(summary.index) == set(models) | {"bicubic"})
 
 # %% [markdown]
@@ -82,8 +97,11 @@ outs["ground truth"] = item["hr"]
 fig, axes = plt.subplots(1, len(outs), figsize=(3 * len(outs), 3.2))
 for ax, (name, video) in zip(axes, outs.items()):
     ax.imshow(video[0, 0].permute(1, 2, 0).numpy()); ax.set_title(name); ax.axis("off")
-save_figure(fig, "01_sample_frames", folder=FIG)
-plt.show()
+save_figure(fig, "01_sample_frames", folder=FIG);
+
+# %% [markdown]
+# *Figure: the first frame of the first test clip as each model reconstructs it, between bicubic
+# upsampling (the floor) and the ground truth.*
 
 # %% [markdown]
 # ## What the numbers show

@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 02 · Fine-tuning the baseline with one extra loss term at a time
 #
@@ -12,16 +23,15 @@
 # type, plus a full-reference pseudo-score — never human opinion scores); their held-out accuracy
 # is reported first.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
 
 # %%
 from nriqa.study import finetuning as study
+from nriqa.study.clock import timed
 from nriqa.study.evaluation import evaluate_runs, save_table
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, finetune_grid, finetune_runs, profile, profile_root
 
@@ -36,29 +46,31 @@ print(f"fine-tuning {model} with {len(grid)} objectives for {cfg['finetune']['st
 # Trained (or loaded) on the embedded distortion set; SRCC/PLCC/KRCC on held-out content.
 
 # %%
-iqa_metrics = ensure_kit_iqa(cfg)
+with timed("training (or loading) the kit's NR-IQA models"):
+    iqa_metrics = ensure_kit_iqa(cfg)
 iqa_metrics
 
 # %% [markdown]
 # ## Fine-tune (or load) every run, then evaluate with the panel
 
 # %%
-runs = finetune_runs(cfg, model, grid)
-scores = evaluate_runs(cfg, runs, model=model)
+with timed(f"fine-tuning (or loading) {len(grid)} runs and scoring them with the panel"):
+    runs = finetune_runs(cfg, model, grid)
+    scores = evaluate_runs(cfg, runs, model=model)
 scores.to_csv(profile_root(cfg) / "02_panel_scores.csv", index=False)
 print(f"{len(scores)} scores: {scores['run'].nunique()} runs x {scores['measure'].nunique()} measures")
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(set(scores["run"]) == set(runs))
 
 # %% [markdown]
 # ## Relative gain over the baseline
 # `gain = sign_m * (m(run) - m(baseline)) / |m(baseline)|`, `sign_m = +1` when higher is better:
-# positive is better, whatever the measure's direction. Mean over clips and frames.
+# positive is better, whatever the measure's direction. Mean over clips and frames, in %.
 
 # %%
 table = study.gain_table(scores)
-table.sort_values("mean", ascending=False).style.format("{:+.3f}")
+(100 * table).sort_values("mean", ascending=False).style.format("{:+.2f} %")  # in %
 
 # %%
 save_table(table, cfg, "02_relative_gain")

@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 03 · Where and why the artifacts appear
 #
@@ -12,20 +23,18 @@
 # edges (dotted edges / "eyes"), and lost high-frequency luma energy (blur). Then show the crops
 # where each artifact measure is highest.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
-HACK_THRESHOLD = 0.05  # own-metric gain minus mean held-out gain that flags metric hacking
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
+HACK_THRESHOLD: float = 0.05  # own-metric gain minus mean held-out gain that flags metric hacking
 
 # %%
-import matplotlib.pyplot as plt
 
 from nriqa.analysis import crop_grid, gain_heatmap, metric_hacking, relative_gain, top_crops
 from nriqa.study import artifacts as study
+from nriqa.study.clock import timed
 from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, run_outputs
 from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
 from nriqa.viz import save_figure
@@ -35,8 +44,9 @@ cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
 model = cfg["finetune"]["model"]
 grid = finetune_grid(cfg)
-runs = finetune_runs(cfg, model, grid)
-scores = evaluate_runs(cfg, runs, model=model)
+with timed("loading notebook 02's runs and scores"):
+    runs = finetune_runs(cfg, model, grid)
+    scores = evaluate_runs(cfg, runs, model=model)
 
 # %% [markdown]
 # ## The relative-gain heatmap
@@ -46,8 +56,12 @@ gains = relative_gain(scores, baseline="baseline", by=("run", "measure"))
 own = study.own_measures(grid)
 fig = gain_heatmap(gains, own=own, hacking_threshold=HACK_THRESHOLD,
                    title=f"{model}: relative gain over the Charbonnier baseline")
-save_figure(fig, "03_relative_gain_heatmap", folder=FIG)
-plt.show()
+save_figure(fig, "03_relative_gain_heatmap", folder=FIG);
+
+# %% [markdown]
+# *Figure: each cell is the relative gain (%) of a fine-tune (row) on one measure (column) over the
+# baseline; blue is better, red worse, whatever the measure's direction; the last column is the
+# row's mean.*
 
 # %% [markdown]
 # **Metric hacking.** `excess` = mean gain on the run's own loss measure(s) minus the mean gain
@@ -64,11 +78,12 @@ hacking
 # luma power in octaves (0 = as sharp as ground truth). Compare each run with the baseline row.
 
 # %%
-outputs = run_outputs(cfg, runs)
-artifacts = artifact_table(outputs)
+with timed("super-resolving the test clips and measuring the artifacts"):
+    outputs = run_outputs(cfg, runs)
+    artifacts = artifact_table(outputs)
 artifacts
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(set(artifacts.index) == set(runs))
 
 # %% [markdown]
@@ -85,7 +100,11 @@ for measure in ARTIFACTS:
     shown = {name: frames[clip] for name, frames in outputs.items() if name != "ground truth"}
     fig = crop_grid(crops, gt, shown, title=f"{measure}: highest in {run} (clip {clip})")
     save_figure(fig, f"03_crops_{measure}", folder=FIG)
-    plt.show()
+
+# %% [markdown]
+# *Figures: for each artifact measure, the two crops where it is highest (rows), as ground truth,
+# the baseline and every fine-tune draw them (columns). Where every run scores 0 on a measure
+# (see the sentences at the end), its crops show no artifact, only where the measure peaks.*
 
 # %% [markdown]
 # ## Compare frames yourself
@@ -95,9 +114,14 @@ for measure in ARTIFACTS:
 # %%
 runs_only = {name: frames for name, frames in outputs.items() if name != "ground truth"}
 view = compare_frames(runs_only, gt=outputs["ground truth"], scores=scores)
-if hasattr(view, "savefig"):
+if hasattr(view, "savefig"):  # a static figure (papermill, nbval, nriqa run): save and show it
     save_figure(view, "03_frame_comparer", folder=FIG)
-view
+else:  # the interactive viewer (JupyterLab, VS Code)
+    display(view)
+
+# %% [markdown]
+# *Figure: the same frame from ground truth and the first runs side by side, each captioned with
+# its panel scores.*
 
 # %%
 print(study.describe_artifacts(artifacts))

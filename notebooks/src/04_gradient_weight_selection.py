@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 04 · Choosing loss weights from gradient magnitudes
 #
@@ -12,19 +23,18 @@
 # term's weighted gradient is a target share of the reference term's, and *online* balancing
 # that re-estimates those weights during training.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from nriqa.study import weighting as study
+from nriqa.study.clock import timed
 from nriqa.study.runs import ensure_baseline, ensure_kit_iqa, figure_dir, profile, term_label
 from nriqa.viz import save_figure
 from nriqa.viz.widgets import weight_explorer
@@ -40,7 +50,8 @@ baseline = ensure_baseline(cfg, model)
 # ## Gradient magnitudes at the baseline
 
 # %%
-grads = {term_label(c): study.measure_term_gradients(cfg, baseline, c) for c in wcfg["combos"]}
+with timed("measuring the terms' gradients"):
+    grads = {term_label(c): study.measure_term_gradients(cfg, baseline, c) for c in wcfg["combos"]}
 norms = pd.DataFrame({label: g["param_norm"] for label, g in grads.items()}).T
 norms
 
@@ -53,20 +64,24 @@ for label, g in grads.items():
 # ## Three weightings of the same combinations
 
 # %%
-comparison = study.weighting_comparison(cfg, model, baseline, grads)
+with timed("fine-tuning (or loading) every weighting and scoring it"):
+    comparison = study.weighting_comparison(cfg, model, baseline, grads)
 comparison
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(set(comparison["weighting"]) == {"hand", "static", "online"})
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
-pivot = comparison.pivot_table(index="combo", columns="weighting", values="mean_gain")
+pivot = 100 * comparison.pivot_table(index="combo", columns="weighting", values="mean_gain")  # in %
 pivot.plot.bar(ax=ax, rot=0)
 ax.axhline(0, color="k", lw=0.8)
-ax.set_ylabel("mean panel relative gain"); ax.set_title("Hand vs gradient-chosen weights")
-save_figure(fig, "04_weighting_comparison", folder=FIG)
-plt.show()
+ax.set_ylabel("mean panel relative gain (%)"); ax.set_title("Hand vs gradient-chosen weights")
+save_figure(fig, "04_weighting_comparison", folder=FIG);
+
+# %% [markdown]
+# *Figure: the panel's mean relative gain (%) over the baseline of each combination under the
+# three weightings; above zero the fine-tune improved on the baseline.*
 
 # %% [markdown]
 # ## Explore the weights
@@ -76,9 +91,14 @@ plt.show()
 # %%
 first = next(iter(grads.values()))
 view = weight_explorer(first["param_norm"], weights={k: 1.0 for k in first["param_norm"]})
-if hasattr(view, "savefig"):
+if hasattr(view, "savefig"):  # a static figure (papermill, nbval, nriqa run): save and show it
     save_figure(view, "04_weight_explorer", folder=FIG)
-view
+else:  # the interactive viewer (JupyterLab, VS Code)
+    display(view)
+
+# %% [markdown]
+# *Figure: each term's share of the weighted gradient for the weights shown; a term near 100 %
+# drives the fine-tune alone.*
 
 # %%
 print(study.describe_weighting(comparison))

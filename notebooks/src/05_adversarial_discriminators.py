@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 05 · Adversarial set-ups: which discriminator reconstructs detail faithfully?
 #
@@ -12,13 +23,11 @@
 # NR-IQA model from each trained discriminator's backbone and compare its held-out accuracy with
 # a random initialisation.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
 
 # %%
 import matplotlib.pyplot as plt
@@ -26,6 +35,7 @@ from IPython.display import Markdown
 
 from nriqa.analysis import claims
 from nriqa.study import adversarial as study
+from nriqa.study.clock import timed
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
 from nriqa.viz import save_figure
 
@@ -46,22 +56,27 @@ print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weigh
 # exceeds twice the seed noise.
 
 # %%
-grid = study.adversarial_grid(cfg, model)
+with timed("training (or loading) the adversarial grid and scoring it"):
+    grid = study.adversarial_grid(cfg, model)
 grid
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(len(grid) == len(acfg["discriminators"]) * len(acfg["gan_weights"]))
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for disc, rows in grid.groupby("discriminator"):
     rows = rows.sort_values("gan_weight")
-    ax.plot(rows["gan_weight"], rows["mean_gain"], marker="o", label=disc)
+    ax.plot(rows["gan_weight"], 100 * rows["mean_gain"], marker="o", label=disc)  # in %
 ax.set_xscale("log"); ax.axhline(0, color="k", lw=0.8)
-ax.set_xlabel("GAN weight"); ax.set_ylabel("mean panel relative gain vs baseline")
-ax.set_title("Discriminator kinds across GAN weights"); ax.legend()
-save_figure(fig, "05_discriminator_grid", folder=FIG)
-plt.show()
+ax.set_xlabel("GAN weight"); ax.set_ylabel("mean panel relative gain vs baseline (%)")
+ax.set_title("Discriminator kinds across GAN weights")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+save_figure(fig, "05_discriminator_grid", folder=FIG);
+
+# %% [markdown]
+# *Figure: the panel's mean relative gain (%) over the baseline for each discriminator kind
+# (line) at each GAN weight (log axis); read differences against the seed noise printed below.*
 
 # %%
 print(study.describe_adversarial(grid))
@@ -78,7 +93,8 @@ Markdown(claims.report(verdicts))
 # with seed noise.
 
 # %%
-suppression = study.artifact_suppression(cfg, model)
+with timed("the fine-tunes with and without a GAN term"):
+    suppression = study.artifact_suppression(cfg, model)
 suppression
 
 # %%
@@ -94,7 +110,8 @@ Markdown(claims.report(art_verdicts))
 # (b) the backbone of each trained discriminator; held-out SRCC/PLCC.
 
 # %%
-transfer = study.discriminator_transfer(cfg, model)
+with timed("training (or loading) IQA models from each discriminator"):
+    transfer = study.discriminator_transfer(cfg, model)
 transfer
 
 # %%

@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python (nriqa)
+#     language: python
+#     name: nriqa
+# ---
+
 # %% [markdown]
 # # 06 · Does a metric that assesses well also optimize well?
 #
@@ -11,20 +22,18 @@
 # *other* panel measures when it is added to Charbonnier). A rank correlation near zero or
 # negative is the asymmetry.
 
-# %% parameters
-import os
-
-PROFILE = os.environ.get("NRIQA_PROFILE", "demo")
-DEVICE = "auto"
-RUN_ROOT = os.environ.get("NRIQA_RUNS", "../runs")
-SEED = 0
+# %% tags=["parameters"]
+PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
+DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
+RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
+SEED: int = 0  # seed of every run this notebook trains
 
 # %%
-import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from nriqa.analysis import asymmetry_correlation, asymmetry_scatter, asymmetry_table, claims
 from nriqa.study import asymmetry as study
+from nriqa.study.clock import timed
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
 from nriqa.viz import save_figure
 
@@ -36,7 +45,8 @@ ensure_kit_iqa(cfg)
 # ## Assessment accuracy on held-out content
 
 # %%
-assess = study.assessment_accuracies(cfg)
+with timed("measuring each measure's assessment accuracy"):
+    assess = study.assessment_accuracies(cfg)
 assess
 
 # %% [markdown]
@@ -47,13 +57,17 @@ optimize = study.optimization_values(cfg)
 table = asymmetry_table(assess, optimize)
 table
 
-# %% check: True
+# %% tags=["nbval-check-output"] expected_output="True"
 print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 
 # %%
 fig = asymmetry_scatter(table)
-save_figure(fig, "06_assessment_vs_optimization", folder=FIG)
-plt.show()
+save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
+
+# %% [markdown]
+# *Figure: one point per measure: how well it assesses (SRCC, right is better) against what
+# optimizing it did to the other panel measures (up is better); points rising to the right
+# would mean good assessors make good losses.*
 
 # %%
 print(study.describe_asymmetry(table))
@@ -71,8 +85,9 @@ Markdown(claims.report(verdicts))
 
 # %%
 model = cfg["finetune"]["model"]
-adv = study.adversarial_fidelity(cfg, model, assess)
-noise = study.seed_noise(cfg, model)
+with timed("the adversarial fine-tunes with fidelity terms and the seed noise"):
+    adv = study.adversarial_fidelity(cfg, model, assess)
+    noise = study.seed_noise(cfg, model)
 print(f"seed noise of a panel gain: {noise:.4f}")
 adv
 

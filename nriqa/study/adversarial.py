@@ -17,6 +17,7 @@ from nriqa.iqa import train_iqa
 from .evaluation import artifact_table, evaluate_runs, fr_gain, mean_gain, run_outputs
 from .runs import (ensure_baseline, ensure_finetune, ensure_gan_run, ensure_reseeded_finetune, fidelity_runs,
                    finetune_name, gan_terms, middle_gan_weight, profile_root, slug, term_label)
+from .text import pct
 
 
 def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
@@ -73,14 +74,14 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     """The fidelity-only gain, the seed noise, and each discriminator kind's mean
     ``gain_vs_fidelity`` over GAN weights (convolutional kinds vs ViT when both are present)."""
     by_disc = grid.groupby("discriminator")["gain_vs_fidelity"].mean().sort_values(ascending=False)
-    lines = [f"fidelity-only fine-tune: mean panel gain {grid.attrs.get('fidelity_gain', float('nan')):+.4f} over the baseline",
-             f"seed noise (reseeded fidelity-only vs fidelity-only): {grid.attrs.get('noise', float('nan')):.4f} "
-             f"(full-reference measures: {grid.attrs.get('fr_noise', float('nan')):.4f})",
+    lines = [f"fidelity-only fine-tune: mean panel gain {pct(grid.attrs.get('fidelity_gain', float('nan')))} over the baseline",
+             f"seed noise (reseeded fidelity-only vs fidelity-only): {pct(grid.attrs.get('noise', float('nan')), sign=False)} "
+             f"(full-reference measures: {pct(grid.attrs.get('fr_noise', float('nan')), sign=False)})",
              "mean gain of adding the GAN term (vs fidelity-only), averaged over GAN weights:"]
-    lines += [f"  {d}: {v:+.4f}" for d, v in by_disc.items()]
+    lines += [f"  {d}: {pct(v)}" for d, v in by_disc.items()]
     conv = by_disc.drop(index=[d for d in by_disc.index if d == "vit"], errors="ignore")
     if "vit" in by_disc.index and len(conv):
-        lines.append(f"convolutional kinds mean {conv.mean():+.4f} vs Transformer (vit) {by_disc['vit']:+.4f}")
+        lines.append(f"convolutional kinds mean {pct(conv.mean())} vs Transformer (vit) {pct(by_disc['vit'])}")
     return "\n".join(lines)
 
 

@@ -35,11 +35,33 @@ def worst_clip(outputs: Mapping[str, Mapping[str, torch.Tensor]], run: str, meas
     return max(vals, key=vals.get)
 
 
-def describe_artifacts(artifacts: pd.DataFrame) -> str:
-    """One measured sentence per artifact measure: which run has most of it vs the baseline."""
+#: what each artifact measure detects, in the sentences of :func:`describe_artifacts`
+ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "blur": "added blur"}
+
+
+def _num(v: float) -> str:
+    return f"{v:.2g}" if v != 0 else "0"
+
+
+def describe_artifacts(artifacts: pd.DataFrame, *, tie: float = 1e-9) -> str:
+    """One measured sentence per artifact measure: which run has most of it, against the baseline
+    (two significant digits: these values are small). A measure on which every run is equal (within
+    ``tie``) says so instead of naming an arbitrary "highest" run."""
     lines = []
     for m in ARTIFACTS:
+        col = artifacts[m].astype(float)
+        what = ARTIFACT_NAMES.get(m, m)
+        if float(col.max() - col.min()) <= tie:
+            v = float(col.iloc[0])
+            lines.append(f"{m}: all runs {_num(v)}: " + (f"no {what} detected" if abs(v) <= tie
+                                                          else "no run differs from another"))
+            continue
         run = worst_run(artifacts, m)
-        base = artifacts.loc["baseline", m] if "baseline" in artifacts.index else float("nan")
-        lines.append(f"{m}: highest in {run!r} ({artifacts.loc[run, m]:.3f} vs baseline {base:.3f})")
+        val = float(artifacts.loc[run, m])
+        if "baseline" not in artifacts.index:
+            lines.append(f"{m}: highest in {run!r} ({_num(val)})")
+            continue
+        base = float(artifacts.loc["baseline", m])
+        ratio = f", {val / base:.1f}x the baseline's {_num(base)}" if base > tie else f" vs baseline {_num(base)}"
+        lines.append(f"{m} ({what}): highest in {run!r} ({_num(val)}{ratio})")
     return "\n".join(lines)

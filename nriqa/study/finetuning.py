@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nriqa.analysis import gain_matrix, relative_gain
+from .text import pct
 
 
 def gain_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
@@ -20,5 +21,5 @@ def gain_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame
 def describe_gains(table: pd.DataFrame) -> str:
     """The runs with the largest and the smallest ``mean`` gain of a :func:`gain_table`."""
     best, worst = table["mean"].idxmax(), table["mean"].idxmin()
-    return (f"largest mean panel gain: {best} ({table.loc[best, 'mean']:+.3f}); "
-            f"smallest: {worst} ({table.loc[worst, 'mean']:+.3f})")
+    return (f"largest mean panel gain: {best} ({pct(table.loc[best, 'mean'])}); "
+            f"smallest: {worst} ({pct(table.loc[worst, 'mean'])})")

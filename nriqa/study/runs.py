@@ -25,24 +25,39 @@ import pandas as pd
 from nriqa.config import deep_merge, load_profile, resolve_device
 from nriqa.iqa import train_iqa
 from nriqa.quality import register_kit_models
-from nriqa.paths import figures_dir, runs_dir
-from nriqa.train import train
+from nriqa.paths import REPO_ROOT, figures_dir, runs_dir
+from nriqa.train import run_is_done, train
 
 _PIXEL_TERMS = {"charbonnier", "pixel"}
 
 
 # --------------------------------------------------------------------------- profiles and folders
 
-def profile(name: str = "demo", overrides: Mapping[str, Any] | None = None, *,
+def default_run_root() -> Path:
+    """Where runs go when a notebook's ``RUN_ROOT`` is ``None``: ``$NRIQA_RUNS``, else ``runs/`` of
+    the repository in a source checkout (wherever the kernel or the shell stands: JupyterLab,
+    ``python -m nriqa run`` and a direct ``papermill`` call from any folder share one folder),
+    else ``./runs`` (:func:`nriqa.paths.runs_dir`)."""
+    if os.environ.get("NRIQA_RUNS"):
+        return runs_dir()
+    if (REPO_ROOT / "pyproject.toml").exists():
+        return REPO_ROOT / "runs"
+    return runs_dir()
+
+
+def profile(name: str | None = None, overrides: Mapping[str, Any] | None = None, *,
             device: str | None = None, seed: int | None = None, run_root: str | None = None) -> dict:
     """Load a profile as the notebooks do: parameters cell values override the YAML, and
-    ``device`` is resolved (``"auto"`` -> ``"cuda"`` when present, else ``"cpu"``)."""
+    ``device`` is resolved (``"auto"`` -> ``"cuda"`` when present, else ``"cpu"``).
+
+    ``name=None`` is ``$NRIQA_PROFILE`` or ``demo``; ``run_root=None`` is :func:`default_run_root`
+    (a relative ``run_root`` is taken from the current folder)."""
+    name = name or os.environ.get("NRIQA_PROFILE") or "demo"
     cfg = load_profile(name, overrides)
     cfg["device"] = resolve_device(device if device is not None else cfg.get("device", "auto"))
     if seed is not None:
         cfg["seed"] = int(seed)
-    if run_root:
-        cfg["run_root"] = str(run_root)
+    cfg["run_root"] = str(Path(run_root).expanduser().resolve() if run_root else default_run_root())
     return cfg
 
 
@@ -174,8 +189,13 @@ def middle_gan_weight(cfg: Mapping[str, Any]) -> float:
 # --------------------------------------------------------------------------- cached training
 
 def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progress: bool = True) -> Path:
-    """Train ``cfg`` unless its run folder is already done; resume it when interrupted."""
-    return train(dict(cfg), run_dir(cfg), init_from=init_from, progress=progress)
+    """Train ``cfg`` unless its run folder is already done; resume it when interrupted. Says which
+    run it trains (one line, when ``progress``), so a notebook's output and ``nriqa run``'s status
+    line name the run behind the progress bar."""
+    folder = run_dir(cfg)
+    if progress and not run_is_done(folder):
+        print(f"training {folder.name} ({(cfg.get('train') or {}).get('steps', '?')} steps)", flush=True)
+    return train(dict(cfg), folder, init_from=init_from, progress=progress)
 
 
 def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> Path:

@@ -23,6 +23,7 @@ from nriqa.train.runs import read_log_rows
 
 from .evaluation import artifact_table, evaluate_runs, mean_gain, run_outputs
 from .runs import ensure_finetune, slug, term_label
+from .text import pct
 
 
 def probe_batches(cfg: Mapping[str, Any], n: int) -> list[dict]:
@@ -92,6 +93,6 @@ def describe_weighting(comparison: pd.DataFrame) -> str:
     lines = []
     for combo, rows in comparison.groupby("combo"):
         best = rows.loc[rows["mean_gain"].idxmax()]
-        parts = ", ".join(f"{r.weighting} {r.mean_gain:+.3f}" for r in rows.itertuples())
+        parts = ", ".join(f"{r.weighting} {pct(r.mean_gain)}" for r in rows.itertuples())
         lines.append(f"{combo}: mean panel gain {parts} -> best: {best['weighting']}")
     return "\n".join(lines)

@@ -210,6 +210,23 @@ def gradient_shares(norms: Mapping[str, float], weights: Mapping[str, float], *,
     return fig if fig is not None else ax.figure
 
 
+def _label_offsets(xs, ys, near: float = 0.08) -> list[tuple[int, int, str]]:
+    """Offsets (points) and alignment for point labels: a point close to one labelled before it
+    (within ``near`` of the data range on both axes) gets its label on another side, so labels of
+    clustered points do not print over each other."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    span_x = float(np.ptp(xs)) if len(xs) else 0.0
+    span_y = float(np.ptp(ys)) if len(ys) else 0.0
+    sides = [(4, 3, "left"), (4, -10, "left"), (-4, 3, "right"), (-4, -10, "right")]
+    out: list[tuple[int, int, str]] = []
+    for i in range(len(xs)):
+        close = [j for j in range(i) if abs(xs[i] - xs[j]) <= near * (span_x or 1)
+                 and abs(ys[i] - ys[j]) <= near * (span_y or 1)]
+        taken = {out[j] for j in close}
+        out.append(next((sd for sd in sides if sd not in taken), sides[len(close) % len(sides)]))
+    return out
+
+
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
                       title: str | None = None, spearman: tuple[float, float] | None = None):
     """Scatter of assessment accuracy (``x``, e.g. SRCC) vs optimization value (``y``, mean
@@ -223,11 +240,17 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     fig = _figure((4.8, 3.8))
     ax = fig.add_subplot()
     ax.scatter(d[x], d[y], color="tab:purple")
-    for xi, yi, t in zip(d[x], d[y], d[label]):
-        ax.annotate(str(t), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    for (xi, yi, t), (dx, dy, ha) in zip(zip(d[x], d[y], d[label]), _label_offsets(d[x], d[y])):
+        ax.annotate(str(t), (xi, yi), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha=ha)
     ax.axhline(0, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"assessment accuracy ({x.upper()})")
-    ax.set_ylabel("mean relative gain as a loss" if y == "gain" else y)
+    if y == "gain":  # a fraction: shown in %, the unit of every gain in the notebooks
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylabel("mean relative gain as a loss (%)")
+    else:
+        ax.set_ylabel(y)
     lines = [title] if title else []
     if spearman is not None:
         rho, p = spearman

@@ -5,9 +5,12 @@
 - :func:`weight_explorer`: one slider per loss term; shows the weighted gradient shares
   ``w_i * |g_i| / sum_j w_j * |g_j|`` from measured gradient norms.
 
-Interactive mode needs ipywidgets and a running Jupyter kernel.  It is off (a static figure is
-returned) with ``interactive=False``, when ``NRIQA_STATIC=1`` is set (do this for papermill
-batch runs), or when no kernel is running.
+Interactive mode needs ipywidgets, a running Jupyter kernel and a frontend that draws widgets
+(JupyterLab, Notebook, VS Code).  It is off (a static figure is returned, which a notebook shows
+with :func:`nriqa.viz.save_figure`) with ``interactive=False``, when ``NRIQA_STATIC=1`` or
+``NRIQA_BATCH=1`` (set by ``python -m nriqa run``) is in the environment, and when the kernel has
+no such frontend: papermill and nbval start bare kernels, so a direct
+``papermill notebook.ipynb out.ipynb`` call saves static figures without any flag.
 """
 from __future__ import annotations
 
@@ -21,12 +24,27 @@ import torch
 from nriqa.viz.plots import gradient_shares, sample_frames
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip() not in ("", "0")
+
+
+def has_widget_frontend(shell=None) -> bool:
+    """Whether the running kernel was started by a frontend that draws widgets: a Jupyter server
+    (JupyterLab, Notebook, Voila) puts ``JPY_SESSION_NAME`` in the kernel's environment, VS Code
+    puts ``__vsc_ipynb_file__`` in its namespace. Kernels started by papermill or nbval have neither."""
+    if os.environ.get("JPY_SESSION_NAME"):
+        return True
+    ns = getattr(shell, "user_ns", None) or {}
+    return "__vsc_ipynb_file__" in ns
+
+
 def is_interactive(flag: bool | None = None) -> bool:
-    """Whether widgets can be shown: ``flag`` when given, else a Jupyter kernel with ipywidgets
-    and no ``NRIQA_STATIC`` in the environment."""
+    """Whether widgets can be shown: ``flag`` when given, else a Jupyter kernel with ipywidgets,
+    a frontend that draws them (:func:`has_widget_frontend`) and neither ``NRIQA_STATIC`` nor
+    ``NRIQA_BATCH`` in the environment."""
     if flag is not None:
         return bool(flag)
-    if os.environ.get("NRIQA_STATIC", "").strip() not in ("", "0"):
+    if _flag("NRIQA_STATIC") or _flag("NRIQA_BATCH"):
         return False
     try:  # optional: widgets need ipywidgets and IPython; without them figures are static
         import ipywidgets  # noqa: F401
@@ -34,7 +52,7 @@ def is_interactive(flag: bool | None = None) -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
+    return shell is not None and hasattr(shell, "kernel") and has_widget_frontend(shell)
 
 
 def _png(fig) -> bytes:

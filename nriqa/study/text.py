@@ -1,0 +1,17 @@
+"""How the study's sentences write numbers: every relative gain in percent, one way."""
+from __future__ import annotations
+
+import math
+
+
+def pct(fraction: float, *, sign: bool = True) -> str:
+    """A relative gain (a fraction, e.g. ``0.0163``) in percent: ``+1.63 %``; small ones keep two
+    significant digits (``+0.056 %``, ``-0.0012 %``) instead of rounding to zero; ``sign=False``
+    for magnitudes such as seed noise."""
+    v = 100 * float(fraction)
+    if not math.isfinite(v):
+        return "nan"
+    if v == 0:
+        return "0 %"
+    s = "+" if sign else ""
+    return f"{v:{s}.2f} %" if abs(v) >= 1 else f"{v:{s}.2g} %"
