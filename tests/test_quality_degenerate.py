@@ -178,3 +178,28 @@ def test_niqe_of_flat_frames_is_one_finite_value(measures):
         flat = torch.stack([degenerate_frames(s, s)[k] for k in ("black", "white", "grey", "red")])
         v = m(flat)
         assert bool(torch.isfinite(v).all()) and torch.allclose(v, v[:1].expand(4))
+
+
+@pytest.mark.parametrize("name", ["cw_ssim", "fsim", "nlpd"])
+def test_the_degenerate_rules_read_nothing_back_on_the_trainers_path(measures, name, monkeypatch):
+    """The rules that run on every call (cw_ssim's cap, fsim's and nlpd's finite gradient) add no
+    device-to-host read to an unchecked loss forward + backward (the trainer's step)."""
+    from nriqa.losses import QualityLoss
+
+    loss = QualityLoss(name, validate=False)
+    d = degenerate_frames(64, 64)
+    x = torch.stack([d["grey"], textured(1, 64, 64)[0]]).requires_grad_(True)
+    ref = torch.stack([d["grey"], d["white"]])
+    seen = []
+    for attr in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, attr)
+
+        def guarded(self, *a, _name=attr, _original=original, **kw):
+            seen.append(_name)
+            return _original(self, *a, **kw)
+        monkeypatch.setattr(torch.Tensor, attr, guarded)
+    value = loss(x, ref)
+    value.backward()
+    monkeypatch.undo()
+    assert seen == []
+    assert bool(torch.isfinite(value)) and bool(torch.isfinite(x.grad).all())
