@@ -18,13 +18,10 @@ accumulate + j)``, sliced ``rank::world_size`` under DDP):
 Nothing in the step calls ``.item()``/``.cpu()``: loss sums, counters and gradient norms stay on
 the device and are read once per ``log_every`` steps (and at checkpoints).
 
-Best checkpoint: by the EMA of the training loss (``loss_ema_decay``, default 0.9) unless an
-``evaluate(generator) -> float`` (lower is better) callable is passed; then by that, on the EMA
-generator, at every checkpoint. Fine-tuning (``init_from=baseline_run``) starts from the
-baseline's latest ``params_ema`` (``train.init_weights: params`` for the raw weights).
-
-Beside it: :mod:`.config` (TrainConfig), :mod:`.optim` (fused Adam, the skipped step), :mod:`.state`
-(on-device tally, checkpoints, resume), :mod:`.log` (log rows), :mod:`.balance` (loss weights).
+Best checkpoint: by the EMA of the training loss (``loss_ema_decay``) unless ``evaluate(generator)
+-> float`` (lower better) is passed. Fine-tuning (``init_from``) starts from the baseline's latest
+``params_ema`` (``train.init_weights: params`` for the raw weights). Beside it: :mod:`.config`,
+:mod:`.optim` (fused Adam, the skipped step), :mod:`.state` (tally, checkpoints, resume), :mod:`.log`.
 """
 from __future__ import annotations
 
@@ -57,7 +54,6 @@ from .runs import (DONE_FILE, TRAINING_KEYS, _model_name, build_generator, confi
 from .schedule import build_schedule
 from .state import NonFiniteError, Tally, baseline_record, checkpoint, resume_or_start, stop_if_nonfinite, write_done
 
-# the names this module has always offered (NonFiniteError, TrainConfig, ... now live beside it)
 __all__ = ["train", "NonFiniteError", "TrainConfig", "training_changes", "TRAINING_KEYS", "GAN_TERM"]
 
 
