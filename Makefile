@@ -10,7 +10,7 @@ STAMP       := $(VENV)/.nriqa-installed
 # notebooks; the pytest unit tests set Agg themselves (tests/conftest.py)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: venv demo test test-unit test-notebooks lab notebooks bench clean
+.PHONY: venv demo test test-unit test-notebooks browser-test lab notebooks bench clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,13 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q
+
+## Optional: the notebooks in a real browser (JupyterLab + Chromium via playwright, tests/test_browser.py).
+## Installs Debian's chromium with apt-get (root) when no Chromium is on PATH; `make test` never does.
+browser-test: $(STAMP)
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) -m pytest tests/test_browser.py -m browser -q -p no:cacheprovider -rs
 
 ## JupyterLab rooted at the repository: notebooks/ to explore, runs/demo/notebooks/ to read what
 ## `make demo` executed; opens on notebooks/.
