@@ -26,13 +26,19 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m nriqa run --profile $(PROFILE)
 
-## Whole test suite: pytest unit tests, then nbval over the notebooks in the smoke profile.
+## Whole test suite: pytest unit tests, nbval over the notebooks in the smoke profile, then the
+## same notebooks executed by `nriqa run` (reusing the runs nbval trained: both use runs/smoke)
+## and checked for one image output per saved figure (tests/test_executed_notebooks.py).
+SMOKE_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights
 test: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10
 	rm -rf runs/smoke
-	NRIQA_PROFILE=smoke NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights NRIQA_STATIC=1 \
+	$(SMOKE_ENV) NRIQA_STATIC=1 \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  notebooks -q -p no:cacheprovider
+	$(SMOKE_ENV) $(PY) -m nriqa run --profile smoke --run-root $(CURDIR)/runs
+	NRIQA_EXECUTED=$(CURDIR)/runs/smoke/notebooks \
+	  $(PY) -m pytest tests/test_executed_notebooks.py -q -p no:cacheprovider
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q
