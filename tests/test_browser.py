@@ -171,7 +171,6 @@ def _open_and_run_all(page, base: str, token: str, name: str) -> None:
     page.wait_for_function(
         """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
                    return s && s.getAttribute('data-status') === 'idle'; }""", timeout=30_000)
-    n_code = panel.locator(".jp-CodeCell").count()
     for attempt in range(3):  # the menu item is inert until the notebook is the current widget
         panel.locator(".jp-Cell").first.click(position={"x": 5, "y": 5})
         page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
@@ -188,10 +187,13 @@ def _open_and_run_all(page, base: str, token: str, name: str) -> None:
     # done: every code cell has an execution count, none is pending or running ("[*]")
     try:
         page.wait_for_function(
-            """(n) => { const p = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
-                           .map(e => e.textContent.trim());
-                       return p.length === n && p.every(t => /^\\[\\d+\\]:$/.test(t)); }""",
-            arg=n_code, timeout=RUN_ALL_S * 1000)
+            """() => { const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+                       const s = nb && nb.querySelector('.jp-Notebook-ExecutionIndicator');
+                       const p = nb ? [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                                       .map(e => e.textContent.trim()) : [];
+                       return p.length > 0 && p.every(t => /^\\[\\d+\\]:$/.test(t))
+                              && s && s.getAttribute('data-status') === 'idle'; }""",
+            timeout=RUN_ALL_S * 1000)
     except Exception:
         prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
         shot = Path(os.environ.get("NRIQA_BROWSER_SHOTS", "/tmp")) / f"nriqa-browser-{name}.png"
