@@ -10,7 +10,7 @@ STAMP       := $(VENV)/.nriqa-installed
 # notebooks; the pytest unit tests set Agg themselves (tests/conftest.py)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: venv demo test test-unit test-notebooks lab notebooks bench clean
+.PHONY: venv demo test test-unit test-notebooks browser-test lab notebooks bench clean
 
 venv: $(STAMP)
 
@@ -26,16 +26,29 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m nriqa run --profile $(PROFILE)
 
-## Whole test suite: pytest unit tests, then nbval over the notebooks in the smoke profile.
+## Whole test suite: pytest unit tests, nbval over the notebooks in the smoke profile, then the
+## same notebooks executed by `nriqa run` (reusing the runs nbval trained: both use runs/smoke)
+## and checked for one image output per saved figure (tests/test_executed_notebooks.py).
+SMOKE_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights
 test: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10
 	rm -rf runs/smoke
-	NRIQA_PROFILE=smoke NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights NRIQA_STATIC=1 \
+	$(SMOKE_ENV) NRIQA_STATIC=1 \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  notebooks -q -p no:cacheprovider
+	$(SMOKE_ENV) $(PY) -m nriqa run --profile smoke --run-root $(CURDIR)/runs
+	NRIQA_EXECUTED=$(CURDIR)/runs/smoke/notebooks \
+	  $(PY) -m pytest tests/test_executed_notebooks.py -q -p no:cacheprovider
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q
+
+## Optional: the notebooks in a real browser (JupyterLab + Chromium via playwright, tests/test_browser.py).
+## Installs Debian's chromium with apt-get (root) when no Chromium is on PATH; `make test` never does.
+browser-test: $(STAMP)
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) -m pytest tests/test_browser.py -m browser -q -p no:cacheprovider -rs
 
 ## JupyterLab rooted at the repository: notebooks/ to explore, runs/demo/notebooks/ to read what
 ## `make demo` executed; opens on notebooks/.

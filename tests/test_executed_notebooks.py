@@ -1,0 +1,89 @@
+"""The figures are in the executed notebooks: one image output per figure a notebook saves.
+
+Reads the notebooks that ``python -m nriqa run`` executed (``make test`` runs the smoke profile
+and points here)::
+
+    NRIQA_EXECUTED=runs/smoke/notebooks pytest tests/test_executed_notebooks.py
+
+Skipped unless ``NRIQA_EXECUTED`` names that folder. Per code cell, each ``save_figure(`` call
+must have shown its figure as an image output (exactly one image per call in a cell without a
+loop, so a figure shown twice fails too), and no output may be matplotlib's bare
+``<Figure size ...>`` text, which is what a notebook shows when a figure was drawn but not displayed.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nriqa.runner import list_notebooks
+
+EXECUTED = os.environ.get("NRIQA_EXECUTED", "")
+pytestmark = pytest.mark.skipif(not EXECUTED, reason="set NRIQA_EXECUTED=<folder of executed notebooks> "
+                                                     "(make test does, after python -m nriqa run --profile smoke)")
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+BARE_FIGURE = re.compile(r"<(Figure size \d|matplotlib\.figure\.Figure object)")
+CALL = re.compile(r"(?<![\w.])save_figure\(")
+
+
+def _calls(source: str) -> tuple[int, bool]:
+    """``save_figure(`` calls in a cell (not counting imports, definitions and comments), and
+    whether one of them sits in a ``for``/``while`` body (then it may save several figures)."""
+    n, in_loop, loops = 0, False, []  # loops: indentation of the enclosing for/while lines
+    for line in source.splitlines():
+        code = line.split("#", 1)[0]
+        if not code.strip():
+            continue
+        indent = len(code) - len(code.lstrip())
+        loops = [i for i in loops if i < indent]
+        if re.match(r"\s*(from|import|def)\s", code):
+            continue
+        found = len(CALL.findall(code))
+        n += found
+        in_loop |= bool(found and loops)
+        if re.match(r"\s*(for|while)\s", code):
+            loops.append(indent)
+    return n, in_loop
+
+
+def _images(cell) -> int:
+    return sum(1 for o in cell.get("outputs", [])
+               if o.get("output_type") in ("display_data", "execute_result")
+               and any(t in o.get("data", {}) for t in IMAGE_TYPES))
+
+
+def _texts(cell) -> list[str]:
+    out = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            out.append(o.get("text", ""))
+        elif o.get("output_type") in ("display_data", "execute_result"):
+            out.append(str(o.get("data", {}).get("text/plain", "")))
+    return out
+
+
+@pytest.mark.parametrize("book", list_notebooks(), ids=lambda p: p.stem)
+def test_each_saved_figure_is_an_image_output(book):
+    executed = Path(EXECUTED).expanduser() / book.name
+    assert executed.exists(), f"{executed} missing: run python -m nriqa run --profile smoke first"
+    nb = nbformat.read(executed, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    unexecuted = [i for i, c in enumerate(code) if c.get("execution_count") is None]
+    assert not unexecuted, f"{book.name}: code cells {unexecuted} were not executed"
+
+    calls = images = 0
+    for i, cell in enumerate(code):
+        (n_calls, in_loop), n_images = _calls(cell.source), _images(cell)
+        calls, images = calls + n_calls, images + n_images
+        where = f"{book.name}, code cell {i}:\n{cell.source[:300]}"
+        bare = [t for t in _texts(cell) if BARE_FIGURE.search(t)]
+        assert not bare, f"a figure shown as text, not drawn: {bare[0][:120]!r} in {where}"
+        if in_loop:  # a call in a loop body saves a figure per pass
+            assert n_images >= n_calls, f"{n_images} image(s) for {n_calls} save_figure call(s) in {where}"
+        else:
+            assert n_images == n_calls, f"{n_images} image(s) for {n_calls} save_figure call(s) in {where}"
+    assert images >= calls, f"{book.name}: {images} image outputs, {calls} save_figure calls"
