@@ -31,7 +31,7 @@ demo: $(STAMP)
 ## and checked for one image output per saved figure (tests/test_executed_notebooks.py).
 SMOKE_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights
 test: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10
+	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10 -m "not browser"
 	rm -rf runs/smoke
 	$(SMOKE_ENV) NRIQA_STATIC=1 \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
