@@ -114,12 +114,9 @@ save_figure(fig, "01_sample_frames", folder=FIG);
 print(study.describe_baselines(summary, models))
 
 # %% [markdown]
-# ## What the demo run showed
-# *Written from `make demo` on a 2-core CPU (2026-11-23). The outputs above are recomputed on
-# every run; this paragraph is not, so trust the outputs when they differ.*
-#
-# After 200 Charbonnier steps on the embedded clips, the tiny BasicVSR++ clears bicubic by
-# +0.13 dB PSNR (+0.0043 SSIM), VRT by +0.06 dB (+0.0042), and iSeeBetter stays just below it
-# (-0.06 dB, -0.0015). CPU training is deterministic: two runs gave identical numbers. These are
-# toy-scale results that say the pipeline learns; the papers' numbers (full-size models, REDS /
-# Vimeo-90K, hundreds of thousands of steps) are not reproducible on this machine.
+# ## How to read this run
+# The numbers are the outputs above, rendered from this run's tables; nothing here is typed by
+# hand. On the demo profile the models are tiny and train for a few hundred CPU steps: the
+# question the outputs answer is whether each family clears the bicubic floor, not how far. The
+# papers' numbers (full-size models, REDS / Vimeo-90K, hundreds of thousands of steps) need the
+# `paper` profile on a GPU.

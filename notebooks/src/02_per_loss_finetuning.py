@@ -81,15 +81,9 @@ print(study.describe_gains(table))
 # study's heatmap and looks at *where* in the frames the differences come from.
 
 # %% [markdown]
-# ## What the demo run showed
-# *Written from `make demo` on a 2-core CPU (2026-11-23). The outputs above are recomputed on
-# every run; this paragraph is not, so trust the outputs when they differ.*
-#
-# Mean panel gain over the baseline after 30 fine-tuning steps: `cnniqa@embedded` +1.7 %,
-# `vitiqa@embedded` +1.7 %, `dbcnn@embedded` +1.2 %, CNNIQA + LPIPS +0.9 %; NIQE, LPIPS (random
-# trunk), GMSD and `wadiqam@embedded` between -0.07 % and -0.21 %. The gains come from the
-# no-reference judges (PIQE up to +8.4 %, NIQE up to +3.7 %, the other kit models) while the
-# full-reference ones fall (PSNR up to -0.3 %): NR-IQA terms trade fidelity for what NR judges
-# like, the pattern the papers report. The learned judges are weak assessors (held-out SRCC
-# 0.18-0.44) trained on the same distortion set, so part of their agreement is shared bias;
-# notebook 03 separates a term's own-metric gain from the held-out panel.
+# ## How to read this run
+# The gains are the table and sentence above, rendered from this run. The pattern to look for is
+# the papers' trade: NR-IQA terms raise the no-reference judges while the full-reference ones
+# fall. On the demo profile the learned judges are kit-trained on the same embedded distortion
+# set as the NR-IQA terms (see their held-out SRCC in the first table), so part of their
+# agreement is shared bias; notebook 03 separates a term's own-metric gain from the held-out panel.

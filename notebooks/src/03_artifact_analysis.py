@@ -127,14 +127,8 @@ else:  # the interactive viewer (JupyterLab, VS Code)
 print(study.describe_artifacts(artifacts))
 
 # %% [markdown]
-# ## What the demo run showed
-# *Written from `make demo` on a 2-core CPU (2026-11-23). The outputs above are recomputed on
-# every run; this paragraph is not, so trust the outputs when they differ.*
-#
-# The coloured-dot artifact is the clear one: chroma high-frequency energy rose from 0.00021
-# (baseline) to 0.0027 with `dbcnn@embedded` (about 13x), 0.00093 with `vitiqa@embedded` and
-# 0.00082 with `cnniqa@embedded`; adding LPIPS to CNNIQA halved it (0.00041). The dotted-edge
-# ("eyes") measure stayed at 0 for every run, and blur changed by at most 1 %: at 30 steps
-# on tiny models only the colour artifact of the papers appears. No run was flagged for
-# metric hacking; the largest own-metric excess was `dbcnn@embedded` (+4.3 % on itself vs
-# +0.8 % on the held-out panel, 3.5 points, under the 5-point flag).
+# ## How to read this run
+# The artifact table, the crops and the sentences above are this run's measurements. A measure
+# that is 0 for every run (the sentences say so) detected nothing on this budget: its crops show
+# where it peaks, not an artifact. A run is flagged for metric hacking only when its gain on its
+# own measure exceeds its held-out panel gain by more than the flag's margin.

@@ -104,14 +104,9 @@ else:  # the interactive viewer (JupyterLab, VS Code)
 print(study.describe_weighting(comparison))
 
 # %% [markdown]
-# ## What the demo run showed
-# *Written from `make demo` on a 2-core CPU (2026-11-23). The outputs above are recomputed on
-# every run; this paragraph is not, so trust the outputs when they differ.*
-#
-# At the baseline the unweighted gradient norms were Charbonnier 0.104, `cnniqa@embedded` 1.44,
-# NIQE 1.56; CNNIQA's gradient conflicts with Charbonnier's (cosine -0.53), NIQE's barely
-# (+0.15). Weights chosen for a 10 % gradient share (CNNIQA 0.0072, NIQE 0.0067; online
-# balancing ended at 0.0079 and 0.0027) removed the hand-weighted run's colour noise (0.00019
-# and 0.00022 vs 0.00082) but also its gain (CNNIQA: hand +1.7 %, static -0.2 %, online
-# +0.1 %; NIQE: -0.1 %, -0.2 %, -0.1 %). So on this budget gradient-chosen weights trade the
-# NR-IQA term's benefit away with its artifacts; `weights.target_share` is the knob to raise.
+# ## How to read this run
+# The gradient norms, the weights each rule chose and the resulting gains and artifacts are the
+# outputs above. Compare the three rows of each combination: gradient-chosen weights that remove
+# both the artifacts and the gain trade the NR-IQA term's benefit away with its damage;
+# `weights.target_share` is the knob that sets how much of the reference term's gradient a
+# quality term may have.

@@ -127,31 +127,12 @@ verdicts.append(claims.transfer_little(transfer))
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
-# ## What the demo run showed, and where it disagrees with the papers
-# *Written from `make demo` on a 2-core CPU (2026-11-23). The tables above are recomputed on
-# every run; this paragraph is not, so trust the table when they differ.*
-#
-# - **Discriminator kinds.** With 10 GAN fine-tuning steps and GAN weights 0.001-0.05, adding a
-#   GAN term moved the full-reference measures by less than 0.003 % for every kind, below the
-#   seed noise (0.0012 %); on the whole panel the kinds' means differ by less than 0.003 %
-#   against 0.056 % seed noise. The papers' ordering (patch-level over vanilla, convolutional
-#   over Transformer) is **not resolved** here: neither reproduced nor contradicted. The one
-#   single run that moved clearly, ViT at w = 0.05 (-0.16 % on the panel, about 3x the seed
-#   noise), points the papers' way (Transformer worst), but it is one run.
-# - **Artifacts.** The `dbcnn@embedded` term raises the chroma noise about 13-fold over the
-#   baseline (0.0027 vs 0.0002, notebook 03). Adding a PatchGAN term (w = 0.05, the same 30
-#   steps) left it at 0.0029 (+5 %), while merely reseeding the run moved it to 0.0036. That a
-#   discriminator suppresses these artifacts is **not reproduced** at this budget: the GAN
-#   term's gradient is small next to the NR-IQA term's, and 30 steps give the discriminator
-#   little time to learn what the artifacts look like. The dotted-edge measure stays at 0 for
-#   every run, so that half of the claim is not testable here.
-# - **Transfer to IQA.** IQA models trained for 40 steps from random initialisation barely
-#   learn (held-out SRCC -0.12 to 0.06). Initialising from the PatchGAN discriminator lifted
-#   SRCC to 0.36 (+0.47); the vanilla, U-Net and ViT discriminators changed it by -0.04 to
-#   0.00. The mean (+0.10) crosses the stated bar, so the table says **disagrees** with "transfer
-#   little", but the verdict rests on the PatchGAN alone (median change -0.01). A likely reason
-#   is the tiny IQA budget: after 40 steps any trained low-level filters beat random ones; with
-#   a full IQA training run the head start may vanish, as the papers report.
-#
-# The papers' set-up (the `paper` profile: full-size models, 20,000 GAN steps, DISTS fidelity)
-# is what can settle the unresolved rows; the demo shows the pipeline and the size of the noise.
+# ## How to read this run, and where it can disagree with the papers
+# The verdict tables above are computed from this run's tables; each row names its evidence and
+# rule. "Not resolved" means the effect was smaller than the seed noise measured here: on the
+# demo profile the GAN fine-tunes are short and their weights small, so the GAN term's gradient
+# is small next to the fidelity and NR-IQA terms', and the discriminator has little time to learn
+# what the artifacts look like. The transfer rows rest on IQA models trained for a short budget,
+# where any trained low-level filters can beat a random start; with a full IQA training run that
+# head start may vanish. The `paper` profile (full-size models, long GAN runs, DISTS fidelity) is
+# what can settle the unresolved rows.

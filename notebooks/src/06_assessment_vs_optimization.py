@@ -113,26 +113,11 @@ fidelity
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
-# ## What the demo run showed, and where it disagrees with the papers
-# *Written from `make demo` on a 2-core CPU (2026-11-23). The tables above are recomputed on
-# every run; this paragraph is not, so trust the table when they differ.*
-#
-# - **Assessment vs optimization.** Spearman between assessment SRCC and gain as a loss was
-#   -0.18 (p = 0.70, n = 7). The two best assessors, `lpips-vgg-randtrunk` (SRCC 0.92) and
-#   `gmsd` (0.91), *lowered* the held-out panel as losses (-0.18 %, -0.22 %), while
-#   `cnniqa@embedded` (SRCC 0.68) raised it by 1.6 % and `vitiqa@embedded` (0.25) by 1.4 %.
-#   That **agrees** with the papers: assessing well did not predict optimizing well. Two caveats
-#   make it weaker than it looks: seven measures cannot give a significant correlation, and the
-#   set-up leans towards this result, because the labels are full-reference pseudo-scores (which
-#   favour FR measures as assessors) while the panel contains the other kit NR-IQA models,
-#   trained on the same distortion set, which tend to reward one another (notebook 03 shows
-#   each NR term's own-metric excess).
-# - **Under adversarial training.** Adding `gmsd` or `lpips-vgg-randtrunk` to Charbonnier +
-#   PatchGAN changed the held-out panel by +0.047 % and +0.061 % against 0.056 % seed noise: no
-#   resolved improvement, **consistent** with the claim, but at this budget that is an absence of
-#   evidence rather than evidence that good assessors optimize badly.
-# - **Fidelity family.** The DISTS-style measure over a *random* VGG-16 trunk assesses at SRCC
-#   0.86 (PLCC 0.85): random deep features already assess these distortions well. The
-#   pretrained VGG-16, ResNet-50 and ViT backbones are not on this machine, so the backbone
-#   comparison the papers make is **not measured** here; `python -m nriqa weights fetch
-#   dists-vgg` (and `-resnet50`, `-vit`) on a connected machine adds them to the table.
+# ## How to read this run, and where it can disagree with the papers
+# The correlation, the verdicts and the fidelity-family table above are computed from this run.
+# Two caveats apply on the demo profile: a handful of measures cannot give a significant
+# correlation, and the set-up leans towards the papers' result, because the assessment labels are
+# full-reference pseudo-scores (which favour FR measures as assessors) while the panel holds the
+# other kit NR-IQA models, trained on the same distortion set. Pretrained backbones that are not
+# on this machine are listed, not measured; `python -m nriqa weights fetch dists-vgg` (and
+# `-resnet50`, `-vit`) on a connected machine adds them to the table.
