@@ -9,7 +9,7 @@ This module imports nothing from nriqa: every layer may raise these.
 """
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "DatasetError", "RunLockedError", "UserError", "one_line"]
+__all__ = ["CheckpointError", "ConfigError", "DatasetError", "RunLockedError", "UserError", "brief_error", "one_line"]
 
 
 class UserError(ValueError):
@@ -41,3 +41,12 @@ def one_line(err: BaseException) -> str:
     for ln in (ln for ln in lines if ln):
         text += ("" if not text else " " if text.endswith((".", ":", ";")) else "; ") + ln
     return text or type(err).__name__
+
+
+def brief_error(err: BaseException) -> str:
+    """``Type: first sentence of the message`` for warnings and errors about a file (torch and numpy
+    messages run on for lines)."""
+    text = (str(err).splitlines() or [""])[0]
+    if len(text) > 100 and ". " in text:
+        text = text[: text.index(". ") + 1]
+    return f"{type(err).__name__}: {text[:200]}"

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from nriqa import config, quality
 from nriqa.models import check_video, upscale
 from nriqa.quality.kit import KitCheckpointError
+from nriqa.errors import brief_error
 from nriqa.paths import atomic_path
 from nriqa.train import load_generator
 
@@ -348,8 +349,7 @@ def _read_cached_scores(path: Path, name: str, expected: list[tuple[str, int]]) 
         if hb.dtype != bool:
             raise ValueError("its higher_better column is not True/False throughout")
     except Exception as err:  # pandas raises EmptyDataError, ParserError, UnicodeDecodeError, ...
-        text = (str(err).splitlines() or [""])[0][:200]
-        warnings.warn(f"evaluation cache {path} is unreadable ({type(err).__name__}: {text}); scoring "
+        warnings.warn(f"evaluation cache {path} is unreadable ({brief_error(err)}); scoring "
                       f"{name!r} again and replacing the file", stacklevel=3)
         return None
     t = t[need].copy()

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from nriqa.data.clip import Clip
 from nriqa.data.frames_io import read_video, to_tensor
+from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir
 
 CACHE_VERSION = "v1"
@@ -167,15 +168,6 @@ def _build_unit(unit: _Unit) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------- caching
 def _cache_file(unit: _Unit) -> Path:
     return cache_dir() / "embedded" / CACHE_VERSION / f"{unit.name}.npz"
-
-
-def brief_error(err: BaseException) -> str:
-    """``Type: first sentence of the message`` for warnings and errors about a file (torch and numpy
-    messages run on for lines)."""
-    text = (str(err).splitlines() or [""])[0]
-    if len(text) > 100 and ". " in text:
-        text = text[: text.index(". ") + 1]
-    return f"{type(err).__name__}: {text[:200]}"
 
 
 def _read_cache(path: Path, unit: _Unit) -> dict[str, np.ndarray] | None:

@@ -33,7 +33,8 @@ from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
 from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
-from nriqa.data.embedded import brief_error, pristine_frames
+from nriqa.data.embedded import pristine_frames
+from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir
 
 SPLITS = ("train", "test", "all")

@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from nriqa.data.embedded import brief_error
-from nriqa.errors import CheckpointError
+from nriqa.errors import CheckpointError, brief_error
 from nriqa.models.iqa_nets import MIN_SIZE, build_arch
 from nriqa.paths import weights_dir
 from nriqa.quality.base import Card, WeightFile, register

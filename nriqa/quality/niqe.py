@@ -44,7 +44,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nriqa.data import bicubic_resize, pristine_frames
-from nriqa.data.embedded import brief_error
+from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir
 from nriqa.quality.base import Card, WeightFile, register, verified_path
 

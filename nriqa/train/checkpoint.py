@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nriqa.errors import CheckpointError
+from nriqa.errors import CheckpointError, brief_error
 from nriqa.paths import atomic_path
 
 from .lock import outside_stacklevel
@@ -94,13 +94,11 @@ def step_checkpoints(run_dir: Path) -> list[int]:
 
 
 def _why_unreadable(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    text = text.split(". ")[0]  # torch adds paragraphs of advice after the first sentence
-    text = text if len(text) <= 100 else text[:97] + "..."
+    text = brief_error(err)
     if isinstance(err, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)) or "zip archive" in text \
             or "central directory" in text or isinstance(err, OSError) and err.errno == 22:
-        return f"truncated or not a checkpoint ({type(err).__name__}: {text})"
-    return f"{type(err).__name__}: {text}"
+        return f"truncated or not a checkpoint ({text})"
+    return text
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
