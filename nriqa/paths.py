@@ -2,7 +2,8 @@
 
 - cache:   ``$NRIQA_CACHE`` or ``~/.cache/nriqa`` (decoded embedded frames, built datasets)
 - weights: ``$NRIQA_WEIGHTS`` or ``<cache>/weights`` (metric and model weight files)
-- runs:    ``$NRIQA_RUNS`` or ``./runs`` (one folder per profile/experiment)
+- runs:    ``$NRIQA_RUNS`` or ``<repo>/runs`` (``./runs`` outside a source checkout; one folder per
+           profile/experiment)
 - figures: ``$NRIQA_FIGURES`` or ``<repo>/figures``
 """
 from __future__ import annotations
@@ -33,15 +34,20 @@ def weights_dir() -> Path:
     return p
 
 
+def _repo_or_cwd(folder: str) -> Path:
+    """``<repo>/<folder>`` in a source checkout (wherever the shell or kernel stands), else ``./<folder>``."""
+    return REPO_ROOT / folder if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / folder
+
+
 def runs_dir() -> Path:
-    """Root of run folders: ``runs/<profile>/<experiment>/``."""
-    return Path(os.environ.get("NRIQA_RUNS", Path.cwd() / "runs")).expanduser()
+    """Root of run folders ``<root>/<profile>/<experiment>/``: the notebooks, ``nriqa run``, a direct
+    papermill call and the ``train`` commands share it from any folder."""
+    return Path(os.environ.get("NRIQA_RUNS", _repo_or_cwd("runs"))).expanduser()
 
 
 def figures_dir() -> Path:
     """Folder figures are saved to (created on demand)."""
-    default = REPO_ROOT / "figures" if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / "figures"
-    p = Path(os.environ.get("NRIQA_FIGURES", default)).expanduser()
+    p = Path(os.environ.get("NRIQA_FIGURES", _repo_or_cwd("figures"))).expanduser()
     p.mkdir(parents=True, exist_ok=True)
     return p
 

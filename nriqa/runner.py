@@ -168,9 +168,7 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     if not books:
         raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
     check_parameters(books, parameters or {})
-    from .study.runs import default_run_root  # torch and pandas: only once the arguments are good
-
-    run_root = Path(run_root).expanduser().resolve() if run_root else default_run_root()
+    run_root = Path(run_root).expanduser().resolve() if run_root else runs_dir()
     out_dir = run_root / profile / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}

@@ -25,7 +25,7 @@ import pandas as pd
 from nriqa.config import deep_merge, load_profile, resolve_device
 from nriqa.iqa import train_iqa
 from nriqa.quality import register_kit_models
-from nriqa.paths import REPO_ROOT, figures_dir, runs_dir
+from nriqa.paths import figures_dir, runs_dir
 from nriqa.train import run_is_done, train
 
 _PIXEL_TERMS = {"charbonnier", "pixel"}
@@ -33,31 +33,19 @@ _PIXEL_TERMS = {"charbonnier", "pixel"}
 
 # --------------------------------------------------------------------------- profiles and folders
 
-def default_run_root() -> Path:
-    """Where runs go when a notebook's ``RUN_ROOT`` is ``None``: ``$NRIQA_RUNS``, else ``runs/`` of
-    the repository in a source checkout (wherever the kernel or the shell stands: JupyterLab,
-    ``python -m nriqa run`` and a direct ``papermill`` call from any folder share one folder),
-    else ``./runs`` (:func:`nriqa.paths.runs_dir`)."""
-    if os.environ.get("NRIQA_RUNS"):
-        return runs_dir()
-    if (REPO_ROOT / "pyproject.toml").exists():
-        return REPO_ROOT / "runs"
-    return runs_dir()
-
-
 def profile(name: str | None = None, overrides: Mapping[str, Any] | None = None, *,
             device: str | None = None, seed: int | None = None, run_root: str | None = None) -> dict:
     """Load a profile as the notebooks do: parameters cell values override the YAML, and
     ``device`` is resolved (``"auto"`` -> ``"cuda"`` when present, else ``"cpu"``).
 
-    ``name=None`` is ``$NRIQA_PROFILE`` or ``demo``; ``run_root=None`` is :func:`default_run_root`
+    ``name=None`` is ``$NRIQA_PROFILE`` or ``demo``; ``run_root=None`` is :func:`nriqa.paths.runs_dir`
     (a relative ``run_root`` is taken from the current folder)."""
     name = name or os.environ.get("NRIQA_PROFILE") or "demo"
     cfg = load_profile(name, overrides)
     cfg["device"] = resolve_device(device if device is not None else cfg.get("device", "auto"))
     if seed is not None:
         cfg["seed"] = int(seed)
-    cfg["run_root"] = str(Path(run_root).expanduser().resolve() if run_root else default_run_root())
+    cfg["run_root"] = str(Path(run_root).expanduser().resolve() if run_root else runs_dir())
     return cfg
 
 
