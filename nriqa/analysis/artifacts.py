@@ -6,12 +6,18 @@ ground truth, larger = worse) and a heat map per frame (``(N, H, W)``, same conv
 shows *where* the artifact is.  Inputs are ``(N, 3, H, W)`` images or ``(B, T, 3, H, W)``
 video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share a shape.
 
-- :func:`chroma_noise` -- colored dots: excess high-frequency energy in the Cb/Cr channels.
-- :func:`edge_artifacts` -- dotted edges / "eyes": excess band-pass luma energy localized on
-  the ground truth's edges (beyond the excess found in flat regions).
+- :func:`chroma_noise` -- colored dots: excess high-frequency Cb/Cr energy away from edges.
+- :func:`edge_artifacts` -- dotted edges: excess second-derivative energy *along* the ground
+  truth's edges, luma and chroma (beyond the excess found in flat regions).
+- :func:`eyes` -- small dark blobs: excess of the Hessian's smaller eigenvalue (dark blob-ness).
+- :func:`ringing` -- halos: excess second-derivative luma energy *across* edges beside them.
 - :func:`blur` -- loss of high-frequency luma energy (spectral ratio above a cutoff frequency).
 - :func:`flicker` -- temporal instability: warped consecutive-frame difference of the output
-  relative to that of the ground truth (optical flow from the ground truth, OpenCV Farneback).
+  relative to that of the ground truth (optical flow from the ground truth, OpenCV Farneback);
+  :func:`flicker_excess` puts it on the scale of the others (0 = as stable as the ground truth).
+
+:mod:`nriqa.analysis.inject` puts each artifact into clean frames; its ``confusion_table`` shows
+which detector answers to which artifact.
 
 :func:`top_crops` finds the windows where a measure is highest; :func:`crop_grid` draws them.
 """
@@ -89,13 +95,21 @@ def _excess(e_pred: Tensor, e_gt: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- measures
+def _zone_mean(x: Tensor, zone: Tensor) -> Tensor:
+    """Mean of ``x (N,1,H,W)`` over the float mask ``zone`` per frame ``(N,)`` (0 on an empty zone)."""
+    return (x * zone).sum((1, 2, 3)) / zone.sum((1, 2, 3)).clamp_min(1)
+
+
 @torch.no_grad()
-def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float = 3.0) -> ArtifactMap:
-    """Colored dots / chroma noise.
+def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float = 1.5,
+                 threshold: float = 0.15, away: int = 4) -> ArtifactMap:
+    """Colored dots / chroma noise away from edges.
 
     High-pass Cb and Cr (``x - gauss(x, sigma)``), local energy ``gauss(hp_cb^2 + hp_cr^2,
     window)``; the map is the clipped log2 ratio of the prediction's energy to the ground
-    truth's (0 = no excess, 1 = twice the energy), the score its mean over the frame.
+    truth's (0 = no excess, 1 = twice the energy) on pixels more than ``away`` px from the ground
+    truth's edges (0 on and near edges: colour added *along* edges is :func:`edge_artifacts`'
+    business); the score is its mean over those pixels.
     """
     p, g = _pair(pred, gt)
 
@@ -104,8 +118,9 @@ def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float 
         hp = c - _gauss(c, sigma)
         return _gauss(hp.pow(2).sum(1, keepdim=True), window)
 
-    maps = _excess(energy(p), energy(g))[:, 0]
-    return ArtifactMap(maps.mean((-2, -1)), maps)
+    zone = 1 - edge_mask(g, threshold=threshold, dilate=away).float()
+    maps = _excess(energy(p), energy(g)) * zone
+    return ArtifactMap(_zone_mean(maps, zone), maps[:, 0])
 
 
 def edge_mask(gt: Tensor, *, threshold: float = 0.15, dilate: int = 1) -> Tensor:
@@ -123,32 +138,105 @@ def edge_mask(gt: Tensor, *, threshold: float = 0.15, dilate: int = 1) -> Tensor
     return m > 0
 
 
-@torch.no_grad()
-def edge_artifacts(pred: Tensor, gt: Tensor, *, band: tuple[float, float] = (0.5, 2.0),
-                   window: float = 2.0, threshold: float = 0.15) -> ArtifactMap:
-    """Dotted edges / "eyes": periodic band-pass luma energy added along the ground truth's edges.
+def _hessian(x: Tensor, sigma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Scale-normalised Hessian ``(xx, yy, xy)`` of each channel of ``x (N,C,H,W)`` at ``sigma``."""
+    s = _gauss(x, sigma)
+    s = F.pad(s, (1, 1, 1, 1), mode="replicate")
+    c = s[..., 1:-1, 1:-1]
+    xx = s[..., 1:-1, 2:] - 2 * c + s[..., 1:-1, :-2]
+    yy = s[..., 2:, 1:-1] - 2 * c + s[..., :-2, 1:-1]
+    xy = (s[..., 2:, 2:] - s[..., 2:, :-2] - s[..., :-2, 2:] + s[..., :-2, :-2]) / 4
+    k = sigma ** 2
+    return k * xx, k * yy, k * xy
 
-    Band-pass luma = ``gauss(y, band[0]) - gauss(y, band[1])`` (periods of ~2-8 px), local energy
-    ``gauss(bp^2, window)``, excess = clipped log2 ratio pred/gt.  The score is the mean excess
-    on the GT edge mask (:func:`edge_mask`) minus the mean excess on flat regions (far from edges),
-    clipped at 0 -- noise spread everywhere does not count as an edge artifact.  Map: excess on
-    the edge mask, 0 elsewhere.
+
+def _normal(gt: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """Unit gradient direction ``(nx, ny)`` of the ground truth's luma, smoothed at ``sigma``."""
+    y = F.pad(_gauss(ycbcr(gt)[:, :1], sigma), (1, 1, 1, 1), mode="replicate")
+    gx = (y[..., 1:-1, 2:] - y[..., 1:-1, :-2]) / 2
+    gy = (y[..., 2:, 1:-1] - y[..., :-2, 1:-1]) / 2
+    norm = (gx.pow(2) + gy.pow(2)).sqrt().clamp_min(1e-8)
+    return gx / norm, gy / norm
+
+
+def _directional(x: Tensor, ux: Tensor, uy: Tensor, sigma: float, weights: Tensor) -> Tensor:
+    """Energy ``sum_c w_c (u^T H_c u)^2`` ``(N,1,H,W)`` of the second derivative along ``u``."""
+    xx, yy, xy = _hessian(ycbcr(x), sigma)
+    d2 = ux ** 2 * xx + uy ** 2 * yy + 2 * ux * uy * xy
+    return (weights.view(1, -1, 1, 1) * d2.pow(2)).sum(1, keepdim=True)
+
+
+@torch.no_grad()
+def edge_artifacts(pred: Tensor, gt: Tensor, *, sigma: float = 0.8, window: float = 1.0,
+                   threshold: float = 0.15, eps: float = 1e-5) -> ArtifactMap:
+    """Dotted edges: periodic energy *along* the ground truth's edges, luma and chroma.
+
+    At every pixel the edge tangent ``t`` comes from the ground truth's luma gradient; the energy
+    ``gauss(sum_c w_c (t^T H_c t)^2, window)`` of the second derivative along ``t`` (Hessian at
+    ``sigma``, channels Y, Cb, Cr with weights 1, 2, 2) is ~0 on a clean straight edge, blurred or
+    not, and large where dots or dashes sit on it (periods of ~2-8 px).  Excess = clipped log2
+    ratio pred/gt (``eps`` floor).  Score = mean excess on the edge mask (:func:`edge_mask`, 1 px
+    dilation) minus the mean excess far from edges (> 4 px), clipped at 0: noise spread everywhere
+    is not an edge artifact.  Map: excess on the edge mask, 0 elsewhere.
+    """
+    p, g = _pair(pred, gt)
+    nx, ny = _normal(g, sigma)
+    w = torch.tensor([1.0, 2.0, 2.0], dtype=p.dtype, device=p.device)
+
+    def energy(x: Tensor) -> Tensor:
+        return _gauss(_directional(x, -ny, nx, sigma, w), window)
+
+    exc = torch.log2((energy(p) + eps) / (energy(g) + eps)).clamp_min(0)
+    on_edge = edge_mask(g, threshold=threshold, dilate=1).float()
+    flat = 1 - edge_mask(g, threshold=threshold, dilate=4).float()
+    scores = (_zone_mean(exc, on_edge) - _zone_mean(exc, flat)).clamp_min(0)
+    return ArtifactMap(scores, (exc * on_edge)[:, 0])
+
+
+@torch.no_grad()
+def ringing(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float = 1.5,
+            threshold: float = 0.15, reach: int = 6, eps: float = 1e-5) -> ArtifactMap:
+    """Ringing / halos: oscillations *across* the edges, beside them.
+
+    In the halo zone (1 to ``reach`` px from the ground truth's edges) compare the luma second
+    derivative energy across the edge (along the GT gradient ``n``) with that along it (``t``):
+    ringing adds ``(n^T H n)^2`` only, isotropic dots or blobs add both.  Map = clipped log2 excess
+    (pred/gt) across minus along, clipped at 0; score = its mean over the halo zone.
+    """
+    p, g = _pair(pred, gt)
+    nx, ny = _normal(g, 2.0)
+    w = torch.tensor([1.0, 0.0, 0.0], dtype=p.dtype, device=p.device)
+
+    def excess(ux: Tensor, uy: Tensor) -> Tensor:
+        ep = _gauss(_directional(p, ux, uy, sigma, w), window)
+        eg = _gauss(_directional(g, ux, uy, sigma, w), window)
+        return torch.log2((ep + eps) / (eg + eps)).clamp_min(0)
+
+    zone = (edge_mask(g, threshold=threshold, dilate=reach)
+            & ~edge_mask(g, threshold=threshold, dilate=1)).float()
+    maps = (excess(nx, ny) - excess(-ny, nx)).clamp_min(0) * zone
+    return ArtifactMap(_zone_mean(maps, zone), maps[:, 0])
+
+
+@torch.no_grad()
+def eyes(pred: Tensor, gt: Tensor, *, sigma: float = 1.5, window: float = 2.0,
+         eps: float = 1e-4) -> ArtifactMap:
+    """"Eyes": small dark blobs (a dark centre in a brighter surround, ~3-5 px across).
+
+    Blob strength = the smaller eigenvalue of the scale-normalised luma Hessian at ``sigma``,
+    clipped at 0 (positive only at local minima curved in *every* direction: edges, ridges and
+    rings are not blobs); energy ``gauss(blob^2, window)``; map = clipped log2 excess pred/gt
+    (``eps`` floor); score = its mean over the frame.
     """
     p, g = _pair(pred, gt)
 
     def energy(x: Tensor) -> Tensor:
-        y = ycbcr(x)[:, :1]
-        bp = _gauss(y, band[0]) - _gauss(y, band[1])
-        return _gauss(bp.pow(2), window)
+        xx, yy, xy = _hessian(ycbcr(x)[:, :1], sigma)
+        lam_min = (xx + yy) / 2 - (((xx - yy) / 2).pow(2) + xy.pow(2)).sqrt()
+        return _gauss(lam_min.clamp_min(0).pow(2), window)
 
-    exc = _excess(energy(p), energy(g))
-    on_edge = edge_mask(g, threshold=threshold, dilate=1).float()
-    near = edge_mask(g, threshold=threshold, dilate=4).float()
-    flat = 1 - near
-    edge_mean = (exc * on_edge).sum((1, 2, 3)) / on_edge.sum((1, 2, 3)).clamp_min(1)
-    flat_mean = (exc * flat).sum((1, 2, 3)) / flat.sum((1, 2, 3)).clamp_min(1)
-    scores = (edge_mean - flat_mean).clamp_min(0)
-    return ArtifactMap(scores, (exc * on_edge)[:, 0])
+    maps = torch.log2((energy(p) + eps) / (energy(g) + eps)).clamp_min(0)[:, 0]
+    return ArtifactMap(maps.mean((-2, -1)), maps)
 
 
 def _hann2d(h: int, w: int, device, dtype) -> Tensor:
@@ -258,11 +346,25 @@ def flicker(pred: Tensor, gt: Tensor, *, flow_net: torch.nn.Module | None = None
     return ArtifactMap(scores, (dp - dg).clamp_min(0))
 
 
+@torch.no_grad()
+def flicker_excess(pred: Tensor, gt: Tensor, **kw) -> ArtifactMap:
+    """:func:`flicker` on the artifact scale: score ``max(0, log2 ratio)`` per frame pair ``(T-1,)``
+    (0 = as stable as the ground truth, 1 = twice its warped frame difference); map as
+    :func:`flicker`'s (pair ``t`` sits at frame ``t + 1``)."""
+    res = flicker(pred, gt, **kw)
+    return ArtifactMap(torch.log2(res.scores.clamp_min(1e-6)).clamp_min(0), res.maps)
+
+
 MEASURES: dict[str, Callable[..., ArtifactMap]] = {
     "chroma_noise": chroma_noise,
     "edge_artifacts": edge_artifacts,
+    "eyes": eyes,
+    "ringing": ringing,
     "blur": blur,
+    "flicker": flicker_excess,
 }
+"""Artifact detectors by name; every one is 0 on the ground truth itself, larger = more artifact.
+``flicker`` takes one clip ``(T,3,H,W)`` and scores frame pairs; the others score frames."""
 
 
 def measure_artifacts(pred: Tensor, gt: Tensor, measures: Sequence[str] = tuple(MEASURES)) -> dict[str, Tensor]:

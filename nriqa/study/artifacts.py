@@ -36,7 +36,8 @@ def worst_clip(outputs: Mapping[str, Mapping[str, torch.Tensor]], run: str, meas
 
 
 #: what each artifact measure detects, in the sentences of :func:`describe_artifacts`
-ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "blur": "added blur"}
+ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "eyes": '"eyes" (dark blobs)',
+                  "ringing": "ringing", "blur": "added blur", "flicker": "temporal flicker"}
 
 
 def _num(v: float) -> str:
@@ -48,7 +49,7 @@ def describe_artifacts(artifacts: pd.DataFrame, *, tie: float = 1e-9) -> str:
     (two significant digits: these values are small). A measure on which every run is equal (within
     ``tie``) says so instead of naming an arbitrary "highest" run."""
     lines = []
-    for m in ARTIFACTS:
+    for m in [a for a in ARTIFACTS if a in artifacts.columns]:
         col = artifacts[m].astype(float)
         what = ARTIFACT_NAMES.get(m, m)
         if float(col.max() - col.min()) <= tie:

@@ -23,8 +23,10 @@ from nriqa.train import load_generator
 
 from .runs import profile_root
 
-ARTIFACTS = ("chroma_noise", "edge_artifacts", "blur")
-"""The artifact measures of :func:`artifact_table`: coloured dots, dotted edges / "eyes", blur."""
+ARTIFACTS = ("chroma_noise", "edge_artifacts", "eyes", "ringing", "blur", "flicker")
+"""The artifact measures of :func:`artifact_table` (:data:`nriqa.analysis.artifacts.MEASURES`):
+coloured dots, dotted edges, "eyes", ringing, blur and temporal flicker; each validated by injection
+(:func:`nriqa.analysis.inject.confusion_table`)."""
 
 _TEST_SETS: dict[str, list] = {}
 
@@ -104,7 +106,8 @@ def run_outputs(cfg: Mapping[str, Any], runs: Mapping[str, Path]) -> dict[str, d
 
 def artifact_table(outputs: Mapping[str, Mapping[str, torch.Tensor]]) -> pd.DataFrame:
     """Rows = runs of :func:`run_outputs` (ground truth left out), columns = :data:`ARTIFACTS`
-    (mean over clips of each clip's mean over frames; higher = more artifact)."""
+    (mean over clips of each clip's mean over frames -- over frame pairs for ``flicker``, NaN for
+    one-frame clips; higher = more artifact)."""
     gt = outputs["ground truth"]
     rows = {}
     for label, clips in outputs.items():
@@ -112,7 +115,8 @@ def artifact_table(outputs: Mapping[str, Mapping[str, torch.Tensor]]) -> pd.Data
             continue
         per = {m: [] for m in ARTIFACTS}
         for name, frames in clips.items():
-            for m, v in measure_artifacts(frames, gt[name], ARTIFACTS).items():
+            kept = [m for m in ARTIFACTS if m != "flicker" or frames.shape[-4] >= 2]
+            for m, v in measure_artifacts(frames, gt[name], kept).items():
                 per[m].append(v.float().mean().item())
-        rows[label] = {m: sum(v) / len(v) for m, v in per.items()}
+        rows[label] = {m: sum(v) / len(v) if v else float("nan") for m, v in per.items()}
     return pd.DataFrame.from_dict(rows, orient="index")[list(ARTIFACTS)]
