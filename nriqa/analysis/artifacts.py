@@ -109,7 +109,8 @@ def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float 
     window)``; the map is the clipped log2 ratio of the prediction's energy to the ground
     truth's (0 = no excess, 1 = twice the energy) on pixels more than ``away`` px from the ground
     truth's edges (0 on and near edges: colour added *along* edges is :func:`edge_artifacts`'
-    business); the score is its mean over those pixels.
+    business); the score is its mean over those pixels.  A frame with less than 5 % of its pixels
+    away from edges (dense texture, noise) is scored over all its pixels.
     """
     p, g = _pair(pred, gt)
 
@@ -119,6 +120,8 @@ def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float 
         return _gauss(hp.pow(2).sum(1, keepdim=True), window)
 
     zone = 1 - edge_mask(g, threshold=threshold, dilate=away).float()
+    busy = zone.mean((1, 2, 3)) < 0.05
+    zone[busy] = 1.0
     maps = _excess(energy(p), energy(g)) * zone
     return ArtifactMap(_zone_mean(maps, zone), maps[:, 0])
 
