@@ -66,3 +66,151 @@ def describe_artifacts(artifacts: pd.DataFrame, *, tie: float = 1e-9) -> str:
         ratio = f", {val / base:.1f}x the baseline's {_num(base)}" if base > tie else f" vs baseline {_num(base)}"
         lines.append(f"{m} ({what}): highest in {run!r} ({_num(val)}{ratio})")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- pixel optimization
+PIXEL_DEFAULTS = {"steps": 200, "lr": 0.01, "crop": 96, "anchor_weight": 1.0, "terms": ["gmsd"],
+                  "start": ["bicubic", "baseline"], "with": ["alone"]}
+"""Defaults of the profile's ``pixels`` section (notebook 03's pixel-optimization gallery)."""
+
+
+def pixel_settings(cfg: Mapping[str, Any]) -> dict:
+    """The profile's ``pixels`` section over :data:`PIXEL_DEFAULTS`; kit terms (``arch@dataset``)
+    whose checkpoint is not on disk are left out (train them in notebook 00 / ``nriqa train-iqa``)."""
+    from nriqa import quality
+
+    s = {**PIXEL_DEFAULTS, **dict(cfg.get("pixels") or {})}
+    unknown = set(s["start"]) - {"bicubic", "baseline"}
+    if unknown:
+        raise ValueError(f"pixels.start: unknown start(s) {sorted(unknown)}; use bicubic and/or baseline")
+    known = []
+    for t in s["terms"]:
+        try:
+            quality.card(t)
+            known.append(t)
+        except ValueError:
+            if "@" not in t:
+                raise
+    s["terms"] = known
+    return s
+
+
+def pixel_starts(cfg: Mapping[str, Any], outputs: Mapping[str, Mapping[str, torch.Tensor]], *,
+                 clip: str | None = None, frame: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Start images ``{"bicubic" | "baseline": (1,3,c,c)}`` and the ground truth ``(1,3,c,c)``:
+    the centre ``pixels.crop`` px of one held-out frame (``clip``: default the first test clip),
+    as the bicubic x scale upscale of its LR frame and as the baseline run's output
+    (``outputs`` of :func:`nriqa.study.evaluation.run_outputs`)."""
+    from nriqa.data import bicubic_resize
+
+    from .evaluation import test_set
+
+    s = pixel_settings(cfg)
+    clips = {c["name"]: c for c in test_set(cfg)}
+    name = clip or next(iter(clips))
+    gt = outputs["ground truth"][name][frame]
+    c = min(int(s["crop"]), *gt.shape[-2:])
+    h, w = gt.shape[-2:]
+    top, left = (h - c) // 2, (w - c) // 2
+
+    def cut(x: torch.Tensor) -> torch.Tensor:
+        return x[..., top:top + c, left:left + c].reshape(1, 3, c, c).clamp(0, 1).float()
+
+    starts = {}
+    for kind in s["start"]:
+        if kind == "bicubic":
+            lr = clips[name]["lr"][0, frame]
+            starts[kind] = cut(bicubic_resize(lr, size=(h, w)))
+        else:
+            starts[kind] = cut(outputs["baseline"][name][frame])
+    return starts, cut(gt)
+
+
+def pixel_gallery(cfg: Mapping[str, Any], starts: Mapping[str, torch.Tensor], gt: torch.Tensor):
+    """:func:`nriqa.analysis.pixel_optimization.pixel_gallery` with the profile's ``pixels`` settings."""
+    from nriqa.analysis.pixel_optimization import pixel_gallery as run
+
+    s = pixel_settings(cfg)
+    return run(starts, gt, s["terms"], variants=s["with"], steps=int(s["steps"]), lr=float(s["lr"]),
+               anchor_weight=float(s["anchor_weight"]))
+
+
+def busiest_window(diffs: list[torch.Tensor], size: int) -> tuple[int, int]:
+    """``(y, x)`` of the ``size``-px window where the differences ``diffs`` (each ``(1,3,H,W)`` or
+    ``(3,H,W)``, one shape) are largest (mean absolute value over all of them)."""
+    import torch.nn.functional as F
+
+    hw = diffs[0].shape[-2:]
+    diff = sum(d.reshape(-1, *d.shape[-3:]).abs().mean((0, 1)) for d in diffs).reshape(1, 1, *hw)
+    size = min(size, *hw)
+    pooled = F.avg_pool2d(diff, size, stride=max(1, size // 4))[0, 0]
+    iy, ix = divmod(int(pooled.argmax()), pooled.shape[-1])
+    return iy * max(1, size // 4), ix * max(1, size // 4)
+
+
+def gallery_figure(gallery, *, window: int = 40, zoom: int = 3, title: str | None = None):
+    """Figure of a pixel gallery: rows = (start, variant), columns = the start then each term; each
+    tile is the same ``window``-px crop (where the results differ most from their starts) enlarged
+    ``zoom`` x, captioned with the artifact scores and their change from the start (arrows)."""
+    from nriqa.analysis.pixel_optimization import SHORT_NAMES, change_caption
+    from nriqa.viz.plots import tile_grid, zoom_tile
+
+    imgs, scores = gallery.images, gallery.scores
+    starts = {(s, v): imgs[(s, v, "start")] for (s, v, t) in imgs if t == "start"}
+    y, x = busiest_window([im - starts[(s, v)] for (s, v, t), im in imgs.items() if t != "start"]
+                          or list(starts.values()), window)
+    tiles: dict = {}
+    caps: dict = {}
+    for (s, v, t), im in imgs.items():
+        row = f"{s} start" + ("" if v == "alone" else f"\n+ {v} to start")
+        col = "start" if t == "start" else t
+        tiles.setdefault(row, {})[col] = zoom_tile(im[0], y=y, x0=x, size=window, zoom=zoom)
+        after = scores.loc[(s, v, t)].to_dict()
+        before = scores.loc[(s, v, "start")].to_dict()
+        caps.setdefault(row, {})[col] = ("\n".join(f"{SHORT_NAMES.get(d, d)} {a:.2f}" for d, a in after.items())
+                                         if t == "start" else change_caption(before, after, short=SHORT_NAMES))
+    note = ("under each tile: artifact detector scores against the ground truth (log2 energy ratio; "
+            "0 = as clean as the ground truth); arrows: change from the start tile "
+            "(\u2191 more artifact, \u2193 less, no arrow = within 0.02)")
+    return tile_grid(tiles, captions=caps, title=title, note=note)
+
+
+def inheritance(scores: pd.DataFrame, artifacts: pd.DataFrame, *, start: str = "baseline",
+                variant: str | None = None) -> pd.DataFrame:
+    """How much of what pixel optimization does the fine-tunes inherit: per term that is both in the
+    gallery and a fine-tune run (``artifacts`` rows, a ``baseline`` row among them) and per detector,
+    the change of the pixel-optimized image from its ``start`` and the change of the fine-tuned run
+    from the baseline run. Columns: term, detector, pixels, finetune (higher = more artifact)."""
+    variants = list(dict.fromkeys(scores.index.get_level_values("with")))
+    v = variant or ("charbonnier" if "charbonnier" in variants else variants[0])
+    base = scores.loc[(start, v, "start")]
+    rows = []
+    for t in dict.fromkeys(scores.index.get_level_values("term")):
+        if t == "start" or t not in artifacts.index or (start, v, t) not in scores.index:
+            continue
+        for d in scores.columns:
+            if d in artifacts.columns:
+                rows.append({"term": t, "detector": d, "pixels": float(scores.loc[(start, v, t), d] - base[d]),
+                             "finetune": float(artifacts.loc[t, d] - artifacts.loc["baseline", d])})
+    return pd.DataFrame(rows, columns=["term", "detector", "pixels", "finetune"])
+
+
+def describe_inheritance(table: pd.DataFrame, *, tie: float = 1e-3) -> str:
+    """Measured sentences: per term, how many detectors move the same way in pixel optimization and
+    in fine-tuning, and the Spearman correlation over all (term, detector) pairs."""
+    if table.empty:
+        return "no term is both in the pixel gallery and among the fine-tunes: nothing to compare"
+    import numpy as np
+
+    lines = []
+    for t, rows in table.groupby("term", sort=False):
+        moved = rows[(rows["pixels"].abs() > tie) | (rows["finetune"].abs() > tie)]
+        same = int((np.sign(moved["pixels"].round(6)) == np.sign(moved["finetune"].round(6))).sum())
+        lines.append(f"{t}: {same} of {len(moved)} moving detectors change the same way in pixels and fine-tune"
+                     + (" (no detector moves)" if moved.empty else ""))
+    if len(table) >= 3 and table["pixels"].nunique() > 1 and table["finetune"].nunique() > 1:
+        rho = table["pixels"].rank().corr(table["finetune"].rank())
+        lines.append(f"Spearman rho over {len(table)} (term, detector) pairs: {rho:.2f}")
+    else:
+        lines.append("too few varying pairs for a correlation")
+    return "\n".join(lines)

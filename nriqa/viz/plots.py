@@ -131,6 +131,55 @@ def crop_grid(crops: Sequence, gt: torch.Tensor, outputs: Mapping[str, torch.Ten
     return fig
 
 
+def tile_grid(tiles: Mapping[str, Mapping[str, torch.Tensor]], *,
+              captions: Mapping[str, Mapping[str, str]] | None = None, title: str | None = None,
+              note: str | None = None, cell: float = 1.9, fontsize: float = 6.5):
+    """A grid of image tiles: ``tiles[row][column]`` is a ``(3,h,w)`` tile in ``[0,1]`` (already
+    cropped and zoomed by the caller); ``captions[row][column]`` is written under the tile (e.g.
+    detector scores with arrows); rows are labelled on the left, columns on top (the first row's
+    keys); ``note`` goes under the figure. Missing tiles leave their cell empty."""
+    if not tiles or not any(tiles.values()):
+        raise ValueError("tiles is empty: nothing to draw")
+    cols = list(dict.fromkeys(c for row in tiles.values() for c in row))
+    n_lines = max([1] + [len(t.splitlines()) for row in (captions or {}).values() for t in row.values()])
+    fig = _figure((cell * len(cols) + 0.6, (cell + 0.13 * n_lines + 0.15) * len(tiles) + 0.4))
+    axes = fig.subplots(len(tiles), len(cols), squeeze=False)
+    for i, (r, row) in enumerate(tiles.items()):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c not in row:
+                ax.set_axis_off()
+                continue
+            ax.imshow(_to_image(row[c]), interpolation="nearest")
+            if i == 0 or c not in list(tiles.values())[i - 1]:
+                ax.set_title(c, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(r, fontsize=8)
+            text = (captions or {}).get(r, {}).get(c)
+            if text:
+                ax.set_xlabel(text, fontsize=fontsize, family="monospace", linespacing=1.1)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    if note:
+        fig.text(0.01, 0.0, note, fontsize=7, ha="left", va="top")
+    return fig
+
+
+def zoom_tile(x: torch.Tensor, *, y: int, x0: int, size: int, zoom: int = 3) -> torch.Tensor:
+    """The ``size``-px window at ``(y, x0)`` of a ``(3,H,W)`` frame, enlarged ``zoom`` times by
+    pixel repetition (no interpolation, so single-pixel artifacts stay visible)."""
+    t = torch.as_tensor(x).detach().float().cpu()[:, y:y + size, x0:x0 + size]
+    return t.repeat_interleave(zoom, -2).repeat_interleave(zoom, -1)
+
+
+def difference_tile(x: torch.Tensor, ref: torch.Tensor, *, gain: float = 4.0) -> torch.Tensor:
+    """``0.5 + gain * (x - ref)`` clamped to ``[0,1]``: a difference image (grey = no change,
+    colour = what changed, amplified ``gain`` times) for changes too small to see directly."""
+    return (0.5 + gain * (torch.as_tensor(x).float() - torch.as_tensor(ref).float())).clamp(0, 1)
+
+
 # ----------------------------------------------------------------------------- curves, frames
 def training_curves(log: pd.DataFrame, columns: Sequence[str] | None = None, *, x: str = "step",
                     logy: bool = True, smooth: int = 1, title: str | None = None):
