@@ -77,3 +77,20 @@ def test_pixel_settings_reads_the_profile():
     assert s["steps"] == 3 and s["terms"] == ["gmsd"] and s["start"] == ["bicubic", "baseline"]
     with pytest.raises(ValueError, match="start"):
         S.pixel_settings({"pixels": {"start": ["noise"]}})
+
+
+def test_crops_figure_picks_the_artifact_run_and_says_ties():
+    g = torch.Generator().manual_seed(0)
+    gt = {"c": (0.2 + 0.6 * torch.rand(2, 3, 40, 40, generator=g))}
+    base = {"c": gt["c"].clone()}
+    dotted = {"c": (gt["c"] + 0.4 * (torch.rand(2, 1, 40, 40, generator=g) < 0.05)
+                    * torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)).clamp(0, 1)}
+    outputs = {"ground truth": gt, "baseline": base, "same": dict(base), "other": dict(base), "dots": dotted}
+    from nriqa.study.evaluation import artifact_table
+
+    arts = artifact_table(outputs)
+    assert S.runs_with_artifact(arts, "chroma_noise", 1) == ["dots"]  # not the first runs in order
+    fig = S.crops_figure(outputs, arts, "chroma_noise", k_runs=2, size=16, zoom=2)
+    labels = [a.get_xlabel() for a in fig.axes if a.get_xlabel()]
+    assert any("\u2191" in t for t in labels) and any("= baseline" in t for t in labels)
+    assert [a.get_title() for a in fig.axes if a.get_title()][:3] == ["ground truth", "baseline", "dots"]

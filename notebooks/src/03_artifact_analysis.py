@@ -18,10 +18,11 @@
 #
 # **Method.** Take the fine-tuned runs of notebook 02, draw the relative-gain heatmap (rows: the
 # extra term added to Charbonnier; columns: panel measures plus their mean), flag runs whose own
-# loss metric gains much more than the held-out measures, and measure three artifacts against
-# ground truth: chroma high-frequency energy (coloured dots), periodic band-pass energy near
-# edges (dotted edges / "eyes"), and lost high-frequency luma energy (blur). Then show the crops
-# where each artifact measure is highest.
+# loss metric gains much more than the held-out measures, and measure six artifacts against
+# ground truth: chroma high-frequency energy away from edges (coloured dots), second-derivative
+# energy along edges (dotted edges), dark blobs ("eyes"), oscillation across edges (ringing), lost
+# high-frequency luma energy (blur) and temporal flicker. Show the crops where each is highest,
+# check each detector on injected artifacts, and optimize pixels directly against each loss term.
 
 # %% tags=["parameters"]
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
@@ -32,7 +33,7 @@ HACK_THRESHOLD: float = 0.05  # own-metric gain minus mean held-out gain that fl
 
 # %%
 
-from nriqa.analysis import crop_grid, gain_heatmap, metric_hacking, relative_gain, top_crops
+from nriqa.analysis import gain_heatmap, metric_hacking, relative_gain
 from nriqa.study import artifacts as study
 from nriqa.study.clock import timed
 from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, run_outputs
@@ -87,24 +88,20 @@ artifacts
 print(set(artifacts.index) == set(runs))
 
 # %% [markdown]
-# ## Where the artifacts are: top crops
-# For each artifact measure, the crop of the test clips where it is highest for the run that
-# scores worst on it, shown for ground truth, the baseline and every run.
+# ## Where the artifacts are: crops of the runs that have them
+# For each artifact measure, the crop where it is highest for the run that scores worst on it,
+# shown for ground truth, the baseline and the runs with most of it; the second row is each tile's
+# difference to the baseline, amplified, so small changes are visible (grey = same as the baseline).
 
 # %%
 for measure in ARTIFACTS:
-    run = study.worst_run(artifacts, measure)
-    clip = study.worst_clip(outputs, run, measure)
-    gt = outputs["ground truth"][clip]
-    crops = top_crops(outputs[run][clip], gt, measure, k=2, size=min(32, gt.shape[-1] // 2))
-    shown = {name: frames[clip] for name, frames in outputs.items() if name != "ground truth"}
-    fig = crop_grid(crops, gt, shown, title=f"{measure}: highest in {run} (clip {clip})")
+    fig = study.crops_figure(outputs, artifacts, measure, size=min(32, outputs["ground truth"][next(iter(outputs["ground truth"]))].shape[-1] // 2))
     save_figure(fig, f"03_crops_{measure}", folder=FIG)
 
 # %% [markdown]
-# *Figures: for each artifact measure, the two crops where it is highest (rows), as ground truth,
-# the baseline and every fine-tune draw them (columns). Where every run scores 0 on a measure
-# (see the sentences at the end), its crops show no artifact, only where the measure peaks.*
+# *Figures: under each tile the run's score on that clip and its change from the baseline (arrow);
+# "= baseline" marks a tie. Where every run ties with the baseline, the crop shows where the measure
+# peaks, not an artifact.*
 
 # %% [markdown]
 # ## Compare frames yourself
@@ -125,6 +122,41 @@ else:  # the interactive viewer (JupyterLab, VS Code)
 
 # %%
 print(study.describe_artifacts(artifacts))
+
+# %% [markdown]
+# ## Do the detectors detect? Injected artifacts on real frames
+# Each artifact is injected into real video frames (`nriqa.analysis.inject`, strength 0.5 of 1)
+# and every detector scores it: rows = detectors, columns = injected kind. A good detector is high
+# on its own kind and near 0 elsewhere.
+
+# %%
+with timed("scoring injected artifacts"):
+    confusion = study.detector_confusion(strength=0.5)
+confusion.round(3)
+
+# %% [markdown]
+# ## What each loss wants in pixels
+# Following Ding et al. (2021), the pixels of one held-out crop are optimized directly against each
+# loss term — from the bicubic upscale and from the baseline's output, alone or held near the start
+# by Charbonnier — with no generator in between: what the image turns into is what the term rewards.
+
+# %%
+with timed("pixel optimization gallery"):
+    starts, gt_crop = study.pixel_starts(cfg, outputs)
+    gallery = study.pixel_gallery(cfg, starts, gt_crop)
+print(f"gallery: {len(gallery.images)} images in {gallery.seconds:.1f} s")
+fig = study.gallery_figure(gallery, title=f"what each loss wants in pixels ({study.pixel_settings(cfg)['steps']} Adam steps)")
+save_figure(fig, "03_pixel_gallery", folder=FIG);
+
+# %% [markdown]
+# **How much of it do the fine-tunes inherit?** For each term that is both in the gallery and a
+# fine-tune, the change of every artifact detector under pixel optimization (from the baseline's
+# output) next to the change of the fine-tuned run over the baseline run.
+
+# %%
+inherit = study.inheritance(gallery.scores, artifacts)
+print(study.describe_inheritance(inherit))
+inherit.round(3)
 
 # %% [markdown]
 # ## How to read this run

@@ -214,3 +214,63 @@ def describe_inheritance(table: pd.DataFrame, *, tie: float = 1e-3) -> str:
     else:
         lines.append("too few varying pairs for a correlation")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- detector check, crops
+def detector_confusion(strength: float = 0.5, *, clips: tuple[str, ...] = ("bikes-shot3/00", "carphone/00"),
+                       frames: int = 4, size: int = 96) -> pd.DataFrame:
+    """:func:`nriqa.analysis.inject.confusion_table` on real video frames: the centre ``size`` px of
+    the first ``frames`` frames of the named embedded test clips (rows = detectors, columns =
+    injected kinds at ``strength``; a good detector is high on its own kind only)."""
+    from nriqa.analysis.inject import confusion_table
+    from nriqa.data.embedded import embedded_clips
+
+    named = {c.name: c.hr for c in embedded_clips("test", progress=False)}
+    picked = []
+    for n in clips:
+        h, w = named[n].shape[-2:]
+        picked.append(named[n][:frames, :, (h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size])
+    return confusion_table(picked, strength=strength)
+
+
+def runs_with_artifact(artifacts: pd.DataFrame, measure: str, k: int = 3) -> list[str]:
+    """The ``k`` runs (baseline excluded) with the most of ``measure``, highest first."""
+    col = artifacts[measure].drop(index="baseline", errors="ignore").astype(float)
+    return list(col.sort_values(ascending=False).index[:k])
+
+
+def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: pd.DataFrame, measure: str, *,
+                 k_runs: int = 3, size: int = 32, zoom: int = 3, gain: float = 4.0, tie: float = 0.02):
+    """Crops where ``measure`` is highest for the run with most of it, shown for the baseline and the
+    ``k_runs`` runs with most of it: one row of images and one row of differences to the baseline
+    (amplified ``gain`` x, grey = equal); under each tile the run's ``measure`` score on that clip and
+    its change from the baseline (arrow, or '= baseline' within ``tie``)."""
+    from nriqa.analysis.artifacts import measure_artifacts, top_crops
+    from nriqa.analysis.pixel_optimization import SHORT_NAMES
+    from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
+
+    shown = runs_with_artifact(artifacts, measure, k_runs)
+    run = shown[0]
+    clip = worst_clip(outputs, run, measure)
+    gt = outputs["ground truth"][clip]
+    size = min(size, *gt.shape[-2:])
+    crop = top_crops(outputs[run][clip], gt, measure, k=1, size=size)[0]
+    frame = min(crop.frame + (1 if measure == "flicker" else 0), gt.shape[0] - 1)
+    cols = {"ground truth": gt, "baseline": outputs["baseline"][clip], **{r: outputs[r][clip] for r in shown}}
+    score = {name: float(measure_artifacts(fr, gt, [measure])[measure].float().mean()) for name, fr in cols.items()}
+    base = cols["baseline"][frame]
+    tiles: dict = {"image": {}, f"difference to baseline x{gain:g}": {}}
+    caps: dict = {"image": {}}
+    unit = SHORT_NAMES.get(measure, measure)
+    for name, fr in cols.items():
+        f = fr[frame]
+        tiles["image"][name] = zoom_tile(f, y=crop.y, x0=crop.x, size=size, zoom=zoom)
+        tiles[f"difference to baseline x{gain:g}"][name] = zoom_tile(difference_tile(f, base, gain=gain),
+                                                                   y=crop.y, x0=crop.x, size=size, zoom=zoom)
+        d = score[name] - score["baseline"]
+        arrow = "= baseline" if name != "baseline" and abs(d) <= tie else (
+            "" if name == "baseline" else ("\u2191" if d > 0 else "\u2193") + f"{d:+.2f}")
+        caps["image"][name] = f"{unit} {score[name]:.2f} {arrow}".strip()
+    note = (f"{measure} on clip {clip} (log2 energy ratio against the ground truth, 0 = clean; "
+            f"\u2191 more than the baseline, \u2193 less); crop at frame {frame}, ({crop.y},{crop.x}), {size} px x{zoom}")
+    return tile_grid(tiles, captions=caps, title=f"{measure}: runs with most of it", note=note, cell=1.7, fontsize=7)
