@@ -195,8 +195,9 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     return done
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nriqa run", description=__doc__,
+def build_parser() -> argparse.ArgumentParser:
+    """The ``run`` command's arguments (its ``--help`` is the module docstring without RST markup)."""
+    ap = argparse.ArgumentParser(prog="python -m nriqa run", description=__doc__.replace("``", ""),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper)")
     ap.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 02,03")
@@ -204,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
                     metavar=("KEY", "VALUE"), help="notebook parameter (value parsed as YAML)")
     ap.add_argument("--run-root", default=None,
                     help="root of run folders (default: $NRIQA_RUNS, else runs/ of the repository)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     params = {k: _parse_value(k, v) for k, v in args.parameter}
     # argument errors (nriqa.errors.UserError: python -m nriqa prints one line, exits 2) before any notebook runs
     from .config import load_profile
