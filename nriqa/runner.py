@@ -57,10 +57,21 @@ def _parse_value(key: str, raw: str):
                         "as [a, b]") from None
 
 
+def _papermill():
+    """papermill, or a ``UserError`` saying how to install it (it is in the ``notebooks`` extra, not a
+    dependency of the library)."""
+    try:
+        import papermill
+    except ImportError:
+        raise UserError('running the notebooks needs papermill and a Jupyter kernel: pip install "nriqa[notebooks]"'
+                        ) from None
+    return papermill
+
+
 def notebook_parameters(book: Path) -> dict[str, dict]:
     """The parameters cell of ``book``: ``{name: {default, inferred_type_name, help}}`` (papermill's
     reading of it, which ``papermill --help-notebook`` prints)."""
-    import papermill as pm
+    pm = _papermill()
 
     return dict(pm.inspect_notebook(str(book)))
 
@@ -159,7 +170,7 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
                   kernel_name: str = "python3", status_stream=None) -> list[Path]:
     """Execute notebooks in order; returns the executed copies. Raises on the first failure, and
     before anything runs on an unknown profile or a parameter no selected notebook takes."""
-    import papermill as pm
+    pm = _papermill()
 
     from .config import load_profile
 
