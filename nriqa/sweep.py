@@ -31,9 +31,10 @@ per GPU, rank 0 writes the run folder). The kit IQA and evaluation jobs use one 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -130,8 +131,7 @@ def pending(jobs: list[Job]) -> tuple[list[Job], list[Job]]:
 
     done = [j for j in jobs if j.run_dir is not None and run_is_done(j.run_dir)]
     gone = {j.name for j in done}
-    todo = [Job(**{**j.__dict__, "after": tuple(a for a in j.after if a not in gone)})
-            for j in jobs if j.name not in gone]
+    todo = [replace(j, after=tuple(a for a in j.after if a not in gone)) for j in jobs if j.name not in gone]
     return todo, done
 
 
@@ -240,6 +240,9 @@ def _executor(kind: str, folder: Path):
     except ImportError:
         raise UserError('the sweep submits jobs with submitit, which is not installed; pip install "nriqa[cluster]" '
                         "(or pip install submitit)") from None
+    if kind == "slurm" and shutil.which("sbatch") is None:
+        raise UserError("--executor slurm: sbatch is not on PATH (not a slurm login node); "
+                        "run the sweep here with --executor local")
     return submitit.AutoExecutor(folder=str(folder / "%j"), cluster=kind)
 
 
@@ -279,20 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
                "Logs: RUN_ROOT/PROFILE/sweep/logs/.")
     ap.add_argument("--profile", default="paper", help="bundled profile name (paper, demo, smoke) or a YAML path")
     ap.add_argument("--executor", choices=["slurm", "local"], default="slurm",
-                    help="slurm: submit all jobs with dependencies; local: run them here one after another")
+                    help="slurm (default): submit all jobs with dependencies; local: run them here one after another")
     ap.add_argument("--dry-run", action="store_true", help="print the plan (one line per job and what it waits for)")
-    ap.add_argument("--run-root", default=None,
+    ap.add_argument("--run-root", default=None, metavar="DIR",
                     help="folder of the run folders (default: NRIQA_RUNS, else runs/ of the repository)")
     ap.add_argument("--device", default=None,
                     help="device of every job (default: cuda on slurm; on local, cuda when present, else cpu)")
-    ap.add_argument("--gpus", type=int, default=1, help="GPUs per training job; above 1 the job runs torchrun")
+    ap.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs per training job; above 1 the job runs torchrun")
     ap.add_argument("--partition", default=None, help="slurm partition")
-    ap.add_argument("--timeout-min", type=int, default=60 * 24, help="time limit of each job in minutes")
-    ap.add_argument("--cpus-per-task", type=int, default=8, help="CPU cores of each job (data loading)")
+    ap.add_argument("--timeout-min", type=int, default=60 * 24, metavar="MIN", help="time limit of each job in minutes")
+    ap.add_argument("--cpus-per-task", type=int, default=8, metavar="N", help="CPU cores of each job (data loading)")
     ap.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                     help="another sbatch setting for every job, e.g. --slurm account=vsr (repeatable)")
     ap.add_argument("--no-evaluate", action="store_true", help="train only; leave out the notebook job")
-    ap.add_argument("--only", default="",
+    ap.add_argument("--only", default="", metavar="NN,NN",
                     help="notebooks the evaluation job runs, e.g. 01,02 (default: all)")
     return ap
 

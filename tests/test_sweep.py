@@ -3,11 +3,12 @@ slurm jobs wait for their dependencies, and the local executor trains a tiny stu
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from nriqa import sweep
-from nriqa.errors import ConfigError
+from nriqa.errors import ConfigError, UserError
 from nriqa.study import runs as study_runs
 from nriqa.train import run_is_done
 
@@ -81,7 +82,7 @@ def test_slurm_jobs_wait_for_their_dependencies_and_multi_gpu_runs_torchrun(smok
     first = sweep.slurm_parameters(jobs[0], {}, res)
     assert "dependency" not in first["slurm_additional_parameters"]
 
-    four = sweep.Job(**{**ft.__dict__, "gpus": 4})
+    four = replace(ft, gpus=4)
     cmd = sweep.torchrun_command(four, sweep.config_path(four))
     assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--nproc_per_node=4" in cmd
     i = cmd.index("nriqa")
@@ -94,7 +95,7 @@ def test_evaluation_command_is_a_valid_nriqa_run_call(smoke):
     from nriqa.runner import build_parser
 
     _, jobs = smoke
-    job = sweep.Job(**{**jobs[-1].__dict__, "notebooks": ("01", "02")})
+    job = replace(jobs[-1], notebooks=("01", "02"))
     cmd = sweep.evaluate_command(job)
     assert cmd[1:4] == ["-m", "nriqa", "run"]
     args = build_parser().parse_args(cmd[4:])
@@ -110,6 +111,14 @@ def test_dry_run_prints_one_line_per_job(tmp_path, capsys):
     assert lines[1].split()[:2] == ["baseline", "baseline-basicvsrpp"] and "after: -" in lines[1]
     assert all("after: baseline-basicvsrpp" in ln for ln in lines if ln.startswith("finetune"))
     assert not (tmp_path / "smoke" / "sweep").exists()  # a dry run submits nothing
+
+
+def test_slurm_without_sbatch_is_a_user_error(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    with pytest.raises(UserError, match="--executor local"):
+        sweep.main(["--profile", "smoke", "--executor", "slurm", "--run-root", str(tmp_path)])
+    assert not list(tmp_path.glob("smoke/*")), "nothing written before the error"
 
 
 def test_local_executor_trains_the_plan_then_skips_it(tmp_path, monkeypatch, capsys):
