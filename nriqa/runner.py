@@ -174,13 +174,15 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
 
     from .config import load_profile
 
-    load_profile(profile)  # fail fast on an unknown profile, before any notebook starts
+    name = str(load_profile(profile)["name"])  # fail fast on an unknown profile, before any notebook starts
+    if Path(profile).suffix in {".yaml", ".yml"}:  # a profile file: the kernels start in notebooks/
+        profile = str(Path(profile).expanduser().resolve())
     books = list_notebooks(only=only)
     if not books:
         raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
     check_parameters(books, parameters or {})
     run_root = Path(run_root).expanduser().resolve() if run_root else runs_dir()
-    out_dir = run_root / profile / "notebooks"
+    out_dir = run_root / name / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}
     params.update(parameters or {})
@@ -210,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``run`` command's arguments (its ``--help`` is the module docstring without RST markup)."""
     ap = argparse.ArgumentParser(prog="python -m nriqa run", description=__doc__.replace("``", ""),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper)")
+    ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper) or a YAML path")
     ap.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 02,03")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                     metavar=("KEY", "VALUE"), help="notebook parameter (value parsed as YAML)")

@@ -141,7 +141,7 @@ def describe(job: Job) -> str:
     if job.kind == "evaluate":
         what = "python " + " ".join(evaluate_command(job)[1:])
     elif job.kind == "iqa":
-        what = "kit IQA models (iqa.models) -> <profile>/iqa/"
+        what = "kit IQA models (iqa.models) -> <profile>/iqa/ (returns at once when trained)"
     else:
         what = str(job.run_dir) + (f"  init_from={job.init_from.name}" if job.init_from else "")
     return f"{job.kind:<9} {job.name:<40} gpus={job.gpus}  after: {waits}  {what}"
@@ -312,10 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         extra[key.strip()] = value.strip()
     from nriqa.study.runs import profile, profile_root
 
+    prof = args.profile
+    if Path(prof).suffix in {".yaml", ".yml"}:  # a profile file: the jobs may start in another folder
+        prof = str(Path(prof).expanduser().resolve())
+
     device = args.device or ("cuda" if args.executor == "slurm" else resolve_device("auto"))
-    cfg = profile(args.profile, device="cpu", run_root=args.run_root)
+    cfg = profile(prof, device="cpu", run_root=args.run_root)
     cfg["device"] = device  # the job's device, resolved on the node (this machine may have no GPU)
-    jobs = plan(cfg, profile=args.profile, gpus=args.gpus, evaluate=not args.no_evaluate,
+    jobs = plan(cfg, profile=prof, gpus=args.gpus, evaluate=not args.no_evaluate,
                 notebooks=tuple(o.strip() for o in args.only.split(",") if o.strip()))
     todo, done = pending(jobs)
     for job in done:
