@@ -108,8 +108,9 @@ def test_dry_run_prints_one_line_per_job(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     cfg = study_runs.profile("smoke", device="cpu", run_root=str(tmp_path))
     assert len(lines) == len(sweep.plan(cfg, profile="smoke"))
-    assert lines[1].split()[:2] == ["baseline", "baseline-basicvsrpp"] and "after: -" in lines[1]
-    assert all("after: baseline-basicvsrpp" in ln for ln in lines if ln.startswith("finetune"))
+    base = study_runs.baseline_config(cfg, cfg["finetune"]["model"])["experiment"]
+    assert lines[1].split()[:2] == ["baseline", base] and "after: -" in lines[1]
+    assert all(f"after: {base}" in ln for ln in lines if ln.startswith("finetune"))
     assert not (tmp_path / "smoke" / "sweep").exists()  # a dry run submits nothing
 
 
@@ -126,12 +127,13 @@ def test_local_executor_trains_the_plan_then_skips_it(tmp_path, monkeypatch, cap
     monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "weights"))
     prof = tmp_path / "tiny.yaml"  # smoke cut to one baseline and one fine-tune, no kit IQA model
     prof.write_text("base: smoke\nname: tiny\npanel: [psnr]\n"
-                    "finetune: {extra_terms: {cnniqa@embedded: null}, combos: []}\n")
+                    "finetune: {extra_terms: {niqe-kit: 0.02, cnniqa@embedded: null}, combos: []}\n")
     argv = ["--profile", str(prof), "--executor", "local", "--run-root", str(tmp_path / "runs"), "--no-evaluate"]
     assert sweep.main(argv) == 0
     out = capsys.readouterr().out
-    runs = tmp_path / "runs" / "tiny"
-    base, ft = runs / "baseline-basicvsrpp", runs / "ft-basicvsrpp-niqe-kitx0.02"
+    cfg = study_runs.profile(str(prof), device="cpu", run_root=str(tmp_path / "runs"))
+    base = study_runs.run_dir(study_runs.baseline_config(cfg, "basicvsrpp"))
+    ft = study_runs.run_dir(study_runs.finetune_config(cfg, "basicvsrpp", {"niqe-kit": 0.02}))
     assert run_is_done(base) and run_is_done(ft), out
     assert out.count("submitted ") == 2
     assert str(base) in (ft / "config.yaml").read_text()  # fine-tuned from the baseline's weights
