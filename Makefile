@@ -14,6 +14,8 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 venv: $(STAMP)
 
+# .[dev]: the library plus its [notebooks] (JupyterLab, papermill, ipykernel) and [cluster] (submitit)
+# extras and the test tools
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -9,6 +9,7 @@ Commands (each lives next to the code it drives and is imported only when used):
   train-iqa   train a kit NR-IQA model on the embedded distortion set (or a real IQA dataset)
   eval        evaluate run folders with a quality panel, print a summary, write the CSV
   run         execute the notebooks in order with papermill
+  sweep       submit every training run of a profile's study, then its evaluation (slurm or local)
 
 Global flags (before the command): ``--debug`` shows the full traceback of an error
 (also ``NRIQA_DEBUG=1``); ``--version`` prints the kit's version.
@@ -35,6 +36,7 @@ COMMANDS = {
     "train-iqa": ("nriqa.iqa.cli", "main"),
     "eval": ("nriqa.analysis.cli", "main"),
     "run": ("nriqa.runner", "main"),
+    "sweep": ("nriqa.sweep", "main"),
 }
 
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         debug = True
         argv = argv[1:]
     if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(__doc__)
+        print(__doc__.replace("``", ""))  # the docstring without its RST markup
         return 0
     if argv[0] in {"--version", "-V"}:
         print(f"nriqa {__version__}")

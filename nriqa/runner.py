@@ -57,10 +57,21 @@ def _parse_value(key: str, raw: str):
                         "as [a, b]") from None
 
 
+def _papermill():
+    """papermill, or a ``UserError`` saying how to install it (it is in the ``notebooks`` extra, not a
+    dependency of the library)."""
+    try:
+        import papermill
+    except ImportError:
+        raise UserError('running the notebooks needs papermill and a Jupyter kernel: pip install "nriqa[notebooks]"'
+                        ) from None
+    return papermill
+
+
 def notebook_parameters(book: Path) -> dict[str, dict]:
     """The parameters cell of ``book``: ``{name: {default, inferred_type_name, help}}`` (papermill's
     reading of it, which ``papermill --help-notebook`` prints)."""
-    import papermill as pm
+    pm = _papermill()
 
     return dict(pm.inspect_notebook(str(book)))
 
@@ -159,17 +170,19 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
                   kernel_name: str = "python3", status_stream=None) -> list[Path]:
     """Execute notebooks in order; returns the executed copies. Raises on the first failure, and
     before anything runs on an unknown profile or a parameter no selected notebook takes."""
-    import papermill as pm
+    pm = _papermill()
 
     from .config import load_profile
 
-    load_profile(profile)  # fail fast on an unknown profile, before any notebook starts
+    name = str(load_profile(profile)["name"])  # fail fast on an unknown profile, before any notebook starts
+    if Path(profile).suffix in {".yaml", ".yml"}:  # a profile file: the kernels start in notebooks/
+        profile = str(Path(profile).expanduser().resolve())
     books = list_notebooks(only=only)
     if not books:
         raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
     check_parameters(books, parameters or {})
     run_root = Path(run_root).expanduser().resolve() if run_root else runs_dir()
-    out_dir = run_root / profile / "notebooks"
+    out_dir = run_root / name / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}
     params.update(parameters or {})
@@ -195,16 +208,21 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     return done
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nriqa run", description=__doc__,
+def build_parser() -> argparse.ArgumentParser:
+    """The ``run`` command's arguments (its ``--help`` is the module docstring without RST markup)."""
+    ap = argparse.ArgumentParser(prog="python -m nriqa run", description=__doc__.replace("``", ""),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper)")
+    ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper) or a YAML path")
     ap.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 02,03")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                     metavar=("KEY", "VALUE"), help="notebook parameter (value parsed as YAML)")
     ap.add_argument("--run-root", default=None,
                     help="root of run folders (default: $NRIQA_RUNS, else runs/ of the repository)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     params = {k: _parse_value(k, v) for k, v in args.parameter}
     # argument errors (nriqa.errors.UserError: python -m nriqa prints one line, exits 2) before any notebook runs
     from .config import load_profile

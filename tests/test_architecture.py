@@ -29,7 +29,7 @@ LAYERS = {
     "viz": 7,
     "analysis": 8,
     "study": 9,
-    "runner": 10, "__main__": 10,
+    "runner": 10, "sweep": 10, "__main__": 10,
 }
 SHARED = {"paths", "config", "errors"}   # importable from every layer
 

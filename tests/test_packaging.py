@@ -1,6 +1,8 @@
-"""The install path: pyproject and environment.yml agree, the Makefile pins torch, CI runs `make test`."""
+"""The install path: pyproject and environment.yml agree, Jupyter and the test tools are extras (not
+dependencies of the library), the Makefile pins torch, CI runs `make test`."""
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -19,9 +21,21 @@ def _name(req: str) -> str:
     return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def pyproject_deps() -> set[str]:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return {_name(r) for r in data["project"]["dependencies"]}
+    return {_name(r) for r in pyproject()["dependencies"]}
+
+
+def extra(name: str) -> list[str]:
+    return pyproject()["optional-dependencies"][name]
+
+
+#: what the notebooks, the sweep and the tests need, and the library does not
+NOTEBOOK_TOOLS = {"papermill", "nbformat", "ipykernel", "ipywidgets", "jupyterlab"}
+TEST_TOOLS = {"pytest", "nbval"}
 
 
 def environment_deps() -> set[str]:
@@ -37,8 +51,8 @@ def environment_deps() -> set[str]:
     return names
 
 
-def test_environment_yml_lists_the_same_runtime_dependencies():
-    py, env = pyproject_deps(), environment_deps()
+def test_environment_yml_lists_the_runtime_dependencies_and_the_notebooks_extra():
+    py, env = pyproject_deps() | {_name(r) for r in extra("notebooks")}, environment_deps()
     assert py == env, f"only in pyproject: {sorted(py - env)}; only in environment.yml: {sorted(env - py)}"
 
 
@@ -53,10 +67,60 @@ def test_license_file_matches_pyproject():
 
 
 def test_named_dependencies_are_declared():
-    required = {"torch", "torchvision", "pyiqa", "lpips", "papermill", "nbval", "jupyterlab", "ipywidgets",
-                "matplotlib", "pytest", "tqdm", "pyyaml", "opencv-python-headless", "scikit-image",
-                "scikit-video"}
+    required = {"torch", "torchvision", "pyiqa", "lpips", "matplotlib", "tqdm", "pyyaml", "opencv-python-headless",
+                "scikit-image", "scikit-video"}
     assert required <= pyproject_deps()
+
+
+def test_jupyter_cluster_and_test_tools_are_extras_and_dev_has_them_all():
+    deps = pyproject_deps()
+    assert not (NOTEBOOK_TOOLS | TEST_TOOLS | {"submitit"}) & deps, "the library must not require them"
+    assert NOTEBOOK_TOOLS <= {_name(r) for r in extra("notebooks")}
+    assert {_name(r) for r in extra("cluster")} == {"submitit"}
+    dev = extra("dev")
+    assert TEST_TOOLS <= {_name(r) for r in dev}
+    # make demo / make test install .[dev]: it must bring papermill, ipykernel, ... and submitit
+    self_ref = [r for r in dev if _name(r) == "nriqa"]
+    assert len(self_ref) == 1 and {"notebooks", "cluster"} <= set(re.findall(r"\w+", self_ref[0].split("[", 1)[1]))
+    assert re.search(r'pip install .*-e "\.\[dev\]"', (ROOT / "Makefile").read_text())
+
+
+def _module_level_imports(tree: ast.Module) -> set[str]:
+    """Top-level package names imported when the module is imported (function bodies left out)."""
+    names: set[str] = set()
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            todo += node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", [])
+            todo += [s for h in getattr(node, "handlers", []) for s in h.body]
+    return names
+
+
+def test_the_library_imports_no_optional_package_at_import_time():
+    optional = {"papermill", "nbformat", "ipykernel", "ipywidgets", "jupyterlab", "IPython", "pytest", "nbval",
+                "submitit", "jupytext", "hypothesis", "playwright"}
+    found = {}
+    for path in sorted((ROOT / "nriqa").rglob("*.py")):
+        bad = _module_level_imports(ast.parse(path.read_text())) & optional
+        if bad:
+            found[str(path.relative_to(ROOT))] = sorted(bad)
+    assert not found, f"import these inside the functions that need them: {found}"
+
+
+def test_project_urls_and_classifiers():
+    p = pyproject()
+    assert p["urls"] and all(u.startswith("https://") for u in p["urls"].values())
+    assert all(len(label) <= 32 for label in p["urls"])  # core metadata's limit on a Project-URL label
+    cls = p["classifiers"]
+    assert "Intended Audience :: Science/Research" in cls and "Framework :: Jupyter" in cls
+    assert not [c for c in cls if c.startswith("License ::")], "license = \"MIT\" (PEP 639) replaces it"
+    supported = {c.rsplit(" ", 1)[1] for c in cls if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    assert p["requires-python"] == ">=3.10" and "3.10" in supported  # the oldest Python nriqa supports is listed
 
 
 def test_makefile_pins_torch_and_lets_users_override():
@@ -74,7 +138,7 @@ def test_ci_runs_the_readme_test_command():
 
 def test_cli_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "nriqa", "--help"], capture_output=True, text=True, check=True)
-    for cmd in ["data", "quality", "weights", "train", "train-iqa", "eval", "run"]:
+    for cmd in ["data", "quality", "weights", "train", "train-iqa", "eval", "run", "sweep"]:
         assert cmd in out.stdout
 
 

@@ -1,14 +1,17 @@
 """`python -m nriqa run`: notebook discovery, selection and parameter cells."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from nriqa import runner
 from nriqa.paths import REPO_ROOT
 from nriqa.runner import NOTEBOOKS_DIR, list_notebooks
 
@@ -156,3 +159,17 @@ def test_version():
 
     out = subprocess.run([sys.executable, "-m", "nriqa", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == f"nriqa {nriqa.__version__}"
+
+
+def test_a_profile_file_runs_under_its_name_and_reaches_the_kernels_as_an_absolute_path(tmp_path, monkeypatch):
+    import papermill
+
+    prof = tmp_path / "mine.yaml"
+    prof.write_text("base: smoke\nname: mine\n")
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda src, dst, parameters, **kw: calls.append((Path(dst), parameters)))
+    monkeypatch.chdir(tmp_path)  # a relative path to the profile file, as a user types it
+    done = runner.run_notebooks("mine.yaml", only=["01"], run_root=tmp_path / "runs", status_stream=io.StringIO())
+    assert [d.parent for d in done] == [tmp_path / "runs" / "mine" / "notebooks"]
+    assert calls[0][0] == done[0] and calls[0][1]["PROFILE"] == str(prof)

@@ -40,7 +40,7 @@ def summary_tables(df: pd.DataFrame, baseline: str | None = None) -> dict[str, p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nriqa eval", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m nriqa eval", description=__doc__.split("\n\n")[1].replace("``", ""))
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders to evaluate")
     parser.add_argument("--panel", default="demo",
                         help=f"a profile's panel ({', '.join(config.available_profiles())}) or comma-separated "
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a profile value, e.g. --set data.test_max_frames=2")
     parser.add_argument("--baseline", type=Path, help="baseline run folder (added if not listed)")
     parser.add_argument("--csv", type=Path, help="write the tidy per-frame table here")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
 
     runs = list(dict.fromkeys([*([args.baseline] if args.baseline else []), *args.runs]))

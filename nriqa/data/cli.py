@@ -33,7 +33,7 @@ def _embedded_rows() -> list[tuple[str, str, int, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nriqa data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m nriqa data", description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("--root", help="root folder of the dataset named by --source")
     parser.add_argument("--source", choices=sorted(DATASETS), help="which folder dataset --root holds")
     for name in DATASETS:

@@ -17,10 +17,10 @@ from nriqa.paths import runs_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nriqa train-iqa", description=__doc__.split("\n\n")[1])
+    ap = argparse.ArgumentParser(prog="python -m nriqa train-iqa", description=__doc__.split("\n\n")[1].replace("``", ""))
     ap.add_argument("arch", help=f"one of {list(ARCHS)}, 'disc-<kind>' or 'all' (the profile's iqa.models)")
-    ap.add_argument("--profile", default="demo")
-    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper) or a YAML path")
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default: the profile's iqa steps)")
     ap.add_argument("--dataset", default=None,
                     help="embedded (default) | koniq10k | kadid10k | live | csiq | tid2013 | pipal")
     ap.add_argument("--root", default=None, help="dataset folder in its published layout")
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init-from", default=None, help="state dict / discriminator checkpoint to initialise from")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="profile override, e.g. iqa.lr=5e-4")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = ap.parse_args(argv)
 
     cfg = load_profile(args.profile, args.set)

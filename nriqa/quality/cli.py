@@ -100,7 +100,7 @@ def weights_main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "fetch":
         ap = argparse.ArgumentParser(prog="python -m nriqa weights fetch",
                                      description="Download the missing weight files of measure(s).")
-        ap.add_argument("names", nargs="+")
+        ap.add_argument("names", nargs="+", metavar="NAME", help="measure whose missing weight files to download")
         a = ap.parse_args(argv[1:])
         rc = 0
         for name in a.names:
@@ -125,9 +125,10 @@ def weights_main(argv: list[str] | None = None) -> int:
         return rc
     ap = argparse.ArgumentParser(prog="python -m nriqa weights",
                                  description="Which weight files are present/missing, and where each goes. "
-                                             "`weights fetch NAME` downloads a measure's files.")
+                                             "'python -m nriqa weights fetch NAME' downloads a measure's files "
+                                             "(the only command that downloads).")
     ap.add_argument("names", nargs="*", help="measures to show (default: all)")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="machine-readable output: measure -> its weight files")
     a = ap.parse_args(argv)
     register_kit_models()  # as in quality_main
     try:
