@@ -170,12 +170,11 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
         "combos": L, "target_share": (float, dict), "reference": S, "probe_batches": I, "balance_every": I}.items()},
     # nriqa.study.runs / nriqa.study.adversarial
     **{f"adversarial.{k}": (t, "study/runs.py") for k, t in {
-        "discriminators": L, "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F,
-        "artifact_gan": D}.items()},
+        "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F}.items()},
+    **{f"adversarial.{k}": (t, "study/adversarial.py") for k, t in {
+        "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D}.items()},
     "adversarial.artifact_gan.discriminator": (S, "study/adversarial.py"),
     "adversarial.artifact_gan.weight": (F, "study/adversarial.py"),
-    "adversarial.transfer_steps": (I, "study/adversarial.py"),
-    "adversarial.artifact_term": (D, "study/adversarial.py"),
     # nriqa.study.asymmetry
     **{f"asymmetry.{k}": (t, "study/asymmetry.py") for k, t in {
         "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L}.items()},
@@ -211,7 +210,8 @@ def _schema_path(path: str) -> str | None:
     for prefix, section in PER_NAME.items():
         if path.startswith(prefix + "."):
             rest = path[len(prefix) + 1:].split(".", 1)
-            return f"{section}.{rest[1]}" if len(rest) == 2 else prefix
+            sub = f"{section}.{rest[1]}" if len(rest) == 2 else None
+            return sub if sub in SCHEMA else None
     for p in (path, _alias(path)):
         if p in SCHEMA:
             return p
@@ -320,8 +320,10 @@ def check_override(ref: Mapping[str, Any] | None, dotted: str, value: Any, *, pr
     keys = dotted.split(".")
     for i, key in enumerate(keys):
         parent = ".".join(keys[:i])
-        if parent and (_is_open(parent) or parent in PER_NAME):
+        if parent and _is_open(parent):
             break
+        if parent in PER_NAME:
+            continue
         if parent and not _is_section(parent):
             kinds = _expected(parent) or ()
             got = " or ".join(_GOT_NAMES[k] for k in kinds) or "a setting"
