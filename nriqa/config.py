@@ -140,6 +140,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "name": (S, "train/cli.py"), "device": (S, "train/trainer.py"), "seed": (I, "train/trainer.py"),
     "model": (S, "train/runs.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
     "models": (L, "study/runs.py"), "model_size": (S, "train/runs.py"), "panel": (L, "study/evaluation.py"),
+    "spynet_weights": (S, "train/runs.py"),
     # nriqa.data.factory
     **{f"data.{k}": (t, "data/factory.py") for k, t in {
         "source": S, "root": S, "degradation": S, "scale": I, "num_frames": I, "lr_patch": I, "batch_size": I,
