@@ -32,9 +32,13 @@ from nriqa.errors import ConfigError
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 
+#: bundled profiles that only serve as a ``base:`` (not a whole experiment)
+PARTIAL_PROFILES = frozenset({"base"})
+
+
 def available_profiles() -> list[str]:
-    """Names of the bundled profiles."""
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+    """Names of the bundled profiles one can run (``base``, shared by demo and paper, is left out)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml") if p.stem not in PARTIAL_PROFILES)
 
 
 def _profile_path(name_or_path: str | os.PathLike) -> Path:
@@ -270,9 +274,7 @@ def _fail_unknown(where: str, profile: str, parent: str, key: str, known: Iterab
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     under = f" under {parent!r}" if parent else ""
     hint = f"did you mean {close[0]!r}?" if close else f"known keys{under}: {', '.join(known) or 'none'}"
-    path = f"{parent}.{key}" if parent else key
-    raise ConfigError(f"{where}: unknown key {key!r}{under} in profile {profile!r}; {hint} "
-                      f"(nriqa reads no setting {path})")
+    raise ConfigError(f"{where}: unknown key {key!r}{under} in profile {profile!r}; {hint}")
 
 
 def _lookup(cfg: Mapping[str, Any] | None, path: str) -> Any:

@@ -105,7 +105,7 @@ def test_override_syntax_errors():
         load_profile("demo", ["train..steps=3"])
     with pytest.raises(ConfigError, match=r"the value is not valid YAML"):
         load_profile("demo", ["train.objective={charbonnier: 1.0"])
-    with pytest.raises(ConfigError, match=r"unknown profile 'dmeo'; did you mean 'demo'\? bundled profiles: base, demo,"):
+    with pytest.raises(ConfigError, match=r"unknown profile 'dmeo'; did you mean 'demo'\? bundled profiles: demo,"):
         load_profile("dmeo")
     with pytest.raises(FileNotFoundError, match="nope.yaml does not exist; give a bundled profile name"):
         load_profile("nope.yaml")

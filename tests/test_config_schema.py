@@ -41,6 +41,7 @@ def _own(name):
 
 
 def test_base_holds_exactly_what_demo_and_paper_share():
+    assert "base" not in nconfig.available_profiles() and load_profile("base")["name"] == "base"
     base, demo, paper = _own("base"), _own("demo"), _own("paper")
     for name in ("demo", "paper"):
         assert yaml.safe_load((nconfig.PROFILES_DIR / f"{name}.yaml").read_text())["base"] == "base"
@@ -65,7 +66,7 @@ def test_paper_profile_states_its_sizes_and_inherits_nothing_from_demo():
 @pytest.mark.parametrize("text, message", [
     ("base: demo\nasymmetry: {iqa_dataset: koniq10k}\n",
      "unknown key 'iqa_dataset' under 'asymmetry' in profile 'mine'; known keys under 'asymmetry': "
-     "adversarial_fidelity, discriminator, max_sources, measures (nriqa reads no setting asymmetry.iqa_dataset)"),
+     "adversarial_fidelity, discriminator, max_sources, measures"),
     ("base: demo\niqa: {per_arch: {wadiqam: {stesp: 3}}}\n",
      "unknown key 'stesp' under 'iqa.per_arch.wadiqam' in profile 'mine'; did you mean 'steps'?"),
     ("base: demo\niqa: {per_arch: {wadiqam: {steps: many}}}\n", "iqa.per_arch.wadiqam.steps must be an int"),
