@@ -8,6 +8,8 @@ Commands (each lives next to the code it drives and is imported only when used):
   train       train or fine-tune a VSR model from a profile: ``train demo --set train.steps=50``
   train-iqa   train a kit NR-IQA model on the embedded distortion set (or a real IQA dataset)
   eval        evaluate run folders with a quality panel, print a summary, write the CSV
+  import-checkpoint  make the authors' released weights the finished baseline run of a profile:
+              ``import-checkpoint vrt 001_VRT_videosr_bi_REDS_6frames.pth --profile paper``
   run         execute the notebooks in order with papermill
   sweep       submit every training run of a profile's study, then its evaluation (slurm or local)
 
@@ -35,6 +37,7 @@ COMMANDS = {
     "train": ("nriqa.train.cli", "main"),
     "train-iqa": ("nriqa.iqa.cli", "main"),
     "eval": ("nriqa.analysis.cli", "main"),
+    "import-checkpoint": ("nriqa.study.released", "main"),
     "run": ("nriqa.runner", "main"),
     "sweep": ("nriqa.sweep", "main"),
 }

@@ -7,13 +7,14 @@
 Profiles live in ``nriqa/profiles/<name>.yaml``; a path to any YAML file works too. A profile
 may name ``base: <other profile>``; its keys are merged over the base recursively.
 
-Overrides (and the keys a profile sets over its base) are checked against the resolved profile: a
-key it does not have (at any level) is a :class:`~nriqa.errors.ConfigError` with a did-you-mean,
-and so is a value whose type differs from the profile's (``int`` is accepted for ``float``; a key
-that is ``null`` in the profile, and a ``null`` value, accept anything). Besides the profile's own
-keys, those in :data:`DECLARED` are known (settings the code reads that a profile may leave out),
-and below the :data:`OPEN` subtrees any key goes (their keys are names: loss terms, measures,
-architectures). ``finetune`` takes every ``train`` key as well (it is merged over ``train``).
+Every profile file and every override is checked against :data:`SCHEMA` (each setting the code
+reads, its type and the module that reads it): a key it does not list, at any level, is a
+:class:`~nriqa.errors.ConfigError` naming the key's path with a did-you-mean, and so is a value of
+another type (``int`` is accepted for ``float``; ``null`` for anything). Below the :data:`OPEN`
+subtrees any key goes (their keys are names: loss terms, measures); below :data:`PER_NAME` ones each
+name takes the keys of another section (``iqa.per_arch.wadiqam.steps`` is an ``iqa`` key).
+``finetune`` takes every ``train`` key as well (it is merged over ``train``). ``base.yaml`` holds
+what the bundled study profiles share; ``demo`` and ``paper`` build on it, ``smoke`` on ``demo``.
 """
 from __future__ import annotations
 
@@ -31,9 +32,13 @@ from nriqa.errors import ConfigError
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 
+#: bundled profiles that only serve as a ``base:`` (not a whole experiment)
+PARTIAL_PROFILES = frozenset({"base"})
+
+
 def available_profiles() -> list[str]:
-    """Names of the bundled profiles."""
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+    """Names of the bundled profiles one can run (``base``, shared by demo and paper, is left out)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml") if p.stem not in PARTIAL_PROFILES)
 
 
 def _profile_path(name_or_path: str | os.PathLike) -> Path:
@@ -114,43 +119,70 @@ def load_profile(name_or_path: str | os.PathLike = "demo",
     if not isinstance(data, dict):
         raise ConfigError(f"profile {path} must be a YAML mapping (key: value lines), got {type(data).__name__}")
     base = data.pop("base", None)
-    if base:
-        base_cfg = load_profile(base)
-        check_keys(base_cfg, {k: v for k, v in data.items() if k != "name"},
-                   where=f"profile {path}", profile=str(base))
-        cfg = deep_merge(base_cfg, data)
-    else:
-        cfg = data
+    base_cfg = load_profile(base) if base else {}
+    check_keys(base_cfg, data, where=f"profile {path}", profile=str(data.get("name") or path.stem))
+    cfg = deep_merge(base_cfg, data)
     parsed = _parse_overrides(overrides)
     if parsed:
-        ref = reference_tree(cfg)
         name = str(cfg.get("name", Path(path).stem))
-        parsed = [(k, check_override(ref, k, v, profile=name, text=text), text) for k, v, text in parsed]
+        parsed = [(k, check_override(cfg, k, v, profile=name, text=text), text) for k, v, text in parsed]
     for k, v, _ in parsed:
         set_by_path(cfg, k, v)
     cfg.setdefault("name", Path(path).stem)
     return cfg
 
 
-# --- what a profile may say: known keys and their types ------------------------------------------------
+# --- what a profile may say: a schema per section ------------------------------------------------------
 
-#: settings the code reads that a profile may leave out (dotted key -> a value of the expected type;
-#: ``None``: any type). Known in every profile, on top of the profile's own keys.
-DECLARED: dict[str, Any] = {
-    # set by nriqa.study.runs for each run (and the notebooks' parameters: DEVICE, SEED, RUN_ROOT)
-    "model": "", "experiment": "", "run_root": "", "device": "", "seed": 0, "name": "",
+S, I, F, B, L, D = (str,), (int,), (float,), (bool,), (list,), (dict,)
+
+#: every setting the code reads: dotted key -> (accepted types, the module under ``nriqa/`` that
+#: reads it). A key not listed is unknown, and a key no code reads is not listed (tests check that
+#: each reader names its key). ``int`` is accepted for ``float``; ``null`` for any key.
+SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    # the run: set by the profile, by nriqa.study.runs for each run, and by the notebooks' parameters
+    "name": (S, "train/cli.py"), "device": (S, "train/trainer.py"), "seed": (I, "train/trainer.py"),
+    "model": (S, "train/runs.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
+    "models": (L, "study/runs.py"), "model_size": (S, "train/runs.py"), "panel": (L, "study/evaluation.py"),
+    "spynet_weights": (S, "train/runs.py"),
     # nriqa.data.factory
-    "data.max_clips": 0, "data.max_frames": 0, "data.preload": False, "data.eval_sets": [],
-    # nriqa.train.config.TrainConfig fields the bundled profiles leave at their defaults
-    "train.tensorboard": False, "train.balance": {}, "train.project_conflicts": False,
-    "train.d_optimizer": {}, "train.d_lr": 0.0, "train.init_weights": "", "train.loss_ema_decay": 0.0,
-    "train.ddp_find_unused": False,
-    "train.optimizer.eps": 0.0,                 # nriqa.train.optim
-    "train.schedule.restart_weights": [],       # nriqa.train.schedule
-    # nriqa.iqa.train.DEFAULTS beyond the demo's iqa section
-    "iqa.margin": 0.0, "iqa.rank_weight": 0.0, "iqa.pseudo_weight": 0.0, "iqa.dataset": "", "iqa.root": None,
-    "iqa.eval_crop": 0, "iqa.ckpt_every": 0, "iqa.seed": 0,
-    "adversarial.size": "",                     # discriminator size (paper: "paper")
+    **{f"data.{k}": (t, "data/factory.py") for k, t in {
+        "source": S, "root": S, "degradation": S, "scale": I, "num_frames": I, "lr_patch": I, "batch_size": I,
+        "test_max_frames": I, "test_max_clips": I, "test_max_side": I, "max_clips": I, "max_frames": I,
+        "preload": B, "eval_sets": L}.items()},
+    # nriqa.train.config.TrainConfig (finetune takes each of these too: it is merged over train)
+    **{f"train.{k}": (t, "train/config.py") for k, t in {
+        "steps": I, "objective": D, "optimizer": D, "schedule": D, "flow_lr_mult": F, "flow_freeze_steps": I,
+        "grad_clip": F, "accumulate": I, "ema_decay": F, "log_every": I, "gradnorm_every": I, "ckpt_every": I,
+        "keep_last": I, "max_nonfinite": I, "amp": (str, bool), "channels_last": (str, bool), "compile": B,
+        "tensorboard": B, "balance": D, "project_conflicts": B, "d_optimizer": D, "d_lr": F, "init_weights": S,
+        "loss_ema_decay": F, "ddp_find_unused": B}.items()},
+    **{f"train.optimizer.{k}": (t, "train/optim.py") for k, t in {
+        "name": S, "lr": F, "betas": L, "weight_decay": F, "eps": F}.items()},
+    **{f"train.schedule.{k}": (t, "train/schedule.py") for k, t in {
+        "name": S, "periods": L, "eta_min": F, "warmup_steps": I, "restart_weights": L}.items()},
+    # nriqa.study.runs: the fine-tune grid
+    "finetune.model": (S, "study/runs.py"), "finetune.extra_terms": (D, "study/runs.py"),
+    "finetune.combos": (L, "study/runs.py"),
+    # nriqa.iqa.train.DEFAULTS (and iqa.models: which kit models the study trains)
+    **{f"iqa.{k}": (t, "iqa/train.py") for k, t in {
+        "steps": I, "batch_size": I, "patch": I, "lr": F, "margin": F, "rank_weight": F, "pseudo_weight": F,
+        "dataset": S, "root": S, "crop": I, "max_sources": I, "eval_crop": I, "ckpt_every": I, "seed": I,
+        "per_arch": D}.items()},
+    "iqa.models": (L, "study/runs.py"),
+    # nriqa.study.weighting
+    **{f"weights.{k}": (t, "study/weighting.py") for k, t in {
+        "combos": L, "target_share": (float, dict), "reference": S, "probe_batches": I, "balance_every": I}.items()},
+    # nriqa.study.runs / nriqa.study.adversarial
+    **{f"adversarial.{k}": (t, "study/runs.py") for k, t in {
+        "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F}.items()},
+    **{f"adversarial.{k}": (t, "study/adversarial.py") for k, t in {
+        "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D}.items()},
+    "adversarial.artifact_gan.discriminator": (S, "study/adversarial.py"),
+    "adversarial.artifact_gan.weight": (F, "study/adversarial.py"),
+    # nriqa.study.asymmetry
+    **{f"asymmetry.{k}": (t, "study/asymmetry.py") for k, t in {
+        "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L}.items()},
 }
 
 #: subtrees whose keys are names chosen by the user, not settings: any key and value below them
@@ -162,18 +194,15 @@ OPEN: tuple[str, ...] = (
     "adversarial.fidelity",           # term -> weight
     "adversarial.artifact_term",      # term -> weight
     "asymmetry.adversarial_fidelity",  # term -> weight
-    "iqa.per_arch",                   # architecture -> its own iqa settings
 )
 
-#: keys that take more than one type (the profile's value shows only one of them)
-TYPES: dict[str, tuple[type, ...]] = {
-    "train.amp": (str, bool), "train.channels_last": (str, bool),   # "auto" | true | false
-    "weights.target_share": (float, dict),                          # one share, or term -> share
-}
-
+#: subtrees whose keys are names and whose values are a section of their own (architecture -> iqa settings)
+PER_NAME: dict[str, str] = {"iqa.per_arch": "iqa"}
 
 def _alias(path: str) -> str:
     """``finetune.<key>`` is merged over ``train``: a key finetune does not set reads as train's."""
+    if path == "finetune":
+        return "train"
     return "train." + path[len("finetune."):] if path.startswith("finetune.") else path
 
 
@@ -181,16 +210,42 @@ def _is_open(path: str) -> bool:
     return any(p == o or p.startswith(o + ".") for p in {path, _alias(path)} for o in OPEN)
 
 
-def reference_tree(cfg: Mapping[str, Any]) -> dict:
-    """The keys (and example values) an override of ``cfg`` may name: ``cfg`` + :data:`DECLARED`, with
-    ``finetune`` taking every ``train`` key too."""
-    declared: dict = {}
-    for dotted, example in DECLARED.items():
-        set_by_path(declared, dotted, example)
-    ref = deep_merge(declared, cfg)
-    if isinstance(ref.get("finetune"), Mapping) and isinstance(ref.get("train"), Mapping):
-        ref["finetune"] = deep_merge(ref["train"], ref["finetune"])
-    return ref
+def _schema_path(path: str) -> str | None:
+    """The SCHEMA key that governs ``path`` (finetune.x -> train.x, iqa.per_arch.A.x -> iqa.x), or None."""
+    for prefix, section in PER_NAME.items():
+        if path.startswith(prefix + "."):
+            rest = path[len(prefix) + 1:].split(".", 1)
+            sub = f"{section}.{rest[1]}" if len(rest) == 2 else None
+            return sub if sub in SCHEMA else None
+    for p in (path, _alias(path)):
+        if p in SCHEMA:
+            return p
+    return None
+
+
+def known_children(path: str) -> list[str]:
+    """Keys the schema allows directly below ``path`` ("" for the top level)."""
+    if path in PER_NAME:
+        return []
+    for prefix, section in PER_NAME.items():
+        if path.startswith(prefix + ".") and path.count(".") == prefix.count(".") + 1:
+            return sorted(k for k in known_children(section) if k != "per_arch")
+    out: set[str] = set()
+    for p in {path, _alias(path)}:
+        pre = p + "." if p else ""
+        out |= {k[len(pre):].split(".")[0] for k in SCHEMA if k.startswith(pre)}
+    return sorted(out)
+
+
+def _is_section(path: str) -> bool:
+    """A mapping whose keys are settings (checked one by one)."""
+    return bool(known_children(path)) or any(path.startswith(p + ".") and path.count(".") == p.count(".") + 1
+                                             for p in PER_NAME)
+
+
+def _expected(path: str) -> tuple[type, ...] | None:
+    sp = _schema_path(path)
+    return SCHEMA[sp][0] if sp else (D if _is_section(path) else None)
 
 
 _TYPE_NAMES = {bool: "a bool (true/false)", int: "an int", float: "a float", str: "a str", list: "a list [a, b]",
@@ -222,64 +277,82 @@ def _fail_unknown(where: str, profile: str, parent: str, key: str, known: Iterab
     raise ConfigError(f"{where}: unknown key {key!r}{under} in profile {profile!r}; {hint}")
 
 
-def _check_value(ref_value: Any, value: Any, path: str, where: str, profile: str, raw: str | None = None) -> None:
-    """``value`` set at ``path`` where the profile has ``ref_value``: same type, known keys below."""
-    if value is None or ref_value is None:
+def _lookup(cfg: Mapping[str, Any] | None, path: str) -> Any:
+    node: Any = cfg
+    for k in path.split("."):
+        if not isinstance(node, Mapping) or k not in node:
+            return _MISSING
+        node = node[k]
+    return node
+
+
+_MISSING = object()
+
+
+def _check_value(value: Any, path: str, where: str, profile: str, raw: str | None = None,
+                 cfg: Mapping[str, Any] | None = None) -> None:
+    """``value`` set at ``path``: of the type SCHEMA gives, and (for a section) only known keys below."""
+    if value is None:
         return
-    kinds = TYPES.get(path) or TYPES.get(_alias(path)) or ((_kind(ref_value),) if _kind(ref_value) else None)
+    kinds = _expected(path)
     if kinds and not _type_ok(value, kinds):
         expected = " or ".join(_TYPE_NAMES[k] for k in kinds)
         got = _GOT_NAMES.get(_kind(value), type(value).__name__)
         hint = f"; quote it to keep it text: {path}='{raw if raw is not None else value}'" \
             if str in kinds and not isinstance(value, (Mapping, list, tuple)) else ""
-        declared_only = path in DECLARED and ref_value == DECLARED[path]
-        source = "" if declared_only else f" (profile {profile!r} has {path}: {_show(ref_value)})"
+        has = _lookup(cfg, path)
+        source = f" (profile {profile!r} has {path}: {_show(has)})" if has not in (_MISSING, None) else ""
         raise ConfigError(f"{where}: {path} must be {expected}{source}, got {got} {_show(value)}{hint}")
-    if isinstance(value, Mapping) and isinstance(ref_value, Mapping) and not _is_open(path):
+    if isinstance(value, Mapping) and not _is_open(path) and (_is_section(path) or path in PER_NAME):
+        known = known_children(path)
         for k, v in value.items():
             sub = f"{path}.{k}"
-            if k not in ref_value:
-                _fail_unknown(where, profile, path, str(k), ref_value)
-            _check_value(ref_value[k], v, sub, where, profile)
+            if path not in PER_NAME and str(k) not in known:
+                _fail_unknown(where, profile, path, str(k), known)
+            _check_value(v, sub, where, profile, cfg=cfg)
 
 
-def check_override(ref: Mapping[str, Any], dotted: str, value: Any, *, profile: str = "?",
+def check_override(ref: Mapping[str, Any] | None, dotted: str, value: Any, *, profile: str = "?",
                    text: str | None = None) -> Any:
-    """``value``, once ``dotted=value`` is known to name a key of ``ref`` (:func:`reference_tree`) with a
-    value of the type the profile has there (or to lie below an :data:`OPEN` subtree or a null);
-    :class:`ConfigError` otherwise. Where a float is expected, a number YAML reads as text (``1e-4``:
-    YAML 1.1 wants ``1.0e-4``) is returned as the float it spells."""
+    """``value``, once ``dotted=value`` is known to name a SCHEMA key (or to lie below an :data:`OPEN`
+    subtree) with a value of the type the schema gives; :class:`ConfigError` otherwise. ``ref`` is the
+    profile being overridden (its values are quoted in errors). Where a float is expected, a number
+    YAML reads as text (``1e-4``: YAML 1.1 wants ``1.0e-4``) is returned as the float it spells."""
     where = f"override {text or f'{dotted}={_show(value)}'}"
     raw = text.partition("=")[2].strip() if text and "=" in text else None
     keys = dotted.split(".")
-    node: Any = ref
     for i, key in enumerate(keys):
         parent = ".".join(keys[:i])
-        if (parent and _is_open(parent)) or node is None:
-            return value
-        if not isinstance(node, Mapping):
-            raise ConfigError(f"{where}: {parent} is {_GOT_NAMES.get(_kind(node), type(node).__name__)} in "
-                              f"profile {profile!r}, it has no key {key!r}; set {parent}=VALUE instead")
-        if key not in node:
-            _fail_unknown(where, profile, parent, key, node)
-        node = node[key]
-    kinds = TYPES.get(dotted) or TYPES.get(_alias(dotted)) or (_kind(node),)
+        if parent and _is_open(parent):
+            break
+        if parent in PER_NAME:
+            continue
+        if parent and not _is_section(parent):
+            kinds = _expected(parent) or ()
+            got = " or ".join(_GOT_NAMES[k] for k in kinds) or "a setting"
+            raise ConfigError(f"{where}: {parent} is {got} in profile {profile!r}, it has no key {key!r}; "
+                              f"set {parent}=VALUE instead")
+        known = known_children(parent)
+        if key not in known:
+            _fail_unknown(where, profile, parent, key, known)
+    kinds = _expected(dotted) or ()
     if float in kinds and str not in kinds and isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
         value = float(value)
-    _check_value(node, value, dotted, where, profile, raw)
+    _check_value(value, dotted, where, profile, raw, cfg=ref)
     return value
 
 
 _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
-def check_keys(base: Mapping[str, Any], data: Mapping[str, Any], *, where: str, profile: str) -> None:
-    """:class:`ConfigError` unless every key of ``data`` (a profile merged over ``base``) is known there."""
-    ref = reference_tree(base)
+def check_keys(base: Mapping[str, Any] | None, data: Mapping[str, Any], *, where: str, profile: str) -> None:
+    """:class:`ConfigError` unless every key of ``data`` (a profile's own keys, merged over ``base``) is a
+    SCHEMA key with a value of its type."""
+    known = known_children("")
     for k, v in data.items():
-        if k not in ref:
-            _fail_unknown(where, profile, "", str(k), ref)
-        _check_value(ref[k], v, str(k), where, profile)
+        if str(k) not in known:
+            _fail_unknown(where, profile, "", str(k), known)
+        _check_value(v, str(k), where, profile, cfg=base)
 
 
 def _show(value: Any) -> str:

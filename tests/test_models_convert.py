@@ -25,6 +25,7 @@ REFERENCE_KEYS = {
             "conv_before_upsample.0.weight", "upsample.5.weight", "upsample.10.bias", "norm.weight",
             "conv_after_body.weight", "spynet.basic_module.0.basic_module.0.weight"],
 }
+REFERENCE_KEYS["vrt16"] = REFERENCE_KEYS["vrt"]
 
 
 @pytest.mark.parametrize("name", list(REFERENCE_KEYS))
@@ -32,8 +33,12 @@ def test_paper_models_export_the_reference_key_names(name):
     ref = to_reference_state_dict(name, build(name, "paper"))
     missing = [k for k in REFERENCE_KEYS[name] if k not in ref]
     assert not missing
-    if name == "vrt":  # (1,3,3) Conv3d in the reference
+    if name.startswith("vrt"):  # (1,3,3) Conv3d in the reference
         assert ref["conv_first.weight"].shape == (120, 27, 1, 3, 3)
+    if name == "vrt16":  # 6-frame parallel warping: 3 neighbours per side, 24 deformable groups
+        assert ref["stage1.pa_deform.weight"].shape == (120, 120, 3, 3)
+        assert ref["stage1.pa_deform.conv_offset.0.weight"].shape == (120, 4 * 120 + 6, 3, 3)
+        assert ref["stage1.pa_deform.conv_offset.6.weight"].shape == (27 * 24, 120, 3, 3)
 
 
 @pytest.mark.parametrize("name", list(REFERENCE_KEYS))
@@ -44,7 +49,7 @@ def test_reference_state_dict_converts_and_loads(name):
     # buffers the references carry and we recompute are dropped
     if name != "iseebetter":
         ref["spynet.mean"] = torch.zeros(1, 3, 1, 1)
-    if name == "vrt":
+    if name.startswith("vrt"):
         ref["stage1.residual_group1.blocks.0.attn.position_bias"] = torch.zeros(1, 4, 6)
     ours = convert_state_dict(name, {"params": {f"module.{k}": v for k, v in ref.items()}})
     missing, unexpected = model.load_state_dict(ours, strict=False)

@@ -53,6 +53,18 @@ def test_grid_version_matches_torchvision_values_and_gradients(seed, dtype):
         assert _scaled_gap(a, b) <= TOL[dtype], f"{name}: {_scaled_gap(a, b):.3g}"
 
 
+@pytest.mark.parametrize("weight_groups", [2, 3])
+def test_weight_groups_match_torchvision(weight_groups):
+    """VRT's multi-frame parallel warping convolves each neighbour's channels with its own weights."""
+    gen = torch.Generator().manual_seed(weight_groups)
+    x, offset, _, bias, mask = _inputs(weight_groups, torch.float64, cin=6, cout=6, groups=6)
+    weight = torch.randn(6, 6 // weight_groups, 3, 3, generator=gen, dtype=torch.float64)
+    ours = _value_and_grads(deform_conv3x3_grid, (x, offset, weight, bias, mask), 7)
+    ref = _value_and_grads(_torchvision, (x, offset, weight, bias, mask), 7)
+    for name, a, b in zip(NAMES, ours, ref):
+        assert a.shape == b.shape and _scaled_gap(a, b) <= TOL[torch.float64], name
+
+
 def test_one_group_no_bias_and_integer_offsets():
     """Integer offsets land on pixels (bilinear weights 0/1): the values agree exactly here."""
     gen = torch.Generator().manual_seed(3)

@@ -8,10 +8,10 @@ import torch
 
 from nriqa.models import available, build, count_parameters, flow_parameters
 
-NAMES = ["basicvsrpp", "iseebetter", "vrt"]
+NAMES = ["basicvsrpp", "iseebetter", "vrt", "vrt16"]
 
 
-def test_registry_lists_the_three_generators():
+def test_registry_lists_the_generators():
     assert available() == NAMES
     with pytest.raises(ValueError, match="unknown model name"):
         build("edvr")

@@ -103,6 +103,18 @@ def _batches(items: Any, batch_size: int):
 
 
 @torch.no_grad()
+def fit_min_size(x: torch.Tensor, card: Any) -> torch.Tensor:
+    """``x`` (N,3,H,W), bilinearly enlarged (aspect kept) so its short side is the card's ``min_size``
+    when it is smaller (MANIQA and HyperIQA need 224 px; a held-out set of 128 px crops would
+    otherwise be refused); unchanged when it is large enough."""
+    need = int(getattr(card, "min_size", 0) or 0)
+    short = min(x.shape[-2:])
+    if short >= need:
+        return x
+    size = [max(need, round(side * need / short)) for side in x.shape[-2:]]
+    return torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+
+
 def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, device: str = "cpu",
                         logistic: bool = True) -> dict[str, float]:
     """How well ``measure`` assesses quality on ``iqa_set``: ``{"srcc", "plcc", "krcc", "n"}``.
@@ -110,7 +122,8 @@ def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, dev
     ``measure``: a name (built with :func:`nriqa.quality.create`) or a measure object with a
     ``.card`` (``mode``, ``higher_better``) called as ``m(x)`` (NR) or ``m(x, ref)`` (FR) on
     ``(N,3,H,W)``.  Correlations use sign-corrected scores, so a good measure is positive.
-    PLCC is after a 4-parameter logistic fit (``logistic=False``: raw Pearson).
+    PLCC is after a 4-parameter logistic fit (``logistic=False``: raw Pearson). Images smaller than
+    the measure's ``min_size`` are enlarged first (:func:`fit_min_size`).
     """
     if isinstance(measure, str):
         measure = quality.create(measure, device=device)
@@ -128,10 +141,10 @@ def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, dev
     for i, x in _batches(images, batch_size):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"iqa_set images must be (3,H,W) RGB, got a batch of shape {tuple(x.shape)}")
-        x = x.float().to(device)
+        x = fit_min_size(x.float().to(device), card)
         if fr:
             ref = torch.stack([torch.as_tensor(r) for r in refs[i:i + len(x)]]).float().to(device)
-            s = measure(x, ref)
+            s = measure(x, fit_min_size(ref, card))
         else:
             s = measure(x)
         scores.append(torch.as_tensor(s).float().flatten().cpu())

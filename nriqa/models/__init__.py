@@ -53,6 +53,14 @@ _REGISTRY: dict[str, tuple[Callable[..., nn.Module], dict[str, dict[str, Any]]]]
                      deform_groups=4, num_feat=12, drop_path_rate=0.0, residual_mode="bicubic",
                      **_TINY_SPYNET),
     }),
+    # VRT's 16-frame REDS model (002_VRT_videosr_bi_REDS_16frames): 6-frame parallel warping
+    "vrt16": (VRT, {
+        "paper": dict(window_size=(8, 8, 8), pa_frames=6, deform_groups=24),
+        "tiny": dict(embed_dims=(12,) * 7 + (16,) * 2, depths=(2,) * 7 + (1,) * 2,
+                     num_heads=(2,) * 9, indep_reconsts=(8,), window_size=(2, 4, 4), pa_frames=6,
+                     deform_groups=6, num_feat=12, drop_path_rate=0.0, residual_mode="bicubic",
+                     **_TINY_SPYNET),
+    }),
 }
 
 SIZES = ("paper", "tiny")
@@ -64,7 +72,7 @@ def available() -> list[str]:
 
 
 def build(name: str, size: str = "tiny", **overrides: Any) -> nn.Module:
-    """Build generator ``name`` ("basicvsrpp" | "iseebetter" | "vrt") at ``size`` ("paper" | "tiny").
+    """Build generator ``name`` ("basicvsrpp" | "iseebetter" | "vrt" | "vrt16") at ``size`` ("paper" | "tiny").
 
     ``overrides`` replace constructor keyword arguments (e.g. ``spynet_path=...``,
     ``mid_channels=32``). forward(lr (B,T,3,h,w) in [0,1]) -> (B,T,3,4h,4w).

@@ -7,7 +7,8 @@
 - iseebetter: RBPN-PyTorch / iSeeBetter ``rbpn.Net`` (``module.`` prefix from DataParallel
   allowed). It has no SpyNet (the original used pyflow offline), so the converted dict lacks
   ``spynet.*``: load it with ``strict=False`` or add SpyNet weights;
-- vrt: JingyunLiang/VRT ``network_vrt.VRT`` with ``pa_frames=2``.
+- vrt, vrt16: JingyunLiang/VRT ``network_vrt.VRT`` (``pa_frames=2``: the 6-frame REDS model;
+  ``pa_frames=6``: the 16-frame one).
 
 Non-parameter buffers of the references (SpyNet mean/std, VRT's relative position index
 and sine position code) are dropped: nriqa recomputes them. Checkpoint wrappers
@@ -78,11 +79,13 @@ _INVERSE: dict[str, list[Rule]] = {
         (r"^upsample_last\.", "upsample.10."),
     ],
 }
+_RULES["vrt16"], _INVERSE["vrt16"] = _RULES["vrt"], _INVERSE["vrt"]
 _DROP = {
     "basicvsrpp": r"^spynet\.(mean|std)$",
     "iseebetter": r"^$",
     "vrt": r"^spynet\.(mean|std)$|\.relative_position_index$|\.position_bias$",
 }
+_DROP["vrt16"] = _DROP["vrt"]
 # VRT's (1,3,3) Conv3d layers are Conv2d here: weights (O,I,1,3,3) <-> (O,I,3,3)
 _VRT_FRAME_CONVS = r"^(conv_first|conv_before_upsample|upsample\.\d+|upsample_last|conv_last)\.weight$"
 
@@ -112,7 +115,7 @@ def convert_state_dict(name: str, ref_sd: dict[str, torch.Tensor]) -> dict[str, 
         if re.search(_DROP[name], key):
             continue
         new = _apply(_RULES[name], key)
-        if name == "vrt" and re.match(_VRT_FRAME_CONVS, new) and value.dim() == 5:
+        if name in ("vrt", "vrt16") and re.match(_VRT_FRAME_CONVS, new) and value.dim() == 5:
             value = value.squeeze(2)
         out[new] = value
     return out
@@ -134,7 +137,7 @@ def to_reference_state_dict(name: str, model: nn.Module) -> dict[str, torch.Tens
             module = key.rsplit(".", 1)[0]
             if module in transposed:
                 key = key[: -len(".conv." + key.rsplit(".", 1)[1])] + ".deconv." + key.rsplit(".", 1)[1]
-        if name == "vrt" and re.match(_VRT_FRAME_CONVS, key):
+        if name in ("vrt", "vrt16") and re.match(_VRT_FRAME_CONVS, key):
             value = value.unsqueeze(2)
         out[_apply(_INVERSE[name], key)] = value
     return out

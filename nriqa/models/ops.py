@@ -82,7 +82,9 @@ def deform_conv3x3_grid(x: torch.Tensor, offset: torch.Tensor, weight: torch.Ten
     cols = F.grid_sample(x.reshape(n * g, cin // g, h, w), grid.view(n * g, 9 * h, w, 2).to(x.dtype),
                          mode="bilinear", padding_mode="zeros", align_corners=True)
     cols = cols.view(n, g, cin // g, 9, h, w) * mask.view(n, g, 1, 9, h, w).to(x.dtype)
-    out = torch.matmul(weight.reshape(weight.size(0), -1).to(x.dtype), cols.reshape(n, cin * 9, h * w))
+    wg = cin // weight.size(1)   # weight groups, as torchvision infers them
+    out = torch.matmul(weight.reshape(wg, weight.size(0) // wg, -1).to(x.dtype),
+                       cols.reshape(n, wg, cin // wg * 9, h * w))
     out = out.view(n, -1, h, w)
     return out if bias is None else out + bias.view(1, -1, 1, 1).to(out.dtype)
 
@@ -142,19 +144,23 @@ class FlowGuidedDeformConv(nn.Module):
     ``conv_offset`` predicts ``3 * 9 * groups`` channels from a condition tensor; the first two
     thirds are offsets ``max_residue * tanh(.)`` added to the flow of the input chunk they act
     on (``len(flows)`` equal chunks of the input channels), the last third is a sigmoid mask.
+    ``weight_groups`` splits the input channels and outputs into groups convolved separately (VRT's
+    multi-frame parallel warping: one group per neighbour frame).
     Runs ``torchvision.ops.deform_conv2d`` on CUDA and an equivalent grid_sample version on CPU
     (``DEFORM_BACKEND``): identical modules and state_dict on both, no compiled extensions.
     """
 
     def __init__(self, in_ch: int, out_ch: int, cond_ch: int, deform_groups: int,
-                 max_residue_magnitude: float = 10.0, hidden: int | None = None):
+                 max_residue_magnitude: float = 10.0, hidden: int | None = None, weight_groups: int = 1):
         super().__init__()
         if in_ch % deform_groups:
             raise ValueError(f"in_ch={in_ch} must be divisible by deform_groups={deform_groups}")
+        if in_ch % weight_groups or out_ch % weight_groups:
+            raise ValueError(f"in_ch={in_ch} and out_ch={out_ch} must be divisible by weight_groups={weight_groups}")
         hidden = hidden or out_ch
         self.deform_groups = deform_groups
         self.max_residue_magnitude = max_residue_magnitude
-        self.weight = nn.Parameter(torch.empty(out_ch, in_ch, 3, 3))
+        self.weight = nn.Parameter(torch.empty(out_ch, in_ch // weight_groups, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
         self.conv_offset = nn.Sequential(

@@ -259,8 +259,11 @@ class Stage(nn.Module):
     """Resample, mutual+self TMSA group, self TMSA group, then parallel warping + GEGLU fuse."""
 
     def __init__(self, in_dim, dim, depth, heads, window, mul_attn_ratio, mlp_ratio, drop_paths,
-                 reshape, deform_groups, max_residue_magnitude):
+                 reshape, deform_groups, max_residue_magnitude, neighbours: int = 1):
         super().__init__()
+        self.neighbours = k = neighbours
+        if deform_groups % k:
+            raise ValueError(f"deform_groups={deform_groups} must be divisible by the {k} neighbours fused per side")
         n_mut = int(depth * mul_attn_ratio)
         self.reshape = Resample(reshape, in_dim, dim)
         self.residual_group1 = TMSAGroup(dim, n_mut, heads, (2, window[1], window[2]), True,
@@ -269,23 +272,38 @@ class Stage(nn.Module):
         self.residual_group2 = TMSAGroup(dim, depth - n_mut, heads, window, False, mlp_ratio,
                                          drop_paths[n_mut:])
         self.linear2 = nn.Linear(dim, dim)
-        self.pa_deform = FlowGuidedDeformConv(dim, dim, 2 * dim + 2, deform_groups, max_residue_magnitude)
+        self.pa_deform = FlowGuidedDeformConv(k * dim, dim, (1 + k) * dim + 2 * k, deform_groups,
+                                              max_residue_magnitude, hidden=dim, weight_groups=k)
         self.pa_fuse = GEGLU(3 * dim, 3 * dim, dim)
 
-    def parallel_warp(self, x: torch.Tensor, flows_backward: torch.Tensor,
-                      flows_forward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B,D,H,W,C); flows (B,D-1,2,H,W). Returns features of frame t+1 / t-1 aligned to t
-        (zeros at the ends), each (B,D,H,W,C); all frames aligned in one batched call."""
+    def parallel_warp(self, x: torch.Tensor, flows_backward: list[torch.Tensor],
+                      flows_forward: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B,D,H,W,C); ``flows_*[j-1]`` (B,D-j,2,H,W): flows between frames j apart (one per
+        neighbour). Returns the features of frames t+1..t+k / t-1..t-k fused onto t (zeros for the
+        last / first frame; missing neighbours are zero features with zero flow), each
+        (B,D,H,W,C); every frame is aligned in one batched call."""
         b, d, h, w, c = x.shape
         if d == 1:
             z = torch.zeros_like(x)
             return z, z
         feats = x.permute(0, 1, 4, 2, 3)  # (B,D,C,H,W)
-        src = torch.cat((feats[:, 1:], feats[:, :-1]), 1).flatten(0, 1)
+
+        def pad(t: torch.Tensor, front: bool) -> torch.Tensor:   # (B,n,...) -> (B,D-1,...) with zeros
+            z = t.new_zeros(b, d - 1 - t.size(1), *t.shape[2:])
+            return torch.cat((z, t) if front else (t, z), 1)
+
+        srcs, flows = [], []
+        for j in range(1, self.neighbours + 1):
+            if j < d:   # backward: frame t+j onto t (t = 0..D-2); forward: frame t-j onto t (t = 1..D-1)
+                back = (pad(feats[:, j:], False), pad(flows_backward[j - 1], False))
+                fwd = (pad(feats[:, :d - j], True), pad(flows_forward[j - 1], True))
+            else:
+                back = fwd = (feats.new_zeros(b, d - 1, c, h, w), feats.new_zeros(b, d - 1, 2, h, w))
+            srcs.append(torch.cat((back[0], fwd[0]), 1).flatten(0, 1))
+            flows.append(torch.cat((back[1], fwd[1]), 1).flatten(0, 1))
         cur = torch.cat((feats[:, :-1], feats[:, 1:]), 1).flatten(0, 1)
-        flow = torch.cat((flows_backward, flows_forward), 1).flatten(0, 1)
-        warped = flow_warp(src, flow)
-        aligned = self.pa_deform(src, torch.cat((warped, cur, flow), 1), [flow])
+        warped = [flow_warp(s, f) for s, f in zip(srcs, flows)]
+        aligned = self.pa_deform(torch.cat(srcs, 1), torch.cat((*warped, cur, *flows), 1), flows)
         aligned = aligned.view(b, 2, d - 1, c, h, w).permute(1, 0, 2, 4, 5, 3)
         zero = x.new_zeros(b, 1, h, w, c)
         return torch.cat((aligned[0], zero), 1), torch.cat((zero, aligned[1]), 1)
@@ -299,17 +317,22 @@ class Stage(nn.Module):
 
 
 class VRT(nn.Module):
-    """VRT x4 (2-frame parallel warping). Defaults = the released REDS x4 6-frame model
-    (``001_VRT_videosr_bi_REDS_6frames``): 30,676,435 parameters incl. SpyNet, equal to the
-    released code. The paper's 35.6M is its 16-frame model with 6-frame parallel warping
-    (``pa_frames=6``, 35,134,783 in the released code), which this version does not build."""
+    """VRT x4. Defaults = the released REDS x4 6-frame model (``001_VRT_videosr_bi_REDS_6frames``,
+    2-frame parallel warping): 30,676,435 parameters incl. SpyNet, equal to the released code.
+    ``pa_frames=6, window_size=(8, 8, 8), deform_groups=24`` is the paper's 16-frame REDS model
+    (``002_VRT_videosr_bi_REDS_16frames``; 35.6M in the paper, 35,134,783 in the released code):
+    each frame fuses its 3 neighbours on either side, with flows to frames 2 and 3 apart composed
+    from the 1-apart SpyNet flows."""
 
     def __init__(self, window_size=(6, 8, 8), depths=(8,) * 7 + (4,) * 6, indep_reconsts=(11, 12),
                  embed_dims=(120,) * 7 + (180,) * 6, num_heads=(6,) * 13, mul_attn_ratio=0.75,
                  mlp_ratio=2.0, drop_path_rate=0.2, deform_groups=12, num_feat=64,
                  spynet_levels=6, spynet_widths=(32, 64, 32, 16), spynet_kernel=7,
-                 spynet_path: str | None = None, residual_mode: str = "bilinear"):
+                 spynet_path: str | None = None, residual_mode: str = "bilinear", pa_frames: int = 2):
         super().__init__()
+        if pa_frames not in (2, 4, 6):
+            raise ValueError(f"pa_frames must be 2, 4 or 6 (frames fused by parallel warping), got {pa_frames!r}")
+        self.pa_frames = pa_frames
         self.residual_mode = residual_mode
         upsample_residual(torch.zeros(1, 3, 1, 1), 4, residual_mode)  # validates the mode early
         if not (len(depths) == len(embed_dims) == len(num_heads)) or len(depths) < 8:
@@ -331,7 +354,7 @@ class VRT(nn.Module):
             lo = sum(depths[:i])
             self.stages.append(Stage(embed_dims[i - 1], embed_dims[i], depths[i], num_heads[i], window,
                                      mul_attn_ratio, mlp_ratio, dpr[lo:lo + depths[i]], reshapes[i],
-                                     deform_groups, 10.0 / scales[i]))
+                                     deform_groups, 10.0 / scales[i], pa_frames // 2))
         self.stage8_norm = nn.LayerNorm(embed_dims[6])
         self.stage8_linear = nn.Linear(embed_dims[6], embed_dims[7])
         self.stage8 = nn.ModuleList()
@@ -347,7 +370,27 @@ class VRT(nn.Module):
         self.upsample_last = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
 
-    def get_flows(self, lr: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def get_flows(self, lr: torch.Tensor) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+        """Per scale 1, 1/2, 1/4, 1/8: a list of ``pa_frames // 2`` backward flows (frame t+j onto t,
+        (B, T-j, 2, h/s, w/s)) and as many forward ones (frame t onto t+j); the 1-apart flows come
+        from one batched SpyNet call, those j > 1 apart are composed (f_j = f_{j-1} + f_1 warped)."""
+        back1, fwd1 = self._flows_1apart(lr)
+        back, fwd = [[f] for f in back1], [[f] for f in fwd1]
+        for j in range(2, self.pa_frames // 2 + 1):
+            for s in range(len(back)):
+                n = back1[s].size(1) - j + 1       # pairs j apart
+                if n < 1:
+                    back[s].append(back1[s][:, :0])
+                    fwd[s].append(fwd1[s][:, :0])
+                    continue
+                # t+j onto t: (t+j-1 onto t) + (t+j onto t+j-1) sampled along it; forward alike
+                bp, b1 = back[s][-1][:, :n], back1[s][:, j - 1:j - 1 + n]
+                back[s].append(bp + flow_warp(b1.flatten(0, 1), bp.flatten(0, 1)).view_as(bp))
+                fp, f1 = fwd[s][-1][:, 1:1 + n], fwd1[s][:, :n]
+                fwd[s].append(fp + flow_warp(f1.flatten(0, 1), fp.flatten(0, 1)).view_as(fp))
+        return back, fwd
+
+    def _flows_1apart(self, lr: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Backward (t -> t+1) and forward (t+1 -> t) flows at scales 1, 1/2, 1/4, 1/8,
         each (B, T-1, 2, h/s, w/s); one batched SpyNet call."""
         b, t, c, h, w = lr.shape
@@ -372,8 +415,8 @@ class VRT(nn.Module):
         b, t, _, h, w = x.shape
         fb, ff = self.get_flows(x)
         # nearest-4 warped neighbours of the input frames (zeros where there is no neighbour)
-        nb = flow_warp_nearest4(x[:, 1:].flatten(0, 1), fb[0].flatten(0, 1)).view(b, t - 1, 12, h, w)
-        nf = flow_warp_nearest4(x[:, :-1].flatten(0, 1), ff[0].flatten(0, 1)).view(b, t - 1, 12, h, w)
+        nb = flow_warp_nearest4(x[:, 1:].flatten(0, 1), fb[0][0].flatten(0, 1)).view(b, t - 1, 12, h, w)
+        nf = flow_warp_nearest4(x[:, :-1].flatten(0, 1), ff[0][0].flatten(0, 1)).view(b, t - 1, 12, h, w)
         zero = x.new_zeros(b, 1, 12, h, w)
         feats = torch.cat((x, torch.cat((nb, zero), 1), torch.cat((zero, nf), 1)), dim=2)
         feats = self.conv_first(feats.flatten(0, 1)).view(b, t, -1, h, w).permute(0, 1, 3, 4, 2)

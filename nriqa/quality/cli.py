@@ -1,8 +1,8 @@
 """``python -m nriqa quality`` (card table) and ``python -m nriqa weights`` (presence / fetch).
 
 ``weights fetch NAME`` is the only code path in nriqa that downloads: it fetches each missing
-file of measure NAME from the URL on its card, checks size/sha256 when the card knows them,
-and renames it into place atomically.
+file of measure NAME from the URL on its card (or the published model checkpoint NAME of
+:mod:`nriqa.models.released`), checks size/sha256 when known, and renames it into place atomically.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from nriqa.models.released import RELEASED
+from nriqa.models.released import SUBDIR as RELEASED_SUBDIR
 from nriqa.paths import atomic_path
 from nriqa.quality.base import Card, WeightFile
 from nriqa.quality.kit import register_kit_models
@@ -95,15 +97,39 @@ def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
     return target
 
 
+def released_weight_file(name: str) -> WeightFile:
+    """The published checkpoint ``name`` (:data:`nriqa.models.released.RELEASED`) as a :class:`WeightFile`."""
+    r = RELEASED[name]
+    return WeightFile(r.filename, None, r.url, r.sha256, subdir=RELEASED_SUBDIR, root="nriqa")
+
+
+def _fetch_released(name: str) -> int:
+    w = released_weight_file(name)
+    if w.present:
+        print(f"{name}: {w.path} present")
+        return 0
+    print(f"{name}: fetching {w.url} -> {w.path}")
+    try:
+        fetch_file(w)
+    except Exception as e:  # network down, bad size/hash: report
+        print(f"{name}: FAILED {w.filename}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def weights_main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if argv and argv[0] == "fetch":
         ap = argparse.ArgumentParser(prog="python -m nriqa weights fetch",
-                                     description="Download the missing weight files of measure(s).")
-        ap.add_argument("names", nargs="+", metavar="NAME", help="measure whose missing weight files to download")
+                                     description="Download the missing weight files of measure(s), or a "
+                                                 f"published model checkpoint ({', '.join(RELEASED)}).")
+        ap.add_argument("names", nargs="+", metavar="NAME", help="measure or released model whose files to download")
         a = ap.parse_args(argv[1:])
         rc = 0
         for name in a.names:
+            if name in RELEASED:   # a published generator / SpyNet checkpoint (nriqa.models.released)
+                rc = max(rc, _fetch_released(name))
+                continue
             try:
                 c = card(name)
             except ValueError as e:

@@ -30,7 +30,7 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
 
 
 #: the config sections that decide what a run trains (other profile sections, e.g. the panel, do not)
-TRAINING_KEYS = ("train", "data", "model", "model_size", "seed")
+TRAINING_KEYS = ("train", "data", "model", "model_size", "seed", "spynet_weights")
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
@@ -99,17 +99,21 @@ def _model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
     return str(name), str(cfg.get("model_size", "tiny"))
 
 
-def build_generator(cfg: Mapping[str, Any]) -> nn.Module:
-    """The generator a config names (``cfg["model"]`` or ``cfg["models"][0]``, ``cfg["model_size"]``)."""
+def build_generator(cfg: Mapping[str, Any], *, pretrained: bool = True) -> nn.Module:
+    """The generator a config names (``cfg["model"]`` or ``cfg["models"][0]``, ``cfg["model_size"]``);
+    with ``pretrained``, its SpyNet starts from ``cfg["spynet_weights"]`` (a published checkpoint's
+    name, see :mod:`nriqa.models.released`, or a path) when the config names one."""
     # imported here, not at the top: nriqa.models imports torchvision (seconds), which a run with its own model skips
     from nriqa import models
+    from nriqa.models.released import spynet_file
 
     name, size = _model_name(cfg)
     if name not in models.available():
         raise ConfigError(f"unknown generator model={name!r}; available: {models.available()} "
                           "(set it with --model NAME or --set model=NAME)")
+    spynet = spynet_file(cfg.get("spynet_weights")) if pretrained else None
     try:
-        return models.build(name, size)
+        return models.build(name, size, **({"spynet_path": str(spynet)} if spynet else {}))
     except ValueError as err:
         if "size" in str(err):  # an unknown model_size
             raise ConfigError(f"model_size={size!r}: {err}") from None
@@ -133,7 +137,7 @@ def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.de
     """
     ckpt = load_checkpoint(Path(run_dir), which)
     if model is None:
-        model = build_generator(read_config(run_dir))
+        model = build_generator(read_config(run_dir), pretrained=False)   # the checkpoint has every weight
     key = "params_ema" if ema and ckpt.get("params_ema") is not None else "params"
     model.load_state_dict(ckpt[key])
     return model.to(device).eval()
