@@ -180,6 +180,9 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
         "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D}.items()},
     "adversarial.artifact_gan.discriminator": (S, "study/adversarial.py"),
     "adversarial.artifact_gan.weight": (F, "study/adversarial.py"),
+    # nriqa.study.artifacts: notebook 03's pixel-optimization gallery
+    **{f"pixels.{k}": (t, "study/artifacts.py") for k, t in {
+        "steps": I, "lr": F, "crop": I, "anchor_weight": F, "terms": L, "start": L, "with": L}.items()},
     # nriqa.study.asymmetry
     **{f"asymmetry.{k}": (t, "study/asymmetry.py") for k, t in {
         "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L}.items()},

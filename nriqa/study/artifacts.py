@@ -10,7 +10,14 @@ from typing import Any, Mapping
 import pandas as pd
 import torch
 
-from nriqa.analysis.artifacts import measure_artifacts
+from nriqa import quality
+from nriqa.analysis.artifacts import measure_artifacts, top_crops
+from nriqa.analysis.inject import confusion_table
+from nriqa.analysis.pixel_optimization import SHORT_NAMES, change_caption
+from nriqa.analysis.pixel_optimization import pixel_gallery as run_pixel_gallery
+from nriqa.data import bicubic_resize
+from nriqa.data.embedded import embedded_clips
+from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
 
 from .evaluation import ARTIFACTS
 
@@ -77,7 +84,6 @@ PIXEL_DEFAULTS = {"steps": 200, "lr": 0.01, "crop": 96, "anchor_weight": 1.0, "t
 def pixel_settings(cfg: Mapping[str, Any]) -> dict:
     """The profile's ``pixels`` section over :data:`PIXEL_DEFAULTS`; kit terms (``arch@dataset``)
     whose checkpoint is not on disk are left out (train them in notebook 00 / ``nriqa train-iqa``)."""
-    from nriqa import quality
 
     s = {**PIXEL_DEFAULTS, **dict(cfg.get("pixels") or {})}
     unknown = set(s["start"]) - {"bicubic", "baseline"}
@@ -101,7 +107,6 @@ def pixel_starts(cfg: Mapping[str, Any], outputs: Mapping[str, Mapping[str, torc
     the centre ``pixels.crop`` px of one held-out frame (``clip``: default the first test clip),
     as the bicubic x scale upscale of its LR frame and as the baseline run's output
     (``outputs`` of :func:`nriqa.study.evaluation.run_outputs`)."""
-    from nriqa.data import bicubic_resize
 
     from .evaluation import test_set
 
@@ -128,11 +133,10 @@ def pixel_starts(cfg: Mapping[str, Any], outputs: Mapping[str, Mapping[str, torc
 
 def pixel_gallery(cfg: Mapping[str, Any], starts: Mapping[str, torch.Tensor], gt: torch.Tensor):
     """:func:`nriqa.analysis.pixel_optimization.pixel_gallery` with the profile's ``pixels`` settings."""
-    from nriqa.analysis.pixel_optimization import pixel_gallery as run
 
     s = pixel_settings(cfg)
-    return run(starts, gt, s["terms"], variants=s["with"], steps=int(s["steps"]), lr=float(s["lr"]),
-               anchor_weight=float(s["anchor_weight"]))
+    return run_pixel_gallery(starts, gt, s["terms"], variants=s["with"], steps=int(s["steps"]), lr=float(s["lr"]),
+                             anchor_weight=float(s["anchor_weight"]))
 
 
 def busiest_window(diffs: list[torch.Tensor], size: int) -> tuple[int, int]:
@@ -152,8 +156,6 @@ def gallery_figure(gallery, *, window: int = 40, zoom: int = 3, title: str | Non
     """Figure of a pixel gallery: rows = (start, variant), columns = the start then each term; each
     tile is the same ``window``-px crop (where the results differ most from their starts) enlarged
     ``zoom`` x, captioned with the artifact scores and their change from the start (arrows)."""
-    from nriqa.analysis.pixel_optimization import SHORT_NAMES, change_caption
-    from nriqa.viz.plots import tile_grid, zoom_tile
 
     imgs, scores = gallery.images, gallery.scores
     starts = {(s, v): imgs[(s, v, "start")] for (s, v, t) in imgs if t == "start"}
@@ -222,8 +224,6 @@ def detector_confusion(strength: float = 0.5, *, clips: tuple[str, ...] = ("bike
     """:func:`nriqa.analysis.inject.confusion_table` on real video frames: the centre ``size`` px of
     the first ``frames`` frames of the named embedded test clips (rows = detectors, columns =
     injected kinds at ``strength``; a good detector is high on its own kind only)."""
-    from nriqa.analysis.inject import confusion_table
-    from nriqa.data.embedded import embedded_clips
 
     named = {c.name: c.hr for c in embedded_clips("test", progress=False)}
     picked = []
@@ -245,9 +245,6 @@ def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: p
     ``k_runs`` runs with most of it: one row of images and one row of differences to the baseline
     (amplified ``gain`` x, grey = equal); under each tile the run's ``measure`` score on that clip and
     its change from the baseline (arrow, or '= baseline' within ``tie``)."""
-    from nriqa.analysis.artifacts import measure_artifacts, top_crops
-    from nriqa.analysis.pixel_optimization import SHORT_NAMES
-    from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
 
     shown = runs_with_artifact(artifacts, measure, k_runs)
     run = shown[0]
