@@ -138,7 +138,7 @@ class _Trainer:
         self.lr_mults = [1.0] + ([float(tc.flow_lr_mult)] if self.flow else [])
         self.opt = build_optimizer(tc.optimizer, [{"params": main}] + ([{"params": self.flow}] if self.flow else []))
         self.schedule = build_schedule(tc.schedule, float(tc.optimizer.get("lr", 1e-3)), int(tc.steps))
-        self.ema = EMA(self.gen, float(tc.ema_decay))
+        self.ema = EMA(self.gen, float(tc.ema_decay), warmup=bool(tc.ema_warmup))
 
         # --- adversarial term: discriminator with its own optimizer, frozen outside its own update -------
         self.adv = getattr(self.objective, "adversarial", None)
@@ -220,7 +220,7 @@ class _Trainer:
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip, foreach=True)
         finite = ddp.all_finite(total_sum, gnorm, self.info)
         step_unless_nonfinite(self.opt, finite)
-        self.ema.update(self.gen, torch.where(finite, 1.0 - self.ema.decay, 0.0))  # weight 0: EMA unchanged
+        self.ema.update(self.gen, finite)  # not finite: EMA and its counter unchanged
         d_loss = self._discriminator_step(fakes) if self.disc is not None else torch.zeros((), device=self.device)
         self.tally.add_step(finite, total_sum, gnorm, d_loss, conflict / accum, term_sums)
 
