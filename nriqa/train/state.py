@@ -164,6 +164,8 @@ def resume_or_start(tr: "_Trainer") -> int:
             run_dir.mkdir(parents=True, exist_ok=True)
             record = dict(tr.cfg)
             record["config_hash"] = tr.hash
+            if tr.key is not None:  # what the run folder is keyed by (nriqa.train.runs.keyed_config)
+                record["run_key"], record["keyed"] = tr.key, tr.keyed
             if tr.init_record is not None:
                 record["init_from"] = tr.init_record
             atomic_write_text(run_dir / CONFIG_FILE, nconfig.dump(record))
@@ -202,7 +204,7 @@ def resume_or_start(tr: "_Trainer") -> int:
 def _resume_changes(saved: dict, cfg: Mapping) -> list[str]:
     """Sorted names of the ``cfg["train"]`` keys (except ``steps``: a longer run may resume a shorter
     one) and other top-level sections that differ from the saved config."""
-    saved = {k: v for k, v in saved.items() if k not in ("config_hash", "init_from")}
+    saved = {k: v for k, v in saved.items() if k not in ("config_hash", "init_from", "run_key", "keyed")}
     old_t, new_t = dict(saved.get("train", {})), dict(cfg.get("train", {}))
     changed = config_changes(old_t, new_t, (set(old_t) | set(new_t)) - {"steps"})
     changed += config_changes(saved, cfg, (set(saved) | set(cfg)) - {"train"})
