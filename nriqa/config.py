@@ -139,12 +139,13 @@ def load_profile(name_or_path: str | os.PathLike = "demo",
 DECLARED: dict[str, Any] = {
     # set by nriqa.study.runs for each run (and the notebooks' parameters: DEVICE, SEED, RUN_ROOT)
     "model": "", "experiment": "", "run_root": "", "device": "", "seed": 0, "name": "",
+    "seeds": [],                                # nriqa.study.runs.seeds: one fine-tune per seed of each arm
     # nriqa.data.factory
     "data.max_clips": 0, "data.max_frames": 0, "data.preload": False, "data.eval_sets": [],
     # nriqa.train.config.TrainConfig fields the bundled profiles leave at their defaults
     "train.tensorboard": False, "train.balance": {}, "train.project_conflicts": False,
     "train.d_optimizer": {}, "train.d_lr": 0.0, "train.init_weights": "", "train.loss_ema_decay": 0.0,
-    "train.ddp_find_unused": False,
+    "train.ddp_find_unused": False, "train.ema_warmup": False,
     "train.optimizer.eps": 0.0,                 # nriqa.train.optim
     "train.schedule.restart_weights": [],       # nriqa.train.schedule
     # nriqa.iqa.train.DEFAULTS beyond the demo's iqa section

@@ -50,8 +50,8 @@ print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weigh
 # ## The adversarial grid
 # Every discriminator kind at every GAN weight, each a fine-tune of the baseline with
 # `Charbonnier + w * GAN`. Two reference runs make the numbers readable: the *fidelity-only*
-# fine-tune (same steps, no GAN) isolates the adversarial term's effect, and the same fine-tune
-# *reseeded* (other sampled batches) measures the seed noise. Faithful detail is judged by the
+# fine-tune (same steps, no GAN) isolates the adversarial term's effect, and the spread of its
+# seeds (other sampled batches, at least two) measures the seed noise. Faithful detail is judged by the
 # full-reference measures of the panel (`fr_gain_vs_fidelity`); an effect is only read when it
 # exceeds twice the seed noise.
 
@@ -89,7 +89,7 @@ Markdown(claims.report(verdicts))
 # ## Do discriminators suppress the artifacts an NR-IQA loss introduces?
 # Notebook 03 found the NR-IQA fine-tunes adding colour noise and dotted edges. Here the
 # artifact-heaviest NR-IQA term is fine-tuned again with a GAN term added (same steps), and the
-# run without GAN is repeated with another seed so the artifact difference can be compared
+# run without GAN is trained with another seed too, so the artifact difference can be compared
 # with seed noise.
 
 # %%
@@ -99,7 +99,7 @@ suppression
 
 # %%
 art_verdicts = claims.artifact_suppression(suppression.loc["without GAN"], suppression.loc["with GAN"],
-                                           suppression.loc["without GAN (reseeded)"],
+                                           suppression.loc["without GAN (another seed)"],
                                            ["chroma_noise", "edge_artifacts"], suppression.attrs["term"])
 verdicts += art_verdicts
 Markdown(claims.report(art_verdicts))

@@ -16,9 +16,10 @@ from nriqa import quality
 from nriqa.analysis import assessment_accuracy, asymmetry_correlation
 from nriqa.iqa import distortion_set
 
+from .adversarial import seed_spread
 from .evaluation import evaluate_runs, mean_gain
-from .runs import (ensure_finetune, ensure_gan_run, fidelity_runs, fidelity_terms, finetune_grid, finetune_runs,
-                   gan_overrides, gan_terms, middle_gan_weight, slug)
+from .runs import (ensure_arm, fidelity_runs, fidelity_terms, finetune_grid, finetune_runs, gan_arm, gan_name, gan_overrides,
+                   gan_terms, middle_gan_weight)
 from .text import pct
 
 
@@ -75,9 +76,9 @@ def describe_asymmetry(table: pd.DataFrame) -> str:
 
 
 def seed_noise(cfg: Mapping[str, Any], model: str) -> float:
-    """|mean panel gain| of the reseeded fidelity-only fine-tune over the fidelity-only one."""
-    runs = fidelity_runs(cfg, model)
-    return abs(mean_gain(evaluate_runs(cfg, runs, model=model), baseline="fidelity")["fidelity (reseeded)"])
+    """The seed noise of a panel gain: mean |gain| of the fidelity-only arm's other seeds over its
+    first (:func:`nriqa.study.adversarial.seed_spread`, notebook 05's runs)."""
+    return seed_spread(evaluate_runs(cfg, fidelity_runs(cfg, model), model=model), "fidelity")[0]
 
 
 def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,
@@ -89,12 +90,12 @@ def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str
 
     Returns rows ``measure, srcc`` (from ``assess``), ``gain_vs_charbonnier_gan``."""
     disc, w = cfg["asymmetry"]["discriminator"], middle_gan_weight(cfg)
-    runs = {"charbonnier + GAN": ensure_gan_run(cfg, model, disc, w, progress=progress)}
+    runs = {"charbonnier + GAN": gan_arm(cfg, model, disc, w, progress=progress)}
     measures = {k: v for k, v in cfg["asymmetry"]["adversarial_fidelity"].items() if v is not None}
     for name, weight in measures.items():
         terms = gan_terms(cfg, disc, w, {**fidelity_terms(cfg), name: weight})
-        runs[name] = ensure_finetune(cfg, model, terms, name=f"gan-{model}-{disc}-w{w:g}+{slug({name: weight})}",
-                                     train_overrides=gan_overrides(cfg), progress=progress)
+        runs[name] = ensure_arm(cfg, model, terms, name=gan_name(model, disc, w, {name: weight}),
+                                train_overrides=gan_overrides(cfg), progress=progress)
     scores = evaluate_runs(cfg, runs, model=model)
     rows = [{"measure": name, "srcc": assess.get(name, {}).get("srcc", float("nan")),
              "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name], baseline="charbonnier + GAN")[name]}
