@@ -117,6 +117,9 @@ def test_tost_passes_for_a_null_effect_and_fails_at_the_margin():
     assert one_sided[1]        # a large decrease is "no increase beyond the margin"
     with pytest.raises(UserError):
         stats.tost(small, 0.0)
+    constant = stats.bootstrap(np.zeros((2, 2)), rng=rng, n_boot=200)   # an artifact never detected
+    assert constant.se == 0 and stats.tost(constant, 0.05) == (0.0, True)
+    assert stats.tost(stats.bootstrap(np.ones((2, 2)), rng=rng, n_boot=200), 0.05) == (1.0, False)
 
 
 def test_spearman_interval_is_wide_for_few_points_and_null_rate_is_low():

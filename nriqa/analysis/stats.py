@@ -129,9 +129,10 @@ def paired_change(table: pd.DataFrame, *, baseline: str = "baseline", value: str
     """``value(run, seed, clip) - value(baseline, clip)`` for every run but ``baseline`` (whose
     value is averaged over its seeds): an absolute change on the same clip, e.g. of an artifact
     measure (higher = more artifact). ``table``: ``run, seed, clip, <value>`` (``seed`` optional;
-    ``model``/``dataset`` columns, when present, are matched too). Returns ``run, seed, clip, change``."""
+    ``model``, ``dataset``, ``frame`` and ``measure`` columns, when present, are matched too).
+    Returns ``run, seed, <those keys>, change``."""
     t = table if "seed" in table.columns else table.assign(seed=0)
-    keys = [c for c in _CLIP if c in t.columns] + (["frame"] if "frame" in t.columns else [])
+    keys = [c for c in (*_CLIP, "frame", "measure") if c in t.columns]
     if "clip" not in keys or value not in t.columns:
         raise UserError(f"the table needs 'clip' and {value!r} columns (it has {list(t.columns)})")
     if baseline not in set(t["run"]):
@@ -258,8 +259,11 @@ def tost(est: Estimate, margin: float, *, alpha: float = 0.05, lower: float | No
     if not margin > 0:
         raise UserError(f"an equivalence margin must be positive, got {margin}")
     lo_bound = -margin if lower is None else float(lower)
-    if not (math.isfinite(est.se) and math.isfinite(est.df) and est.df > 0) or est.se <= 0:
+    if not (math.isfinite(est.se) and math.isfinite(est.df) and est.df > 0):
         return float("nan"), False
+    if est.se == 0:  # every seed and clip gave the same value: inside the bounds or not, for certain
+        inside = lo_bound < est.effect < margin
+        return (0.0 if inside else 1.0), inside
     p_upper = float(sps.t.cdf((est.effect - margin) / est.se, est.df))          # H0: effect >= margin
     p_lower = 0.0 if not math.isfinite(lo_bound) else float(sps.t.sf((est.effect - lo_bound) / est.se, est.df))
     p = max(p_upper, p_lower)

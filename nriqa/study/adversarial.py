@@ -14,9 +14,11 @@ from typing import Any, Mapping
 import pandas as pd
 import torch
 
+from nriqa.analysis import claims
 from nriqa.iqa import train_iqa
 
-from .evaluation import artifact_table, evaluate_runs, fr_gain, mean_gain, run_outputs
+from . import verdicts as vt
+from .evaluation import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
 from .runs import (ensure_arm, ensure_baseline, ensure_gan_run, fidelity_runs, gan_arm, gan_name, gan_terms,
                    middle_gan_weight, noise_seeds, profile_root, term_label)
 from .text import pct
@@ -71,22 +73,70 @@ def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool =
     ``mean_gain`` over the baseline averaged over seeds) and ``without GAN (another seed)`` (the
     first arm's second seed, to compare the GAN's effect with seed noise); ``attrs["term"]``: the
     term's label."""
-    a = cfg["adversarial"]
-    term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
-    gan = dict(a["artifact_gan"])
-    base = ensure_baseline(cfg, model, progress=progress)
-    arm_seeds = noise_seeds(cfg)
-    without = ensure_arm(cfg, model, term, baseline=base, arm_seeds=arm_seeds, progress=progress)
-    runs = {"baseline": base, "without GAN": without,
-            "with GAN": ensure_arm(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
-                                   name=gan_name(model, gan["discriminator"], gan["weight"], term),
-                                   train_overrides={"d_lr": float(a["d_lr"])}, baseline=base, arm_seeds=arm_seeds,
-                                   progress=progress)}
+    runs, term = suppression_runs(cfg, model, progress=progress)
+    arm_seeds = list(runs["without GAN"])
+    without = runs["without GAN"]
     gains = mean_gain(evaluate_runs(cfg, runs, model=model))
     table = artifact_table(run_outputs(cfg, {**runs, "without GAN (another seed)": {arm_seeds[1]: without[arm_seeds[1]]}}))
     table["mean_gain"] = [gains.get(r, 0.0) for r in table.index]
     table.attrs["term"] = term_label(term)
     return table
+
+
+def suppression_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> tuple[dict, dict]:
+    """``({"baseline": run, "without GAN": {seed: run}, "with GAN": {seed: run}}, term)``: the
+    runs of :func:`artifact_suppression` (each arm once per seed of :func:`noise_seeds`) and the
+    NR-IQA term (``adversarial.artifact_term``, null entries dropped)."""
+    a = cfg["adversarial"]
+    term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
+    gan = dict(a["artifact_gan"])
+    base = ensure_baseline(cfg, model, progress=progress)
+    arm_seeds = noise_seeds(cfg)
+    runs = {"baseline": base,
+            "without GAN": ensure_arm(cfg, model, term, baseline=base, arm_seeds=arm_seeds, progress=progress),
+            "with GAN": ensure_arm(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
+                                   name=gan_name(model, gan["discriminator"], gan["weight"], term),
+                                   train_overrides={"d_lr": float(a["d_lr"])}, baseline=base, arm_seeds=arm_seeds,
+                                   progress=progress)}
+    return runs, term
+
+
+def grid_verdicts(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> list[claims.Verdict]:
+    """The discriminator-ranking claims on the grid's arms, every seed and clip: patch-level vs
+    vanilla and convolutional vs Transformer, on the full-reference measures (faithful detail)
+    and on the whole panel (:func:`nriqa.analysis.claims.discriminator_ranking`). Gains are over
+    the baseline; a difference of two arms' gains equals the difference of their gains over the
+    fidelity-only arm, which therefore cancels."""
+    a, s = cfg["adversarial"], claims.settings(cfg)
+    runs: dict[str, Any] = {"baseline": ensure_baseline(cfg, model, progress=progress)}
+    kinds = {}
+    for disc in a["discriminators"]:
+        for w in a["gan_weights"]:
+            label = f"{disc} w={w:g}"
+            runs[label] = gan_arm(cfg, model, disc, w, progress=progress)
+            kinds[label] = disc
+    scores = evaluate_runs(cfg, runs, model=model)
+    measures = sorted(set(scores["measure"]))
+    out = []
+    fr = vt.gains(scores, fr_measures(measures))
+    if fr is not None:
+        out += claims.discriminator_ranking(fr, kinds, s)
+    out += claims.discriminator_ranking(vt.gains(scores, measures), kinds, s,
+                                        outcome="improve the whole panel (FR and NR judges) more")
+    return out
+
+
+def suppression_verdicts(cfg: Mapping[str, Any], model: str, *, measures=("chroma_noise", "edge_artifacts"),
+                         progress: bool = True) -> list[claims.Verdict]:
+    """Does the GAN term suppress the NR-IQA term's artifacts? Artifact values of every seed of
+    :func:`suppression_runs`'s two arms on every clip, paired on seed index and clip
+    (:func:`nriqa.analysis.claims.artifact_suppression`)."""
+    runs, term = suppression_runs(cfg, model, progress=progress)
+    values = vt.artifact_values(cfg, {k: runs[k] for k in ("without GAN", "with GAN")},
+                                [m for m in measures if m in ARTIFACTS])
+    return claims.artifact_suppression(values, without="without GAN", with_gan="with GAN",
+                                       measures=list(dict.fromkeys(values["measure"])), term=term_label(term),
+                                       s=claims.settings(cfg))
 
 
 def describe_adversarial(grid: pd.DataFrame) -> str:
