@@ -18,8 +18,8 @@ from nriqa.iqa import distortion_set
 
 from .adversarial import seed_spread
 from .evaluation import evaluate_runs, mean_gain
-from .runs import (ensure_arm, fidelity_runs, fidelity_terms, finetune_grid, finetune_runs, gan_arm, gan_name, gan_overrides,
-                   gan_terms, middle_gan_weight)
+from .runs import (arm_jobs, ensure_baseline, fidelity_runs, fidelity_terms, finetune_grid, finetune_runs, gan_arm_jobs,
+                   gan_name, gan_overrides, gan_terms, middle_gan_weight, train_arms)
 from .text import pct
 
 
@@ -90,12 +90,14 @@ def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str
 
     Returns rows ``measure, srcc`` (from ``assess``), ``gain_vs_charbonnier_gan``."""
     disc, w = cfg["asymmetry"]["discriminator"], middle_gan_weight(cfg)
-    runs = {"charbonnier + GAN": gan_arm(cfg, model, disc, w, progress=progress)}
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms = {"charbonnier + GAN": gan_arm_jobs(cfg, model, disc, w, baseline=base)}
     measures = {k: v for k, v in cfg["asymmetry"]["adversarial_fidelity"].items() if v is not None}
     for name, weight in measures.items():
         terms = gan_terms(cfg, disc, w, {**fidelity_terms(cfg), name: weight})
-        runs[name] = ensure_arm(cfg, model, terms, name=gan_name(model, disc, w, {name: weight}),
-                                train_overrides=gan_overrides(cfg), progress=progress)
+        arms[name] = arm_jobs(cfg, model, terms, baseline=base, name=gan_name(model, disc, w, {name: weight}),
+                              train_overrides=gan_overrides(cfg))
+    runs = train_arms(cfg, arms, progress=progress)
     scores = evaluate_runs(cfg, runs, model=model)
     rows = [{"measure": name, "srcc": assess.get(name, {}).get("srcc", float("nan")),
              "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name], baseline="charbonnier + GAN")[name]}
