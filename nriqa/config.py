@@ -140,6 +140,7 @@ DECLARED: dict[str, Any] = {
     # set by nriqa.study.runs for each run (and the notebooks' parameters: DEVICE, SEED, RUN_ROOT)
     "model": "", "experiment": "", "run_root": "", "device": "", "seed": 0, "name": "",
     "seeds": [],                                # nriqa.study.runs.seeds: one fine-tune per seed of each arm
+    "workers": 1,                               # nriqa.study.runs.workers: processes training independent runs
     # nriqa.data.factory
     "data.max_clips": 0, "data.max_frames": 0, "data.preload": False, "data.eval_sets": [],
     # nriqa.train.config.TrainConfig fields the bundled profiles leave at their defaults
@@ -170,6 +171,7 @@ OPEN: tuple[str, ...] = (
 TYPES: dict[str, tuple[type, ...]] = {
     "train.amp": (str, bool), "train.channels_last": (str, bool),   # "auto" | true | false
     "weights.target_share": (float, dict),                          # one share, or term -> share
+    "workers": (int, str),                                          # a count, or "auto"
 }
 
 

@@ -356,3 +356,4 @@ def test_evaluate_runs_takes_plain_and_seeded_runs(monkeypatch, tmp_path):
     assert list(zip(df["run"], df["seed"])) == [("baseline", 7), ("x", 0), ("x", 1)]
     means = evaluation.seed_mean(df)
     assert "seed" not in means and means.set_index("run").loc["x", "score"] == pytest.approx(df["score"][1:].mean())
+    assert list(zip(*[evaluation.first_seed(df)[c] for c in ("run", "seed")])) == [("baseline", 7), ("x", 0)]

@@ -35,7 +35,7 @@ HACK_THRESHOLD: float = 0.05  # own-metric gain minus mean held-out gain that fl
 from nriqa.analysis import crop_grid, gain_heatmap, metric_hacking, relative_gain, top_crops
 from nriqa.study import artifacts as study
 from nriqa.study.clock import timed
-from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, run_outputs
+from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, first_seed, run_outputs
 from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
 from nriqa.viz import save_figure
 from nriqa.viz.widgets import compare_frames
@@ -113,7 +113,7 @@ for measure in ARTIFACTS:
 
 # %%
 runs_only = {name: frames for name, frames in outputs.items() if name != "ground truth"}
-view = compare_frames(runs_only, gt=outputs["ground truth"], scores=scores)
+view = compare_frames(runs_only, gt=outputs["ground truth"], scores=first_seed(scores))  # the shown seed's scores
 if hasattr(view, "savefig"):  # a static figure (papermill, nbval, nriqa run): save and show it
     save_figure(view, "03_frame_comparer", folder=FIG)
 else:  # the interactive viewer (JupyterLab, VS Code)

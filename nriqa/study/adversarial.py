@@ -19,8 +19,8 @@ from nriqa.iqa import train_iqa
 
 from . import verdicts as vt
 from .evaluation import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
-from .runs import (ensure_arm, ensure_baseline, ensure_gan_run, fidelity_runs, gan_arm, gan_name, gan_terms,
-                   middle_gan_weight, noise_seeds, profile_root, term_label)
+from .runs import (arm_jobs, ensure_baseline, ensure_gan_run, fidelity_jobs, gan_arm_jobs, gan_name, gan_terms,
+                   middle_gan_weight, noise_seeds, profile_root, term_label, train_arms)
 from .text import pct
 
 
@@ -32,13 +32,14 @@ def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
     measures (of each arm's first seed). ``attrs``: ``fidelity_gain``, and the seed noise
     ``noise`` / ``fr_noise``: the mean |gain| of the fidelity-only arm's other seeds over its first."""
     a = cfg["adversarial"]
-    runs = {"baseline": ensure_baseline(cfg, model, progress=progress), **fidelity_runs(cfg, model, progress=progress)}
-    meta = {}
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms, meta = {"fidelity": fidelity_jobs(cfg, model, baseline=base)}, {}
     for disc in a["discriminators"]:
         for w in a["gan_weights"]:
             label = f"{disc} w={w:g}"
-            runs[label] = gan_arm(cfg, model, disc, w, progress=progress)
+            arms[label] = gan_arm_jobs(cfg, model, disc, w, baseline=base)
             meta[label] = {"discriminator": disc, "gan_weight": float(w)}
+    runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
     scores = evaluate_runs(cfg, runs, model=model)
     gains = mean_gain(scores)
     fid = mean_gain(scores, baseline="fidelity")
@@ -92,12 +93,11 @@ def suppression_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
     gan = dict(a["artifact_gan"])
     base = ensure_baseline(cfg, model, progress=progress)
     arm_seeds = noise_seeds(cfg)
-    runs = {"baseline": base,
-            "without GAN": ensure_arm(cfg, model, term, baseline=base, arm_seeds=arm_seeds, progress=progress),
-            "with GAN": ensure_arm(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
-                                   name=gan_name(model, gan["discriminator"], gan["weight"], term),
-                                   train_overrides={"d_lr": float(a["d_lr"])}, baseline=base, arm_seeds=arm_seeds,
-                                   progress=progress)}
+    arms = {"without GAN": arm_jobs(cfg, model, term, baseline=base, arm_seeds=arm_seeds),
+            "with GAN": arm_jobs(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
+                                 name=gan_name(model, gan["discriminator"], gan["weight"], term),
+                                 train_overrides={"d_lr": float(a["d_lr"])}, baseline=base, arm_seeds=arm_seeds)}
+    runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
     return runs, term
 
 
@@ -108,13 +108,14 @@ def grid_verdicts(cfg: Mapping[str, Any], model: str, *, progress: bool = True) 
     the baseline; a difference of two arms' gains equals the difference of their gains over the
     fidelity-only arm, which therefore cancels."""
     a, s = cfg["adversarial"], claims.settings(cfg)
-    runs: dict[str, Any] = {"baseline": ensure_baseline(cfg, model, progress=progress)}
-    kinds = {}
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms, kinds = {}, {}
     for disc in a["discriminators"]:
         for w in a["gan_weights"]:
             label = f"{disc} w={w:g}"
-            runs[label] = gan_arm(cfg, model, disc, w, progress=progress)
+            arms[label] = gan_arm_jobs(cfg, model, disc, w, baseline=base)
             kinds[label] = disc
+    runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
     scores = evaluate_runs(cfg, runs, model=model)
     measures = sorted(set(scores["measure"]))
     out = []

@@ -18,8 +18,8 @@ from nriqa.iqa import distortion_set
 
 from . import verdicts as vt
 from .evaluation import evaluate_runs, mean_gain
-from .runs import (ensure_arm, ensure_baseline, fidelity_terms, finetune_grid, finetune_runs, gan_arm, gan_name,
-                   gan_overrides, gan_terms, middle_gan_weight)
+from .runs import (arm_jobs, ensure_baseline, fidelity_terms, finetune_grid, finetune_runs, gan_arm_jobs, gan_name,
+                   gan_overrides, gan_terms, middle_gan_weight, train_arms)
 from .text import pct
 
 
@@ -81,14 +81,14 @@ def adversarial_fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: b
     of ``asymmetry.adversarial_fidelity`` (``{name: weight}``, null drops one), the same plus that
     measure as a fidelity term; every arm once per seed."""
     disc, w = cfg["asymmetry"]["discriminator"], middle_gan_weight(cfg)
-    runs: dict[str, Any] = {"baseline": ensure_baseline(cfg, model, progress=progress),
-                            "charbonnier + GAN": gan_arm(cfg, model, disc, w, progress=progress)}
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms = {"charbonnier + GAN": gan_arm_jobs(cfg, model, disc, w, baseline=base)}
     measures = {k: v for k, v in cfg["asymmetry"]["adversarial_fidelity"].items() if v is not None}
     for name, weight in measures.items():
         terms = gan_terms(cfg, disc, w, {**fidelity_terms(cfg), name: weight})
-        runs[name] = ensure_arm(cfg, model, terms, name=gan_name(model, disc, w, {name: weight}),
-                                train_overrides=gan_overrides(cfg), progress=progress)
-    return runs
+        arms[name] = arm_jobs(cfg, model, terms, baseline=base, name=gan_name(model, disc, w, {name: weight}),
+                              train_overrides=gan_overrides(cfg))
+    return {"baseline": base, **train_arms(cfg, arms, progress=progress)}
 
 
 def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,

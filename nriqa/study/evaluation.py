@@ -88,6 +88,15 @@ def seed_mean(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby(keys, as_index=False, sort=False, dropna=False)["score"].mean()
 
 
+def first_seed(scores: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's first seed (in table order): the scores of the outputs that
+    :func:`run_outputs` shows. A table without a ``seed`` column is returned as it is."""
+    if "seed" not in scores.columns:
+        return scores
+    first = scores.drop_duplicates("run").set_index("run")["seed"]
+    return scores[scores["seed"].to_numpy() == first.loc[scores["run"]].to_numpy()]
+
+
 def mean_gain(scores: pd.DataFrame, baseline: str = "baseline", exclude: Mapping[str, list] | None = None) -> dict:
     """Run -> mean relative gain over ``baseline`` across the measures in ``scores`` (each measure
     counts once); with several seeds per run, the scores are averaged over seeds first

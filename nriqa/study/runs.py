@@ -226,10 +226,87 @@ def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progres
     return train(dict(cfg), folder, init_from=init_from, progress=progress)
 
 
+def workers(cfg: Mapping[str, Any]) -> int:
+    """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
+    ``0`` or ``"auto"``: one per two CPU cores when on the CPU, else 1). See :func:`train_jobs`."""
+    raw = cfg.get("workers", 1)
+    if raw in (0, "auto"):
+        on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
+        return max(1, (os.cpu_count() or 1) // 2) if on_cpu else 1
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ConfigError(f"workers must be an int >= 0 or 'auto', got {raw!r}")
+    return raw
+
+
+def _worker_init(threads: int) -> None:
+    """A training worker: ``threads`` torch threads, the kit NR-IQA measures registered (as
+    :func:`ensure_kit_iqa` does in the parent)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    register_kit_models()
+
+
+def _train_job(cfg: dict, init_from: Path | None) -> Path:
+    return ensure_run(cfg, init_from=init_from, progress=False)
+
+
+def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: int = 1,
+               progress: bool = True) -> list[Path]:
+    """Train independent runs ``[(resolved config, init_from)]`` (each skipped when done, resumed
+    when interrupted); returns their folders in order. ``n_workers > 1`` trains them in that many
+    spawned processes (``concurrent.futures.ProcessPoolExecutor``), each with ``torch threads /
+    n_workers`` threads: the same runs as serial training (each run is seeded by its config), only
+    their progress bars are left out. An error in a run is raised here once the others finished."""
+    folders = [run_dir(cfg, init) for cfg, init in jobs]
+    todo = [(dict(cfg), init) for (cfg, init), f in zip(jobs, folders) if not run_is_done(f)]
+    if n_workers <= 1 or len(todo) <= 1:
+        return [ensure_run(cfg, init_from=init, progress=progress) for cfg, init in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    threads = max(1, torch.get_num_threads() // n_workers)
+    if progress:
+        print(f"training {len(todo)} runs in {min(n_workers, len(todo))} processes of {threads} thread(s): "
+              + ", ".join(run_dir(cfg, init).name for cfg, init in todo), flush=True)
+    with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = [pool.submit(_train_job, cfg, init) for cfg, init in todo]
+        errors = [f.exception() for f in futures]
+    for err in errors:
+        if err is not None:
+            raise err
+    return folders
+
+
 def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> Path:
     """The Charbonnier baseline of ``model`` with the profile's ``seed`` (trained on first use,
     cached afterwards)."""
     return ensure_run(baseline_config(cfg, model), progress=progress)
+
+
+Job = tuple[dict, "Path | None"]
+"""One run to train: (resolved experiment config, ``init_from`` baseline folder or ``None``)."""
+
+
+def finetune_job(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
+                 seed: int, name: str | None = None, train_overrides: Mapping[str, Any] | None = None) -> Job:
+    """The :data:`Job` of one fine-tune of ``baseline`` with ``extra_terms`` and ``seed``."""
+    return finetune_config(with_seed(cfg, seed), model, extra_terms, name=name, train_overrides=train_overrides), baseline
+
+
+def train_arms(cfg: Mapping[str, Any], arms: Mapping[str, Mapping[int, Job]], *,
+               progress: bool = True) -> dict[str, dict[int, Path]]:
+    """``{label: {seed: run}}`` of ``{label: {seed: job}}``: every job through one :func:`train_jobs`
+    call with the profile's :func:`workers` (the arms are independent of each other)."""
+    flat = [(label, s, job) for label, by_seed in arms.items() for s, job in by_seed.items()]
+    folders = train_jobs([job for _, _, job in flat], n_workers=workers(cfg), progress=progress)
+    out: dict[str, dict[int, Path]] = {label: {} for label in arms}
+    for (label, s, _), folder in zip(flat, folders):
+        out[label][s] = folder
+    return out
 
 
 def ensure_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
@@ -238,40 +315,56 @@ def ensure_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str
     """One fine-tune of ``model``'s baseline (or of the run ``baseline``) with ``extra_terms`` added
     to Charbonnier, with ``seed`` (default: the first of :func:`seeds`)."""
     base = baseline or ensure_baseline(cfg, model, progress=progress)
-    ft = finetune_config(with_seed(cfg, seeds(cfg)[0] if seed is None else seed), model, extra_terms,
+    ft, _ = finetune_job(cfg, model, extra_terms, baseline=base, seed=seeds(cfg)[0] if seed is None else seed,
                          name=name, train_overrides=train_overrides)
     return ensure_run(ft, init_from=base, progress=progress)
+
+
+def arm_jobs(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
+             name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
+             arm_seeds: list[int] | None = None) -> dict[int, Job]:
+    """``{seed: job}`` of one arm: a fine-tune of ``baseline`` per seed (default :func:`seeds`)."""
+    return {s: finetune_job(cfg, model, extra_terms, baseline=baseline, seed=s, name=name,
+                            train_overrides=train_overrides)
+            for s in (seeds(cfg) if arm_seeds is None else arm_seeds)}
 
 
 def ensure_arm(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
                name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
                baseline: Path | None = None, arm_seeds: list[int] | None = None,
                progress: bool = True) -> dict[int, Path]:
-    """``{seed: run}``: :func:`ensure_finetune` once per seed (default :func:`seeds`), every seed
-    from the same baseline."""
+    """``{seed: run}``: one fine-tune per seed (default :func:`seeds`), every seed from the same
+    baseline (trained in parallel with the profile's ``workers``)."""
     base = baseline or ensure_baseline(cfg, model, progress=progress)
-    return {s: ensure_finetune(cfg, model, extra_terms, name=name, train_overrides=train_overrides,
-                               baseline=base, seed=s, progress=progress)
-            for s in (seeds(cfg) if arm_seeds is None else arm_seeds)}
+    jobs = arm_jobs(cfg, model, extra_terms, baseline=base, name=name, train_overrides=train_overrides,
+                    arm_seeds=arm_seeds)
+    return train_arms(cfg, {"arm": jobs}, progress=progress)["arm"]
 
 
 def finetune_runs(cfg: Mapping[str, Any], model: str, grid: Mapping[str, Mapping[str, Any]] | None = None, *,
                   progress: bool = True) -> dict[str, dict[int, Path]]:
     """``{"baseline": {seed: run}, label: {seed: run, ...}}``: the baseline of ``model`` (trained
     once, with the profile's ``seed``), then every entry of ``grid`` (label -> extra terms;
-    default: :func:`finetune_grid`) once per seed of :func:`seeds`, in that order."""
+    default: :func:`finetune_grid`) once per seed of :func:`seeds` (in grid then seed order, or in
+    parallel with the profile's ``workers``)."""
     grid = finetune_grid(cfg) if grid is None else grid
     base = ensure_baseline(cfg, model, progress=progress)
-    runs: dict[str, dict[int, Path]] = {"baseline": {int(cfg.get("seed", 0)): base}}
-    for label, terms in grid.items():
-        runs[label] = ensure_arm(cfg, model, terms, baseline=base, progress=progress)
-    return runs
+    arms = {label: arm_jobs(cfg, model, terms, baseline=base) for label, terms in grid.items()}
+    return {"baseline": {int(cfg.get("seed", 0)): base}, **train_arms(cfg, arms, progress=progress)}
 
 
 def gan_name(model: str, discriminator: str, weight: float, extra: Mapping[str, Any] | None = None) -> str:
     """Experiment name of a GAN fine-tune: ``gan-<model>-<disc>-w<weight>`` (``+<slug>`` of the
     ``extra`` terms beside the profile's fidelity terms)."""
     return f"gan-{model}-{discriminator}-w{float(weight):g}" + (f"+{slug(extra)}" if extra else "")
+
+
+def gan_arm_jobs(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
+                 baseline: Path) -> dict[int, Job]:
+    """``{seed: job}`` of the GAN arm ``gan-<model>-<discriminator>-w<weight>``: fidelity terms +
+    GAN term, GAN-run steps (:func:`gan_overrides`), one per seed of :func:`seeds`."""
+    return arm_jobs(cfg, model, gan_terms(cfg, discriminator, weight), baseline=baseline,
+                    name=gan_name(model, discriminator, weight), train_overrides=gan_overrides(cfg))
 
 
 def ensure_gan_run(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
@@ -285,16 +378,23 @@ def ensure_gan_run(cfg: Mapping[str, Any], model: str, discriminator: str, weigh
 
 def gan_arm(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
             progress: bool = True) -> dict[int, Path]:
-    """``{seed: run}``: :func:`ensure_gan_run` once per seed of :func:`seeds`."""
-    return {s: ensure_gan_run(cfg, model, discriminator, weight, seed=s, progress=progress) for s in seeds(cfg)}
+    """``{seed: run}``: the GAN arm of :func:`gan_arm_jobs`, trained."""
+    base = ensure_baseline(cfg, model, progress=progress)
+    return train_arms(cfg, {"arm": gan_arm_jobs(cfg, model, discriminator, weight, baseline=base)},
+                      progress=progress)["arm"]
+
+
+def fidelity_jobs(cfg: Mapping[str, Any], model: str, *, baseline: Path) -> dict[int, Job]:
+    """``{seed: job}`` of the fidelity-only arm ``gan-<model>-fidelity-only`` (GAN-run steps, no
+    GAN), one per seed of :func:`noise_seeds` (at least two: their spread measures the noise)."""
+    return arm_jobs(cfg, model, fidelity_terms(cfg), baseline=baseline, name=f"gan-{model}-fidelity-only",
+                    train_overrides=gan_overrides(cfg), arm_seeds=noise_seeds(cfg))
 
 
 def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict[str, dict[int, Path]]:
-    """``{"fidelity": {seed: run}}``: the fidelity-only fine-tune (GAN-run steps, no GAN), once per
-    seed of :func:`noise_seeds` (at least two, so the spread between seeds measures the noise)."""
-    return {"fidelity": ensure_arm(cfg, model, fidelity_terms(cfg), name=f"gan-{model}-fidelity-only",
-                                   train_overrides=gan_overrides(cfg), arm_seeds=noise_seeds(cfg),
-                                   progress=progress)}
+    """``{"fidelity": {seed: run}}``: the fidelity-only arm of :func:`fidelity_jobs`, trained."""
+    base = ensure_baseline(cfg, model, progress=progress)
+    return train_arms(cfg, {"fidelity": fidelity_jobs(cfg, model, baseline=base)}, progress=progress)
 
 
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
