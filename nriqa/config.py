@@ -145,6 +145,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "model": (S, "train/runs.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
     "models": (L, "study/runs.py"), "model_size": (S, "train/runs.py"), "panel": (L, "study/evaluation.py"),
     "spynet_weights": (S, "train/runs.py"),
+    "seeds": (L, "study/runs.py"), "workers": ((int, str), "study/runs.py"),
     # nriqa.data.factory
     **{f"data.{k}": (t, "data/factory.py") for k, t in {
         "source": S, "root": S, "degradation": S, "scale": I, "num_frames": I, "lr_patch": I, "batch_size": I,
@@ -156,7 +157,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
         "grad_clip": F, "accumulate": I, "ema_decay": F, "log_every": I, "gradnorm_every": I, "ckpt_every": I,
         "keep_last": I, "max_nonfinite": I, "amp": (str, bool), "channels_last": (str, bool), "compile": B,
         "tensorboard": B, "balance": D, "project_conflicts": B, "d_optimizer": D, "d_lr": F, "init_weights": S,
-        "loss_ema_decay": F, "ddp_find_unused": B}.items()},
+        "loss_ema_decay": F, "ddp_find_unused": B, "ema_warmup": B}.items()},
     **{f"train.optimizer.{k}": (t, "train/optim.py") for k, t in {
         "name": S, "lr": F, "betas": L, "weight_decay": F, "eps": F}.items()},
     **{f"train.schedule.{k}": (t, "train/schedule.py") for k, t in {
@@ -183,6 +184,10 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     # nriqa.study.artifacts: notebook 03's pixel-optimization gallery
     **{f"pixels.{k}": (t, "study/artifacts.py") for k, t in {
         "steps": I, "lr": F, "crop": I, "anchor_weight": F, "terms": L, "start": L, "with": L}.items()},
+    # nriqa.analysis.claims.Settings: how a verdict follows from the runs
+    **{f"verdicts.{k}": (t, "analysis/claims.py") for k, t in {
+        "n_boot": I, "seed": I, "equivalence_margin": F, "artifact_margin": F, "rho_margin": F,
+        "transfer_bar": F}.items()},
     # nriqa.study.asymmetry
     **{f"asymmetry.{k}": (t, "study/asymmetry.py") for k, t in {
         "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L}.items()},

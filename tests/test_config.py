@@ -6,6 +6,7 @@ import warnings
 import pytest
 
 from nriqa.config import available_profiles, load_profile, parse_overrides
+from nriqa.errors import ConfigError
 from nriqa.study import runs, weighting
 
 
@@ -78,7 +79,7 @@ def test_slug_and_label_name_runs_by_their_extra_terms():
     assert runs.term_label({"charbonnier": 1.0, "a": 1, "b": 2, "weights": "gradnorm"}) == "a + b"
 
 
-def test_finished_run_with_other_training_settings_is_reused_with_a_warning(tmp_path):
+def test_finished_run_with_other_training_settings_is_refused(tmp_path):
     import yaml
 
     from nriqa.train import train
@@ -92,8 +93,8 @@ def test_finished_run_with_other_training_settings_is_reused_with_a_warning(tmp_
         warnings.simplefilter("error")
         assert train(cfg, run, progress=False) == run  # same settings: silent, nothing trained
     changed = runs.baseline_config(load_profile("smoke", ["train.steps=9"]), "basicvsrpp")
-    with pytest.warns(UserWarning, match="different train"):
-        assert train(changed, run, progress=False) == run
+    with pytest.raises(ConfigError, match="different train"):  # never reused silently, nor with a warning
+        train(changed, run, progress=False)
     assert not (run / "checkpoints").exists()
 
 

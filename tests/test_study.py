@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from nriqa.errors import ConfigError
 from nriqa.study import adversarial, artifacts, asymmetry, baseline, evaluation, finetuning, runs, weighting
 
 NRIQA = Path(runs.__file__).resolve().parents[1]
@@ -46,9 +47,51 @@ def test_term_label_and_finetune_name():
 
 
 def test_profile_root_and_run_dir(monkeypatch, tmp_path):
-    cfg = _cfg(run_root=str(tmp_path), experiment="baseline-vrt")
+    cfg = runs.baseline_config(_cfg(run_root=str(tmp_path)), "vrt")
     assert runs.profile_root(cfg) == tmp_path / "toy"
-    assert runs.run_dir(cfg) == tmp_path / "toy" / "baseline-vrt"
+    folder = runs.run_dir(cfg)
+    assert folder.parent == tmp_path / "toy" and folder.name == f"baseline-vrt-s3-{runs.run_key(cfg)}"
+    assert len(runs.run_key(cfg)) == 8
+
+
+def _ft(**over) -> dict:
+    cfg = runs.profile("smoke", device="cpu", run_root="/tmp/unused")
+    for dotted, value in over.items():
+        section, key = dotted.split("__") if "__" in dotted else (None, dotted)
+        if section:
+            cfg[section] = {**cfg[section], key: value}
+        else:
+            cfg[key] = value
+    return runs.finetune_config(cfg, "basicvsrpp", {"gmsd": 0.5})
+
+
+def test_run_folders_are_keyed_by_what_changes_the_result(tmp_path):
+    base = tmp_path / "baseline-basicvsrpp-s0-00000000"
+    same = runs.run_name(_ft(), base)
+    assert same == runs.run_name(_ft(), base) and same.startswith("ft-basicvsrpp-gmsdx0.5-s0-")
+    # settings that change the trained weights: a new folder each
+    changed = {runs.run_name(_ft(seed=1), base), runs.run_name(_ft(finetune__steps=3), base),
+               runs.run_name(runs.finetune_config(_ft(), "basicvsrpp", {"gmsd": 0.6}), base),
+               runs.run_name(_ft(finetune__ema_decay=0.9), base), runs.run_name(_ft(data__lr_patch=12), base),
+               runs.run_name(_ft(), tmp_path / "baseline-basicvsrpp-s1-11111111")}
+    assert len(changed) == 6 and same not in changed
+    # settings that do not: the same folder
+    assert runs.run_name(_ft(finetune__log_every=1), base) == same
+    assert runs.run_name(_ft(finetune__tensorboard=True, finetune__ckpt_every=1), base) == same
+    assert runs.run_name(_ft(device="cuda", run_root=str(tmp_path)), base) == same
+    assert runs.run_name(_ft(data__test_max_clips=1, panel=["psnr"]), base) == same
+    # a default written out equals the default left out
+    assert runs.run_name(_ft(finetune__ema_warmup=True), base) == same
+
+
+def test_seeds_default_to_the_profile_seed_and_are_checked():
+    assert runs.seeds({"seed": 4}) == [4] and runs.seeds({}) == [0]
+    assert runs.seeds({"seed": 0, "seeds": [2, 5]}) == [2, 5]
+    assert runs.noise_seeds({"seed": 4}) == [4, 5] and runs.noise_seeds({"seeds": [1, 7]}) == [1, 7]
+    for bad in ([], 3, [1, 1], [0.5], [True]):
+        with pytest.raises(ConfigError, match="seeds"):
+            runs.seeds({"seeds": bad})
+    assert runs.profile("smoke", device="cpu")["seeds"] == [0, 1]
 
 
 def test_figure_dir_of_the_demo_profile_moves_to_runs_on_request(monkeypatch, tmp_path):
@@ -96,12 +139,6 @@ def test_finetune_grid_drops_null_terms_and_labels_combos():
     assert runs.finetune_grid({}) == {}
 
 
-def test_reseeded_takes_the_next_seed_without_touching_the_input():
-    cfg = _cfg()
-    assert runs.reseeded(cfg)["seed"] == 4 and cfg["seed"] == 3
-    assert runs.reseeded({"name": "x"})["seed"] == 1
-
-
 def test_gan_terms_and_overrides():
     cfg = _cfg()
     assert runs.fidelity_terms(cfg) == {"dists": 0.5}
@@ -131,36 +168,33 @@ def trained(monkeypatch, tmp_path):
     return cfg, calls
 
 
-def test_finetune_runs_train_the_baseline_first_then_the_grid_in_order(trained):
+def test_finetune_runs_train_the_baseline_once_then_every_arm_per_seed(trained):
     cfg, calls = trained
+    cfg["seeds"] = [0, 5]
     out = runs.finetune_runs(cfg, "basicvsrpp", {"b": {"niqe": 0.5}, "a": {"gmsd": 1.0}})
     assert list(out) == ["baseline", "b", "a"]
-    base = out["baseline"]
-    assert base == runs.profile_root(cfg) / "baseline-basicvsrpp"
+    assert list(out["baseline"]) == [0] and list(out["b"]) == [0, 5] == list(out["a"])
+    base = out["baseline"][0]
+    assert base.parent == runs.profile_root(cfg) and base.name.startswith("baseline-basicvsrpp-s0-")
     fts = [c for c in calls if c["experiment"] != "baseline-basicvsrpp"]
-    assert [c["experiment"] for c in fts] == ["ft-basicvsrpp-niqex0.5", "ft-basicvsrpp-gmsdx1"]
-    assert all(c["init_from"] == base for c in fts)
+    assert [(c["experiment"], c["seed"]) for c in fts] == [("ft-basicvsrpp-niqex0.5", 0), ("ft-basicvsrpp-niqex0.5", 5),
+                                                           ("ft-basicvsrpp-gmsdx1", 0), ("ft-basicvsrpp-gmsdx1", 5)]
+    assert all(c["init_from"] == base for c in fts)                       # every seed from the one baseline
+    assert out["b"][5].name.startswith("ft-basicvsrpp-niqex0.5-s5-") and out["b"][0] != out["b"][5]
     assert calls[0]["experiment"] == "baseline-basicvsrpp" and calls[0]["init_from"] is None
-
-
-def test_reseeded_finetune_starts_from_the_same_baseline_with_the_next_seed(trained):
-    cfg, calls = trained
-    run = runs.ensure_reseeded_finetune(cfg, "vrt", {"niqe": 0.02}, name="ft-vrt-niqex0.02")
-    assert run.name == "ft-vrt-niqex0.02-seed1"
-    last = calls[-1]
-    assert last["seed"] == 1 and last["init_from"] == runs.profile_root(cfg) / "baseline-vrt"
-    assert last["objective"] == {"charbonnier": 1.0, "niqe": 0.02}
+    assert sum(c["experiment"] == "baseline-basicvsrpp" for c in calls) == 1
 
 
 def test_gan_and_fidelity_runs_are_named_and_sized_from_the_adversarial_section(trained):
     cfg, calls = trained
     steps = int(cfg["adversarial"]["steps"])
-    assert runs.ensure_gan_run(cfg, "vrt", "patchgan", 0.01).name == "gan-vrt-patchgan-w0.01"
+    assert runs.ensure_gan_run(cfg, "vrt", "patchgan", 0.01).name.startswith("gan-vrt-patchgan-w0.01-s0-")
     assert calls[-1]["objective"]["gan"]["discriminator"] == "patchgan" and calls[-1]["steps"] == steps
     fid = runs.fidelity_runs(cfg, "vrt")
-    assert {k: v.name for k, v in fid.items()} == {"fidelity": "gan-vrt-fidelity-only",
-                                                  "fidelity (reseeded)": "gan-vrt-fidelity-only-seed1"}
+    assert list(fid) == ["fidelity"] and list(fid["fidelity"]) == runs.noise_seeds(cfg) == [0, 1]
+    assert all(p.name.startswith(f"gan-vrt-fidelity-only-s{s}-") for s, p in fid["fidelity"].items())
     assert "gan" not in calls[-1]["objective"] and calls[-1]["steps"] == steps
+    assert list(runs.gan_arm(cfg, "vrt", "patchgan", 0.01)) == runs.seeds(cfg)
 
 
 # --------------------------------------------------------------------------- gains and tables
@@ -304,3 +338,22 @@ def test_gains_are_written_in_percent_without_rounding_small_ones_to_zero():
 
     assert (pct(0.0163), pct(-0.00056), pct(0.000012, sign=False), pct(0.0)) == (
         "+1.63 %", "-0.056 %", "0.0012 %", "0 %")
+
+
+def test_evaluate_runs_takes_plain_and_seeded_runs(monkeypatch, tmp_path):
+    def fake_evaluate(rdir, clips, panel, *, run, model, dataset, **_):
+        return pd.DataFrame({"run": [run], "model": [model], "dataset": [dataset], "clip": ["c"], "frame": [0],
+                             "measure": ["psnr"], "score": [float(len(str(rdir)))]})
+
+    monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluation, "test_set", lambda cfg: [])
+    base = tmp_path / "b"
+    base.mkdir()
+    (base / "config.yaml").write_text("seed: 7\n")
+    cfg = _cfg(run_root=str(tmp_path), panel=["psnr"], device="cpu", data={})
+    df = evaluation.evaluate_runs(cfg, {"baseline": base, "x": {0: tmp_path / "x0", 1: tmp_path / "x11"}}, model="m")
+    assert list(df.columns) == ["run", "seed", "model", "dataset", "clip", "frame", "measure", "score"]
+    assert list(zip(df["run"], df["seed"])) == [("baseline", 7), ("x", 0), ("x", 1)]
+    means = evaluation.seed_mean(df)
+    assert "seed" not in means and means.set_index("run").loc["x", "score"] == pytest.approx(df["score"][1:].mean())
+    assert list(zip(*[evaluation.first_seed(df)[c] for c in ("run", "seed")])) == [("baseline", 7), ("x", 0)]

@@ -58,11 +58,42 @@ def test_ema_update_and_zero_weight_is_identity():
     with torch.no_grad():
         for p in model.parameters():
             p.add_(1.0)
-    ema.update(model, torch.tensor(0.0))
+    ema.update(model, torch.tensor(False))
     assert all(torch.equal(before[k], v) for k, v in ema.state_dict().items())
+    assert ema.updates.item() == 0 and ema.start_weight.item() == 1.0  # a skipped step counts for nothing
     ema.update(model)
     for (name, e), p in zip(ema.module.named_parameters(), model.parameters()):
         torch.testing.assert_close(e, before[name] + 0.25 * (p - before[name]))
+    assert ema.updates.item() == 1 and ema.start_weight.item() == 0.75
+
+
+def _ema_progress(warmup: bool, updates: int, decay: float = 0.99) -> float:
+    """||ema - base|| / ||raw - base|| after ``updates`` steps of a toy run whose raw weights move
+    from ``base`` at a constant pace (raw after n steps = base + n * delta)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 8)
+    base = [p.detach().clone() for p in model.parameters()]
+    delta = [torch.randn_like(p) for p in base]
+    ema = EMA(model, decay=decay, warmup=warmup)
+    for _ in range(updates):
+        with torch.no_grad():
+            for p, d in zip(model.parameters(), delta):
+                p.add_(d)
+        ema.update(model, torch.tensor(True))
+    num = sum(((e - b) ** 2).sum() for e, b in zip(ema.module.parameters(), base)) ** 0.5
+    den = sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), base)) ** 0.5
+    return float(num / den)
+
+
+def test_warmup_ema_represents_a_short_run_and_becomes_plain_in_a_long_one():
+    assert _ema_progress(warmup=True, updates=30) > 0.8          # mostly the run's weights
+    assert _ema_progress(warmup=False, updates=30) < 0.3         # plain 0.99 EMA: still mostly the start
+    ema = EMA(torch.nn.Linear(2, 2), decay=0.99, warmup=True)
+    assert ema.current_decay().item() == pytest.approx(0.1)      # the first update is almost a copy
+    ema.updates.fill_(900)                                      # (1+n)/(10+n) > 0.99 from n = 881 on
+    assert ema.current_decay().item() == 0.99
+    card = EMA(torch.nn.Linear(2, 2), decay=0.99).card()
+    assert card["warmup"] is False and card["updates"] == 0
 
 
 def test_run_folder_log_checkpoints(tmp_path):
@@ -88,6 +119,10 @@ def test_run_folder_log_checkpoints(tmp_path):
     assert saved["train"]["steps"] == 8 and len(saved["config_hash"]) == 12
     done = json.loads((run / "done.json").read_text())
     assert done["step"] == 8 and done["best_by"] == "train_loss_ema"
+    # the card says which weights are evaluated: the warm-up EMA after 8 updates (decay 8/17 last)
+    assert done["evaluated"]["weights"] == "params_ema" and done["evaluated"]["warmup"] is True
+    assert done["evaluated"]["updates"] == 8 and done["evaluated"]["final_decay"] == pytest.approx(8 / 17)
+    assert latest["ema"]["updates"].item() == 8
     # a done run returns at once, without building anything
     assert train(cfg, run, model=None, sampler=None, objective=None, progress=False) == run
     gen = load_generator(run, ema=True, model=ToyVSR(dropout=0.1))

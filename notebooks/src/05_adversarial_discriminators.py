@@ -50,10 +50,10 @@ print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weigh
 # ## The adversarial grid
 # Every discriminator kind at every GAN weight, each a fine-tune of the baseline with
 # `Charbonnier + w * GAN`. Two reference runs make the numbers readable: the *fidelity-only*
-# fine-tune (same steps, no GAN) isolates the adversarial term's effect, and the same fine-tune
-# *reseeded* (other sampled batches) measures the seed noise. Faithful detail is judged by the
-# full-reference measures of the panel (`fr_gain_vs_fidelity`); an effect is only read when it
-# exceeds twice the seed noise.
+# fine-tune (same steps, no GAN) isolates the adversarial term's effect, and the spread of its
+# seeds (other sampled batches, at least two) shows the seed noise. Faithful detail is judged by the
+# full-reference measures of the panel (`fr_gain_vs_fidelity`). Every arm is trained once per seed
+# of the profile (`seeds`); the verdicts below use every seed and clip (see the last section).
 
 # %%
 with timed("training (or loading) the adversarial grid and scoring it"):
@@ -76,21 +76,18 @@ save_figure(fig, "05_discriminator_grid", folder=FIG);
 
 # %% [markdown]
 # *Figure: the panel's mean relative gain (%) over the baseline for each discriminator kind
-# (line) at each GAN weight (log axis); read differences against the seed noise printed below.*
+# (line) at each GAN weight (log axis); the verdict table below says which differences its seeds and clips resolve.*
 
 # %%
 print(study.describe_adversarial(grid))
-verdicts = claims.discriminator_ranking(grid, grid.attrs["fr_noise"])
-verdicts += claims.discriminator_ranking(grid, grid.attrs["noise"], column="gain_vs_fidelity",
-                                         outcome="improve the whole panel (FR and NR judges) more")
+verdicts = study.grid_verdicts(cfg, model)
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
 # ## Do discriminators suppress the artifacts an NR-IQA loss introduces?
 # Notebook 03 found the NR-IQA fine-tunes adding colour noise and dotted edges. Here the
-# artifact-heaviest NR-IQA term is fine-tuned again with a GAN term added (same steps), and the
-# run without GAN is repeated with another seed so the artifact difference can be compared
-# with seed noise.
+# artifact-heaviest NR-IQA term is fine-tuned again with a GAN term added (same steps); both arms
+# are trained with at least two seeds, and the verdict pairs them on seed and clip.
 
 # %%
 with timed("the fine-tunes with and without a GAN term"):
@@ -98,9 +95,7 @@ with timed("the fine-tunes with and without a GAN term"):
 suppression
 
 # %%
-art_verdicts = claims.artifact_suppression(suppression.loc["without GAN"], suppression.loc["with GAN"],
-                                           suppression.loc["without GAN (reseeded)"],
-                                           ["chroma_noise", "edge_artifacts"], suppression.attrs["term"])
+art_verdicts = study.suppression_verdicts(cfg, model)
 verdicts += art_verdicts
 Markdown(claims.report(art_verdicts))
 
@@ -116,23 +111,28 @@ transfer
 
 # %%
 print(study.describe_transfer(transfer))
-verdicts.append(claims.transfer_little(transfer))
+verdicts.append(claims.transfer_little(transfer, claims.settings(cfg).transfer_bar))
 
 # %% [markdown]
 # ## The claims against this run's numbers
-# Each row is computed from the tables above (re-running the notebook on another profile
-# rewrites it).
+# Each row is computed from the runs above (re-running the notebook on another profile rewrites
+# it): the effect, its 95% interval (a bootstrap over seeds and clips), what `n` counts, and the
+# rule that turns them into the verdict. The margins and the number of bootstrap replicates are
+# the profile's `verdicts` section.
 
 # %%
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
 # ## How to read this run, and where it can disagree with the papers
-# The verdict tables above are computed from this run's tables; each row names its evidence and
-# rule. "Not resolved" means the effect was smaller than the seed noise measured here: on the
-# demo profile the GAN fine-tunes are short and their weights small, so the GAN term's gradient
-# is small next to the fidelity and NR-IQA terms', and the discriminator has little time to learn
-# what the artifacts look like. The transfer rows rest on IQA models trained for a short budget,
-# where any trained low-level filters can beat a random start; with a full IQA training run that
-# head start may vanish. The `paper` profile (full-size models, long GAN runs, DISTS fidelity) is
-# what can settle the unresolved rows.
+# A row *agrees* or *disagrees* only when its 95% interval excludes zero on one side; *equivalent*
+# means a claimed absence of effect passed an equivalence test against the profile's margin.
+# *Inconclusive* means this run cannot tell: the interval contains both zero and effects that
+# matter. It is not agreement and not disagreement. It is what one seed gives (no interval can
+# be formed: `n` then says "1 seed"), and what small effects next to the seed-to-seed spread give.
+# On the demo profile the GAN fine-tunes are short and their weights small, so the GAN term's
+# gradient is small next to the fidelity and NR-IQA terms', and the discriminator has little time
+# to learn what the artifacts look like; more seeds (`seeds` in the profile) narrow the intervals.
+# The transfer row rests on one short IQA training per discriminator kind, where any trained
+# low-level filters can beat a random start. The `paper` profile (full-size models, long GAN
+# runs, DISTS fidelity, five seeds) is what can settle the inconclusive rows.

@@ -31,7 +31,7 @@ SEED: int = 0  # seed of every run this notebook trains
 # %%
 from IPython.display import Markdown
 
-from nriqa.analysis import asymmetry_correlation, asymmetry_scatter, asymmetry_table, claims
+from nriqa.analysis import asymmetry_scatter, asymmetry_table, claims
 from nriqa.study import asymmetry as study
 from nriqa.study.clock import timed
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
@@ -71,9 +71,7 @@ save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
 
 # %%
 print(study.describe_asymmetry(table))
-verdicts = []
-if len(table) >= 3:  # a rank correlation needs three measures (the smoke profile has fewer)
-    verdicts.append(claims.assessment_is_not_optimization(table, *asymmetry_correlation(table)))
+verdicts = [study.asymmetry_verdict(cfg, table)]  # inconclusive unless the interval decides
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
@@ -81,18 +79,17 @@ Markdown(claims.report(verdicts))
 # The papers add: *especially under adversarial training*. The best assessors among the
 # full-reference measures are added as fidelity terms to a Charbonnier + GAN fine-tune
 # (PatchGAN at the middle GAN weight of notebook 05); their value is the held-out panel gain
-# over Charbonnier + GAN (the measure itself left out of the panel), read against the seed noise.
+# over Charbonnier + GAN (the measure itself left out of the panel). Every arm is trained once per
+# seed; the verdict pairs the two arms on seed and clip.
 
 # %%
 model = cfg["finetune"]["model"]
-with timed("the adversarial fine-tunes with fidelity terms and the seed noise"):
+with timed("the adversarial fine-tunes with fidelity terms"):
     adv = study.adversarial_fidelity(cfg, model, assess)
-    noise = study.seed_noise(cfg, model)
-print(f"seed noise of a panel gain: {noise:.4f}")
 adv
 
 # %%
-adv_verdicts = claims.adversarial_fidelity(adv, noise)
+adv_verdicts = study.adversarial_fidelity_verdicts(cfg, model, assess)
 verdicts += adv_verdicts
 Markdown(claims.report(adv_verdicts))
 
@@ -107,17 +104,23 @@ fidelity
 
 # %% [markdown]
 # ## The claims against this run's numbers
-# Computed from the tables above; re-running the notebook on another profile rewrites it.
+# Computed from the runs above; re-running the notebook on another profile rewrites it. Each row
+# gives the effect (a Spearman rho over the measures, or a paired gain difference over seeds and
+# clips), its 95% bootstrap interval, what `n` counts and the rule; the margins are the profile's
+# `verdicts` section.
 
 # %%
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
 # ## How to read this run, and where it can disagree with the papers
-# The correlation, the verdicts and the fidelity-family table above are computed from this run.
-# Two caveats apply on the demo profile: a handful of measures cannot give a significant
-# correlation, and the set-up leans towards the papers' result, because the assessment labels are
-# full-reference pseudo-scores (which favour FR measures as assessors) while the panel holds the
-# other kit NR-IQA models, trained on the same distortion set. Pretrained backbones that are not
-# on this machine are listed, not measured; `python -m nriqa weights fetch dists-vgg` (and
-# `-resnet50`, `-vit`) on a connected machine adds them to the table.
+# A row *agrees* or *disagrees* only when its 95% interval excludes zero on one side, and
+# *equivalent* means an equivalence test against the profile's margin passed. *Inconclusive* means
+# this run cannot tell, and is not a vote for the papers' claim: a rank correlation over a handful
+# of measures has an interval that spans most of [-1, 1], so the asymmetry row needs many more
+# measures (or the `paper` profile's panel) before it can decide, whatever its rho. The set-up
+# also leans towards the papers' result, because the assessment labels are full-reference
+# pseudo-scores (which favour FR measures as assessors) while the panel holds the other kit NR-IQA
+# models, trained on the same distortion set. Pretrained backbones that are not on this machine
+# are listed, not measured; `python -m nriqa weights fetch dists-vgg` (and `-resnet50`, `-vit`) on a
+# connected machine adds them to the table.

@@ -1,57 +1,97 @@
-"""The papers' claims tested against the tables notebooks 05 and 06 measure.
+"""The papers' claims tested against the tables notebooks 03, 05 and 06 measure.
 
-Each function turns measured numbers into a :class:`Verdict`: the claim, the evidence (the
-numbers, formatted) and one of ``agrees`` / ``disagrees`` / ``not resolved``. An effect counts
-only when it exceeds ``NOISE_FACTOR`` times the *seed noise*, the difference between two runs
-that differ only in their training seed (sampled batches). On a CPU budget many effects are
-smaller than that; the verdict then says "not resolved" instead of reading the sign of noise.
+Every arm is trained with several seeds and scored on the same clips as the baseline; an effect
+is a mean over seeds x clips with a 95 % interval from the hierarchical bootstrap of
+:mod:`nriqa.analysis.stats`. Each function returns :class:`Verdict` rows: the claim, the
+effect, its interval, what ``n`` counts, the rule, and one verdict:
 
-Gains are fractions (``0.012`` = +1.2 %), as returned by :func:`nriqa.analysis.relative_gain`.
+- ``agrees`` / ``disagrees``: the 95 % interval excludes zero in the claim's direction / the other;
+- ``equivalent``: a claim of *no* effect passed the equivalence test (TOST) against the margin
+  stated in the profile's ``verdicts`` section;
+- ``inconclusive``: everything else -- the data can neither confirm nor rule out the claim
+  (too few seeds or clips, or an effect too small next to its spread). It is never read as
+  agreement.
+
+Gains are fractions (``0.012`` = +1.2 %), as from :func:`nriqa.analysis.relative_gain`;
+artifact values are in the artifact measures' units (:mod:`nriqa.analysis.artifacts`, log2
+excess over the ground truth, higher = more artifact).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
-NOISE_FACTOR = 2.0
-AGREES, DISAGREES, UNRESOLVED = "agrees", "disagrees", "not resolved"
+from nriqa.errors import ConfigError
+
+from .stats import Correlation, Estimate, contrast, spearman_interval, tost
+
+AGREES, DISAGREES, INCONCLUSIVE, EQUIVALENT = "agrees", "disagrees", "inconclusive", "equivalent"
+VERDICTS = (AGREES, DISAGREES, INCONCLUSIVE, EQUIVALENT)
 PATCH_LEVEL = ("patchgan", "unet")
 TRANSFORMER = ("vit",)
-#: A discriminator-initialised IQA model "transfers little" when its held-out SRCC rises by less
-#: than this over the same architecture from random initialisation (a stated, not a fitted, bar).
-TRANSFER_BAR = 0.1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The profile's ``verdicts`` section (every field has a default; see ``profiles/demo.yaml``).
+
+    ``n_boot``: bootstrap replicates; ``seed``: the seed of the bootstrap's generator (verdicts
+    are reproducible); ``equivalence_margin``: the largest mean gain (fraction) still called "no
+    effect"; ``artifact_margin``: the largest increase of an artifact measure (its units) still
+    called "artifact-free"; ``rho_margin``: the largest |Spearman rho| still called "no
+    association"; ``transfer_bar``: the held-out SRCC change still called "transfers little".
+    """
+
+    n_boot: int = 2000
+    seed: int = 0
+    equivalence_margin: float = 0.005
+    artifact_margin: float = 0.05
+    rho_margin: float = 0.3
+    transfer_bar: float = 0.1
+
+    def rng(self) -> np.random.Generator:
+        """A fresh generator seeded with ``seed`` (each table's verdicts start from the same state)."""
+        return np.random.default_rng(self.seed)
+
+
+def settings(cfg: Mapping[str, Any]) -> Settings:
+    """:class:`Settings` from ``cfg["verdicts"]`` (absent keys keep their defaults)."""
+    section = dict(cfg.get("verdicts") or {})
+    known = Settings.__dataclass_fields__
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(f"verdicts: unknown keys {unknown}; known: {sorted(known)}")
+    out = Settings(**{k: type(getattr(Settings, k))(v) for k, v in section.items()})
+    if out.n_boot < 100 or min(out.equivalence_margin, out.artifact_margin, out.rho_margin) <= 0:
+        raise ConfigError(f"verdicts: n_boot must be >= 100 and every margin > 0, got {out}")
+    return out
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """One row of a verdict table. ``effect, lo, hi``: the estimate and its 95 % interval (``nan``
+    when there is none); ``percent``: whether they are gains shown as percentages (else plain
+    numbers); ``n``: what the estimate rests on (``"3 seeds x 3 clips"``); ``rule``: how the
+    verdict follows from the numbers."""
+
     claim: str
-    evidence: str
+    effect: float
+    lo: float
+    hi: float
+    n: str
+    rule: str
     verdict: str
+    percent: bool = True
+    note: str = field(default="", compare=False)
 
-
-def compare(effect: float, noise: float, *, expect_positive: bool = True) -> str:
-    """Verdict on ``effect``, which the claim predicts to be positive (or negative when
-    ``expect_positive`` is False): unresolved when ``|effect| <= NOISE_FACTOR * noise`` or not finite."""
-    if not math.isfinite(effect):
-        return UNRESOLVED
-    if math.isfinite(noise) and abs(effect) <= NOISE_FACTOR * noise:
-        return UNRESOLVED
-    return AGREES if (effect > 0) == expect_positive else DISAGREES
-
-
-def report(verdicts: Iterable[Verdict]) -> str:
-    """A Markdown table ``claim | measured here | verdict`` (a sentence when there is none)."""
-    verdicts = list(verdicts)
-    if not verdicts:
-        return "_No claim is testable with this profile's settings (too few discriminators or measures)._"
-    rows = ["| claim (papers) | measured here | verdict |", "|---|---|---|"]
-    for v in verdicts:
-        cells = [s.replace("|", "/").replace("\n", " ") for s in (v.claim, v.evidence, v.verdict)]
-        rows.append(f"| {cells[0]} | {cells[1]} | **{cells[2]}** |")
-    return "\n".join(rows)
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
 
 def pct(x: float) -> str:
@@ -62,109 +102,294 @@ def pct(x: float) -> str:
     return f"{x * 100:+.{decimals}f}%"
 
 
-def _noise_text(noise: float) -> str:
-    return f"seed noise {pct(noise).lstrip('+')}" if math.isfinite(noise) else "seed noise unknown"
+def _num(x: float, percent: bool) -> str:
+    if not math.isfinite(x):
+        return "–"
+    return pct(x) if percent else f"{x:+.3g}"
 
 
-def discriminator_ranking(grid: pd.DataFrame, noise: float, *, column: str = "fr_gain_vs_fidelity",
+def report(verdicts: Iterable[Verdict]) -> str:
+    """A Markdown table ``claim | effect | 95% interval | n | rule | verdict`` (a sentence when empty)."""
+    verdicts = list(verdicts)
+    if not verdicts:
+        return "_No claim is testable with this profile's settings (too few arms, seeds or measures)._"
+    rows = ["| claim (papers) | effect | 95% interval | n | rule | verdict |", "|---|---|---|---|---|---|"]
+    for v in verdicts:
+        interval = (f"[{_num(v.lo, v.percent)}, {_num(v.hi, v.percent)}]"
+                    if math.isfinite(v.lo) and math.isfinite(v.hi) else "none")
+        claim = v.claim + (f" ({v.note})" if v.note else "")
+        cells = [s.replace("|", "/").replace("\n", " ")
+                 for s in (claim, _num(v.effect, v.percent), interval, v.n, v.rule, v.verdict)]
+        rows.append("| " + " | ".join(cells[:5]) + f" | **{cells[5]}** |")
+    return "\n".join(rows)
+
+
+def table(verdicts: Iterable[Verdict]) -> pd.DataFrame:
+    """The verdicts as a DataFrame (one row each), e.g. to save next to the run's tables."""
+    return pd.DataFrame([v.__dict__ for v in verdicts],
+                        columns=["claim", "effect", "lo", "hi", "n", "rule", "verdict", "percent", "note"])
+
+
+# --------------------------------------------------------------------------- the three rules
+
+_RULE_UP = "agrees if the 95% interval lies above 0, disagrees if below 0"
+_RULE_DOWN = "agrees if the 95% interval lies below 0, disagrees if above 0"
+
+
+def directional(claim: str, est: Estimate, *, expect_positive: bool = True, percent: bool = True,
+                note: str = "") -> Verdict:
+    """A claim that the effect is positive (``expect_positive``) or negative: ``agrees`` when the
+    95 % interval excludes zero on the predicted side, ``disagrees`` on the other, else
+    ``inconclusive`` (also when there is no interval)."""
+    lo, hi = est.interval(0.95)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        verdict = INCONCLUSIVE
+    elif lo > 0:
+        verdict = AGREES if expect_positive else DISAGREES
+    elif hi < 0:
+        verdict = DISAGREES if expect_positive else AGREES
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict(claim, est.effect, lo, hi, est.n, _RULE_UP if expect_positive else _RULE_DOWN,
+                   verdict, percent, note)
+
+
+def no_effect(claim: str, est: Estimate, margin: float, *, one_sided: bool = False, percent: bool = True,
+              note: str = "") -> Verdict:
+    """A claim of *no* effect beyond ``margin`` (``one_sided``: no *increase* beyond it).
+
+    ``equivalent`` when TOST at alpha 0.05 passes (the 90 % interval lies within ``(-margin,
+    margin)``, or below ``margin`` one-sided); ``disagrees`` when the 95 % interval lies beyond
+    the margin (a resolved effect larger than it); else ``inconclusive``."""
+    lo, hi = est.interval(0.95)
+    p, passed = tost(est, margin, lower=-math.inf if one_sided else None)
+    m = _num(margin, percent).lstrip("+")
+    bounds = f"below {m}" if one_sided else f"within ±{m}"
+    rule = (f"equivalent if TOST passes (90% interval {bounds}; p = {p:.3f}), "
+            f"disagrees if the 95% interval lies beyond {'' if one_sided else '±'}{m}")
+    if passed:
+        verdict = EQUIVALENT
+    elif math.isfinite(lo) and (lo > margin or (not one_sided and hi < -margin)):
+        verdict = DISAGREES
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict(claim, est.effect, lo, hi, est.n, rule, verdict, percent, note)
+
+
+def not_better(claim: str, est: Estimate, margin: float, *, percent: bool = True, note: str = "") -> Verdict:
+    """A claim that an arm is *not* better: ``agrees`` when the 95 % interval lies below 0,
+    ``equivalent`` when TOST against ``margin`` passes (no difference either way), ``disagrees``
+    when the interval lies above 0, else ``inconclusive``."""
+    lo, hi = est.interval(0.95)
+    p, passed = tost(est, margin)
+    rule = (f"agrees if the 95% interval lies below 0, equivalent if TOST within ±{pct(margin).lstrip('+') if percent else margin} "
+            f"passes (p = {p:.3f}), disagrees if above 0")
+    if math.isfinite(lo) and lo > 0:
+        verdict = DISAGREES
+    elif math.isfinite(hi) and hi < 0:
+        verdict = AGREES
+    elif passed:
+        verdict = EQUIVALENT
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict(claim, est.effect, lo, hi, est.n, rule, verdict, percent, note)
+
+
+# --------------------------------------------------------------------------- notebook 05
+
+def discriminator_ranking(gains: pd.DataFrame, kinds: Mapping[str, str], s: Settings, *,
                           outcome: str = "reconstruct detail more faithfully (full-reference measures)") -> list[Verdict]:
-    """Patch-level vs vanilla and convolutional vs Transformer discriminators, on ``column``.
+    """Patch-level vs vanilla and convolutional vs Transformer discriminators.
 
     Args:
-        grid: one row per GAN run with ``discriminator`` and ``column``, a gain of the run over the
-            fidelity-only fine-tune (default: on the full-reference measures, i.e. faithful detail).
-        noise: seed noise of that gain (``|gain of a reseeded fidelity-only run|``).
+        gains: :func:`nriqa.analysis.stats.paired_gains` of the GAN arms (``run, seed, clip, gain``
+            over one common reference, e.g. the baseline, on the measures the outcome names).
+        kinds: GAN arm (run label) -> discriminator kind; a kind's value is the mean over its arms
+            (its GAN weights), the two groups' difference is paired on seed index and clip.
         outcome: what the claim says the better kinds do (the claim's wording).
     """
-    by = grid.groupby("discriminator")[column].mean()
-    groups = [  # (claim subject, its kinds, short label, compared with, their kinds, short label)
-        ("patch-level discriminators (PatchGAN, U-Net)", [d for d in PATCH_LEVEL if d in by.index], "patch-level",
-         "a vanilla one", [d for d in ("vanilla",) if d in by.index], "vanilla"),
-        ("convolutional discriminators", [d for d in by.index if d not in TRANSFORMER], "convolutional",
-         "Transformer ones", [d for d in by.index if d in TRANSFORMER], "Transformer"),
-    ]
+    present = {r: k for r, k in kinds.items() if r in set(gains["run"])}
+    groups = [("patch-level discriminators (PatchGAN, U-Net)", lambda k: k in PATCH_LEVEL,
+               "a vanilla one", lambda k: k == "vanilla"),
+              ("convolutional discriminators", lambda k: k not in TRANSFORMER,
+               "Transformer ones", lambda k: k in TRANSFORMER)]
     out = []
-    for subject, better, better_label, other, worse, worse_label in groups:
+    for subject, is_better, other, is_worse in groups:
+        better = [r for r, k in present.items() if is_better(k)]
+        worse = [r for r, k in present.items() if is_worse(k)]
         if not (better and worse):
             continue
-        b, w = float(by[better].mean()), float(by[worse].mean())
-        out.append(Verdict(
-            f"{subject} {outcome} than {other}",
-            f"gain vs fidelity-only, mean over GAN weights: {better_label} {pct(b)}, {worse_label} {pct(w)}; "
-            f"difference {pct(b - w)} ({_noise_text(noise)})",
-            compare(b - w, noise)))
+        est = contrast(gains, better, worse, rng=s.rng(), n_boot=s.n_boot)
+        out.append(directional(f"{subject} {outcome} than {other}", est,
+                               note="difference of mean gains over GAN weights"))
     return out
 
 
-def artifact_suppression(without_gan: Mapping[str, float], with_gan: Mapping[str, float],
-                         reseeded: Mapping[str, float], measures: Iterable[str], term: str) -> list[Verdict]:
+def artifact_suppression(changes: pd.DataFrame, *, without: str, with_gan: str, measures: Sequence[str],
+                         term: str, s: Settings) -> list[Verdict]:
     """Does adding a discriminator suppress the artifacts an NR-IQA loss ``term`` introduces?
 
-    Args:
-        without_gan, with_gan: artifact measure -> value (higher = more artifact) of the fine-tune
-            with ``term`` and of the same fine-tune plus a GAN term.
-        reseeded: the same values for the fine-tune without GAN repeated with another seed (noise).
-    """
+    ``changes``: artifact values ``run, seed, clip, measure, value`` (higher = more artifact) of
+    the fine-tune with ``term`` (run ``without``) and the same plus a GAN term (``with_gan``). The
+    effect is ``without - with_gan`` per seed and clip: positive = the GAN removed some."""
     out = []
     for m in measures:
-        a, b, r = float(without_gan[m]), float(with_gan[m]), float(reseeded[m])
-        noise = abs(r - a)
-        out.append(Verdict(
-            f"a discriminator suppresses the {m.replace('_', ' ')} an NR-IQA loss introduces",
-            f"{m} with {term}: {a:.5f} without GAN, {b:.5f} with GAN ({pct((b - a) / max(a, 1e-12))}); "
-            f"reseeded run without GAN {r:.5f}",
-            compare(a - b, noise)))
+        rows = changes[changes["measure"] == m]
+        est = contrast(rows, [without], [with_gan], rng=s.rng(), n_boot=s.n_boot, value="value")
+        out.append(directional(f"a discriminator suppresses the {m.replace('_', ' ')} an NR-IQA loss ({term}) introduces",
+                               est, percent=False, note=f"{m} without GAN minus with GAN"))
     return out
 
 
-def transfer_little(transfer: pd.DataFrame, bar: float = TRANSFER_BAR) -> Verdict:
-    """``transfer``: rows ``discriminator, init ("random" | "discriminator"), srcc``."""
+def transfer_little(transfer: pd.DataFrame, bar: float) -> Verdict:
+    """``transfer``: rows ``discriminator, init ("random" | "discriminator"), srcc``. The change of
+    held-out SRCC from discriminator initialisation, one value per discriminator kind (one IQA
+    training each), with a t interval over the kinds: ``agrees`` when its upper end is below
+    ``bar``, ``disagrees`` when its lower end is above it, else ``inconclusive``."""
     piv = transfer.pivot_table(index="discriminator", columns="init", values="srcc")
-    change = (piv["discriminator"] - piv["random"])
-    mean = float(change.mean())
-    parts = ", ".join(f"{d} {v:+.3f}" for d, v in change.items())
-    verdict = AGREES if mean < bar else DISAGREES
-    return Verdict(
-        "discriminators transfer little when reused to initialise an NR-IQA model",
-        f"held-out SRCC change from discriminator initialisation vs random: {parts}; mean {mean:+.3f}, "
-        f"median {float(change.median()):+.3f} (bar for 'little': mean < {bar:+.2f})",
-        verdict)
+    change = (piv["discriminator"] - piv["random"]).dropna().to_numpy(float)
+    k = len(change)
+    mean = float(change.mean()) if k else float("nan")
+    lo = hi = float("nan")
+    if k >= 2:
+        half = float(sps.t.ppf(0.975, k - 1) * change.std(ddof=1) / math.sqrt(k))
+        lo, hi = mean - half, mean + half
+    if math.isfinite(hi) and hi < bar:
+        verdict = AGREES
+    elif math.isfinite(lo) and lo > bar:
+        verdict = DISAGREES
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict("discriminators transfer little when reused to initialise an NR-IQA model", mean, lo, hi,
+                   f"{k} discriminator kind{'s' if k != 1 else ''}, 1 IQA training each",
+                   f"agrees if the 95% interval lies below a SRCC change of {bar:+.2f}, disagrees if above",
+                   verdict, percent=False, note="held-out SRCC change, discriminator vs random initialisation")
 
 
-def assessment_is_not_optimization(table: pd.DataFrame, rho: float, p: float) -> Verdict:
-    """``table``: the asymmetry table (``measure, srcc, gain``); ``rho, p``: its Spearman correlation.
+# --------------------------------------------------------------------------- notebook 06
 
-    The claim holds unless the correlation is positive and significant (p < 0.05)."""
-    t = table.set_index("measure")
-    best_a, best_o = str(t["srcc"].idxmax()), str(t["gain"].idxmax())
-    verdict = DISAGREES if (rho > 0 and p < 0.05) else AGREES
-    return Verdict(
-        "a measure that assesses quality well is not necessarily a good optimization objective",
-        f"Spearman(assessment SRCC, gain as a loss) {rho:+.2f} (p = {p:.2f}, n = {len(t)}); best assessor "
-        f"{best_a} (SRCC {t.loc[best_a, 'srcc']:.2f}) gains {pct(t.loc[best_a, 'gain'])} as a loss; best "
-        f"objective {best_o} (SRCC {t.loc[best_o, 'srcc']:.2f}) gains {pct(t.loc[best_o, 'gain'])}",
-        verdict)
+def assessment_is_not_optimization(corr: Correlation, corr90: Correlation, margin: float) -> Verdict:
+    """Spearman rho between assessment SRCC and optimization gain over the measures (``corr``: 95 %
+    interval, ``corr90``: the same at 90 % for the equivalence test). ``disagrees`` when the
+    95 % interval lies above 0 (good assessors are better objectives), ``agrees`` when below 0,
+    ``equivalent`` when the 90 % interval lies within ±``margin`` (no association), else
+    ``inconclusive`` -- including every case without an interval (too few measures)."""
+    lo, hi = corr.lo, corr.hi
+    if math.isfinite(lo) and lo > 0:
+        verdict = DISAGREES
+    elif math.isfinite(hi) and hi < 0:
+        verdict = AGREES
+    elif math.isfinite(corr90.lo) and -margin < corr90.lo and corr90.hi < margin:
+        verdict = EQUIVALENT
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict("a measure that assesses quality well is not necessarily a good optimization objective",
+                   corr.rho, lo, hi, f"{corr.n} measures",
+                   f"Spearman rho (bootstrap over measures): agrees if the 95% interval lies below 0, "
+                   f"disagrees if above 0, equivalent if the 90% interval lies within ±{margin:g}",
+                   verdict, percent=False)
 
 
-def adversarial_fidelity(rows: pd.DataFrame, noise: float) -> list[Verdict]:
-    """Under adversarial training, does a better-assessing fidelity term optimize better?
+def asymmetry(table: pd.DataFrame, s: Settings, *, x: str = "srcc", y: str = "gain") -> Verdict:
+    """:func:`assessment_is_not_optimization` of an asymmetry table (``measure, srcc, gain``)."""
+    if len(table[[x, y]].dropna()) < 3:
+        return Verdict("a measure that assesses quality well is not necessarily a good optimization objective",
+                       float("nan"), float("nan"), float("nan"), f"{len(table)} measures",
+                       "a rank correlation needs at least 3 measures", INCONCLUSIVE, percent=False)
+    c95 = spearman_interval(table[x], table[y], rng=s.rng(), n_boot=s.n_boot, level=0.95)
+    c90 = spearman_interval(table[x], table[y], rng=s.rng(), n_boot=s.n_boot, level=0.90)
+    return assessment_is_not_optimization(c95, c90, s.rho_margin)
 
-    Args:
-        rows: one row per fidelity measure with ``measure, srcc`` (its assessment accuracy) and
-            ``gain_vs_charbonnier_gan`` (held-out panel gain of ``Charbonnier + measure + GAN``
-            over ``Charbonnier + GAN``, the measure itself left out of the panel).
-        noise: seed noise of a panel gain.
-    """
+
+def adversarial_fidelity(gains: Mapping[str, pd.DataFrame], srcc: Mapping[str, float], reference: str,
+                         s: Settings) -> list[Verdict]:
+    """Under adversarial training, is a better-assessing fidelity term a better objective?
+
+    ``gains[measure]``: :func:`~nriqa.analysis.stats.paired_gains` (held-out panel: the measure
+    itself left out) of the arms ``measure`` (Charbonnier + measure + GAN) and ``reference``
+    (Charbonnier + GAN). The effect is their paired difference; the claim (no improvement) is
+    tested with :func:`not_better` against ``equivalence_margin``."""
     out = []
-    for r in rows.itertuples():
-        gain = float(r.gain_vs_charbonnier_gan)
-        # the claim predicts no improvement: only a resolved improvement contradicts it
-        verdict = compare(gain, noise, expect_positive=False)
-        if verdict == UNRESOLVED:
-            verdict = f"{AGREES} (no resolved improvement)"
-        out.append(Verdict(
-            f"under adversarial training, a good assessor ({r.measure}, SRCC {r.srcc:.2f}) is not "
-            "necessarily a better fidelity term than Charbonnier alone",
-            f"held-out panel gain of adding {r.measure} to Charbonnier + GAN: {pct(gain)} ({_noise_text(noise)})",
-            verdict))
+    for name, g in gains.items():
+        est = contrast(g, [name], [reference], rng=s.rng(), n_boot=s.n_boot)
+        out.append(not_better(f"under adversarial training, a good assessor ({name}, SRCC {srcc.get(name, float('nan')):.2f}) "
+                              f"is not a better fidelity term than {reference}", est, s.equivalence_margin,
+                              note="held-out panel gain difference"))
+    return out
+
+
+# --------------------------------------------------------------------------- notebook 03 (paper A)
+
+def naive_nr_tuning(term: str, *, held_out_nr: pd.DataFrame | None, own: pd.DataFrame | None,
+                    fr: pd.DataFrame | None, artifacts: pd.DataFrame | None, s: Settings) -> list[Verdict]:
+    """A1: naive fine-tuning with the NR-IQA term ``term`` raises the NR judges (held out) and its
+    own score, while the full-reference measures fall and artifacts appear.
+
+    Tables are :func:`~nriqa.analysis.stats.paired_gains` over the baseline on the measures named
+    (a table may be None when the panel has no such measure) and, for ``artifacts``,
+    :func:`~nriqa.analysis.stats.paired_change` of artifact values with a ``measure`` column."""
+    out = []
+    for what, g, up in [("raises the held-out NR-IQA judges", held_out_nr, True),
+                        ("raises its own score", own, True),
+                        ("lowers the full-reference measures", fr, False)]:
+        if g is not None and term in set(g["run"]):
+            out.append(directional(f"naive {term} fine-tuning {what}",
+                                   contrast(g, [term], rng=s.rng(), n_boot=s.n_boot), expect_positive=up,
+                                   note="mean gain over the baseline"))
+    if artifacts is not None and term in set(artifacts["run"]):
+        for m, rows in artifacts.groupby("measure", sort=False):
+            out.append(directional(f"naive {term} fine-tuning adds {m.replace('_', ' ')}",
+                                   contrast(rows, [term], rng=s.rng(), n_boot=s.n_boot, value="change"),
+                                   percent=False, note=f"{m} minus the baseline's"))
+    return out
+
+
+def lpips_judges_nr_badly(gains: pd.DataFrame, terms: Sequence[str], lpips: str, s: Settings) -> list[Verdict]:
+    """A2: the LPIPS-type measure ``lpips`` scores NR-only fine-tunes worse than the baseline.
+    ``gains``: paired gains on ``lpips`` alone (positive = better) of the NR-only arms ``terms``."""
+    return [directional(f"{lpips} judges naive {t} fine-tuning worse than the baseline",
+                        contrast(gains, [t], rng=s.rng(), n_boot=s.n_boot), expect_positive=False,
+                        note=f"gain on {lpips}") for t in terms if t in set(gains["run"])]
+
+
+def lpips_mitigates(combo: str, single: str, *, gains: pd.DataFrame, artifacts: pd.DataFrame | None,
+                    s: Settings) -> list[Verdict]:
+    """A3: adding the LPIPS-type term to an NR term (arm ``combo``) mitigates the artifacts of the
+    NR term alone (arm ``single``) and raises the mean panel gain. Differences are paired on seed
+    index and clip: artifacts ``single - combo`` (positive = fewer with LPIPS), gains ``combo -
+    single``."""
+    out = [directional(f"{combo} raises the mean panel gain over {single} alone",
+                       contrast(gains, [combo], [single], rng=s.rng(), n_boot=s.n_boot),
+                       note="difference of mean panel gains")]
+    if artifacts is not None:
+        for m, rows in artifacts.groupby("measure", sort=False):
+            out.append(directional(f"{combo} has less {m.replace('_', ' ')} than {single} alone",
+                                   contrast(rows, [single], [combo], rng=s.rng(), n_boot=s.n_boot, value="change"),
+                                   percent=False, note=f"{m}: {single} minus {combo}"))
+    return out
+
+
+def artifact_free(artifacts: pd.DataFrame, terms: Sequence[str], s: Settings) -> list[Verdict]:
+    """A4: some NR terms stay artifact-free: per term and artifact measure, a one-sided equivalence
+    (non-inferiority) test that the term adds no more than ``artifact_margin`` over the baseline.
+    ``artifacts``: :func:`~nriqa.analysis.stats.paired_change` with a ``measure`` column."""
+    out = []
+    for t in terms:
+        if t not in set(artifacts["run"]):
+            continue
+        for m, rows in artifacts.groupby("measure", sort=False):
+            out.append(no_effect(f"{t} fine-tuning adds no {m.replace('_', ' ')}",
+                                 contrast(rows, [t], rng=s.rng(), n_boot=s.n_boot, value="change"),
+                                 s.artifact_margin, one_sided=True, percent=False, note=f"{m} minus the baseline's"))
+    return out
+
+
+def artifact_free_terms(verdicts: Iterable[Verdict], terms: Sequence[str]) -> list[str]:
+    """The terms whose every :func:`artifact_free` row is ``equivalent``."""
+    rows = list(verdicts)
+    out = []
+    for t in terms:
+        mine = [v for v in rows if v.claim.startswith(f"{t} fine-tuning adds no ")]
+        if mine and all(v.verdict == EQUIVALENT for v in mine):
+            out.append(t)
     return out

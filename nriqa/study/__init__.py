@@ -4,6 +4,7 @@ Core (every notebook may use it):
 
 - :mod:`nriqa.study.runs`        profiles, run names and configs, cached training (``ensure_*``)
 - :mod:`nriqa.study.evaluation`  test clips, panel scores of runs, mean gains, artifact tables
+- :mod:`nriqa.study.verdicts`    per-seed, per-clip gains and artifact changes behind the verdicts
 
 Questions (one per notebook):
 
@@ -14,7 +15,8 @@ Questions (one per notebook):
 - :mod:`nriqa.study.adversarial`  05 · which discriminator reconstructs detail faithfully?
 - :mod:`nriqa.study.asymmetry`    06 · does a measure that assesses well also optimize well?
 
-Every experiment is a run folder ``<RUN_ROOT>/<profile>/<experiment>/`` (see :mod:`nriqa.train`);
+Every experiment is a run folder ``<RUN_ROOT>/<profile>/<experiment>-s<seed>-<key>/`` (see
+:mod:`nriqa.study.runs`: the key hashes what changes the result);
 ``ensure_*`` trains only what is missing, so re-running a notebook is cheap and an interrupted
 run resumes. The study may import every other nriqa subpackage; none of them imports the study.
 """

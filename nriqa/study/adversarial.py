@@ -2,8 +2,10 @@
 
 Every adversarial run fine-tunes the baseline with ``fidelity + w * GAN``
 (:func:`nriqa.study.runs.ensure_gan_run`). Two reference runs make its numbers readable: the
-fidelity-only fine-tune (same steps, no GAN) isolates the GAN term's effect, and its reseeded
-repeat measures the seed noise. Gains are positive = better (:mod:`nriqa.study.evaluation`).
+fidelity-only fine-tune (same steps, no GAN) isolates the GAN term's effect, and the spread of
+its seeds (:func:`nriqa.study.runs.noise_seeds`) measures the seed noise. Every arm is trained once
+per seed of :func:`nriqa.study.runs.seeds`; gains are averaged over seeds and are positive =
+better (:mod:`nriqa.study.evaluation`).
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ from typing import Any, Mapping
 import pandas as pd
 import torch
 
+from nriqa.analysis import claims
 from nriqa.iqa import train_iqa
 
-from .evaluation import artifact_table, evaluate_runs, fr_gain, mean_gain, run_outputs
-from .runs import (ensure_baseline, ensure_finetune, ensure_gan_run, ensure_reseeded_finetune, fidelity_runs,
-                   finetune_name, gan_terms, middle_gan_weight, profile_root, slug, term_label)
+from . import verdicts as vt
+from .evaluation import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
+from .runs import (arm_jobs, ensure_baseline, ensure_gan_run, fidelity_jobs, gan_arm_jobs, gan_name, gan_terms,
+                   middle_gan_weight, noise_seeds, profile_root, term_label, train_arms)
 from .text import pct
 
 
@@ -25,16 +29,17 @@ def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
     run with the mean panel relative gain over the baseline (``mean_gain``), over the
     fidelity-only fine-tune (``gain_vs_fidelity``: the adversarial term's effect), the same on the
     full-reference measures only (``fr_gain_vs_fidelity``: faithful detail), and the artifact
-    measures. ``attrs``: ``fidelity_gain``, and the seed noise ``noise`` / ``fr_noise`` (|gain| of
-    the reseeded fidelity-only run over the fidelity-only run)."""
+    measures (of each arm's first seed). ``attrs``: ``fidelity_gain``, and the seed noise
+    ``noise`` / ``fr_noise``: the mean |gain| of the fidelity-only arm's other seeds over its first."""
     a = cfg["adversarial"]
-    runs = {"baseline": ensure_baseline(cfg, model, progress=progress), **fidelity_runs(cfg, model, progress=progress)}
-    meta = {}
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms, meta = {"fidelity": fidelity_jobs(cfg, model, baseline=base)}, {}
     for disc in a["discriminators"]:
         for w in a["gan_weights"]:
             label = f"{disc} w={w:g}"
-            runs[label] = ensure_gan_run(cfg, model, disc, w, progress=progress)
+            arms[label] = gan_arm_jobs(cfg, model, disc, w, baseline=base)
             meta[label] = {"discriminator": disc, "gan_weight": float(w)}
+    runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
     scores = evaluate_runs(cfg, runs, model=model)
     gains = mean_gain(scores)
     fid = mean_gain(scores, baseline="fidelity")
@@ -43,31 +48,96 @@ def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
     rows = [{"run": r, **m, "mean_gain": gains[r], "gain_vs_fidelity": fid[r], "fr_gain_vs_fidelity": fid_fr[r],
              **arts.loc[r].to_dict()} for r, m in meta.items()]
     out = pd.DataFrame(rows)
-    out.attrs.update(fidelity_gain=gains["fidelity"], noise=abs(fid["fidelity (reseeded)"]),
-                     fr_noise=abs(fid_fr["fidelity (reseeded)"]))
+    noise, fr_noise = seed_spread(scores, "fidelity")
+    out.attrs.update(fidelity_gain=gains["fidelity"], noise=noise, fr_noise=fr_noise)
     return out
+
+
+def seed_spread(scores: pd.DataFrame, arm: str) -> tuple[float, float]:
+    """(panel, full-reference) mean |gain| of ``arm``'s other seeds over its first seed: the seed
+    noise of one run's gain (NaN with a single seed)."""
+    rows = scores[scores["run"] == arm]
+    order = list(dict.fromkeys(rows["seed"]))
+    if len(order) < 2:
+        return float("nan"), float("nan")
+    relabelled = rows.assign(run=[f"seed {s}" for s in rows["seed"]]).drop(columns="seed")
+    first = f"seed {order[0]}"
+    panel, fr = mean_gain(relabelled, baseline=first), fr_gain(relabelled, baseline=first)
+    others = [f"seed {s}" for s in order[1:]]
+    return (sum(abs(panel[o]) for o in others) / len(others), sum(abs(fr[o]) for o in others) / len(others))
 
 
 def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
     """The NR-IQA fine-tune ``adversarial.artifact_term`` (notebook 02's run), the same plus the GAN
-    term ``adversarial.artifact_gan`` (same steps), and the first repeated with another seed.
-    Rows = those three runs, columns = artifact measures and ``mean_gain`` over the baseline;
-    ``attrs["term"]``: the term's label."""
-    a = cfg["adversarial"]
-    term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
-    gan = dict(a["artifact_gan"])
-    runs = {"baseline": ensure_baseline(cfg, model, progress=progress),
-            "without GAN": ensure_finetune(cfg, model, term, progress=progress),
-            "with GAN": ensure_finetune(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
-                                        name=f"gan-{model}-{gan['discriminator']}-w{float(gan['weight']):g}+{slug(term)}",
-                                        train_overrides={"d_lr": float(a["d_lr"])}, progress=progress),
-            "without GAN (reseeded)": ensure_reseeded_finetune(cfg, model, term, name=finetune_name(model, term),
-                                                               progress=progress)}
+    term ``adversarial.artifact_gan`` (same steps), each once per seed of :func:`noise_seeds`.
+    Rows: ``without GAN`` and ``with GAN`` (artifact measures of each arm's first seed,
+    ``mean_gain`` over the baseline averaged over seeds) and ``without GAN (another seed)`` (the
+    first arm's second seed, to compare the GAN's effect with seed noise); ``attrs["term"]``: the
+    term's label."""
+    runs, term = suppression_runs(cfg, model, progress=progress)
+    arm_seeds = list(runs["without GAN"])
+    without = runs["without GAN"]
     gains = mean_gain(evaluate_runs(cfg, runs, model=model))
-    table = artifact_table(run_outputs(cfg, runs))
+    table = artifact_table(run_outputs(cfg, {**runs, "without GAN (another seed)": {arm_seeds[1]: without[arm_seeds[1]]}}))
     table["mean_gain"] = [gains.get(r, 0.0) for r in table.index]
     table.attrs["term"] = term_label(term)
     return table
+
+
+def suppression_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> tuple[dict, dict]:
+    """``({"baseline": run, "without GAN": {seed: run}, "with GAN": {seed: run}}, term)``: the
+    runs of :func:`artifact_suppression` (each arm once per seed of :func:`noise_seeds`) and the
+    NR-IQA term (``adversarial.artifact_term``, null entries dropped)."""
+    a = cfg["adversarial"]
+    term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
+    gan = dict(a["artifact_gan"])
+    base = ensure_baseline(cfg, model, progress=progress)
+    arm_seeds = noise_seeds(cfg)
+    arms = {"without GAN": arm_jobs(cfg, model, term, baseline=base, arm_seeds=arm_seeds),
+            "with GAN": arm_jobs(cfg, model, gan_terms(cfg, gan["discriminator"], gan["weight"], term),
+                                 name=gan_name(model, gan["discriminator"], gan["weight"], term),
+                                 train_overrides={"d_lr": float(a["d_lr"])}, baseline=base, arm_seeds=arm_seeds)}
+    runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
+    return runs, term
+
+
+def grid_verdicts(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> list[claims.Verdict]:
+    """The discriminator-ranking claims on the grid's arms, every seed and clip: patch-level vs
+    vanilla and convolutional vs Transformer, on the full-reference measures (faithful detail)
+    and on the whole panel (:func:`nriqa.analysis.claims.discriminator_ranking`). Gains are over
+    the baseline; a difference of two arms' gains equals the difference of their gains over the
+    fidelity-only arm, which therefore cancels."""
+    a, s = cfg["adversarial"], claims.settings(cfg)
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms, kinds = {}, {}
+    for disc in a["discriminators"]:
+        for w in a["gan_weights"]:
+            label = f"{disc} w={w:g}"
+            arms[label] = gan_arm_jobs(cfg, model, disc, w, baseline=base)
+            kinds[label] = disc
+    runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
+    scores = evaluate_runs(cfg, runs, model=model)
+    measures = sorted(set(scores["measure"]))
+    out = []
+    fr = vt.gains(scores, fr_measures(measures))
+    if fr is not None:
+        out += claims.discriminator_ranking(fr, kinds, s)
+    out += claims.discriminator_ranking(vt.gains(scores, measures), kinds, s,
+                                        outcome="improve the whole panel (FR and NR judges) more")
+    return out
+
+
+def suppression_verdicts(cfg: Mapping[str, Any], model: str, *, measures=("chroma_noise", "edge_artifacts"),
+                         progress: bool = True) -> list[claims.Verdict]:
+    """Does the GAN term suppress the NR-IQA term's artifacts? Artifact values of every seed of
+    :func:`suppression_runs`'s two arms on every clip, paired on seed index and clip
+    (:func:`nriqa.analysis.claims.artifact_suppression`)."""
+    runs, term = suppression_runs(cfg, model, progress=progress)
+    values = vt.artifact_values(cfg, {k: runs[k] for k in ("without GAN", "with GAN")},
+                                [m for m in measures if m in ARTIFACTS])
+    return claims.artifact_suppression(values, without="without GAN", with_gan="with GAN",
+                                       measures=list(dict.fromkeys(values["measure"])), term=term_label(term),
+                                       s=claims.settings(cfg))
 
 
 def describe_adversarial(grid: pd.DataFrame) -> str:
@@ -75,7 +145,7 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     ``gain_vs_fidelity`` over GAN weights (convolutional kinds vs ViT when both are present)."""
     by_disc = grid.groupby("discriminator")["gain_vs_fidelity"].mean().sort_values(ascending=False)
     lines = [f"fidelity-only fine-tune: mean panel gain {pct(grid.attrs.get('fidelity_gain', float('nan')))} over the baseline",
-             f"seed noise (reseeded fidelity-only vs fidelity-only): {pct(grid.attrs.get('noise', float('nan')), sign=False)} "
+             f"seed noise (fidelity-only, other seeds vs the first): {pct(grid.attrs.get('noise', float('nan')), sign=False)} "
              f"(full-reference measures: {pct(grid.attrs.get('fr_noise', float('nan')), sign=False)})",
              "mean gain of adding the GAN term (vs fidelity-only), averaged over GAN weights:"]
     lines += [f"  {d}: {pct(v)}" for d, v in by_disc.items()]
@@ -93,7 +163,7 @@ def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool
     w = middle_gan_weight(cfg)
     rows = []
     for disc in a["discriminators"]:
-        run = ensure_gan_run(cfg, model, disc, w, progress=progress)
+        run = ensure_gan_run(cfg, model, disc, w, progress=progress)  # the first seed's run
         ckpt = torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
         d_state = ckpt.get("discriminator") or ckpt.get("params_d")
         for init, source in [("random", None), ("discriminator", d_state)]:

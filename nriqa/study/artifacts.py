@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from nriqa import quality
+from nriqa.analysis import claims
 from nriqa.analysis.artifacts import measure_artifacts, top_crops
 from nriqa.analysis.inject import confusion_table
 from nriqa.analysis.pixel_optimization import SHORT_NAMES, change_caption
@@ -19,7 +20,8 @@ from nriqa.data import bicubic_resize
 from nriqa.data.embedded import embedded_clips
 from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
 
-from .evaluation import ARTIFACTS
+from . import verdicts as vt
+from .evaluation import ARTIFACTS, evaluate_runs, test_set
 
 
 def own_measures(grid: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -107,9 +109,6 @@ def pixel_starts(cfg: Mapping[str, Any], outputs: Mapping[str, Mapping[str, torc
     the centre ``pixels.crop`` px of one held-out frame (``clip``: default the first test clip),
     as the bicubic x scale upscale of its LR frame and as the baseline run's output
     (``outputs`` of :func:`nriqa.study.evaluation.run_outputs`)."""
-
-    from .evaluation import test_set
-
     s = pixel_settings(cfg)
     clips = {c["name"]: c for c in test_set(cfg)}
     name = clip or next(iter(clips))
@@ -271,3 +270,79 @@ def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: p
     note = (f"{measure} on clip {clip} (log2 energy ratio against the ground truth, 0 = clean; "
             f"\u2191 more than the baseline, \u2193 less); crop at frame {frame}, ({crop.y},{crop.x}), {size} px x{zoom}")
     return tile_grid(tiles, captions=caps, title=f"{measure}: runs with most of it", note=note, cell=1.7, fontsize=7)
+
+# --------------------------------------------------------------------------- paper A verdicts
+
+def nr_terms(grid: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The grid entries that add one no-reference (NR-IQA) term alone (label == the term)."""
+    return [label for label, terms in grid.items()
+            if len(terms) == 1 and label in terms and vt.modes([label], "NR")]
+
+
+def lpips_term(cfg: Mapping[str, Any]) -> str | None:
+    """The profile's LPIPS-type loss term: the first term of
+    ``finetune.extra_terms`` or ``finetune.combos`` whose name contains ``lpips``."""
+    ft = cfg.get("finetune", {})
+    names = [n for n, w in (ft.get("extra_terms") or {}).items() if w is not None]
+    names += [n for combo in ft.get("combos") or [] for n in combo]
+    return next((n for n in names if "lpips" in n.lower()), None)
+
+
+def nr_lpips_pairs(grid: Mapping[str, Mapping[str, Any]], lpips: str | None) -> list[tuple[str, str]]:
+    """``(combo label, NR term)``: the grid's combos of one NR term with ``lpips`` whose NR term
+    also has a run of its own."""
+    singles = set(nr_terms(grid))
+    out = []
+    for label, terms in grid.items():
+        names = [n for n in terms if n != lpips]
+        if lpips in terms and len(terms) == 2 and len(names) == 1 and names[0] in singles:
+            out.append((label, names[0]))
+    return out
+
+
+def paper_a_verdicts(cfg: Mapping[str, Any], model: str, runs: Mapping[str, Any], scores: pd.DataFrame,
+                     grid: Mapping[str, Mapping[str, Any]]) -> dict[str, list[claims.Verdict]]:
+    """Paper A's claims on notebook 02's arms (every seed and clip), keyed ``A1``..``A4``:
+
+    - A1 naive NR-IQA fine-tuning raises the held-out NR judges and its own score, while the FR
+      measures fall and artifacts appear (per term, per artifact measure);
+    - A2 the LPIPS-type measure (:func:`lpips_term`, scored here if the panel lacks it) judges
+      NR-only fine-tuning worse than the baseline;
+    - A3 NR + LPIPS has fewer artifacts and a higher mean panel gain than the NR term alone;
+    - A4 some NR terms stay artifact-free: a one-sided equivalence test per term and artifact
+      measure against ``verdicts.artifact_margin``.
+
+    ``runs``: :func:`nriqa.study.runs.finetune_runs`; ``scores``: their panel scores."""
+    s = claims.settings(cfg)
+    panel = sorted(set(scores["measure"]))
+    terms = nr_terms(grid)
+    values = vt.artifact_values(cfg, runs)
+    changes = vt.artifact_changes(values)
+    out: dict[str, list[claims.Verdict]] = {"A1": [], "A2": [], "A3": [], "A4": []}
+    nr_judges = vt.modes(panel, "NR")
+    fr = vt.gains(scores, vt.modes(panel, "FR"))
+    for t in terms:
+        own_scores = scores
+        if t not in panel:  # score the arm on its own measure too
+            own_scores = evaluate_runs(cfg, vt.arms_only(runs, [t]), model=model, panel=[t])
+        out["A1"] += claims.naive_nr_tuning(t, held_out_nr=vt.gains(scores, [m for m in nr_judges if m != t]),
+                                            own=vt.gains(own_scores, [t]), fr=fr, artifacts=changes, s=s)
+    lp = lpips_term(cfg)
+    if lp is not None and terms:
+        lp_scores = scores if lp in panel else evaluate_runs(cfg, vt.arms_only(runs, terms), model=model, panel=[lp])
+        out["A2"] = claims.lpips_judges_nr_badly(vt.gains(lp_scores, [lp]), terms, lp, s)
+    all_gains = vt.gains(scores, panel)
+    for combo, single in nr_lpips_pairs(grid, lp):
+        out["A3"] += claims.lpips_mitigates(combo, single, gains=all_gains, artifacts=changes, s=s)
+    out["A4"] = claims.artifact_free(changes, terms, s)
+    return out
+
+
+def describe_artifact_free(verdicts: list[claims.Verdict], terms: list[str], margin: float) -> str:
+    """Which NR terms passed the artifact-free equivalence test on every artifact measure."""
+    free = claims.artifact_free_terms(verdicts, terms)
+    if not free:
+        return (f"No NR-IQA term passed the artifact-free test on every artifact measure (within +{margin:g} of "
+                "the baseline, TOST).")
+    return f"NR-IQA terms that stay artifact-free (every artifact measure within +{margin:g} of the baseline): " + \
+        ", ".join(free)

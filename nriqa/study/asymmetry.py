@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from nriqa import quality
-from nriqa.analysis import assessment_accuracy, asymmetry_correlation
+from nriqa.analysis import assessment_accuracy, asymmetry_correlation, claims
 from nriqa.iqa import distortion_set
 
+from . import verdicts as vt
 from .evaluation import evaluate_runs, mean_gain
-from .runs import (ensure_finetune, ensure_gan_run, fidelity_runs, fidelity_terms, finetune_grid, finetune_runs,
-                   gan_overrides, gan_terms, middle_gan_weight, slug)
+from .runs import (arm_jobs, ensure_baseline, fidelity_terms, finetune_grid, finetune_runs, gan_arm_jobs, gan_name,
+                   gan_overrides, gan_terms, middle_gan_weight, train_arms)
 from .text import pct
 
 
@@ -74,32 +75,57 @@ def describe_asymmetry(table: pd.DataFrame) -> str:
             f"(p = {p:.3f}, n = {len(table)}). {text}")
 
 
-def seed_noise(cfg: Mapping[str, Any], model: str) -> float:
-    """|mean panel gain| of the reseeded fidelity-only fine-tune over the fidelity-only one."""
-    runs = fidelity_runs(cfg, model)
-    return abs(mean_gain(evaluate_runs(cfg, runs, model=model), baseline="fidelity")["fidelity (reseeded)"])
+def adversarial_fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict:
+    """``{"baseline": run, "charbonnier + GAN": {seed: run}, measure: {seed: run}}``: Charbonnier +
+    GAN (``asymmetry.discriminator`` at the middle GAN weight, GAN-run steps) and, for each measure
+    of ``asymmetry.adversarial_fidelity`` (``{name: weight}``, null drops one), the same plus that
+    measure as a fidelity term; every arm once per seed."""
+    disc, w = cfg["asymmetry"]["discriminator"], middle_gan_weight(cfg)
+    base = ensure_baseline(cfg, model, progress=progress)
+    arms = {"charbonnier + GAN": gan_arm_jobs(cfg, model, disc, w, baseline=base)}
+    measures = {k: v for k, v in cfg["asymmetry"]["adversarial_fidelity"].items() if v is not None}
+    for name, weight in measures.items():
+        terms = gan_terms(cfg, disc, w, {**fidelity_terms(cfg), name: weight})
+        arms[name] = arm_jobs(cfg, model, terms, baseline=base, name=gan_name(model, disc, w, {name: weight}),
+                              train_overrides=gan_overrides(cfg))
+    return {"baseline": base, **train_arms(cfg, arms, progress=progress)}
 
 
 def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,
                          progress: bool = True) -> pd.DataFrame:
-    """Under adversarial training, is a good assessor a good fidelity term? For each measure of
-    ``asymmetry.adversarial_fidelity`` (``{name: weight}``): fine-tune Charbonnier + measure + GAN
-    (``asymmetry.discriminator`` at the middle GAN weight, GAN-run steps) and compare with
-    Charbonnier + GAN on the panel without that measure.
-
-    Returns rows ``measure, srcc`` (from ``assess``), ``gain_vs_charbonnier_gan``."""
-    disc, w = cfg["asymmetry"]["discriminator"], middle_gan_weight(cfg)
-    runs = {"charbonnier + GAN": ensure_gan_run(cfg, model, disc, w, progress=progress)}
-    measures = {k: v for k, v in cfg["asymmetry"]["adversarial_fidelity"].items() if v is not None}
-    for name, weight in measures.items():
-        terms = gan_terms(cfg, disc, w, {**fidelity_terms(cfg), name: weight})
-        runs[name] = ensure_finetune(cfg, model, terms, name=f"gan-{model}-{disc}-w{w:g}+{slug({name: weight})}",
-                                     train_overrides=gan_overrides(cfg), progress=progress)
+    """Under adversarial training, is a good assessor a good fidelity term? Each measure's arm of
+    :func:`adversarial_fidelity_runs` against Charbonnier + GAN on the panel without that measure
+    (scores averaged over seeds). Returns rows ``measure, srcc`` (from ``assess``),
+    ``gain_vs_charbonnier_gan``."""
+    runs = adversarial_fidelity_runs(cfg, model, progress=progress)
     scores = evaluate_runs(cfg, runs, model=model)
+    names = [n for n in runs if n not in ("baseline", "charbonnier + GAN")]
     rows = [{"measure": name, "srcc": assess.get(name, {}).get("srcc", float("nan")),
              "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name], baseline="charbonnier + GAN")[name]}
-            for name in measures]
-    return pd.DataFrame(rows)
+            for name in names]
+    return pd.DataFrame(rows, columns=["measure", "srcc", "gain_vs_charbonnier_gan"])
+
+
+def adversarial_fidelity_verdicts(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,
+                                  progress: bool = True) -> list[claims.Verdict]:
+    """'Good assessors as adversarial fidelity terms': per measure, the paired difference (seed
+    index, clip) of its arm's and Charbonnier + GAN's held-out panel gains over the baseline (the
+    measure itself left out), judged by :func:`nriqa.analysis.claims.adversarial_fidelity`."""
+    runs = adversarial_fidelity_runs(cfg, model, progress=progress)
+    scores = evaluate_runs(cfg, runs, model=model)
+    panel = sorted(set(scores["measure"]))
+    names = [n for n in runs if n not in ("baseline", "charbonnier + GAN")]
+    tables = {n: vt.gains(scores, [m for m in panel if m != n]) for n in names}
+    srcc = {n: assess.get(n, {}).get("srcc", float("nan")) for n in names}
+    return claims.adversarial_fidelity({n: g for n, g in tables.items() if g is not None}, srcc,
+                                       "charbonnier + GAN", claims.settings(cfg))
+
+
+def asymmetry_verdict(cfg: Mapping[str, Any], table: pd.DataFrame) -> claims.Verdict:
+    """The asymmetry claim on ``table`` (:func:`nriqa.analysis.asymmetry_table`): Spearman rho over
+    the measures with a bootstrap interval (:func:`nriqa.analysis.claims.asymmetry`); inconclusive
+    unless the interval decides, never 'agrees' by default."""
+    return claims.asymmetry(table, claims.settings(cfg))
 
 
 def fidelity_family(cfg: Mapping[str, Any]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from nriqa.config import resolve_device
 from nriqa.data import build_test_set
 from nriqa.paths import atomic_path
 from nriqa.train import load_generator
+from nriqa.train.runs import read_config
 
 from .runs import profile_root
 
@@ -48,23 +49,62 @@ def dataset_label(cfg: Mapping[str, Any]) -> str:
     return f"{cfg['data'].get('source', 'embedded')}-test"
 
 
-def evaluate_runs(cfg: Mapping[str, Any], runs: Mapping[str, Path], *, model: str,
+Runs = Mapping[str, "Path | Mapping[int, Path]"]
+"""Runs to judge: ``{label: run folder}`` or, seeded, ``{label: {seed: run folder}}`` (both may mix)."""
+
+
+def run_seed(run: Path) -> int:
+    """The seed a run folder was trained with (its ``config.yaml``)."""
+    return int(read_config(run).get("seed", 0))
+
+
+def seeded(runs: Runs) -> dict[str, dict[int, Path]]:
+    """``runs`` as ``{label: {seed: run folder}}`` (a plain folder gets the seed of its config)."""
+    return {label: ({int(s): Path(p) for s, p in r.items()} if isinstance(r, Mapping) else {run_seed(Path(r)): Path(r)})
+            for label, r in runs.items()}
+
+
+def evaluate_runs(cfg: Mapping[str, Any], runs: Runs, *, model: str,
                   panel: list[str] | None = None) -> pd.DataFrame:
-    """Tidy panel scores (run, model, dataset, clip, frame, measure, score) of every run (label ->
-    run folder); cached per (run, dataset, measure) under ``<profile>/eval-cache``."""
+    """Tidy panel scores (``run, seed, model, dataset, clip, frame, measure, score``) of every run;
+    ``runs`` is ``{label: run folder}`` or ``{label: {seed: run folder}}``. ``run`` is the label
+    (the arm), ``seed`` the seed of that folder (a baseline row carries the baseline's own seed).
+    Cached per (run folder, dataset, measure) under ``<profile>/eval-cache``."""
     frames = []
-    for label, rdir in runs.items():
-        frames.append(evaluate(rdir, test_set(cfg), panel or cfg["panel"], run=label, model=model,
-                               dataset=dataset_label(cfg), cache_dir=profile_root(cfg) / "eval-cache",
-                               device=resolve_device(cfg.get("device")), progress=False))
+    for label, by_seed in seeded(runs).items():
+        for seed, rdir in by_seed.items():
+            df = evaluate(rdir, test_set(cfg), panel or cfg["panel"], run=label, model=model,
+                          dataset=dataset_label(cfg), cache_dir=profile_root(cfg) / "eval-cache",
+                          device=resolve_device(cfg.get("device")), progress=False)
+            df.insert(1, "seed", int(seed))
+            frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def seed_mean(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` averaged over seeds: one score per (run, model, dataset, clip, frame, measure)
+    and no ``seed`` column (a table without one is returned as it is)."""
+    if "seed" not in scores.columns:
+        return scores
+    keys = [c for c in scores.columns if c not in ("seed", "score")]
+    return scores.groupby(keys, as_index=False, sort=False, dropna=False)["score"].mean()
+
+
+def first_seed(scores: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's first seed (in table order): the scores of the outputs that
+    :func:`run_outputs` shows. A table without a ``seed`` column is returned as it is."""
+    if "seed" not in scores.columns:
+        return scores
+    first = scores.drop_duplicates("run").set_index("run")["seed"]
+    return scores[scores["seed"].to_numpy() == first.loc[scores["run"]].to_numpy()]
 
 
 def mean_gain(scores: pd.DataFrame, baseline: str = "baseline", exclude: Mapping[str, list] | None = None) -> dict:
     """Run -> mean relative gain over ``baseline`` across the measures in ``scores`` (each measure
-    counts once). ``exclude[run]``: measures left out for that run, e.g. its own loss measure, so
+    counts once); with several seeds per run, the scores are averaged over seeds first
+    (:func:`seed_mean`). ``exclude[run]``: measures left out for that run, e.g. its own loss measure, so
     it is judged by held-out measures only. The baseline itself is not in the result."""
-    gains = relative_gain(scores, baseline=baseline, by=("measure",))
+    gains = relative_gain(seed_mean(scores), baseline=baseline, by=("measure",))
     out = {}
     for run, rows in gains.groupby("run"):
         drop = set((exclude or {}).get(run, []))
@@ -92,12 +132,15 @@ def save_table(df: pd.DataFrame, cfg: Mapping[str, Any], name: str) -> Path:
     return target
 
 
-def run_outputs(cfg: Mapping[str, Any], runs: Mapping[str, Path]) -> dict[str, dict[str, torch.Tensor]]:
+def run_outputs(cfg: Mapping[str, Any], runs: Runs) -> dict[str, dict[str, torch.Tensor]]:
     """``{run: {clip: (T,3,H,W)}}`` output frames in ``[0, 1]`` on the test clips (CPU), plus
-    ``"ground truth"``."""
+    ``"ground truth"``. ``runs``: ``{label: run folder}`` or ``{label: {seed: run folder}}``; of a
+    seeded arm only its *first* seed's outputs are taken (pictures and artifact measures show one
+    run per arm, not an average of frames)."""
     clips = test_set(cfg)
     out: dict[str, dict] = {"ground truth": {c["name"]: c["hr"][0] for c in clips}}
-    for label, rdir in runs.items():
+    for label, r in runs.items():
+        rdir = next(iter(r.values())) if isinstance(r, Mapping) else r
         gen = load_generator(rdir, device="cpu")
         with torch.no_grad():
             out[label] = {c["name"]: gen(c["lr"])[0].clamp(0, 1) for c in clips}

@@ -1,13 +1,25 @@
 """Profiles, run names, run configs and cached training: the study's shared core.
 
-Experiment (run folder) names, under ``<RUN_ROOT>/<profile>/``:
+Run folders live under ``<RUN_ROOT>/<profile>/`` and are named ``<experiment>-s<seed>-<key>``
+(:func:`run_name`): a readable experiment name, the seed, and 8 hex digits of
+:func:`nriqa.train.runs.run_key`, a hash of everything that changes the trained weights (model and
+size, objective terms and weights, steps, optimizer, schedule, EMA, data settings, seed, and the key
+of the baseline a fine-tune starts from). A changed setting trains a new folder; the same settings
+find the finished (or the interrupted, which resumes) folder again. Logging cadence, TensorBoard,
+``run_root`` and the device are not in the key (:data:`nriqa.train.runs.UNKEYED_TRAIN`). The
+folder's ``config.yaml`` holds the resolved config, ``run_key`` and ``keyed`` (what was hashed).
 
-- ``baseline-<model>``                   Charbonnier only (notebook 01)
+Experiment names:
+
+- ``baseline-<model>``                   Charbonnier only (notebook 01), trained once with ``seed``
 - ``ft-<model>-<slug>``                  baseline + extra terms (notebooks 02, 03, 06)
 - ``w-<model>-<weighting>-<slug>``       a weighting of a combination (notebook 04)
 - ``gan-<model>-<disc>-w<weight>``       fidelity + adversarial term (notebooks 05, 06)
 - ``gan-<model>-fidelity-only``          the same steps without the GAN term (notebooks 05, 06)
-- ``<name>-seed<k>``                     a fine-tune repeated with seed ``k`` (seed noise)
+
+Seeds: every fine-tune *arm* (a grid entry, a GAN arm, the fidelity-only arm) is trained once per
+seed of :func:`seeds` (the profile's ``seeds``, default ``[seed]``), each from the same baseline;
+such an arm is ``{seed: run folder}`` and a set of arms ``{label: {seed: run folder}}``.
 
 An *extra-terms* mapping is ``{measure name: weight}`` (a GAN term's value is a dict with
 ``weight``); it is added to ``{charbonnier: 1.0}`` to form a fine-tune's objective.
@@ -23,10 +35,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 from nriqa.config import deep_merge, load_profile, resolve_device
+from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
 from nriqa.quality import register_kit_models
 from nriqa.paths import figures_dir, runs_dir
 from nriqa.train import run_is_done, train
+from nriqa.train.runs import run_key
 
 _PIXEL_TERMS = {"charbonnier", "pixel"}
 
@@ -65,9 +79,42 @@ def figure_dir(cfg: Mapping[str, Any]) -> Path:
     return p
 
 
-def run_dir(cfg: Mapping[str, Any]) -> Path:
-    """Run folder of a resolved experiment config: ``<RUN_ROOT>/<profile>/<experiment>``."""
-    return profile_root(cfg) / str(cfg["experiment"])
+def seeds(cfg: Mapping[str, Any]) -> list[int]:
+    """The seeds every fine-tune arm is trained with: the profile's ``seeds`` (a list of distinct
+    ints), else ``[seed]``. The baseline is trained once, with ``seed``."""
+    raw = cfg.get("seeds")
+    if raw is None:
+        return [int(cfg.get("seed", 0))]
+    if isinstance(raw, (int, str)) or not len(raw) or any(isinstance(v, bool) or not isinstance(v, int) for v in raw):
+        raise ConfigError(f"seeds must be a non-empty list of ints, got {raw!r}")
+    if len(set(raw)) != len(raw):
+        raise ConfigError(f"seeds must be distinct, got {raw!r}")
+    return [int(v) for v in raw]
+
+
+def noise_seeds(cfg: Mapping[str, Any]) -> list[int]:
+    """:func:`seeds`, with one more (the last + 1) when there is only one: the reference arms that
+    measure seed noise (notebook 05) need two."""
+    out = seeds(cfg)
+    return out if len(out) > 1 else out + [out[-1] + 1]
+
+
+def with_seed(cfg: Mapping[str, Any], seed: int) -> dict:
+    """``cfg`` with ``seed``: the same experiment with other sampled batches and initial noise."""
+    out = copy.deepcopy(dict(cfg))
+    out["seed"] = int(seed)
+    return out
+
+
+def run_name(cfg: Mapping[str, Any], init_from: Path | None = None) -> str:
+    """Folder name of a resolved experiment config: ``<experiment>-s<seed>-<run key>``
+    (``init_from``: the baseline folder a fine-tune starts from; its key is part of this one)."""
+    return f"{cfg['experiment']}-s{int(cfg.get('seed', 0))}-{run_key(cfg, init_from)}"
+
+
+def run_dir(cfg: Mapping[str, Any], init_from: Path | None = None) -> Path:
+    """Run folder of a resolved experiment config: ``<RUN_ROOT>/<profile>/<run_name>``."""
+    return profile_root(cfg) / run_name(cfg, init_from)
 
 
 # --------------------------------------------------------------------------- names and configs
@@ -136,13 +183,6 @@ def finetune_grid(cfg: Mapping[str, Any]) -> dict[str, dict]:
     return grid
 
 
-def reseeded(cfg: Mapping[str, Any]) -> dict:
-    """``cfg`` with the next seed: the same experiment with other sampled batches (seed noise)."""
-    out = copy.deepcopy(dict(cfg))
-    out["seed"] = int(cfg.get("seed", 0)) + 1
-    return out
-
-
 # --------------------------------------------------------------------------- adversarial terms
 
 def fidelity_terms(cfg: Mapping[str, Any]) -> dict:
@@ -177,69 +217,184 @@ def middle_gan_weight(cfg: Mapping[str, Any]) -> float:
 # --------------------------------------------------------------------------- cached training
 
 def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progress: bool = True) -> Path:
-    """Train ``cfg`` unless its run folder is already done; resume it when interrupted. Says which
-    run it trains (one line, when ``progress``), so a notebook's output and ``nriqa run``'s status
-    line name the run behind the progress bar."""
-    folder = run_dir(cfg)
+    """Train ``cfg`` unless its run folder (:func:`run_dir`) is already done; resume it when
+    interrupted. Says which run it trains (one line, when ``progress``), so a notebook's output and
+    ``nriqa run``'s status line name the run behind the progress bar."""
+    folder = run_dir(cfg, init_from)
     if progress and not run_is_done(folder):
         print(f"training {folder.name} ({(cfg.get('train') or {}).get('steps', '?')} steps)", flush=True)
     return train(dict(cfg), folder, init_from=init_from, progress=progress)
 
 
+def workers(cfg: Mapping[str, Any]) -> int:
+    """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
+    ``0`` or ``"auto"``: one per two CPU cores when on the CPU, else 1). See :func:`train_jobs`."""
+    raw = cfg.get("workers", 1)
+    if raw in (0, "auto"):
+        on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
+        return max(1, (os.cpu_count() or 1) // 2) if on_cpu else 1
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ConfigError(f"workers must be an int >= 0 or 'auto', got {raw!r}")
+    return raw
+
+
+def _worker_init(threads: int) -> None:
+    """A training worker: ``threads`` torch threads, the kit NR-IQA measures registered (as
+    :func:`ensure_kit_iqa` does in the parent)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    register_kit_models()
+
+
+def _train_job(cfg: dict, init_from: Path | None) -> Path:
+    return ensure_run(cfg, init_from=init_from, progress=False)
+
+
+def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: int = 1,
+               progress: bool = True) -> list[Path]:
+    """Train independent runs ``[(resolved config, init_from)]`` (each skipped when done, resumed
+    when interrupted); returns their folders in order. ``n_workers > 1`` trains them in that many
+    spawned processes (``concurrent.futures.ProcessPoolExecutor``), each with ``torch threads /
+    n_workers`` threads: the same runs as serial training (each run is seeded by its config), only
+    their progress bars are left out. An error in a run is raised here once the others finished."""
+    folders = [run_dir(cfg, init) for cfg, init in jobs]
+    todo = [(dict(cfg), init) for (cfg, init), f in zip(jobs, folders) if not run_is_done(f)]
+    if n_workers <= 1 or len(todo) <= 1:
+        return [ensure_run(cfg, init_from=init, progress=progress) for cfg, init in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    threads = max(1, torch.get_num_threads() // n_workers)
+    if progress:
+        print(f"training {len(todo)} runs in {min(n_workers, len(todo))} processes of {threads} thread(s): "
+              + ", ".join(run_dir(cfg, init).name for cfg, init in todo), flush=True)
+    with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = [pool.submit(_train_job, cfg, init) for cfg, init in todo]
+        errors = [f.exception() for f in futures]
+    for err in errors:
+        if err is not None:
+            raise err
+    return folders
+
+
 def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> Path:
-    """The Charbonnier baseline of ``model`` (trained on first use, cached afterwards)."""
+    """The Charbonnier baseline of ``model`` with the profile's ``seed`` (trained on first use,
+    cached afterwards)."""
     return ensure_run(baseline_config(cfg, model), progress=progress)
+
+
+Job = tuple[dict, "Path | None"]
+"""One run to train: (resolved experiment config, ``init_from`` baseline folder or ``None``)."""
+
+
+def finetune_job(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
+                 seed: int, name: str | None = None, train_overrides: Mapping[str, Any] | None = None) -> Job:
+    """The :data:`Job` of one fine-tune of ``baseline`` with ``extra_terms`` and ``seed``."""
+    return finetune_config(with_seed(cfg, seed), model, extra_terms, name=name, train_overrides=train_overrides), baseline
+
+
+def train_arms(cfg: Mapping[str, Any], arms: Mapping[str, Mapping[int, Job]], *,
+               progress: bool = True) -> dict[str, dict[int, Path]]:
+    """``{label: {seed: run}}`` of ``{label: {seed: job}}``: every job through one :func:`train_jobs`
+    call with the profile's :func:`workers` (the arms are independent of each other)."""
+    flat = [(label, s, job) for label, by_seed in arms.items() for s, job in by_seed.items()]
+    folders = train_jobs([job for _, _, job in flat], n_workers=workers(cfg), progress=progress)
+    out: dict[str, dict[int, Path]] = {label: {} for label in arms}
+    for (label, s, _), folder in zip(flat, folders):
+        out[label][s] = folder
+    return out
 
 
 def ensure_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
                     name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
-                    baseline: Path | None = None, progress: bool = True) -> Path:
-    """A fine-tune of ``model``'s baseline (or of the run ``baseline``) with ``extra_terms`` added
-    to Charbonnier."""
+                    baseline: Path | None = None, seed: int | None = None, progress: bool = True) -> Path:
+    """One fine-tune of ``model``'s baseline (or of the run ``baseline``) with ``extra_terms`` added
+    to Charbonnier, with ``seed`` (default: the first of :func:`seeds`)."""
     base = baseline or ensure_baseline(cfg, model, progress=progress)
-    ft = finetune_config(cfg, model, extra_terms, name=name, train_overrides=train_overrides)
+    ft, _ = finetune_job(cfg, model, extra_terms, baseline=base, seed=seeds(cfg)[0] if seed is None else seed,
+                         name=name, train_overrides=train_overrides)
     return ensure_run(ft, init_from=base, progress=progress)
 
 
+def arm_jobs(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
+             name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
+             arm_seeds: list[int] | None = None) -> dict[int, Job]:
+    """``{seed: job}`` of one arm: a fine-tune of ``baseline`` per seed (default :func:`seeds`)."""
+    return {s: finetune_job(cfg, model, extra_terms, baseline=baseline, seed=s, name=name,
+                            train_overrides=train_overrides)
+            for s in (seeds(cfg) if arm_seeds is None else arm_seeds)}
+
+
+def ensure_arm(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
+               name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
+               baseline: Path | None = None, arm_seeds: list[int] | None = None,
+               progress: bool = True) -> dict[int, Path]:
+    """``{seed: run}``: one fine-tune per seed (default :func:`seeds`), every seed from the same
+    baseline (trained in parallel with the profile's ``workers``)."""
+    base = baseline or ensure_baseline(cfg, model, progress=progress)
+    jobs = arm_jobs(cfg, model, extra_terms, baseline=base, name=name, train_overrides=train_overrides,
+                    arm_seeds=arm_seeds)
+    return train_arms(cfg, {"arm": jobs}, progress=progress)["arm"]
+
+
 def finetune_runs(cfg: Mapping[str, Any], model: str, grid: Mapping[str, Mapping[str, Any]] | None = None, *,
-                  progress: bool = True) -> dict[str, Path]:
-    """``{"baseline": run, label: run}``: the baseline of ``model``, then one fine-tune per entry
-    of ``grid`` (label -> extra terms; default: :func:`finetune_grid`), trained in that order."""
+                  progress: bool = True) -> dict[str, dict[int, Path]]:
+    """``{"baseline": {seed: run}, label: {seed: run, ...}}``: the baseline of ``model`` (trained
+    once, with the profile's ``seed``), then every entry of ``grid`` (label -> extra terms;
+    default: :func:`finetune_grid`) once per seed of :func:`seeds` (in grid then seed order, or in
+    parallel with the profile's ``workers``)."""
     grid = finetune_grid(cfg) if grid is None else grid
-    runs = {"baseline": ensure_baseline(cfg, model, progress=progress)}
-    for label, terms in grid.items():
-        runs[label] = ensure_finetune(cfg, model, terms, progress=progress)
-    return runs
-
-
-def ensure_reseeded_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, name: str,
-                             train_overrides: Mapping[str, Any] | None = None, progress: bool = True) -> Path:
-    """The fine-tune ``name`` repeated with the next seed (run ``<name>-seed<k>``), starting from
-    the same baseline as the original (only the fine-tune's batches and initial noise differ)."""
     base = ensure_baseline(cfg, model, progress=progress)
-    other = reseeded(cfg)
-    return ensure_finetune(other, model, extra_terms, name=f"{name}-seed{other['seed']}",
-                           train_overrides=train_overrides, baseline=base, progress=progress)
+    arms = {label: arm_jobs(cfg, model, terms, baseline=base) for label, terms in grid.items()}
+    return {"baseline": {int(cfg.get("seed", 0)): base}, **train_arms(cfg, arms, progress=progress)}
+
+
+def gan_name(model: str, discriminator: str, weight: float, extra: Mapping[str, Any] | None = None) -> str:
+    """Experiment name of a GAN fine-tune: ``gan-<model>-<disc>-w<weight>`` (``+<slug>`` of the
+    ``extra`` terms beside the profile's fidelity terms)."""
+    return f"gan-{model}-{discriminator}-w{float(weight):g}" + (f"+{slug(extra)}" if extra else "")
+
+
+def gan_arm_jobs(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
+                 baseline: Path) -> dict[int, Job]:
+    """``{seed: job}`` of the GAN arm ``gan-<model>-<discriminator>-w<weight>``: fidelity terms +
+    GAN term, GAN-run steps (:func:`gan_overrides`), one per seed of :func:`seeds`."""
+    return arm_jobs(cfg, model, gan_terms(cfg, discriminator, weight), baseline=baseline,
+                    name=gan_name(model, discriminator, weight), train_overrides=gan_overrides(cfg))
 
 
 def ensure_gan_run(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
-                   progress: bool = True) -> Path:
-    """The fine-tune ``gan-<model>-<discriminator>-w<weight>``: fidelity terms + GAN term, GAN-run
-    steps (:func:`gan_overrides`)."""
+                   seed: int | None = None, progress: bool = True) -> Path:
+    """The fine-tune ``gan-<model>-<discriminator>-w<weight>`` with ``seed`` (default: the first of
+    :func:`seeds`): fidelity terms + GAN term, GAN-run steps (:func:`gan_overrides`)."""
     return ensure_finetune(cfg, model, gan_terms(cfg, discriminator, weight),
-                           name=f"gan-{model}-{discriminator}-w{weight:g}",
+                           name=gan_name(model, discriminator, weight), seed=seed,
                            train_overrides=gan_overrides(cfg), progress=progress)
 
 
-def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict[str, Path]:
-    """``{"fidelity": run, "fidelity (reseeded)": run}``: the fidelity-only fine-tune (GAN-run
-    steps, no GAN) and its repeat with the next seed."""
-    over = gan_overrides(cfg)
-    name = f"gan-{model}-fidelity-only"
-    return {"fidelity": ensure_finetune(cfg, model, fidelity_terms(cfg), name=name,
-                                        train_overrides=over, progress=progress),
-            "fidelity (reseeded)": ensure_reseeded_finetune(cfg, model, fidelity_terms(cfg), name=name,
-                                                            train_overrides=over, progress=progress)}
+def gan_arm(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
+            progress: bool = True) -> dict[int, Path]:
+    """``{seed: run}``: the GAN arm of :func:`gan_arm_jobs`, trained."""
+    base = ensure_baseline(cfg, model, progress=progress)
+    return train_arms(cfg, {"arm": gan_arm_jobs(cfg, model, discriminator, weight, baseline=base)},
+                      progress=progress)["arm"]
+
+
+def fidelity_jobs(cfg: Mapping[str, Any], model: str, *, baseline: Path) -> dict[int, Job]:
+    """``{seed: job}`` of the fidelity-only arm ``gan-<model>-fidelity-only`` (GAN-run steps, no
+    GAN), one per seed of :func:`noise_seeds` (at least two: their spread measures the noise)."""
+    return arm_jobs(cfg, model, fidelity_terms(cfg), baseline=baseline, name=f"gan-{model}-fidelity-only",
+                    train_overrides=gan_overrides(cfg), arm_seeds=noise_seeds(cfg))
+
+
+def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict[str, dict[int, Path]]:
+    """``{"fidelity": {seed: run}}``: the fidelity-only arm of :func:`fidelity_jobs`, trained."""
+    base = ensure_baseline(cfg, model, progress=progress)
+    return train_arms(cfg, {"fidelity": fidelity_jobs(cfg, model, baseline=base)}, progress=progress)
 
 
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:

@@ -21,7 +21,9 @@ class TrainConfig:
     ``reference``, ``target_share``, ``balance_every``), ``project_conflicts`` (PCGrad-style, one
     process only), ``d_lr``/``d_optimizer`` (discriminator Adam), ``init_weights`` (``ema`` |
     ``params`` of the ``init_from`` baseline), ``loss_ema_decay`` (smoothing of the loss that picks
-    ``best.pt``), ``ddp_find_unused``. ``grad_clip`` 0/null = off; ``gradnorm_every`` 0 = off;
+    ``best.pt``), ``ddp_find_unused``, ``ema_warmup`` (the EMA's decay ramps up as ``min(ema_decay, (1+n)/(10+n))``
+    over this run's updates ``n``, so a short fine-tune's EMA represents it; false: constant
+    ``ema_decay``). ``grad_clip`` 0/null = off; ``gradnorm_every`` 0 = off;
     ``ckpt_every`` 0 = only at the end.
     """
 
@@ -34,6 +36,7 @@ class TrainConfig:
     grad_clip: float | None = None
     accumulate: int = 1
     ema_decay: float = 0.999
+    ema_warmup: bool = True
     log_every: int = 10
     gradnorm_every: int = 0
     ckpt_every: int = 0

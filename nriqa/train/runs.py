@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -17,6 +18,7 @@ from torch import nn
 from nriqa.errors import ConfigError
 
 from .checkpoint import load_checkpoint
+from .config import TrainConfig
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
@@ -32,6 +34,48 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
 #: the config sections that decide what a run trains (other profile sections, e.g. the panel, do not)
 TRAINING_KEYS = ("train", "data", "model", "model_size", "seed", "spynet_weights")
 
+#: ``train`` knobs that do not change the trained weights: logging, checkpoint cadence, TensorBoard,
+#: the non-finite guard's patience (it stops a run, it never changes one that finishes) and the
+#: per-term gradient-norm probe (it reads gradients, it does not write them)
+UNKEYED_TRAIN = ("log_every", "gradnorm_every", "ckpt_every", "keep_last", "tensorboard", "max_nonfinite")
+#: ``data`` keys that only shape evaluation or loading, not the training batches
+UNKEYED_DATA = ("test_max_frames", "test_max_clips", "test_max_side", "preload")
+
+
+def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) -> dict:
+    """Everything that changes what a run trains, as plain data (the input of :func:`run_key`).
+
+    Keys: ``model``, ``model_size``, ``seed``, ``train`` (every :class:`~.config.TrainConfig` knob
+    with its default filled in, the objective, optimizer, schedule and EMA included, less
+    :data:`UNKEYED_TRAIN`), ``data`` (less :data:`UNKEYED_DATA`), ``weights`` (the profile's
+    balancing knobs, only when the objective balances online), ``iqa`` (only when a loss term is a
+    kit-trained ``<arch>@embedded`` model, whose weights that section trains) and ``init_from``
+    (the run key of the baseline, else its folder name). Left out on purpose: ``device`` (a run
+    trained on CUDA is reused on the CPU: the same experiment, other float rounding), ``run_root``,
+    the profile name and the notebooks' sections (panel, ...)."""
+    name, size = _model_name(cfg)
+    train = {k: v for k, v in asdict(TrainConfig.from_cfg(cfg)).items() if k not in UNKEYED_TRAIN}
+    out: dict[str, Any] = {"model": name, "model_size": size, "seed": int(cfg.get("seed", 0)), "train": train,
+                           "data": {k: v for k, v in dict(cfg.get("data") or {}).items() if k not in UNKEYED_DATA}}
+    objective = dict(train.get("objective") or {})
+    if objective.get("weights") not in (None, "fixed") and isinstance(cfg.get("weights"), Mapping):
+        out["weights"] = {k: cfg["weights"].get(k) for k in ("reference", "target_share", "balance_every")}
+    if any(str(k).endswith("@embedded") for k in objective) and cfg.get("iqa") is not None:
+        out["iqa"] = cfg["iqa"]
+    if init_from is not None:
+        init_from = Path(init_from)
+        try:
+            out["init_from"] = read_config(init_from).get("run_key") or init_from.name
+        except FileNotFoundError:
+            out["init_from"] = init_from.name
+    return json.loads(json.dumps(out, sort_keys=True, default=str))  # tuples -> lists, as config.yaml gives back
+
+
+def run_key(cfg: Mapping[str, Any], init_from: str | Path | None = None) -> str:
+    """8 hex digits naming what a run trains (:func:`keyed_config`): equal keys, equal results."""
+    text = json.dumps(keyed_config(cfg, init_from), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
     """Those of ``keys`` whose values differ between two configs, compared as JSON the way
@@ -40,6 +84,16 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterabl
         return json.dumps(v, sort_keys=True, default=str)
 
     return [k for k in keys if text(old.get(k)) != text(new.get(k))]
+
+
+def keyed_changes(saved: Mapping[str, Any], cfg: Mapping[str, Any], init_from: str | Path | None = None) -> list[str]:
+    """Sections of :func:`keyed_config` that differ between a run folder's saved ``config.yaml``
+    (its ``keyed`` entry) and ``cfg``; falls back to :func:`training_changes` for a folder written
+    before run keys existed."""
+    if "keyed" not in saved:
+        return training_changes(saved, cfg)
+    new = keyed_config(cfg, init_from)
+    return config_changes(saved["keyed"], new, sorted(set(saved["keyed"]) | set(new)))
 
 
 def training_changes(saved: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:

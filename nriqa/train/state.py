@@ -3,7 +3,8 @@ the non-finite guard, the checkpoint dict, starting or resuming a run folder, an
 where a run came from and how it ended.
 
 Checkpoint keys (``save_checkpoint`` writes this dict as it is): ``step``, ``params``,
-``params_ema``, ``optimizer``, ``scheduler``, ``rng``, ``config_hash``, ``model``, ``model_size``,
+``params_ema``, ``ema`` (:meth:`EMA.counters_state`), ``optimizer``, ``scheduler``, ``rng``, ``config_hash``,
+``model``, ``model_size``,
 ``trainer`` (:meth:`Tally.state_dict`), ``weights``; ``balancer`` with online weights;
 ``discriminator`` and ``d_optimizer`` with an adversarial term.
 """
@@ -131,6 +132,7 @@ def checkpoint_state(tr: "_Trainer", step: int) -> dict:
     """Everything an exact resume needs, after ``step`` optimizer steps."""
     state = {
         "step": step, "params": tr.gen.state_dict(), "params_ema": tr.ema.state_dict(),
+        "ema": tr.ema.counters_state(),
         "optimizer": tr.opt.state_dict(),
         "scheduler": {"name": "cosine_restarts", "step": step, **tr.schedule.__dict__},
         "rng": rng_state(), "config_hash": tr.hash,
@@ -162,6 +164,8 @@ def resume_or_start(tr: "_Trainer") -> int:
             run_dir.mkdir(parents=True, exist_ok=True)
             record = dict(tr.cfg)
             record["config_hash"] = tr.hash
+            if tr.key is not None:  # what the run folder is keyed by (nriqa.train.runs.keyed_config)
+                record["run_key"], record["keyed"] = tr.key, tr.keyed
             if tr.init_record is not None:
                 record["init_from"] = tr.init_record
             atomic_write_text(run_dir / CONFIG_FILE, nconfig.dump(record))
@@ -174,6 +178,7 @@ def resume_or_start(tr: "_Trainer") -> int:
             warnings.warn(f"resuming {run_dir} with a changed config ({changed})", stacklevel=4)  # 4: train()'s caller
     tr.gen.load_state_dict(ck["params"])
     tr.ema.load_state_dict(ck["params_ema"])
+    tr.ema.load_counters(ck.get("ema"))
     tr.opt.load_state_dict(ck["optimizer"])
     for k, v in ck.get("weights", {}).items():
         if k in tr.weights:
@@ -199,7 +204,7 @@ def resume_or_start(tr: "_Trainer") -> int:
 def _resume_changes(saved: dict, cfg: Mapping) -> list[str]:
     """Sorted names of the ``cfg["train"]`` keys (except ``steps``: a longer run may resume a shorter
     one) and other top-level sections that differ from the saved config."""
-    saved = {k: v for k, v in saved.items() if k not in ("config_hash", "init_from")}
+    saved = {k: v for k, v in saved.items() if k not in ("config_hash", "init_from", "run_key", "keyed")}
     old_t, new_t = dict(saved.get("train", {})), dict(cfg.get("train", {}))
     changed = config_changes(old_t, new_t, (set(old_t) | set(new_t)) - {"steps"})
     changed += config_changes(saved, cfg, (set(saved) | set(cfg)) - {"train"})
@@ -238,5 +243,5 @@ def write_done(tr: "_Trainer", steps: int, started: float) -> None:
            "best_step": tr.tally.best_step, "best_score": finite_or_none(tr.tally.best_score),
            "best_by": "evaluate" if tr.evaluate is not None else "train_loss_ema",
            "loss_ema": finite_or_none(float(tr.tally.loss_ema.item())), "world_size": tr.info.world_size,
-           "init_from": tr.init_record}
+           "init_from": tr.init_record, "evaluated": tr.ema.card()}
     atomic_write_text(tr.run_dir / DONE_FILE, json.dumps(rec, indent=2))

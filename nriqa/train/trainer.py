@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -50,7 +49,8 @@ from .lock import claim_run_folder
 from .log import TensorBoard, append_row, log_row
 from .optim import build_optimizer, step_unless_nonfinite
 from .runs import (DONE_FILE, TRAINING_KEYS, _model_name, build_generator, config_hash, flow_parameters,
-                   read_config, training_changes)
+                   keyed_changes, keyed_config, read_config, run_key,
+                   training_changes)
 from .schedule import build_schedule
 from .state import NonFiniteError, Tally, baseline_record, checkpoint, resume_or_start, stop_if_nonfinite, write_done
 
@@ -74,11 +74,11 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     """
     run_dir = Path(run_dir)
     if (run_dir / DONE_FILE).exists():
-        changed = training_changes(read_config(run_dir), cfg)
+        changed = keyed_changes(read_config(run_dir), cfg, init_from) if model is None else []
         if changed:
-            warnings.warn(f"{run_dir} is a finished run trained with a different {', '.join(changed)} than "
-                          "asked now; it is reused as it is. Delete the folder (or name the experiment "
-                          "differently) to train with the new settings.", stacklevel=2)
+            raise ConfigError(f"{run_dir} is a finished run trained with a different {', '.join(changed)} than "
+                              "asked now. Pass another run folder (the study names each folder by what "
+                              "changes its result: nriqa.study.runs.run_dir), or delete this one.")
         return run_dir
     tc = TrainConfig.from_cfg(cfg)
     cfg = dict(cfg)
@@ -115,6 +115,8 @@ class _Trainer:
         seed = int(cfg.get("seed", 0))
         seed_all(seed)
         self.hash = config_hash(cfg)
+        self.key = run_key(cfg, init_from) if model is None else None  # (a hand-made model has no name to key)
+        self.keyed = keyed_config(cfg, init_from) if model is None else None
 
         # --- generator, objective, data ----------------------------------------------------------------
         self.sampler = sampler if sampler is not None else build_train_sampler(cfg["data"], seed)
@@ -138,7 +140,7 @@ class _Trainer:
         self.lr_mults = [1.0] + ([float(tc.flow_lr_mult)] if self.flow else [])
         self.opt = build_optimizer(tc.optimizer, [{"params": main}] + ([{"params": self.flow}] if self.flow else []))
         self.schedule = build_schedule(tc.schedule, float(tc.optimizer.get("lr", 1e-3)), int(tc.steps))
-        self.ema = EMA(self.gen, float(tc.ema_decay))
+        self.ema = EMA(self.gen, float(tc.ema_decay), warmup=bool(tc.ema_warmup))
 
         # --- adversarial term: discriminator with its own optimizer, frozen outside its own update -------
         self.adv = getattr(self.objective, "adversarial", None)
@@ -220,7 +222,7 @@ class _Trainer:
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip, foreach=True)
         finite = ddp.all_finite(total_sum, gnorm, self.info)
         step_unless_nonfinite(self.opt, finite)
-        self.ema.update(self.gen, torch.where(finite, 1.0 - self.ema.decay, 0.0))  # weight 0: EMA unchanged
+        self.ema.update(self.gen, finite)  # not finite: EMA and its counter unchanged
         d_loss = self._discriminator_step(fakes) if self.disc is not None else torch.zeros((), device=self.device)
         self.tally.add_step(finite, total_sum, gnorm, d_loss, conflict / accum, term_sums)
 

@@ -1,0 +1,79 @@
+"""Independent fine-tunes: one at a time with T torch threads vs W worker processes of T/W threads,
+side by side in one invocation (``nriqa.study.runs.train_jobs``, the study's own code path).
+
+    python benchmarks/bench_parallel_runs.py                        # demo shape, 4 runs x 10 steps
+    python benchmarks/bench_parallel_runs.py --runs 6 --steps 30 --rounds 2
+
+The runs are the demo's fine-tune shape: BasicVSR++ tiny, the demo profile's data settings
+(embedded clips, batch 4 x 5 frames, 16 px LR crops) and ``finetune`` trainer knobs, objective
+Charbonnier + ``--term`` (default GMSD 0.5, which needs no trained weights), each with its own
+seed, from random initialisation (a baseline's weights cost the same per step). Serial and
+parallel rounds alternate (A B, then B A, ...) so load on a shared machine hits both alike; the
+load average (``os.getloadavg``) is printed beside every time. The parallel time includes
+starting the worker processes (spawn, imports), as the study pays it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import torch
+
+from nriqa.study import runs
+
+
+def jobs(run_root: str, n: int, steps: int, term: str, weight: float) -> list[tuple[dict, None]]:
+    cfg = runs.profile("demo", device="cpu", run_root=run_root)
+    cfg["finetune"] = {**cfg["finetune"], "steps": steps, "schedule": {**cfg["finetune"]["schedule"], "periods": [steps]},
+                       "log_every": steps, "ckpt_every": 0}
+    return [(runs.finetune_config(runs.with_seed(cfg, seed), "basicvsrpp", {term: weight}), None) for seed in range(n)]
+
+
+def timed(n: int, steps: int, term: str, weight: float, workers: int, threads: int) -> float:
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        todo = jobs(tmp, n, steps, term, weight)
+        t0 = time.perf_counter()
+        folders = runs.train_jobs(todo, n_workers=workers, progress=False)
+        seconds = time.perf_counter() - t0
+        assert all(runs.run_is_done(f) for f in folders)
+    return seconds
+
+
+def load() -> str:
+    return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=4, help="independent fine-tunes per round")
+    ap.add_argument("--steps", type=int, default=10, help="steps per fine-tune (the demo's: 30)")
+    ap.add_argument("--rounds", type=int, default=2, help="serial/parallel pairs, alternating in order")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads in all (serial: all for one run)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--term", default="gmsd")
+    ap.add_argument("--weight", type=float, default=0.5)
+    a = ap.parse_args(argv)
+    print(f"{a.runs} fine-tunes x {a.steps} steps (basicvsrpp tiny, demo data, charbonnier + {a.term} {a.weight:g}); "
+          f"serial: 1 process x {a.threads} threads; parallel: {a.workers} processes x "
+          f"{max(1, a.threads // a.workers)} thread(s); {os.cpu_count()} CPUs; {load()}", flush=True)
+    timed(1, 2, a.term, a.weight, 1, a.threads)  # warm-up: imports, first-call costs of the serial process
+    times: dict[str, list[float]] = {"serial": [], "parallel": []}
+    for r in range(a.rounds):
+        order = ["serial", "parallel"] if r % 2 == 0 else ["parallel", "serial"]
+        for kind in order:
+            w = 1 if kind == "serial" else a.workers
+            s = timed(a.runs, a.steps, a.term, a.weight, w, a.threads)
+            times[kind].append(s)
+            print(f"round {r + 1} {kind:8s}: {s:7.1f} s  ({s / a.runs:5.1f} s per fine-tune, "
+                  f"{s / a.runs / a.steps:5.2f} s per step)  {load()}", flush=True)
+    ser, par = statistics.median(times["serial"]), statistics.median(times["parallel"])
+    print(f"median serial {ser:.1f} s ({ser / a.runs:.1f} s per fine-tune), parallel {par:.1f} s "
+          f"({par / a.runs:.1f} s per fine-tune); serial / parallel = {ser / par:.2f}x; {load()}")
+
+
+if __name__ == "__main__":
+    main()

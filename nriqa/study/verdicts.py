@@ -1,0 +1,69 @@
+"""The tables behind the verdicts of notebooks 03, 05 and 06: per seed and per clip.
+
+Every fine-tune arm is ``{seed: run folder}`` (:func:`nriqa.study.runs.seeds`); the verdicts of
+:mod:`nriqa.analysis.claims` need one value per arm, seed and clip, never an average over seeds:
+
+- :func:`gains`: relative gains over the baseline (:func:`nriqa.analysis.stats.paired_gains`) on
+  the measures named, from :func:`nriqa.study.evaluation.evaluate_runs` scores;
+- :func:`artifact_values` / :func:`artifact_changes`: the artifact measures of every seed's
+  outputs on every test clip (mean over frames, higher = more artifact), and their change over
+  the baseline on the same clip.
+
+The margins, ``n_boot`` and the bootstrap's seed come from the profile's ``verdicts`` section
+(:func:`nriqa.analysis.claims.settings`).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from nriqa import quality
+from nriqa.analysis.artifacts import measure_artifacts
+from nriqa.analysis.stats import paired_change, paired_gains
+from nriqa.train import load_generator
+
+from .evaluation import ARTIFACTS, Runs, seeded, test_set
+
+
+def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "baseline") -> pd.DataFrame | None:
+    """``run, seed, model, dataset, clip, gain``: the mean relative gain over ``baseline`` on
+    ``measures`` (those present in ``scores``), per arm, seed and clip; None when none is present."""
+    present = [m for m in measures if m in set(scores["measure"])]
+    if not present:
+        return None
+    return paired_gains(scores, baseline=baseline, measures=present)
+
+
+def modes(names: Sequence[str], mode: str) -> list[str]:
+    """The names among ``names`` whose measure card has ``mode`` (``"NR"`` or ``"FR"``)."""
+    return [n for n in names if quality.card(n).mode.upper() == mode]
+
+
+def artifact_values(cfg: Mapping[str, Any], runs: Runs, measures: Sequence[str] = ARTIFACTS) -> pd.DataFrame:
+    """``run, seed, clip, measure, value``: each artifact measure of each seed's outputs on each
+    test clip (mean over frames; 0 = no more than the ground truth, higher = more artifact)."""
+    rows = []
+    clips = test_set(cfg)
+    for label, by_seed in seeded(runs).items():
+        for seed, folder in by_seed.items():
+            gen = load_generator(folder, device="cpu")
+            with torch.no_grad():
+                for c in clips:
+                    out = gen(c["lr"])[0].clamp(0, 1)
+                    for m, v in measure_artifacts(out, c["hr"][0], list(measures)).items():
+                        rows.append({"run": label, "seed": int(seed), "clip": c["name"], "measure": m,
+                                     "value": float(v.float().mean())})
+    return pd.DataFrame(rows, columns=["run", "seed", "clip", "measure", "value"])
+
+
+def artifact_changes(values: pd.DataFrame, *, baseline: str = "baseline") -> pd.DataFrame:
+    """``run, seed, clip, measure, change``: :func:`artifact_values` minus the baseline's on the
+    same clip (positive = the arm added some of that artifact)."""
+    return paired_change(values, baseline=baseline, value="value")
+
+
+def arms_only(runs: Mapping[str, Any], labels: Sequence[str], *, baseline: str = "baseline") -> dict:
+    """``runs`` restricted to ``baseline`` and ``labels`` (in that order)."""
+    return {k: runs[k] for k in [baseline, *labels] if k in runs}
