@@ -9,6 +9,7 @@ Commands (each lives next to the code it drives and is imported only when used):
   train-iqa   train a kit NR-IQA model on the embedded distortion set (or a real IQA dataset)
   eval        evaluate run folders with a quality panel, print a summary, write the CSV
   run         execute the notebooks in order with papermill
+  findings    the findings a run recorded (summary.json) as Markdown; `--write README.md`
 
 Global flags (before the command): ``--debug`` shows the full traceback of an error
 (also ``NRIQA_DEBUG=1``); ``--version`` prints the kit's version.
@@ -34,6 +35,7 @@ COMMANDS = {
     "train": ("nriqa.train.cli", "main"),
     "train-iqa": ("nriqa.iqa.cli", "main"),
     "eval": ("nriqa.analysis.cli", "main"),
+    "findings": ("nriqa.study.summary", "main"),
     "run": ("nriqa.runner", "main"),
 }
 
