@@ -208,7 +208,7 @@ def _record_times(profile: str, run_root: Path, seed, seconds: dict[str, float])
     record({"name": profile, "run_root": str(run_root), "seed": seed}, "run", {
         "notebook_time": finding("time to execute the notebooks of the last `nriqa run`", sum(seconds.values()) / 60,
                                  fmt=".1f", unit="min", n=len(seconds)),
-        "notebooks": ", ".join(seconds)})
+        "notebooks": "notebooks executed: " + ", ".join(seconds)})
 
 
 def render_findings_into_readme(profile: str, run_root: Path | None = None,

@@ -84,6 +84,7 @@ def test_render_formats_numbers_sentences_and_verdicts():
     assert "- PSNR over bicubic: -0.05 dB (n = 3)" in text
     assert "- largest mean panel gain: +1.23 % (n = 9 runs)" in text
     assert "(seed 1)" in text and "- smallest: b" in text
+    assert text.index("largest mean panel gain: +1.23") < text.index("- largest: a")  # recorded order
     assert "| GANs help | +1 % vs 0.2 % noise | **agrees** |" in text
     assert "_seed" not in text and "_recorded" not in text
     assert S.render_findings({}) == S.PLACEHOLDER

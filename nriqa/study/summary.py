@@ -166,7 +166,7 @@ def record(cfg: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> P
         sec["_seed"] = cfg.get("seed")
         sec["_recorded"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         data[section] = sec
-        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(path, json.dumps(data, indent=1) + "\n")
     return path
 
 
@@ -243,7 +243,7 @@ def write_findings(summary_file: str | os.PathLike, readme: str | os.PathLike | 
                         "(python -m nriqa run --profile <name>)")
     rendered = render_findings(summary)
     if copy_to is not None:
-        atomic_write_text(copy_to, json.dumps(summary, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(copy_to, json.dumps(summary, indent=1) + "\n")
     if readme is not None:
         readme = Path(readme)
         atomic_write_text(readme, replace_block(readme.read_text(), rendered))
