@@ -75,7 +75,7 @@ def test_damaged_summary_is_a_clear_error(tmp_path):
 def test_render_formats_numbers_sentences_and_verdicts():
     summary = {
         "02_finetuning": {"gain": S.finding("largest mean panel gain", 0.01234, fmt="pct", n="9 runs"),
-                          "text": "largest: a\nsmallest: b", "_seed": 1},
+                          "text": "largest: a\nsmallest: b\n  sub-item: c", "_seed": 1},
         "01_baseline": {"db": S.finding("PSNR over bicubic", -0.0512, fmt="+.2f", unit="dB", n=3)},
         "05_adversarial": {"verdicts": S.verdict_rows([Verdict("GANs help", "+1 % vs 0.2 % noise", "agrees")])},
     }
@@ -83,7 +83,7 @@ def test_render_formats_numbers_sentences_and_verdicts():
     assert text.index("notebook 01") < text.index("notebook 02") < text.index("notebook 05")
     assert "- PSNR over bicubic: -0.05 dB (n = 3)" in text
     assert "- largest mean panel gain: +1.23 % (n = 9 runs)" in text
-    assert "(seed 1)" in text and "- smallest: b" in text
+    assert "(seed 1)" in text and "\n- smallest: b\n  - sub-item: c" in text
     assert text.index("largest mean panel gain: +1.23") < text.index("- largest: a")  # recorded order
     assert "| GANs help | +1 % vs 0.2 % noise | **agrees** |" in text
     assert "_seed" not in text and "_recorded" not in text

@@ -186,7 +186,8 @@ def _cell(text: str) -> str:
 
 def _render_value(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
-        return [f"- {line.strip()}" for line in value.splitlines() if line.strip()]
+        # an indented line (a describe_* sub-item) becomes a nested bullet
+        return [("  " if line[:1].isspace() else "") + f"- {line.strip()}" for line in value.splitlines() if line.strip()]
     if isinstance(value, Mapping) and "what" in value:
         n = f" (n = {value['n']})" if value.get("n") is not None else ""
         return [f"- {value['what']}: {format_value(value.get('value'), value.get('fmt', '.3g'), value.get('unit', ''))}{n}"]
