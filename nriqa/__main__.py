@@ -12,6 +12,7 @@ Commands (each lives next to the code it drives and is imported only when used):
               ``import-checkpoint vrt 001_VRT_videosr_bi_REDS_6frames.pth --profile paper``
   run         execute the notebooks in order with papermill
   sweep       submit every training run of a profile's study, then its evaluation (slurm or local)
+  findings    the findings a run recorded (summary.json) as Markdown (--write README.md puts them into README)
 
 Global flags (before the command): ``--debug`` shows the full traceback of an error
 (also ``NRIQA_DEBUG=1``); ``--version`` prints the kit's version.
@@ -38,6 +39,7 @@ COMMANDS = {
     "train-iqa": ("nriqa.iqa.cli", "main"),
     "eval": ("nriqa.analysis.cli", "main"),
     "import-checkpoint": ("nriqa.study.released", "main"),
+    "findings": ("nriqa.study.summary", "main"),
     "run": ("nriqa.runner", "main"),
     "sweep": ("nriqa.sweep", "main"),
 }

@@ -4,6 +4,10 @@
     python -m nriqa run --profile demo --only 02,03    # a subset, still in order
     python -m nriqa run -p SEED 1 -p DEVICE cuda       # notebook parameters
 
+Each notebook records its key findings in ``<RUN_ROOT>/<profile>/summary.json`` (the runner adds
+the notebooks' times); after a ``demo`` run the runner renders them into README's findings block
+and copies the summary to ``figures/summary.json`` (``python -m nriqa findings``).
+
 Executed copies go to ``<RUN_ROOT>/<profile>/notebooks/`` (``RUN_ROOT``: ``--run-root``, else
 ``$NRIQA_RUNS``, else ``runs/`` of the repository); the run stops at the first failing notebook
 and prints the failing cell. A ``-p`` name that no selected notebook's parameters cell defines is
@@ -186,7 +190,7 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}
     params.update(parameters or {})
-    done = []
+    done, seconds = [], {}
     for book in books:
         target = out_dir / book.name
         t0 = time.time()
@@ -203,9 +207,36 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
                   f"{err.ename}: {err.evalue}\nexecuted copy: {target}", file=sys.stderr)
             raise
         status.close()
-        print(f"[nriqa run] {book.name} done in {time.time() - t0:.0f} s -> {target}", flush=True)
+        seconds[book.stem] = time.time() - t0
+        print(f"[nriqa run] {book.name} done in {seconds[book.stem]:.0f} s -> {target}", flush=True)
         done.append(target)
+    _record_times(profile, run_root, params.get("SEED"), seconds)
     return done
+
+
+def _record_times(profile: str, run_root: Path, seed, seconds: dict[str, float]) -> None:
+    """The run's notebook times in the findings summary (section ``run``)."""
+    from .study.summary import finding, record
+
+    record({"name": profile, "run_root": str(run_root), "seed": seed}, "run", {
+        "notebook_time": finding("time to execute the notebooks of the last `nriqa run`", sum(seconds.values()) / 60,
+                                 fmt=".1f", unit="min", n=len(seconds)),
+        "notebooks": "notebooks executed: " + ", ".join(seconds)})
+
+
+def render_findings_into_readme(profile: str, run_root: Path | None = None,
+                                readme: Path = REPO_ROOT / "README.md") -> Path | None:
+    """After a demo run: README's findings block (between ``<!-- findings:start/end -->``) and
+    ``figures/summary.json`` rendered from ``<RUN_ROOT>/demo/summary.json``. Other profiles, or a
+    README without the block (an installed package), leave both alone. Returns the README written."""
+    from .paths import figures_dir
+    from .study.summary import SUMMARY_FILE, findings_block, write_findings
+
+    if profile != "demo" or not readme.exists() or findings_block(readme.read_text()) is None:
+        return None
+    root = Path(run_root).expanduser().resolve() if run_root else runs_dir()
+    write_findings(root / profile / SUMMARY_FILE, readme=readme, copy_to=figures_dir() / SUMMARY_FILE)
+    return readme
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     # failed run never need
     from .study.runs import figure_dir, profile as load
 
+    written = render_findings_into_readme(args.profile, args.run_root)
+    if written:
+        print(f"[nriqa run] findings rendered into {written} and figures/summary.json")
     figs = figure_dir(load(args.profile, run_root=args.run_root))
     print(f"[nriqa run] all notebooks done in {time.time() - t0:.0f} s; figures in {figs}")
     for f in sorted(figs.glob("*.png")):

@@ -52,7 +52,7 @@ def test_finetune_grid_has_every_term_and_combo():
         assert grid[name] == {name: cfg["finetune"]["extra_terms"][name]}
     assert len(grid) == len(cfg["finetune"]["extra_terms"]) + len(cfg["finetune"]["combos"])
     smoke = runs.finetune_grid(load_profile("smoke"))  # null weights drop the demo's other terms
-    assert set(smoke) == {"niqe-kit", "cnniqa@embedded", "cnniqa@embedded + lpips-vgg-randtrunk"}
+    assert set(smoke) == {"niqe", "cnniqa@embedded", "cnniqa@embedded + st-lpips-alex"}
 
 
 def test_figure_dir_keeps_non_demo_profiles_out_of_figures(tmp_path):
@@ -101,7 +101,7 @@ def test_finished_run_with_other_training_settings_is_refused(tmp_path):
 def test_paper_profile_drops_the_demo_stand_ins():
     paper = runs.profile("paper", device="cpu")
     grid = runs.finetune_grid(paper)
-    assert not [t for t in grid if "@embedded" in t or t in {"niqe-kit", "gmsd", "lpips-vgg-randtrunk"}]
+    assert not [t for t in grid if "@embedded" in t or t in {"niqe", "brisque", "gmsd", "st-lpips-alex"}]
     assert {"maniqa", "lpips-vgg", "pieapp", "maniqa + lpips-vgg"} <= set(grid)
     assert runs.gan_terms(paper, "patchgan", 0.01) == {
         "dists": 1.0, "gan": {"weight": 0.01, "discriminator": "patchgan", "loss": "hinge", "size": "paper"}}

@@ -120,3 +120,19 @@ print(study.describe_baselines(summary, models))
 # question the outputs answer is whether each family clears the bicubic floor, not how far. The
 # papers' numbers (full-size models, REDS / Vimeo-90K, hundreds of thousands of steps) need the
 # `paper` profile on a GPU.
+
+# %% [markdown]
+# ## Recorded findings
+# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
+# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+
+# %%
+from nriqa.study.summary import finding, record
+
+gain_db = {m: summary.loc[m, "psnr"] - summary.loc["bicubic", "psnr"] for m in models}
+record(cfg, "01_baseline", {
+    "best_psnr_vs_bicubic": finding(f"PSNR over bicubic, best baseline ({max(gain_db, key=gain_db.get)})",
+                                    max(gain_db.values()), fmt="+.2f", unit="dB",
+                                    n=f"{len(clips)} test clips"),
+    "baselines": study.describe_baselines(summary, models),
+})

@@ -87,3 +87,21 @@ print(study.describe_gains(table))
 # fall. On the demo profile the learned judges are kit-trained on the same embedded distortion
 # set as the NR-IQA terms (see their held-out SRCC in the first table), so part of their
 # agreement is shared bias; notebook 03 separates a term's own-metric gain from the held-out panel.
+
+# %% [markdown]
+# ## Recorded findings
+# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
+# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+
+# %%
+from nriqa.study.summary import finding, record
+
+record(cfg, "02_finetuning", {
+    "kit_iqa_srcc": finding("held-out SRCC of the kit-trained NR-IQA models (median)",
+                            float(iqa_metrics["srcc"].median()),
+                            fmt=".2f", n=f"{len(iqa_metrics)} models"),
+    "largest_gain": finding(f"largest mean panel gain over the baseline ({table['mean'].idxmax()})",
+                            float(table["mean"].max()), fmt="pct",
+                            n=f"{len(table)} runs x {len(table.columns) - 1} panel measures"),
+    "gains": study.describe_gains(table),
+})

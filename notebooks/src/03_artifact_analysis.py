@@ -195,3 +195,13 @@ print(study.describe_artifact_free(paper_a["A4"], study.nr_terms(grid), claims.s
 # that is 0 for every run (the sentences say so) detected nothing on this budget: its crops show
 # where it peaks, not an artifact. A run is flagged for metric hacking only when its gain on its
 # own measure exceeds its held-out panel gain by more than the flag's margin.
+
+# %% [markdown]
+# ## Recorded findings
+# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
+# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+
+# %%
+from nriqa.study.summary import record
+
+record(cfg, "03_artifacts", {"artifacts": study.describe_artifacts(artifacts)})

@@ -110,3 +110,13 @@ print(study.describe_weighting(comparison))
 # both the artifacts and the gain trade the NR-IQA term's benefit away with its damage;
 # `weights.target_share` is the knob that sets how much of the reference term's gradient a
 # quality term may have.
+
+# %% [markdown]
+# ## Recorded findings
+# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
+# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+
+# %%
+from nriqa.study.summary import record
+
+record(cfg, "04_weighting", {"weightings": study.describe_weighting(comparison)})

@@ -136,3 +136,15 @@ Markdown(claims.report(verdicts))
 # The transfer row rests on one short IQA training per discriminator kind, where any trained
 # low-level filters can beat a random start. The `paper` profile (full-size models, long GAN
 # runs, DISTS fidelity, five seeds) is what can settle the inconclusive rows.
+
+# %% [markdown]
+# ## Recorded findings
+# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
+# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+
+# %%
+from nriqa.study.summary import record, verdict_rows
+
+record(cfg, "05_adversarial", {"grid": study.describe_adversarial(grid),
+                               "transfer": study.describe_transfer(transfer),
+                               "verdicts": verdict_rows(verdicts)})

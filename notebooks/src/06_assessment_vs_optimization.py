@@ -124,3 +124,14 @@ Markdown(claims.report(verdicts))
 # models, trained on the same distortion set. Pretrained backbones that are not on this machine
 # are listed, not measured; `python -m nriqa weights fetch dists-vgg` (and `-resnet50`, `-vit`) on a
 # connected machine adds them to the table.
+
+# %% [markdown]
+# ## Recorded findings
+# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
+# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+
+# %%
+from nriqa.study.summary import record, verdict_rows
+
+record(cfg, "06_asymmetry", {"asymmetry": study.describe_asymmetry(table),
+                             "verdicts": verdict_rows(verdicts)})

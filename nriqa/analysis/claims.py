@@ -108,20 +108,33 @@ def _num(x: float, percent: bool) -> str:
     return pct(x) if percent else f"{x:+.3g}"
 
 
-def report(verdicts: Iterable[Verdict]) -> str:
-    """A Markdown table ``claim | effect | 95% interval | n | rule | verdict`` (a sentence when empty)."""
-    verdicts = list(verdicts)
-    if not verdicts:
-        return "_No claim is testable with this profile's settings (too few arms, seeds or measures)._"
-    rows = ["| claim (papers) | effect | 95% interval | n | rule | verdict |", "|---|---|---|---|---|---|"]
+COLUMNS = ("claim", "effect", "interval", "n", "rule", "verdict")
+"""The columns of a verdict table (:func:`rows`, :func:`report`)."""
+
+
+def rows(verdicts: Iterable[Verdict]) -> list[dict[str, str]]:
+    """Each verdict as formatted text cells ``{claim, effect, interval, n, rule, verdict}``
+    (gains as signed percentages; ``interval`` is ``"none"`` when there is no 95 % interval)."""
+    out = []
     for v in verdicts:
         interval = (f"[{_num(v.lo, v.percent)}, {_num(v.hi, v.percent)}]"
                     if math.isfinite(v.lo) and math.isfinite(v.hi) else "none")
         claim = v.claim + (f" ({v.note})" if v.note else "")
-        cells = [s.replace("|", "/").replace("\n", " ")
-                 for s in (claim, _num(v.effect, v.percent), interval, v.n, v.rule, v.verdict)]
-        rows.append("| " + " | ".join(cells[:5]) + f" | **{cells[5]}** |")
-    return "\n".join(rows)
+        out.append(dict(zip(COLUMNS, (claim, _num(v.effect, v.percent), interval, v.n, v.rule, v.verdict))))
+    return out
+
+
+def report(verdicts: Iterable[Verdict] | Iterable[Mapping[str, str]]) -> str:
+    """A Markdown table ``claim | effect | 95% interval | n | rule | verdict`` of verdicts (or of
+    their :func:`rows`); a sentence when there is none."""
+    cells = [v if isinstance(v, Mapping) else rows([v])[0] for v in verdicts]
+    if not cells:
+        return "_No claim is testable with this profile's settings (too few arms, seeds or measures)._"
+    lines = ["| claim (papers) | effect | 95% interval | n | rule | verdict |", "|---|---|---|---|---|---|"]
+    for c in cells:
+        text = [str(c[k]).replace("|", "/").replace("\n", " ") for k in COLUMNS]
+        lines.append("| " + " | ".join(text[:5]) + f" | **{text[5]}** |")
+    return "\n".join(lines)
 
 
 def table(verdicts: Iterable[Verdict]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ Core (every notebook may use it):
 - :mod:`nriqa.study.runs`        profiles, run names and configs, cached training (``ensure_*``)
 - :mod:`nriqa.study.evaluation`  test clips, panel scores of runs, mean gains, artifact tables
 - :mod:`nriqa.study.verdicts`    per-seed, per-clip gains and artifact changes behind the verdicts
+- :mod:`nriqa.study.summary`     each notebook's key findings recorded in ``summary.json``; README's findings block
 
 Questions (one per notebook):
 
