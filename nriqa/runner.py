@@ -210,7 +210,7 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
         seconds[book.stem] = time.time() - t0
         print(f"[nriqa run] {book.name} done in {seconds[book.stem]:.0f} s -> {target}", flush=True)
         done.append(target)
-    _record_times(profile, run_root, params.get("SEED"), seconds)
+    _record_times(name, run_root, params.get("SEED"), seconds)
     return done
 
 

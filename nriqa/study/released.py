@@ -116,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nriqa import-checkpoint",
                                  description="Make a released checkpoint the finished baseline run of a profile.")
     ap.add_argument("model", help=f"generator: {', '.join(available())}")
-    ap.add_argument("file", help="the authors' .pth (`python -m nriqa weights fetch MODEL` downloads it)")
-    ap.add_argument("--profile", default="paper")
+    ap.add_argument("file", help="the authors' .pth (python -m nriqa weights fetch MODEL downloads it)")
+    ap.add_argument("--profile", default="paper", help="profile whose baseline run the file becomes (default: paper)")
     ap.add_argument("--run-root", default=None, help="runs folder (default: nriqa.paths.runs_dir())")
-    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=None, help="seed of the baseline run (default: the profile's)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="profile override")
     a = ap.parse_args(argv)
     from nriqa.config import parse_overrides

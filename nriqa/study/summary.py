@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Render the findings recorded in <RUN_ROOT>/<profile>/summary.json "
                                              "as Markdown; --write puts them between README's findings markers "
                                              "(the demo profile's summary is also copied to figures/summary.json).")
-    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--profile", default="demo", help="profile whose summary.json to render (default: demo)")
     ap.add_argument("--run-root", default=None, help="root of run folders (default: $NRIQA_RUNS, else runs/)")
     ap.add_argument("--write", default=None, metavar="README", help="Markdown file whose findings block is replaced")
     args = ap.parse_args(argv)
