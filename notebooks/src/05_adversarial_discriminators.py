@@ -107,7 +107,9 @@ Markdown(claims.report(art_verdicts))
 # %% [markdown]
 # ## Do discriminators transfer to IQA?
 # An NR-IQA model trained on the embedded distortion set from (a) random initialisation and
-# (b) the backbone of each trained discriminator; held-out SRCC/PLCC.
+# (b) the backbone of each trained discriminator; held-out SRCC/PLCC. The IQA backbone is the GAN
+# run's own discriminator (kind, size and options from the run's config), and `loaded_tensors`
+# of `backbone_tensors` says how much of it the transfer filled (it refuses less than 95 %).
 
 # %%
 with timed("training (or loading) IQA models from each discriminator"):
@@ -117,6 +119,18 @@ transfer
 # %%
 print(study.describe_transfer(transfer))
 verdicts.append(claims.transfer_little(transfer))
+
+# %% [markdown]
+# For scale: the same IQA training from a *perceptually* pretrained trunk, ST-LPIPS's AlexNet
+# trunk (trained on human 2AFC judgments; shipped in the stlpips-pytorch wheel), against the same
+# trunk from random initialisation. An ImageNet arm needs weights that are not on this machine:
+# its row says so instead of numbers.
+
+# %%
+with timed("training (or loading) IQA models from a pretrained trunk"):
+    trunks = study.trunk_transfer(cfg)
+print(study.describe_trunk_transfer(trunks))
+trunks
 
 # %% [markdown]
 # ## The claims against this run's numbers

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import pandas as pd
-import torch
-
+from nriqa import quality
 from nriqa.iqa import train_iqa
+from nriqa.iqa.nets import stlpips_trunk_state
+from nriqa.iqa.transfer import gan_discriminator
 
 from .evaluation import artifact_table, evaluate_runs, fr_gain, mean_gain, run_outputs
 from .runs import (ensure_baseline, ensure_finetune, ensure_gan_run, ensure_reseeded_finetune, fidelity_runs,
@@ -85,26 +86,65 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _transfer_cfg(cfg: Mapping[str, Any]) -> dict:
+    a = cfg["adversarial"]
+    icfg = dict(cfg)
+    icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
+    return icfg
+
+
+def _options_slug(options: Mapping[str, Any]) -> str:
+    return "-".join(f"{k}{v}" for k, v in sorted(options.items())).replace("/", "_") or "default"
+
+
+def _row(m: dict, **keys) -> dict:
+    o = m["held_out"]["overall"]
+    return {**keys, "srcc": o["srcc"], "plcc": o["plcc"], "krcc": o["krcc"],
+            "loaded_tensors": m["init_loaded_tensors"], "backbone_tensors": m.get("backbone_tensors", 0)}
+
+
 def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
     """NR-IQA from each trained discriminator's backbone (its GAN run at the middle GAN weight) vs
     the same architecture from random initialisation, trained on the embedded distortion set for
-    ``adversarial.transfer_steps``. Rows ``discriminator, init, srcc, plcc, krcc, loaded_tensors``."""
-    a = cfg["adversarial"]
+    ``adversarial.transfer_steps``. The IQA backbone is built as the run's own discriminator (kind,
+    size and overrides from its ``config.yaml``, :func:`nriqa.iqa.transfer.gan_discriminator`);
+    the transfer fails unless >= 95 % of its backbone tensors load. Rows ``discriminator, init,
+    srcc, plcc, krcc, loaded_tensors, backbone_tensors``."""
     w = middle_gan_weight(cfg)
+    icfg = _transfer_cfg(cfg)
     rows = []
-    for disc in a["discriminators"]:
-        run = ensure_gan_run(cfg, model, disc, w, progress=progress)
-        ckpt = torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
-        d_state = ckpt.get("discriminator") or ckpt.get("params_d")
-        for init, source in [("random", None), ("discriminator", d_state)]:
-            icfg = dict(cfg)
-            icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
-            m = train_iqa(f"disc-{disc}", icfg, profile_root(cfg) / "iqa-transfer" / f"{disc}-{init}",
-                          init_from=source, progress=progress, install=False)
-            o = m["held_out"]["overall"]
-            rows.append({"discriminator": disc, "init": init, "srcc": o["srcc"], "plcc": o["plcc"],
-                         "krcc": o["krcc"], "loaded_tensors": m["init_loaded_tensors"]})
+    for disc in cfg["adversarial"]["discriminators"]:
+        gan = gan_discriminator(ensure_gan_run(cfg, model, disc, w, progress=progress))
+        for init, source in [("random", None), ("discriminator", gan.state)]:
+            folder = profile_root(cfg) / "iqa-transfer" / f"{disc}-{_options_slug(gan.options)}-{init}"
+            m = train_iqa(gan.arch, icfg, folder, init_from=source, arch_options=gan.options,
+                          progress=progress, install=False)
+            rows.append(_row(m, discriminator=disc, init=init))
     return pd.DataFrame(rows)
+
+
+def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
+    """The same IQA training from a perceptually pretrained trunk: for each ``adversarial.transfer_trunks``
+    arch (``stlpips-alex`` / ``stlpips-vgg``: ST-LPIPS's BAPPS-trained trunk from the stlpips-pytorch
+    wheel) a random-init arm and an ``st-lpips trunk`` arm; plus an ``imagenet`` arm, skipped with its
+    reason when no ImageNet weights are on disk (nothing is downloaded). Rows ``backbone, init, srcc,
+    plcc, krcc, loaded_tensors, backbone_tensors, note`` (``note``: why an arm has no numbers)."""
+    icfg = _transfer_cfg(cfg)
+    rows = []
+    for arch in cfg["adversarial"].get("transfer_trunks") or []:
+        measure = arch.replace("stlpips", "st-lpips")
+        if not quality.card(measure).present:
+            rows.append({"backbone": arch, "init": "st-lpips trunk", "note": f"skipped: {measure}'s weight "
+                         "file is not on disk (pip install stlpips-pytorch==0.0.2)"})
+            continue
+        for init, source in [("random", None), ("st-lpips trunk", stlpips_trunk_state(arch))]:
+            m = train_iqa(arch, icfg, profile_root(cfg) / "iqa-transfer" / f"{arch}-{init.replace(' ', '-')}",
+                          init_from=source, progress=progress, install=False)
+            rows.append({**_row(m, backbone=arch, init=init), "note": ""})
+        rows.append({"backbone": arch, "init": "imagenet",
+                     "note": "skipped: no ImageNet weights for this trunk on disk (nriqa downloads nothing)"})
+    cols = ["backbone", "init", "srcc", "plcc", "krcc", "loaded_tensors", "backbone_tensors", "note"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def describe_transfer(transfer: pd.DataFrame) -> str:
@@ -114,3 +154,15 @@ def describe_transfer(transfer: pd.DataFrame) -> str:
              f"({r['discriminator'] - r['random']:+.3f})" for d, r in piv.iterrows()]
     lines.append(f"mean change from discriminator initialisation: {(piv['discriminator'] - piv['random']).mean():+.3f} SRCC")
     return "\n".join(lines)
+
+
+def describe_trunk_transfer(trunks: pd.DataFrame) -> str:
+    """Per pretrained trunk: held-out SRCC from random vs pretrained initialisation; skipped arms with their reason."""
+    lines = []
+    for arch, g in trunks.groupby("backbone", sort=False):
+        got = g.dropna(subset=["srcc"]).set_index("init")["srcc"]
+        if {"random", "st-lpips trunk"} <= set(got.index):
+            r, t = float(got["random"]), float(got["st-lpips trunk"])
+            lines.append(f"{arch}: SRCC random {r:.3f} -> from the ST-LPIPS trunk {t:.3f} ({t - r:+.3f})")
+        lines += [f"{arch} / {row.init}: {row.note}" for row in g.itertuples() if row.note]
+    return "\n".join(lines) or "no pretrained trunk arms in this profile (adversarial.transfer_trunks)"
