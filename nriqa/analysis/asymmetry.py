@@ -252,6 +252,8 @@ def assessment_frame(assess: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     extra = sorted({k for a in assess.values() for k in a if k.startswith("srcc_") and k not in cols})
     for k in extra:   # per-dataset SRCC of the human-rated sets
         t[k] = [assess[m].get(k, np.nan) for m in t["measure"]]
+    if t["plcc"].isna().all():   # the level order has no scale, so no PLCC
+        t = t.drop(columns="plcc")
     return t.sort_values(["mode", "srcc"], ascending=[True, False]).set_index("measure")
 
 

@@ -277,8 +277,14 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
 
     torch.manual_seed(int(c["seed"]))
     model = build_iqa_net(arch, **arch_options)
-    n_init = load_init(model, init_from) if init_from is not None else 0
-    n_backbone = len(init_target(model)[1] or [])
+    target, required = init_target(model)
+    n_init = n_backbone_loaded = 0
+    if init_from is not None:
+        init_from = _state_dict_of(init_from)
+        n_init = load_init(model, init_from)
+        own = target.state_dict()
+        n_backbone_loaded = sum(k in init_from and tuple(init_from[k].shape) == tuple(own[k].shape)
+                                for k in required or [])
     if data is not None:
         train_set, test_set = data
     else:
@@ -329,7 +335,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
         "params": count_parameters(model), "train_seconds": round(train_seconds, 2),
         "train_cpu_seconds": round(train_cpu_seconds, 2), "torch_threads": torch.get_num_threads(), "steps": steps,
         "n_train": len(train_set), "n_test": len(test_set), "init_loaded_tensors": n_init,
-        "backbone_tensors": n_backbone, "arch_options": arch_options,
+        "backbone_tensors": len(required or []), "backbone_loaded": n_backbone_loaded,
+        "arch_options": arch_options,
         "first_rank_loss": float(np.mean([h["rank"] for h in history[:10]])) if history else None,
         "last_rank_loss": float(np.mean([h["rank"] for h in history[-10:]])) if history else None,
         "calibration": {"p5": p5, "p50": p50, "p95": p95},

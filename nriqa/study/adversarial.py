@@ -100,7 +100,8 @@ def _options_slug(options: Mapping[str, Any]) -> str:
 def _row(m: dict, **keys) -> dict:
     o = m["held_out"]["overall"]
     return {**keys, "srcc": o["srcc"], "plcc": o["plcc"], "krcc": o["krcc"],
-            "loaded_tensors": m["init_loaded_tensors"], "backbone_tensors": m.get("backbone_tensors", 0)}
+            "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
+            "backbone_tensors": m.get("backbone_tensors", 0)}
 
 
 def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
@@ -109,7 +110,7 @@ def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool
     ``adversarial.transfer_steps``. The IQA backbone is built as the run's own discriminator (kind,
     size and overrides from its ``config.yaml``, :func:`nriqa.iqa.transfer.gan_discriminator`);
     the transfer fails unless >= 95 % of its backbone tensors load. Rows ``discriminator, init,
-    srcc, plcc, krcc, loaded_tensors, backbone_tensors``."""
+    srcc, plcc, krcc, loaded_tensors`` (backbone tensors filled by the init), ``backbone_tensors``."""
     w = middle_gan_weight(cfg)
     icfg = _transfer_cfg(cfg)
     rows = []

@@ -157,17 +157,19 @@ def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str
 
 
 def fidelity_family(cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """DISTS-style measures over different backbones (``dists-*``): assessment SRCC/PLCC on the
+    """DISTS-style measures over different backbones (``dists-*``): assessment SRCC/KRCC (``label``) on the
     held-out distortion set where the backbone is on disk; the missing weight files otherwise."""
     rows = []
     for name in [n for n in quality.names() if n.startswith("dists-")]:
         card = quality.card(name)
         if card.present:
             acc = assessment_accuracies(cfg, [name])[name]
-            rows.append({"measure": name, "srcc": acc["srcc"], "plcc": acc["plcc"], "missing": ""})
+            rows.append({"measure": name, "label": acc["label"], "srcc": acc["srcc"], "krcc": acc["krcc"],
+                         "missing": ""})
         else:
             missing = ", ".join(w.filename for w in card.weights)
-            rows.append({"measure": name, "srcc": float("nan"), "plcc": float("nan"), "missing": missing})
+            rows.append({"measure": name, "label": "", "srcc": float("nan"), "krcc": float("nan"),
+                         "missing": missing})
     return pd.DataFrame(rows).set_index("measure")
 
 
