@@ -105,3 +105,10 @@ def test_describe_trunk_transfer_states_numbers_and_skips():
     assert describe_trunk_transfer(t).splitlines() == [
         "stlpips-alex: SRCC random 0.500 -> from the ST-LPIPS trunk 0.750 (+0.250)",
         "stlpips-alex / imagenet: skipped: x"]
+
+
+def test_trunk_arch_is_not_installed_as_a_kit_measure(tmp_path):
+    from nriqa.iqa import train_iqa
+    with pytest.raises(ValueError, match="install=False"):
+        train_iqa("stlpips-alex", {}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

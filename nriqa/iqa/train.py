@@ -266,6 +266,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     if not known_arch(arch):
         raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)}, {list(TRUNK_ARCHS)} "
                          "or 'disc-<discriminator kind>'")
+    if install and arch in TRUNK_ARCHS:   # nriqa.quality.kit rebuilds kit archs from nriqa.models only
+        raise ValueError(f"IQA arch {arch!r} cannot be installed as a kit measure; train it with install=False")
     arch_options = dict(arch_options or {})
     run_dir = Path(run_dir)
     final, metrics_path, last = run_dir / "model.pt", run_dir / "metrics.json", run_dir / "last.pt"
