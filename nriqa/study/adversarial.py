@@ -124,6 +124,18 @@ def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool
     return pd.DataFrame(rows)
 
 
+_IMAGENET_FILES = {"stlpips-alex": "alexnet-owt-7be5be79.pth", "stlpips-vgg": "vgg16-397923af.pth"}
+
+
+def _imagenet_note(arch: str) -> str:
+    """Why the ImageNet arm of trunk ``arch`` has no numbers (it is never trained here)."""
+    path = quality.torch_hub_dir() / "checkpoints" / _IMAGENET_FILES.get(arch, "?")
+    if not path.exists():
+        return f"skipped: ImageNet weights not on disk ({path}; nriqa downloads nothing)"
+    return (f"skipped: {path.name} is on disk, but the shift-tolerant trunk (stride-1 convolutions, blur "
+            "pooling) is not torchvision's network, so its ImageNet weights are not mapped onto it")
+
+
 def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
     """The same IQA training from a perceptually pretrained trunk: for each ``adversarial.transfer_trunks``
     arch (``stlpips-alex`` / ``stlpips-vgg``: ST-LPIPS's BAPPS-trained trunk from the stlpips-pytorch
@@ -142,8 +154,7 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
             m = train_iqa(arch, icfg, profile_root(cfg) / "iqa-transfer" / f"{arch}-{init.replace(' ', '-')}",
                           init_from=source, progress=progress, install=False)
             rows.append({**_row(m, backbone=arch, init=init), "note": ""})
-        rows.append({"backbone": arch, "init": "imagenet",
-                     "note": "skipped: no ImageNet weights for this trunk on disk (nriqa downloads nothing)"})
+        rows.append({"backbone": arch, "init": "imagenet", "note": _imagenet_note(arch)})
     cols = ["backbone", "init", "srcc", "plcc", "krcc", "loaded_tensors", "backbone_tensors", "note"]
     return pd.DataFrame(rows, columns=cols)
 
