@@ -99,11 +99,13 @@ def test_describe_trunk_transfer_states_numbers_and_skips():
     import pandas as pd
 
     from nriqa.study.adversarial import describe_trunk_transfer
-    t = pd.DataFrame([{"backbone": "stlpips-alex", "init": "random", "srcc": 0.5, "note": ""},
-                      {"backbone": "stlpips-alex", "init": "st-lpips trunk", "srcc": 0.75, "note": ""},
+    t = pd.DataFrame([{"backbone": "stlpips-alex", "init": "random", "srcc": 0.5, "rank_acc": 0.6, "note": ""},
+                      {"backbone": "stlpips-alex", "init": "st-lpips trunk", "srcc": 0.75, "rank_acc": 0.9,
+                       "note": ""},
                       {"backbone": "stlpips-alex", "init": "imagenet", "srcc": float("nan"), "note": "skipped: x"}])
     assert describe_trunk_transfer(t).splitlines() == [
-        "stlpips-alex: SRCC random 0.500 -> from the ST-LPIPS trunk 0.750 (+0.250)",
+        "stlpips-alex: SRCC random 0.500 -> from the ST-LPIPS trunk 0.750 (+0.250); "
+        "level pairs ordered right 0.600 -> 0.900",
         "stlpips-alex / imagenet: skipped: x"]
 
 

@@ -107,7 +107,9 @@ Markdown(claims.report(art_verdicts))
 # %% [markdown]
 # ## Do discriminators transfer to IQA?
 # An NR-IQA model trained on the embedded distortion set from (a) random initialisation and
-# (b) the backbone of each trained discriminator; held-out SRCC/PLCC. The IQA backbone is the GAN
+# (b) the backbone of each trained discriminator; held-out SRCC/PLCC against the set's FR
+# pseudo-score, and `rank_acc`, the fraction of distortion-level pairs (same source and type)
+# ordered right, the label known for certain. The IQA backbone is the GAN
 # run's own discriminator (kind, size and options from the run's config), and `loaded_tensors`
 # of `backbone_tensors` says how much of it the transfer filled (it refuses less than 95 %).
 

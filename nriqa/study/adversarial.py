@@ -100,7 +100,7 @@ def _options_slug(options: Mapping[str, Any]) -> str:
 def _row(m: dict, **keys) -> dict:
     o = m["held_out"]["overall"]
     return {**keys, "srcc": o["srcc"], "plcc": o["plcc"], "krcc": o["krcc"],
-            "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
+            "rank_acc": o.get("rank_acc", float("nan")), "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
             "backbone_tensors": m.get("backbone_tensors", 0)}
 
 
@@ -110,7 +110,9 @@ def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool
     ``adversarial.transfer_steps``. The IQA backbone is built as the run's own discriminator (kind,
     size and overrides from its ``config.yaml``, :func:`nriqa.iqa.transfer.gan_discriminator`);
     the transfer fails unless >= 95 % of its backbone tensors load. Rows ``discriminator, init,
-    srcc, plcc, krcc, loaded_tensors`` (backbone tensors filled by the init), ``backbone_tensors``."""
+    srcc, plcc, krcc`` (vs the set's FR pseudo-score), ``rank_acc`` (fraction of level pairs within a
+    source and kind ordered right: the certain label), ``loaded_tensors`` (backbone tensors filled by
+    the init), ``backbone_tensors``."""
     w = middle_gan_weight(cfg)
     icfg = _transfer_cfg(cfg)
     rows = []
@@ -140,8 +142,8 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
     """The same IQA training from a perceptually pretrained trunk: for each ``adversarial.transfer_trunks``
     arch (``stlpips-alex`` / ``stlpips-vgg``: ST-LPIPS's BAPPS-trained trunk from the stlpips-pytorch
     wheel) a random-init arm and an ``st-lpips trunk`` arm; plus an ``imagenet`` arm, skipped with its
-    reason when no ImageNet weights are on disk (nothing is downloaded). Rows ``backbone, init, srcc,
-    plcc, krcc, loaded_tensors, backbone_tensors, note`` (``note``: why an arm has no numbers)."""
+    reason (nothing is downloaded). Rows as :func:`discriminator_transfer`'s with ``backbone`` for
+    ``discriminator``, plus ``note`` (why an arm has no numbers)."""
     icfg = _transfer_cfg(cfg)
     rows = []
     for arch in cfg["adversarial"].get("transfer_trunks") or []:
@@ -155,7 +157,7 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
                           init_from=source, progress=progress, install=False)
             rows.append({**_row(m, backbone=arch, init=init), "note": ""})
         rows.append({"backbone": arch, "init": "imagenet", "note": _imagenet_note(arch)})
-    cols = ["backbone", "init", "srcc", "plcc", "krcc", "loaded_tensors", "backbone_tensors", "note"]
+    cols = ["backbone", "init", "srcc", "plcc", "krcc", "rank_acc", "loaded_tensors", "backbone_tensors", "note"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -172,9 +174,13 @@ def describe_trunk_transfer(trunks: pd.DataFrame) -> str:
     """Per pretrained trunk: held-out SRCC from random vs pretrained initialisation; skipped arms with their reason."""
     lines = []
     for arch, g in trunks.groupby("backbone", sort=False):
-        got = g.dropna(subset=["srcc"]).set_index("init")["srcc"]
+        got = g.dropna(subset=["srcc"]).set_index("init")
         if {"random", "st-lpips trunk"} <= set(got.index):
-            r, t = float(got["random"]), float(got["st-lpips trunk"])
-            lines.append(f"{arch}: SRCC random {r:.3f} -> from the ST-LPIPS trunk {t:.3f} ({t - r:+.3f})")
+            r, t = float(got.loc["random", "srcc"]), float(got.loc["st-lpips trunk", "srcc"])
+            line = f"{arch}: SRCC random {r:.3f} -> from the ST-LPIPS trunk {t:.3f} ({t - r:+.3f})"
+            if "rank_acc" in got.columns:
+                ra, ta = float(got.loc["random", "rank_acc"]), float(got.loc["st-lpips trunk", "rank_acc"])
+                line += f"; level pairs ordered right {ra:.3f} -> {ta:.3f}"
+            lines.append(line)
         lines += [f"{arch} / {row.init}: {row.note}" for row in g.itertuples() if row.note]
     return "\n".join(lines) or "no pretrained trunk arms in this profile (adversarial.transfer_trunks)"
