@@ -178,7 +178,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     **{f"adversarial.{k}": (t, "study/runs.py") for k, t in {
         "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F}.items()},
     **{f"adversarial.{k}": (t, "study/adversarial.py") for k, t in {
-        "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D}.items()},
+        "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D, "transfer_trunks": L}.items()},
     "adversarial.artifact_gan.discriminator": (S, "study/adversarial.py"),
     "adversarial.artifact_gan.weight": (F, "study/adversarial.py"),
     # nriqa.study.artifacts: notebook 03's pixel-optimization gallery
@@ -190,7 +190,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
         "transfer_bar": F}.items()},
     # nriqa.study.asymmetry
     **{f"asymmetry.{k}": (t, "study/asymmetry.py") for k, t in {
-        "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L}.items()},
+        "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L, "iqa_sets": D}.items()},
 }
 
 #: subtrees whose keys are names chosen by the user, not settings: any key and value below them
@@ -202,6 +202,7 @@ OPEN: tuple[str, ...] = (
     "adversarial.fidelity",           # term -> weight
     "adversarial.artifact_term",      # term -> weight
     "asymmetry.adversarial_fidelity",  # term -> weight
+    "asymmetry.iqa_sets",             # {fr: [{name, root, split}], nr: [...]}: checked by nriqa.study.asymmetry
 )
 
 #: subtrees whose keys are names and whose values are a section of their own (architecture -> iqa settings)

@@ -72,7 +72,7 @@ def test_training_reduces_rank_loss_and_reports_metrics(trained):
 
 def test_cached_run_returns_without_training(trained, monkeypatch):
     m, run_dir, _ = trained
-    monkeypatch.setattr(tr, "build_arch", lambda *a, **k: pytest.fail("must not rebuild a finished run"))
+    monkeypatch.setattr(tr, "build_iqa_net", lambda *a, **k: pytest.fail("must not rebuild a finished run"))
     again = train_iqa("cnniqa", CFG, run_dir, progress=False, install=False)
     assert again["held_out"] == m["held_out"]
 

@@ -102,7 +102,11 @@ Markdown(claims.report(art_verdicts))
 # %% [markdown]
 # ## Do discriminators transfer to IQA?
 # An NR-IQA model trained on the embedded distortion set from (a) random initialisation and
-# (b) the backbone of each trained discriminator; held-out SRCC/PLCC.
+# (b) the backbone of each trained discriminator; held-out SRCC/PLCC against the set's FR
+# pseudo-score, and `rank_acc`, the fraction of distortion-level pairs (same source and type)
+# ordered right, the label known for certain. The IQA backbone is the GAN
+# run's own discriminator (kind, size and options from the run's config), and `loaded_tensors`
+# of `backbone_tensors` says how much of it the transfer filled (it refuses less than 95 %).
 
 # %%
 with timed("training (or loading) IQA models from each discriminator"):
@@ -112,6 +116,18 @@ transfer
 # %%
 print(study.describe_transfer(transfer))
 verdicts.append(claims.transfer_little(transfer, claims.settings(cfg).transfer_bar))
+
+# %% [markdown]
+# For scale: the same IQA training from a *perceptually* pretrained trunk, ST-LPIPS's AlexNet
+# trunk (trained on human 2AFC judgments; shipped in the stlpips-pytorch wheel), against the same
+# trunk from random initialisation. An ImageNet arm needs weights that are not on this machine:
+# its row says so instead of numbers.
+
+# %%
+with timed("training (or loading) IQA models from a pretrained trunk"):
+    trunks = study.trunk_transfer(cfg)
+print(study.describe_trunk_transfer(trunks))
+trunks
 
 # %% [markdown]
 # ## The claims against this run's numbers

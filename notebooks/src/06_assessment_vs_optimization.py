@@ -15,12 +15,18 @@
 # **Question.** If a measure agrees well with quality labels (high SRCC as an *assessor*), is it
 # also a good *objective*, one whose optimization improves quality as judged by other measures?
 #
-# **Method.** For every measure that notebook 02 used as a loss: its assessment accuracy (SRCC,
-# PLCC, KRCC on the held-out part of the embedded distortion set; labels are the known order of
-# distortion levels within a source and type, plus a documented full-reference pseudo-score —
-# not human opinion scores) against its optimization value (the mean relative gain of the
-# *other* panel measures when it is added to Charbonnier). A rank correlation near zero or
-# negative is the asymmetry.
+# **Method.** For every measure that notebook 02 used as a loss: its assessment accuracy against
+# its optimization value (the mean relative gain of the *other* panel measures when it is added
+# to Charbonnier). A rank correlation near zero or negative is the asymmetry.
+#
+# *Assessment labels.* On the demo profiles: the held-out part of the embedded distortion set,
+# where the primary label is certain — the order of the distortion levels within each source
+# and distortion type (SRCC of the measure against the level per (source, type), averaged). Beside
+# it, `srcc_fr_pseudo` is the SRCC against the full-reference pseudo-score (PSNR, SSIM, GMSD
+# terms) *with the assessed measure's own term left out*. On the paper profile
+# (`asymmetry.iqa_sets`): human opinion scores — full-reference measures on LIVE / CSIQ /
+# TID2013 / KADID-10k / PIPAL, no-reference ones on KonIQ-10k and the other NR sets. FR and NR
+# measures are listed apart: they answer different questions.
 
 # %% tags=["parameters"]
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
@@ -31,7 +37,7 @@ SEED: int = 0  # seed of every run this notebook trains
 # %%
 from IPython.display import Markdown
 
-from nriqa.analysis import asymmetry_scatter, asymmetry_table, claims
+from nriqa.analysis import assessment_frame, asymmetry_scatter, asymmetry_table, claims
 from nriqa.study import asymmetry as study
 from nriqa.study.clock import timed
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
@@ -47,7 +53,7 @@ ensure_kit_iqa(cfg)
 # %%
 with timed("measuring each measure's assessment accuracy"):
     assess = study.assessment_accuracies(cfg)
-assess
+assessment_frame(assess)
 
 # %% [markdown]
 # ## Optimization value (from notebook 02's runs) and the asymmetry
@@ -61,11 +67,12 @@ table
 print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 
 # %%
-fig = asymmetry_scatter(table)
+fig = asymmetry_scatter(table, xlabel=f"assessment accuracy: SRCC vs {study.assessment_label(table)}")
 save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
 
 # %% [markdown]
-# *Figure: one point per measure: how well it assesses (SRCC, right is better) against what
+# *Figure: one point per measure: how well it assesses (SRCC against the label named on the
+# axis, right is better) against what
 # optimizing it did to the other panel measures (up is better); points rising to the right
 # would mean good assessors make good losses.*
 
@@ -119,10 +126,11 @@ Markdown(claims.report(verdicts))
 # this run cannot tell, and is not a vote for the papers' claim: a rank correlation over a handful
 # of measures has an interval that spans most of [-1, 1], so the asymmetry row needs many more
 # measures (or the `paper` profile's panel) before it can decide, whatever its rho. The set-up
-# also leans towards the papers' result, because the assessment labels are full-reference
-# pseudo-scores (which favour FR measures as assessors) while the panel holds the other kit NR-IQA
-# models, trained on the same distortion set. Pretrained backbones that are not on this machine
-# are listed, not measured; `python -m nriqa weights fetch dists-vgg` (and `-resnet50`, `-vit`) on a
+# also leans towards the papers' result: the kit NR-IQA models were trained on the same
+# distortion set (with its level order as a training label), and the panel holds the other kit
+# models. The level order is certain but synthetic; only the paper profile's human-rated sets say
+# how the measures assess real quality. Pretrained backbones that are not on this machine are
+# listed, not measured; `python -m nriqa weights fetch dists-vgg` (and `-resnet50`, `-vit`) on a
 # connected machine adds them to the table.
 
 # %% [markdown]

@@ -1,7 +1,10 @@
 """The asymmetry question: does a measure that *assesses* quality well also *optimize* well?
 
-- :func:`assessment_accuracy`: SRCC / PLCC / KRCC of a measure's scores against an IQA set's
-  opinion labels (FR measures compare each image with its pristine reference).
+- :func:`assessment_accuracy`: how well a measure assesses an IQA set. On a synthetic set with
+  distortion levels (``label == "pseudo"``, the embedded set) the primary label is the *level
+  order* within each (source, distortion kind) -- known for certain (:func:`level_order_srcc`);
+  the FR pseudo-score is reported beside it with the assessed measure's own term left out
+  (:func:`pseudo_labels`). On a human-rated set the label is the (D)MOS.
 - :func:`asymmetry_table`: one row per measure -- its assessment accuracy and its mean relative
   gain when used as a loss (from :func:`nriqa.analysis.relative_gain`).
 - :func:`asymmetry_scatter`: the two against each other, with Spearman's rho and its p-value.
@@ -23,6 +26,7 @@ from scipy import stats
 from scipy.optimize import curve_fit
 
 from nriqa import quality
+from nriqa.data.iqa_sets import PSEUDO_TERMS, pseudo_terms
 from nriqa.viz import plots
 
 
@@ -79,12 +83,32 @@ def iqa_arrays(iqa_set: Any) -> tuple[Any, Any, np.ndarray]:
                         f"({', '.join(needed)}); got {type(iqa_set).__name__}")
     n = len(iqa_set.scores)
     labels = np.asarray(iqa_set.scores, float) * (1.0 if getattr(iqa_set, "higher_better", True) else -1.0)
-    images = [iqa_set.image(i) for i in range(n)]
-    pristine = {iqa_set.sources[i]: i for i in range(n) if int(iqa_set.levels[i]) == 0}
+    images = _Lazy(iqa_set.image, n)
     refs = None
-    if all(s in pristine for s in iqa_set.sources):
-        refs = [images[pristine[s]] for s in iqa_set.sources]
+    if getattr(iqa_set, "refs", None) is not None:   # a published FR set: reference files
+        from nriqa.data.iqa_sets import read_image
+        paths = iqa_set.refs
+        refs = _Lazy(lambda i: read_image(paths[i]), n)
+    else:
+        pristine = {iqa_set.sources[i]: i for i in range(n) if int(iqa_set.levels[i]) == 0}
+        if all(s in pristine for s in iqa_set.sources):
+            refs = _Lazy(lambda i: iqa_set.image(pristine[iqa_set.sources[i]]), n)
     return images, refs, labels
+
+
+class _Lazy:
+    """A read-on-access sequence of ``(3,H,W)`` tensors (a published set does not fit in memory)."""
+
+    def __init__(self, get, n: int):
+        self.get, self.n = get, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.get(j) for j in range(*i.indices(self.n))]
+        return self.get(int(i))
 
 
 def _batches(items: Any, batch_size: int):
@@ -93,13 +117,15 @@ def _batches(items: Any, batch_size: int):
         for i in range(0, len(items), batch_size):
             yield i, items[i:i + batch_size]
         return
-    i = 0
-    while i < len(items):
-        j = i + 1
-        while j < len(items) and j - i < batch_size and items[j].shape == items[i].shape:
-            j += 1
-        yield i, torch.stack([torch.as_tensor(t) for t in items[i:j]])
-        i = j
+    i, batch = 0, []
+    for k in range(len(items)):
+        t = torch.as_tensor(items[k])
+        if batch and (len(batch) == batch_size or t.shape != batch[0].shape):
+            yield i, torch.stack(batch)
+            i, batch = k, []
+        batch.append(t)
+    if batch:
+        yield i, torch.stack(batch)
 
 
 @torch.no_grad()
@@ -115,16 +141,11 @@ def fit_min_size(x: torch.Tensor, card: Any) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
 
 
-def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, device: str = "cpu",
-                        logistic: bool = True) -> dict[str, float]:
-    """How well ``measure`` assesses quality on ``iqa_set``: ``{"srcc", "plcc", "krcc", "n"}``.
-
-    ``measure``: a name (built with :func:`nriqa.quality.create`) or a measure object with a
-    ``.card`` (``mode``, ``higher_better``) called as ``m(x)`` (NR) or ``m(x, ref)`` (FR) on
-    ``(N,3,H,W)``.  Correlations use sign-corrected scores, so a good measure is positive.
-    PLCC is after a 4-parameter logistic fit (``logistic=False``: raw Pearson). Images smaller than
-    the measure's ``min_size`` are enlarged first (:func:`fit_min_size`).
-    """
+@torch.no_grad()
+def measure_scores(measure: Any, iqa_set: Any, *, batch_size: int = 16, device: str = "cpu"):
+    """``(raw scores (N,), card)`` of ``measure`` (a name or an object with a ``.card``) on every
+    image of ``iqa_set``; FR measures compare with the set's references. Images smaller than the
+    measure's ``min_size`` are enlarged first (:func:`fit_min_size`)."""
     if isinstance(measure, str):
         measure = quality.create(measure, device=device)
     card = getattr(measure, "card", None)
@@ -148,19 +169,118 @@ def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, dev
         else:
             s = measure(x)
         scores.append(torch.as_tensor(s).float().flatten().cpu())
-    out = correlations(torch.cat(scores).numpy(), labels, higher_better=card.higher_better, logistic=logistic)
-    out["measure"] = card.name
-    return out
+    return torch.cat(scores).numpy().astype(float), card
+
+
+def level_order_srcc(scores: np.ndarray, sources, kinds, levels, *, higher_better: bool = True) -> dict:
+    """Agreement with the *certain* label of a synthetic set: within each (source, distortion kind)
+    the higher level is the worse image. Mean over groups of Spearman's rho (and Kendall's tau)
+    between the sign-corrected scores and ``-level`` (levels >= 1, groups with >= 2 levels); a
+    group where the measure gives one score to every level counts as 0 (it orders nothing).
+    Returns ``{"srcc", "krcc", "groups"}``; 1 = every level order right, -1 = every one reversed."""
+    s = np.asarray(scores, float) * (1.0 if higher_better else -1.0)
+    levels = np.asarray(levels)
+    if not (len(s) == len(sources) == len(kinds) == len(levels)):
+        raise ValueError(f"scores ({len(s)}), sources, kinds and levels ({len(levels)}) must have one entry per image")
+    groups: dict[tuple, list[int]] = {}
+    for i, (src, kind, lv) in enumerate(zip(sources, kinds, levels)):
+        if int(lv) >= 1:
+            groups.setdefault((src, kind), []).append(i)
+    rhos, taus = [], []
+    for idx in groups.values():
+        if len(set(int(levels[i]) for i in idx)) < 2:
+            continue
+        x, y = s[idx], -levels[idx].astype(float)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("scores contain NaN/inf")
+        if np.ptp(x) == 0:
+            rhos.append(0.0)
+            taus.append(0.0)
+            continue
+        rhos.append(float(stats.spearmanr(x, y)[0]))
+        taus.append(float(stats.kendalltau(x, y)[0]))
+    if not rhos:
+        raise ValueError("no (source, kind) group with two distortion levels >= 1 to order")
+    return {"srcc": float(np.mean(rhos)), "krcc": float(np.mean(taus)), "groups": len(rhos)}
+
+
+def fr_pseudo_terms(iqa_set: Any) -> dict[str, np.ndarray]:
+    """Per image, each term of the FR pseudo-score (:data:`nriqa.data.iqa_sets.PSEUDO_TERMS`) against
+    its pristine reference, in [0, 1], higher = better."""
+    images, refs, _ = iqa_arrays(iqa_set)
+    if refs is None:
+        raise ValueError("the FR pseudo-score needs references; iqa_set provides none")
+    rows = [pseudo_terms(images[i], refs[i]) for i in range(len(images))]
+    return {t: np.array([r[t] for r in rows]) for t in PSEUDO_TERMS}
+
+
+def pseudo_labels(terms: Mapping[str, np.ndarray], leave_out: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """The FR pseudo-score (mean of ``terms``) without the term named ``leave_out`` (the measure being
+    assessed: PSNR, SSIM and GMSD are themselves terms of the ensemble); returns it and the terms used."""
+    used = [t for t in terms if t != leave_out]
+    if not used:
+        raise ValueError(f"leaving out {leave_out!r} leaves no pseudo-score term")
+    return np.mean([terms[t] for t in used], axis=0), used
+
+
+def assessment_accuracy(measure: Any, iqa_set: Any, *, batch_size: int = 16, device: str = "cpu",
+                        logistic: bool = True, pseudo: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """How well ``measure`` assesses quality on ``iqa_set``.
+
+    ``measure``: a name (built with :func:`nriqa.quality.create`) or a measure object with a
+    ``.card`` (``mode``, ``higher_better``) called as ``m(x)`` (NR) or ``m(x, ref)`` (FR) on
+    ``(N,3,H,W)``. Correlations use sign-corrected scores, so a good measure is positive.
+
+    - a set with distortion levels and pseudo-labels (``label == "pseudo"``): ``label = "level order"``,
+      ``srcc`` / ``krcc`` from :func:`level_order_srcc` (``plcc`` NaN: an order has no scale), and
+      ``srcc_fr_pseudo`` against the FR pseudo-score with the measure's own term left out
+      (``fr_pseudo_terms`` names those used; ``pseudo``: precomputed :func:`fr_pseudo_terms`);
+    - otherwise ``label`` is the set's (``"mos"`` for ``.arrays()`` sets): SRCC / PLCC (after a
+      4-parameter logistic fit; ``logistic=False``: raw Pearson) / KRCC against it.
+    Always ``measure``, ``mode`` ("FR" | "NR") and ``n``.
+    """
+    scores, card = measure_scores(measure, iqa_set, batch_size=batch_size, device=device)
+    base = {"measure": card.name, "mode": card.mode}
+    if getattr(iqa_set, "label", None) == "pseudo" and hasattr(iqa_set, "levels"):
+        lo = level_order_srcc(scores, iqa_set.sources, iqa_set.kinds, iqa_set.levels,
+                              higher_better=card.higher_better)
+        terms = pseudo if pseudo is not None else fr_pseudo_terms(iqa_set)
+        if any(len(v) != len(scores) for v in terms.values()):
+            raise ValueError(f"pseudo terms must have one value per image ({len(scores)})")
+        labels, used = pseudo_labels(terms, leave_out=card.name)
+        keep = np.asarray(iqa_set.levels) >= 1
+        fr = correlations(scores[keep], labels[keep], higher_better=card.higher_better, logistic=False)
+        return {**base, "label": "level order", "srcc": lo["srcc"], "plcc": float("nan"), "krcc": lo["krcc"],
+                "groups": lo["groups"], "srcc_fr_pseudo": fr["srcc"], "fr_pseudo_terms": "+".join(used),
+                "n": int(keep.sum())}
+    _, _, labels = iqa_arrays(iqa_set)
+    out = correlations(scores, labels, higher_better=card.higher_better, logistic=logistic)
+    return {**base, "label": str(getattr(iqa_set, "label", "mos")), **out}
+
+
+def assessment_frame(assess: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The assessment results as a table, FR and NR measures apart (``mode`` first, best first within)."""
+    cols = ["mode", "label", "srcc", "krcc", "plcc", "srcc_fr_pseudo", "fr_pseudo_terms", "n"]
+    t = pd.DataFrame([{**{c: a.get(c, np.nan) for c in cols}, "measure": m} for m, a in assess.items()],
+                     columns=["measure", *cols])
+    extra = sorted({k for a in assess.values() for k in a if k.startswith("srcc_") and k not in cols})
+    for k in extra:   # per-dataset SRCC of the human-rated sets
+        t[k] = [assess[m].get(k, np.nan) for m in t["measure"]]
+    if t["plcc"].isna().all():   # the level order has no scale, so no PLCC
+        t = t.drop(columns="plcc")
+    return t.sort_values(["mode", "srcc"], ascending=[True, False]).set_index("measure")
 
 
 def asymmetry_table(assess: Mapping[str, Mapping[str, float]], optimize: Mapping[str, float]) -> pd.DataFrame:
-    """One row per measure present in both: ``measure, srcc, plcc, krcc, gain`` where ``gain`` is
+    """One row per measure present in both: ``measure, mode, label, srcc, plcc, krcc, gain`` (``label``:
+    what ``srcc`` is measured against, e.g. "level order"; ``mode``: FR / NR) where ``gain`` is
     the mean relative gain (over the held-out panel) of the run that used the measure as a loss.
     Sorted by SRCC (best assessor first)."""
     common = [m for m in assess if m in optimize]
     if not common:
         raise ValueError(f"assess {list(assess)} and optimize {list(optimize)} share no measure")
-    rows = [{"measure": m, **{k: assess[m].get(k, np.nan) for k in ("srcc", "plcc", "krcc")},
+    rows = [{"measure": m, "mode": assess[m].get("mode", ""), "label": assess[m].get("label", ""),
+             **{k: assess[m].get(k, np.nan) for k in ("srcc", "plcc", "krcc")},
              "gain": float(optimize[m])} for m in common]
     return pd.DataFrame(rows).sort_values("srcc", ascending=False).reset_index(drop=True)
 
@@ -175,10 +295,11 @@ def asymmetry_correlation(table: pd.DataFrame, x: str = "srcc", y: str = "gain")
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None):
+                      title: str | None = None, xlabel: str | None = None):
     """Assessment accuracy (``x``) vs mean relative gain as a loss (``y``), one labelled point per
     measure, with Spearman's rho and its p-value in the title (``fig.spearman``); drawn by
-    :func:`nriqa.viz.plots.asymmetry_scatter`."""
+    :func:`nriqa.viz.plots.asymmetry_scatter`. ``xlabel`` (e.g. what the SRCC is against) replaces
+    the x axis label."""
     for c in (x, y, label):
         if c not in table.columns:
             raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
@@ -186,4 +307,7 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     if len(d) < 2:
         raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
     rho, p = stats.spearmanr(d[x], d[y])
-    return plots.asymmetry_scatter(d, x=x, y=y, label=label, title=title, spearman=(float(rho), float(p)))
+    fig = plots.asymmetry_scatter(d, x=x, y=y, label=label, title=title, spearman=(float(rho), float(p)))
+    if xlabel:
+        fig.axes[0].set_xlabel(xlabel)
+    return fig

@@ -47,7 +47,8 @@ class IQASet:
 
     ``scores`` (N,) float; ``sources`` (N,) reference-content ids; ``kinds`` (N,) distortion
     kind ("pristine" for level 0, "unknown" when not published); ``levels`` (N,) int
-    (0 = pristine, -1 = unknown). ``label`` is "pseudo", "mos" or "dmos".
+    (0 = pristine, -1 = unknown). ``label`` is "pseudo", "mos" or "dmos". ``refs``: the pristine
+    reference file of each image (published full-reference sets), or None.
     """
 
     name: str
@@ -59,6 +60,7 @@ class IQASet:
     label: str
     higher_better: bool = True
     meta: dict = field(default_factory=dict)
+    refs: list[Path] | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -75,7 +77,8 @@ class IQASet:
             else [self.images[i] for i in idx]
         return IQASet(self.name, imgs, self.scores[idx], [self.sources[i] for i in idx],
                       [self.kinds[i] for i in idx], self.levels[idx], self.label,
-                      self.higher_better, dict(self.meta))
+                      self.higher_better, dict(self.meta),
+                      None if self.refs is None else [self.refs[i] for i in idx])
 
     def split(self, split: str) -> "IQASet":
         """Content split by source: ``test`` holds sources whose crc32 % 5 == 0."""
@@ -117,21 +120,29 @@ def gmsd(x: np.ndarray, ref: np.ndarray) -> float:
     return float(gms.std())
 
 
-def pseudo_score(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """Pseudo quality score in [0, 1] (1 = identical to the pristine source). Not an opinion score.
+PSEUDO_TERMS = ("psnr", "ssim", "gmsd")
 
-    Mean of three full-reference terms, each mapped to [0, 1] with fixed constants:
-    ``clip((PSNR - 15) / 35, 0, 1)``, ``clip(SSIM, 0, 1)`` (on luma, skimage) and
-    ``1 - clip(GMSD / 0.35, 0, 1)``.
-    """
+
+def pseudo_terms(x: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    """The three terms of :func:`pseudo_score`, each in [0, 1] (higher = closer to ``ref``)."""
     a = x.double().numpy()
     b = ref.double().numpy()
     mse = float(((a - b) ** 2).mean())
     psnr = 60.0 if mse == 0 else 10 * np.log10(1.0 / mse)
     ssim = structural_similarity(_luma(a), _luma(b), data_range=1.0, gaussian_weights=True, sigma=1.5,
                                  use_sample_covariance=False)
-    terms = [np.clip((psnr - 15) / 35, 0, 1), np.clip(ssim, 0, 1), 1 - np.clip(gmsd(a, b) / 0.35, 0, 1)]
-    return float(np.mean(terms))
+    return {"psnr": float(np.clip((psnr - 15) / 35, 0, 1)), "ssim": float(np.clip(ssim, 0, 1)),
+            "gmsd": float(1 - np.clip(gmsd(a, b) / 0.35, 0, 1))}
+
+
+def pseudo_score(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """Pseudo quality score in [0, 1] (1 = identical to the pristine source). Not an opinion score.
+
+    Mean of three full-reference terms (:func:`pseudo_terms`), each mapped to [0, 1] with fixed
+    constants: ``clip((PSNR - 15) / 35, 0, 1)``, ``clip(SSIM, 0, 1)`` (on luma, skimage) and
+    ``1 - clip(GMSD / 0.35, 0, 1)``.
+    """
+    return float(np.mean(list(pseudo_terms(x, ref).values())))
 
 
 # --------------------------------------------------------------------------- embedded set
@@ -283,12 +294,14 @@ def load_kadid10k(root: str | Path) -> IQASet:
     kinds = [f"kadid{p[1]}" if len(p) == 3 else "unknown" for p in stems]
     levels = np.array([int(p[2]) if len(p) == 3 else -1 for p in stems])
     return IQASet("kadid10k", paths, df["dmos"].to_numpy(float), [str(r) for r in df["ref_img"]], kinds,
-                  levels, "mos", True, {"note": "KADID's 'dmos' column is a higher-better score"})
+                  levels, "mos", True, {"note": "KADID's 'dmos' column is a higher-better score"},
+                  _refs_if_present([img_dir / str(r) for r in df["ref_img"]]))
 
 
 LIVE_LAYOUT = """  dmos.mat            (variables dmos (1x982), orgs (1x982))
   refnames_all.mat    (variable refnames_all (1x982 reference file names))
-  jp2k/ jpeg/ wn/ gblur/ fastfading/  with img1.bmp ... (227, 233, 174, 174, 174 images)"""
+  jp2k/ jpeg/ wn/ gblur/ fastfading/  with img1.bmp ... (227, 233, 174, 174, 174 images)
+  refimgs/<refname>   (the references, for full-reference measures)"""
 LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))
 
 
@@ -310,11 +323,13 @@ def load_live(root: str | Path) -> IQASet:
     keep = np.flatnonzero(orgs == 0)
     _check_files([paths[i] for i in keep], LIVE_LAYOUT)
     return IQASet("live", [paths[i] for i in keep], dmos[keep], [refs[i] for i in keep],
-                  [kinds[i] for i in keep], np.full(len(keep), -1), "dmos", False)
+                  [kinds[i] for i in keep], np.full(len(keep), -1), "dmos", False,
+                  refs=_refs_if_present([root / "refimgs" / refs[i] for i in keep]))
 
 
 CSIQ_LAYOUT = """  csiq_dmos.csv     (CSV export of csiq.DMOS.xlsx; columns image, dst_type, dst_lev, dmos)
   dst_imgs/<dst_type>/<image>.<DST_TYPE>.<dst_lev>.png
+  src_imgs/<image>.png   (the references, for full-reference measures)
   (dst_type folders: awgn, blur, contrast, fnoise, jpeg, jpeg2000; DMOS 0..1, lower better)"""
 _CSIQ_TAG = {"awgn": "AWGN", "blur": "BLUR", "contrast": "contrast", "fnoise": "fnoise",
              "jpeg": "JPEG", "jpeg2000": "jpeg2000"}
@@ -334,11 +349,13 @@ def load_csiq(root: str | Path) -> IQASet:
         paths.append(root / "dst_imgs" / key / f"{img}.{_CSIQ_TAG.get(key, key)}.{int(lev)}.png")
     _check_files(paths, CSIQ_LAYOUT)
     return IQASet("csiq", paths, df["dmos"].to_numpy(float), [str(x) for x in df["image"]],
-                  [str(t) for t in df["dst_type"]], df["dst_lev"].to_numpy(int), "dmos", False)
+                  [str(t) for t in df["dst_type"]], df["dst_lev"].to_numpy(int), "dmos", False,
+                  refs=_refs_if_present([root / "src_imgs" / f"{x}.png" for x in df["image"]]))
 
 
 TID_LAYOUT = """  mos_with_names.txt   (lines "<MOS> <name>", e.g. "5.51429 i01_01_1.bmp"; MOS 0..9, higher better)
-  distorted_images/<name>"""
+  distorted_images/<name>
+  reference_images/I01.BMP ...   (the references, for full-reference measures)"""
 
 
 def load_tid2013(root: str | Path) -> IQASet:
@@ -354,11 +371,13 @@ def load_tid2013(root: str | Path) -> IQASet:
     _check_files(paths, TID_LAYOUT)
     parts = [Path(n).stem.lower().split("_") for n in names]
     return IQASet("tid2013", paths, np.array([float(r[0]) for r in rows]), [p[0] for p in parts],
-                  [f"tid{p[1]}" for p in parts], np.array([int(p[2]) for p in parts]), "mos", True)
+                  [f"tid{p[1]}" for p in parts], np.array([int(p[2]) for p in parts]), "mos", True,
+                  refs=_refs_if_present([root / "reference_images" / f"{p[0].upper()}.BMP" for p in parts]))
 
 
 PIPAL_LAYOUT = """  Train_Label/<ref>.txt   (lines "<dist_name>,<MOS>", e.g. "A0001_00_00.bmp,1456.2"; higher better)
-  Train_Dist/<dist_name>"""
+  Train_Dist/<dist_name>
+  Train_Ref/<ref>.bmp     (the references, for full-reference measures)"""
 
 
 def load_pipal(root: str | Path) -> IQASet:
@@ -380,7 +399,58 @@ def load_pipal(root: str | Path) -> IQASet:
     parts = [Path(n).stem.split("_") for n in names]
     return IQASet("pipal", paths, np.array(scores), [p[0] for p in parts],
                   [f"pipal{p[1]}" if len(p) > 1 else "unknown" for p in parts], np.full(len(names), -1),
-                  "mos", True)
+                  "mos", True, refs=_refs_if_present([root / "Train_Ref" / f"{p[0]}.bmp" for p in parts]))
+
+
+SPAQ_LAYOUT = """  Annotations/MOS and Image attribute scores.csv   (CSV export of the published .xlsx;
+                                                    columns "Image name", "MOS"; MOS 0..100, higher better)
+  TestImage/<Image name>                            (the 11,125 smartphone photos)"""
+SPAQ_LABELS = "Annotations/MOS and Image attribute scores.csv"
+
+
+def load_spaq(root: str | Path) -> IQASet:
+    """SPAQ (smartphone photos, authentic distortions; MOS higher better; each image its own source).
+    Needs the annotation sheet exported to CSV (no spreadsheet reader is a dependency)."""
+    root = Path(root)
+    df = pd.read_csv(_require(root, SPAQ_LABELS, SPAQ_LAYOUT))
+    for col in ("Image name", "MOS"):
+        if col not in df:
+            raise ValueError(f"{SPAQ_LABELS} lacks column {col!r}; has {list(df.columns)}")
+    img_dir = _require(root, "TestImage", SPAQ_LAYOUT)
+    names = [str(x).strip() for x in df["Image name"]]
+    paths = [img_dir / n for n in names]
+    _check_files(paths, SPAQ_LAYOUT)
+    n = len(df)
+    return IQASet("spaq", paths, df["MOS"].to_numpy(float), names, ["unknown"] * n, np.full(n, -1), "mos", True)
+
+
+LIVEC_LAYOUT = """  Data/AllImages_release.mat   (variable AllImages_release: the 1,169 image names)
+  Data/AllMOS_release.mat      (variable AllMOS_release: their MOS, 0..100, higher better)
+  Images/<name>                (the first 7 names are in Images/trainingImages/)"""
+
+
+def load_live_challenge(root: str | Path) -> IQASet:
+    """LIVE In the Wild Image Quality Challenge (authentic distortions; MOS higher better; each image
+    its own source). The 7 training images of the release (``Images/trainingImages/``) are kept."""
+    root = Path(root)
+    names_mat = loadmat(_require(root, "Data/AllImages_release.mat", LIVEC_LAYOUT))
+    mos_mat = loadmat(_require(root, "Data/AllMOS_release.mat", LIVEC_LAYOUT))
+    if "AllImages_release" not in names_mat or "AllMOS_release" not in mos_mat:
+        raise ValueError("LIVE Challenge .mat files must hold AllImages_release and AllMOS_release")
+    names = [str(np.ravel(x)[0]) for x in np.ravel(names_mat["AllImages_release"])]
+    mos = np.ravel(mos_mat["AllMOS_release"]).astype(float)
+    if len(names) != len(mos):
+        raise ValueError(f"LIVE Challenge: {len(names)} image names but {len(mos)} MOS values")
+    img_dir = _require(root, "Images", LIVEC_LAYOUT)
+    paths = [img_dir / n if (img_dir / n).exists() else img_dir / "trainingImages" / n for n in names]
+    _check_files(paths, LIVEC_LAYOUT)
+    n = len(names)
+    return IQASet("livechallenge", paths, mos, names, ["unknown"] * n, np.full(n, -1), "mos", True)
+
+
+def _refs_if_present(paths: list[Path]) -> list[Path] | None:
+    """The reference file of each image when every one exists (full-reference assessment), else None."""
+    return paths if paths and all(p.exists() for p in set(paths)) else None
 
 
 def _check_files(paths: list[Path], layout: str) -> None:
@@ -393,6 +463,7 @@ def _check_files(paths: list[Path], layout: str) -> None:
 LOADERS: dict[str, Callable[[str | Path], IQASet]] = {
     "koniq10k": load_koniq10k, "kadid10k": load_kadid10k, "live": load_live,
     "csiq": load_csiq, "tid2013": load_tid2013, "pipal": load_pipal,
+    "spaq": load_spaq, "livechallenge": load_live_challenge,
 }
 DATASETS = ["embedded", *LOADERS]
 

@@ -4,6 +4,8 @@
 - :func:`train_iqa` — train cnniqa / wadiqam / dbcnn / vitiqa (or ``disc-<kind>``), report
   SRCC / PLCC / KRCC on held-out content and install the checkpoint to ``weights_dir()/kit/``
 - :func:`evaluate_iqa` — held-out metrics of a trained network
+- :mod:`nriqa.iqa.nets` — ``stlpips-alex`` / ``stlpips-vgg`` heads on ST-LPIPS's trunk (and its trained state)
+- :mod:`nriqa.iqa.transfer` — a GAN run's discriminator (kind, options, state) for ``disc-<kind>`` initialisation
 
 The networks live in :mod:`nriqa.models.iqa_nets`; an installed checkpoint is the quality
 measure ``<arch>@<dataset>`` (:mod:`nriqa.quality.kit`).

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper) or a YAML path")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the profile's iqa steps)")
     ap.add_argument("--dataset", default=None,
-                    help="embedded (default) | koniq10k | kadid10k | live | csiq | tid2013 | pipal")
+                    help="embedded (default) | koniq10k | kadid10k | live | csiq | tid2013 | pipal | spaq | "
+                         "live-challenge")
     ap.add_argument("--root", default=None, help="dataset folder in its published layout")
     ap.add_argument("--run-dir", default=None, help="default runs/<profile>/iqa/<arch>@<dataset>")
     ap.add_argument("--init-from", default=None, help="state dict / discriminator checkpoint to initialise from")

@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 
 from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
 from nriqa.models import count_parameters
-from nriqa.models.iqa_nets import ARCHS, build_arch
+from nriqa.errors import CheckpointError
+from nriqa.iqa.nets import TRUNK_ARCHS, build_iqa_net, known_arch
+from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import atomic_path, atomic_write_text
 from nriqa.quality.kit import kit_dir, register_kit_models
 
@@ -192,7 +194,8 @@ def _state_dict_of(obj) -> dict:
         return obj.state_dict()
     if isinstance(obj, (str, Path)):
         obj = torch.load(obj, map_location="cpu", weights_only=False)
-    for key in ("params_ema", "params", "state_dict", "model", "discriminator"):
+    # a trainer checkpoint holds the generator's "params" too: its discriminator comes first
+    for key in ("discriminator", "params_ema", "params", "state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             return obj[key]
     if isinstance(obj, dict):
@@ -200,12 +203,39 @@ def _state_dict_of(obj) -> dict:
     raise ValueError(f"init_from must be an nn.Module, a state dict or a path to one, got {type(obj).__name__}")
 
 
-def load_init(model: nn.Module, init_from) -> int:
-    """Copy matching tensors (same key and shape) from ``init_from`` into ``model``; returns the count."""
-    src = _state_dict_of(init_from)
+MIN_BACKBONE_FRACTION = 0.95
+
+
+def init_target(model: nn.Module) -> tuple[nn.Module, list[str] | None]:
+    """The module an init is loaded into (a discriminator-initialised model's discriminator) and the
+    state-dict keys of it that an init must fill (its backbone), or None when any match will do."""
     target = model.discriminator if hasattr(model, "discriminator") else model
+    keys = model.backbone_keys() if hasattr(model, "backbone_keys") else None
+    return target, keys
+
+
+def load_init(model: nn.Module, init_from, *, min_fraction: float = MIN_BACKBONE_FRACTION) -> int:
+    """Copy matching tensors (same key and shape) from ``init_from`` into ``model``; returns the count.
+
+    A model with a backbone (``disc-<kind>``, ST-LPIPS trunk heads) must get at least
+    ``min_fraction`` of its backbone tensors, else :class:`nriqa.errors.CheckpointError` names the
+    missing and mis-shaped ones (build the IQA model at the discriminator's own size and options)."""
+    src = _state_dict_of(init_from)
+    target, required = init_target(model)
     own = target.state_dict()
     matched = {k: v for k, v in src.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if required:
+        got = [k for k in required if k in matched]
+        if len(got) < min_fraction * len(required):
+            missing = [k for k in required if k not in src]
+            shaped = [f"{k} {tuple(src[k].shape)} vs {tuple(own[k].shape)}" for k in required
+                      if k in src and k not in matched]
+            raise CheckpointError(
+                f"init_from fills {len(got)} of the {len(required)} backbone tensors of the "
+                f"{type(model).__name__} model ({len(got) / len(required):.0%}; at least {min_fraction:.0%} "
+                f"needed): missing {missing[:4]}{' ...' if len(missing) > 4 else ''}, shape differs "
+                f"{shaped[:4]}{' ...' if len(shaped) > 4 else ''}. Build the IQA model with the "
+                "discriminator's own size and options (arch_options).")
     if not matched:
         raise ValueError(f"init_from shares no tensor (key and shape) with the {type(target).__name__} model")
     target.load_state_dict(matched, strict=False)
@@ -219,19 +249,26 @@ def kit_name(arch: str, dataset: str) -> str:
 
 
 def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=None, progress: bool = True,
-              install: bool = True, data: tuple[IQASet, IQASet] | None = None) -> dict:
+              install: bool = True, data: tuple[IQASet, IQASet] | None = None,
+              arch_options: dict | None = None) -> dict:
     """Train NR-IQA ``arch`` and return its held-out metrics dict.
 
     ``cfg``: a resolved profile (its ``iqa`` section is used) or the section itself; keys in
     :data:`DEFAULTS`. Writes ``run_dir/{model.pt, metrics.json, last.pt}``; with ``install`` the
     final checkpoint is also copied to ``weights_dir()/kit/<arch>@<dataset>.pt`` (what
     :func:`nriqa.quality.register_kit_models` registers). ``init_from``: an nn.Module (e.g. a trained
-    discriminator), a state dict or a path to one; matching tensors initialise the model.
+    discriminator), a state dict or a path to one; matching tensors initialise the model (a backbone
+    model needs >= 95 % of its backbone tensors, see :func:`load_init`). ``arch_options``: build
+    options of ``disc-<kind>`` (the discriminator's ``size`` and overrides).
     ``data``: an explicit ``(train_set, test_set)`` pair instead of ``cfg["dataset"]``.
     """
     c = iqa_config(cfg, arch)
-    if not isinstance(arch, str) or not (arch in ARCHS or arch.startswith("disc-")):
-        raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)} or 'disc-<discriminator kind>'")
+    if not known_arch(arch):
+        raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)}, {list(TRUNK_ARCHS)} "
+                         "or 'disc-<discriminator kind>'")
+    if install and arch in TRUNK_ARCHS:   # nriqa.quality.kit rebuilds kit archs from nriqa.models only
+        raise ValueError(f"IQA arch {arch!r} cannot be installed as a kit measure; train it with install=False")
+    arch_options = dict(arch_options or {})
     run_dir = Path(run_dir)
     final, metrics_path, last = run_dir / "model.pt", run_dir / "metrics.json", run_dir / "last.pt"
     if final.exists() and metrics_path.exists():
@@ -241,8 +278,15 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
         return metrics
 
     torch.manual_seed(int(c["seed"]))
-    model = build_arch(arch)
-    n_init = load_init(model, init_from) if init_from is not None else 0
+    model = build_iqa_net(arch, **arch_options)
+    target, required = init_target(model)
+    n_init = n_backbone_loaded = 0
+    if init_from is not None:
+        init_from = _state_dict_of(init_from)
+        n_init = load_init(model, init_from)
+        own = target.state_dict()
+        n_backbone_loaded = sum(k in init_from and tuple(init_from[k].shape) == tuple(own[k].shape)
+                                for k in required or [])
     if data is not None:
         train_set, test_set = data
     else:
@@ -293,6 +337,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
         "params": count_parameters(model), "train_seconds": round(train_seconds, 2),
         "train_cpu_seconds": round(train_cpu_seconds, 2), "torch_threads": torch.get_num_threads(), "steps": steps,
         "n_train": len(train_set), "n_test": len(test_set), "init_loaded_tensors": n_init,
+        "backbone_tensors": len(required or []), "backbone_loaded": n_backbone_loaded,
+        "arch_options": arch_options,
         "first_rank_loss": float(np.mean([h["rank"] for h in history[:10]])) if history else None,
         "last_rank_loss": float(np.mean([h["rank"] for h in history[-10:]])) if history else None,
         "calibration": {"p5": p5, "p50": p50, "p95": p95},
@@ -300,7 +346,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(final) as tmp:
-        torch.save({"arch": arch, "state_dict": model.state_dict(), "calibration": metrics["calibration"],
+        torch.save({"arch": arch, "arch_options": arch_options, "state_dict": model.state_dict(), "calibration": metrics["calibration"],
                     "name": name, "label": train_set.label, "metrics": {k: v for k, v in metrics.items()
                                                                         if k != "config"}}, tmp)
     atomic_write_text(run_dir / "history.jsonl", "\n".join(json.dumps(h) for h in history) + "\n")

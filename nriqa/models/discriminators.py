@@ -21,7 +21,8 @@ iseebetter SRGAN discriminator as used by iSeeBetter: 8 3x3 convs       (N, 1)  
 Every discriminator takes images ``(N, 3, H, W)`` in ``[0, 1]`` (mapped to ``[-1, 1]`` inside),
 returns raw logits (no sigmoid), and exposes ``kind``, ``size``, ``min_size`` (smallest
 accepted side), ``feature_dim`` (channels ``C`` / token width ``D`` of ``backbone``) and
-``backbone(x)``.  ``paper`` widths follow the published networks (base 64 channels; ViT:
+``backbone(x)``, and ``backbone_modules`` (the names of the submodules / parameters that
+``backbone(x)`` uses; :func:`backbone_keys` lists their state-dict keys).  ``paper`` widths follow the published networks (base 64 channels; ViT:
 patch 16, width 384, depth 6, 6 heads); ``tiny`` ones (base 8; ViT width 32, depth 2) run in
 milliseconds on a CPU.
 """
@@ -48,6 +49,7 @@ class Discriminator(nn.Module):
     kind = "base"
     min_size = 1
     feature_dim = 0
+    backbone_modules: tuple[str, ...] = ("features",)
 
     def __init__(self, size: str) -> None:
         super().__init__()
@@ -132,6 +134,7 @@ class UNetDiscriminator(Discriminator):
 
     kind = "unet"
     min_size = 8
+    backbone_modules = ("conv0", "down1", "down2", "down3")
 
     def __init__(self, size: str = "tiny", base: int = 8, use_spectral_norm: bool = True) -> None:
         super().__init__(size)
@@ -172,6 +175,7 @@ class ViTDiscriminator(Discriminator):
     """Small Vision Transformer: CLS token -> one logit per image."""
 
     kind = "vit"
+    backbone_modules = ("embed", "cls", "pos", "cls_pos", "encoder", "norm")
 
     def __init__(self, size: str = "tiny", patch: int = 8, dim: int = 32, depth: int = 2, heads: int = 2,
                  mlp_ratio: float = 4.0, grid: int = 8) -> None:
@@ -250,6 +254,14 @@ _PRESETS: dict[str, dict[str, dict]] = {
             "paper": dict(patch=16, dim=384, depth=6, heads=6, grid=14)},
     "iseebetter": {"tiny": dict(base=8), "paper": dict(base=64)},
 }
+
+
+def backbone_keys(disc: nn.Module) -> list[str]:
+    """State-dict keys of ``disc`` that its ``backbone(x)`` uses (``disc.backbone_modules``), in order."""
+    names = tuple(getattr(disc, "backbone_modules", ()))
+    if not names:
+        raise ValueError(f"{type(disc).__name__} names no backbone_modules")
+    return [k for k in disc.state_dict() if k.split(".")[0] in names]
 
 
 def build_discriminator(kind: str, size: str = "tiny", **overrides) -> Discriminator:

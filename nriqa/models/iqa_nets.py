@@ -14,7 +14,9 @@ Every model maps ``x`` (N, 3, H, W) float RGB in [0, 1] to a raw score (N,), hig
 - ``vitiqa``  : a small ViT (8 px patches, 4 blocks, width 96, CLS token, learned position
   embeddings interpolated to the input grid) with a linear head, for conv-vs-Transformer.
 - ``disc-<kind>``: the backbone of :func:`nriqa.models.discriminators.build_discriminator`
-  (global average pooled) with a linear head — for "discriminator as IQA initialiser".
+  (global average pooled) with a linear head — for "discriminator as IQA initialiser"; built at
+  the discriminator's own size and overrides (``build_arch("disc-unet", size="paper")``).
+- :class:`TrunkIQA`: a linear head on any feature trunk (pooled taps), e.g. ST-LPIPS's trunk.
 
 :mod:`nriqa.iqa` trains these; :mod:`nriqa.quality.kit` scores with trained checkpoints.
 """
@@ -24,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .discriminators import build_discriminator
+from .discriminators import backbone_keys, build_discriminator
 
 ARCHS = ("cnniqa", "wadiqam", "dbcnn", "vitiqa")
 MIN_SIZE = 32
@@ -161,16 +163,22 @@ class SmallViTIQA(nn.Module):
 
 
 class DiscriminatorIQA(nn.Module):
-    """IQA head on a discriminator's ``backbone(x)`` features (global average pool + linear)."""
+    """IQA head on a discriminator's ``backbone(x)`` features (global average pool + linear).
 
-    def __init__(self, kind: str):
+    The discriminator is built as :func:`build_discriminator` ``(kind, size, **overrides)`` -- pass
+    the GAN run's own ``size`` and overrides so that a trained discriminator's backbone loads whole
+    (:meth:`backbone_keys`). Its own logit head stays unused.
+    """
+
+    def __init__(self, kind: str, size: str = "tiny", **overrides):
         super().__init__()
-        self.discriminator = build_discriminator(kind)
-        if not hasattr(self.discriminator, "backbone"):
-            raise ValueError(f"discriminator {kind!r} has no .backbone(x) to build an IQA model on")
-        with torch.no_grad():
-            f = self._features(torch.zeros(1, 3, 64, 64))
-        self.head = nn.Linear(f.shape[1], 1)
+        self.discriminator = build_discriminator(kind, size, **overrides)
+        self.options = {"size": size, **overrides}
+        self.head = nn.Linear(int(self.discriminator.feature_dim), 1)
+
+    def backbone_keys(self) -> list[str]:
+        """State-dict keys of :attr:`discriminator` used by its backbone (what an init must fill)."""
+        return backbone_keys(self.discriminator)
 
     def _features(self, x):
         f = self.discriminator.backbone(x)
@@ -185,8 +193,36 @@ class DiscriminatorIQA(nn.Module):
         return self.head(self._features(x)).view(-1)
 
 
-def build_arch(arch: str) -> nn.Module:
-    """Build an untrained IQA network by name (see module docstring). No download."""
+class TrunkIQA(nn.Module):
+    """IQA head on a feature trunk: ``trunk(prepare(x))`` -> list of maps (N, C_i, h_i, w_i),
+    each global-average pooled, concatenated (sum C_i = ``sum(channels)``), linear head.
+
+    Used with a perceptually trained trunk (ST-LPIPS's, built in :mod:`nriqa.iqa.nets`); the
+    ``trunk`` attribute's state-dict keys are what an init must fill (:meth:`backbone_keys`).
+    """
+
+    def __init__(self, trunk: nn.Module, channels, prepare: nn.Module | None = None):
+        super().__init__()
+        self.prepare = prepare if prepare is not None else nn.Identity()
+        self.trunk = trunk
+        self.head = nn.Linear(int(sum(channels)), 1)
+
+    def backbone_keys(self) -> list[str]:
+        return ["trunk." + k for k in self.trunk.state_dict()]
+
+    def forward(self, x):
+        _check_input(x)
+        taps = self.trunk(self.prepare(x))
+        taps = taps if isinstance(taps, (list, tuple)) else [taps]
+        return self.head(torch.cat([t.mean((2, 3)) for t in taps], 1)).view(-1)
+
+
+def build_arch(arch: str, **options) -> nn.Module:
+    """Build an untrained IQA network by name (see module docstring). No download.
+
+    ``options`` go to ``disc-<kind>`` only (``size`` and discriminator overrides)."""
+    if options and not arch.startswith("disc-"):
+        raise ValueError(f"IQA arch {arch!r} takes no options, got {sorted(options)}")
     if arch == "cnniqa":
         return CNNIQA()
     if arch == "wadiqam":
@@ -196,5 +232,5 @@ def build_arch(arch: str) -> nn.Module:
     if arch == "vitiqa":
         return SmallViTIQA()
     if arch.startswith("disc-"):
-        return DiscriminatorIQA(arch[5:])
+        return DiscriminatorIQA(arch[5:], **options)
     raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)} or 'disc-<discriminator kind>'")

@@ -100,7 +100,7 @@ def load_kit_model(path: str | Path, device: str | torch.device = "cpu") -> KitI
                                 f"`python -m nriqa train-iqa {path.stem.split('@')[0]} --profile demo`")
     ckpt = _read_checkpoint(path)
     try:
-        net = build_arch(ckpt["arch"])
+        net = build_arch(ckpt["arch"], **(ckpt.get("arch_options") or {}))
         net.load_state_dict(ckpt["state_dict"])
         model = KitIQA(net, ckpt["calibration"]).to(device).eval()
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as err:

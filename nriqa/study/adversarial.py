@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import pandas as pd
-import torch
-
+from nriqa import quality
 from nriqa.analysis import claims
 from nriqa.iqa import train_iqa
+from nriqa.iqa.nets import stlpips_trunk_state
+from nriqa.iqa.transfer import gan_discriminator
 
 from . import verdicts as vt
 from .evaluation import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
@@ -155,26 +156,79 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _transfer_cfg(cfg: Mapping[str, Any]) -> dict:
+    a = cfg["adversarial"]
+    icfg = dict(cfg)
+    icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
+    return icfg
+
+
+def _options_slug(options: Mapping[str, Any]) -> str:
+    return "-".join(f"{k}{v}" for k, v in sorted(options.items())).replace("/", "_") or "default"
+
+
+def _row(m: dict, **keys) -> dict:
+    o = m["held_out"]["overall"]
+    return {**keys, "srcc": o["srcc"], "plcc": o["plcc"], "krcc": o["krcc"],
+            "rank_acc": o.get("rank_acc", float("nan")), "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
+            "backbone_tensors": m.get("backbone_tensors", 0)}
+
+
 def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
     """NR-IQA from each trained discriminator's backbone (its GAN run at the middle GAN weight) vs
     the same architecture from random initialisation, trained on the embedded distortion set for
-    ``adversarial.transfer_steps``. Rows ``discriminator, init, srcc, plcc, krcc, loaded_tensors``."""
-    a = cfg["adversarial"]
+    ``adversarial.transfer_steps``. The IQA backbone is built as the run's own discriminator (kind,
+    size and overrides from its ``config.yaml``, :func:`nriqa.iqa.transfer.gan_discriminator`);
+    the transfer fails unless >= 95 % of its backbone tensors load. Rows ``discriminator, init,
+    srcc, plcc, krcc`` (vs the set's FR pseudo-score), ``rank_acc`` (fraction of level pairs within a
+    source and kind ordered right: the certain label), ``loaded_tensors`` (backbone tensors filled by
+    the init), ``backbone_tensors``."""
     w = middle_gan_weight(cfg)
+    icfg = _transfer_cfg(cfg)
     rows = []
-    for disc in a["discriminators"]:
-        run = ensure_gan_run(cfg, model, disc, w, progress=progress)  # the first seed's run
-        ckpt = torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
-        d_state = ckpt.get("discriminator") or ckpt.get("params_d")
-        for init, source in [("random", None), ("discriminator", d_state)]:
-            icfg = dict(cfg)
-            icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
-            m = train_iqa(f"disc-{disc}", icfg, profile_root(cfg) / "iqa-transfer" / f"{disc}-{init}",
-                          init_from=source, progress=progress, install=False)
-            o = m["held_out"]["overall"]
-            rows.append({"discriminator": disc, "init": init, "srcc": o["srcc"], "plcc": o["plcc"],
-                         "krcc": o["krcc"], "loaded_tensors": m["init_loaded_tensors"]})
+    for disc in cfg["adversarial"]["discriminators"]:
+        gan = gan_discriminator(ensure_gan_run(cfg, model, disc, w, progress=progress))  # the first seed's run
+        for init, source in [("random", None), ("discriminator", gan.state)]:
+            folder = profile_root(cfg) / "iqa-transfer" / f"{disc}-{_options_slug(gan.options)}-{init}"
+            m = train_iqa(gan.arch, icfg, folder, init_from=source, arch_options=gan.options,
+                          progress=progress, install=False)
+            rows.append(_row(m, discriminator=disc, init=init))
     return pd.DataFrame(rows)
+
+
+_IMAGENET_FILES = {"stlpips-alex": "alexnet-owt-7be5be79.pth", "stlpips-vgg": "vgg16-397923af.pth"}
+
+
+def _imagenet_note(arch: str) -> str:
+    """Why the ImageNet arm of trunk ``arch`` has no numbers (it is never trained here)."""
+    path = quality.torch_hub_dir() / "checkpoints" / _IMAGENET_FILES.get(arch, "?")
+    if not path.exists():
+        return f"skipped: ImageNet weights not on disk ({path}; nriqa downloads nothing)"
+    return (f"skipped: {path.name} is on disk, but the shift-tolerant trunk (stride-1 convolutions, blur "
+            "pooling) is not torchvision's network, so its ImageNet weights are not mapped onto it")
+
+
+def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
+    """The same IQA training from a perceptually pretrained trunk: for each ``adversarial.transfer_trunks``
+    arch (``stlpips-alex`` / ``stlpips-vgg``: ST-LPIPS's BAPPS-trained trunk from the stlpips-pytorch
+    wheel) a random-init arm and an ``st-lpips trunk`` arm; plus an ``imagenet`` arm, skipped with its
+    reason (nothing is downloaded). Rows as :func:`discriminator_transfer`'s with ``backbone`` for
+    ``discriminator``, plus ``note`` (why an arm has no numbers)."""
+    icfg = _transfer_cfg(cfg)
+    rows = []
+    for arch in cfg["adversarial"].get("transfer_trunks") or []:
+        measure = arch.replace("stlpips", "st-lpips")
+        if not quality.card(measure).present:
+            rows.append({"backbone": arch, "init": "st-lpips trunk", "note": f"skipped: {measure}'s weight "
+                         "file is not on disk (pip install stlpips-pytorch==0.0.2)"})
+            continue
+        for init, source in [("random", None), ("st-lpips trunk", stlpips_trunk_state(arch))]:
+            m = train_iqa(arch, icfg, profile_root(cfg) / "iqa-transfer" / f"{arch}-{init.replace(' ', '-')}",
+                          init_from=source, progress=progress, install=False)
+            rows.append({**_row(m, backbone=arch, init=init), "note": ""})
+        rows.append({"backbone": arch, "init": "imagenet", "note": _imagenet_note(arch)})
+    cols = ["backbone", "init", "srcc", "plcc", "krcc", "rank_acc", "loaded_tensors", "backbone_tensors", "note"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def describe_transfer(transfer: pd.DataFrame) -> str:
@@ -184,3 +238,19 @@ def describe_transfer(transfer: pd.DataFrame) -> str:
              f"({r['discriminator'] - r['random']:+.3f})" for d, r in piv.iterrows()]
     lines.append(f"mean change from discriminator initialisation: {(piv['discriminator'] - piv['random']).mean():+.3f} SRCC")
     return "\n".join(lines)
+
+
+def describe_trunk_transfer(trunks: pd.DataFrame) -> str:
+    """Per pretrained trunk: held-out SRCC from random vs pretrained initialisation; skipped arms with their reason."""
+    lines = []
+    for arch, g in trunks.groupby("backbone", sort=False):
+        got = g.dropna(subset=["srcc"]).set_index("init")
+        if {"random", "st-lpips trunk"} <= set(got.index):
+            r, t = float(got.loc["random", "srcc"]), float(got.loc["st-lpips trunk", "srcc"])
+            line = f"{arch}: SRCC random {r:.3f} -> from the ST-LPIPS trunk {t:.3f} ({t - r:+.3f})"
+            if "rank_acc" in got.columns:
+                ra, ta = float(got.loc["random", "rank_acc"]), float(got.loc["st-lpips trunk", "rank_acc"])
+                line += f"; level pairs ordered right {ra:.3f} -> {ta:.3f}"
+            lines.append(line)
+        lines += [f"{arch} / {row.init}: {row.note}" for row in g.itertuples() if row.note]
+    return "\n".join(lines) or "no pretrained trunk arms in this profile (adversarial.transfer_trunks)"

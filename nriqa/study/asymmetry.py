@@ -1,7 +1,10 @@
 """Notebook 06: does a measure that assesses quality well also optimize well?
 
-*Assessment accuracy*: SRCC / PLCC / KRCC on the held-out part of the embedded distortion set
-(labels: FR pseudo-score and level ranks, not opinion scores). *Optimization value*: the mean
+*Assessment accuracy*: on the demo profiles, the held-out part of the embedded distortion set
+with the certain label -- the order of distortion levels within each source and kind (level-order
+SRCC) -- and, beside it, the FR pseudo-score with the assessed measure's own term left out. With
+``asymmetry.iqa_sets`` (the paper profile): SRCC against human opinion scores, FR measures on the
+``fr`` sets, NR measures on the ``nr`` sets (:func:`human_rated_sets`). *Optimization value*: the mean
 relative gain (positive = better) of the *other* panel measures when the measure is added to
 Charbonnier. A rank correlation near zero or negative between the two is the asymmetry.
 """
@@ -14,6 +17,9 @@ import pandas as pd
 
 from nriqa import quality
 from nriqa.analysis import assessment_accuracy, asymmetry_correlation, claims
+from nriqa.analysis.asymmetry import fr_pseudo_terms
+from nriqa.data.iqa_sets import DATASETS, load_iqa_dataset
+from nriqa.errors import ConfigError
 from nriqa.iqa import distortion_set
 
 from . import verdicts as vt
@@ -37,15 +43,62 @@ def held_out_iqa_set(cfg: Mapping[str, Any]):
     return ds.subset(np.flatnonzero([s in keep for s in ds.sources]))
 
 
+def human_rated_sets(cfg: Mapping[str, Any]) -> dict[str, list]:
+    """``asymmetry.iqa_sets`` loaded: ``{"fr": [IQASet, ...], "nr": [...]}``, or ``{}`` when the
+    profile names none (then the embedded set is used). Each entry is ``{name, root, split}``
+    (``split`` default "all"); a name the loaders do not know raises ConfigError."""
+    spec = (cfg.get("asymmetry") or {}).get("iqa_sets")
+    if not spec:
+        return {}
+    if not isinstance(spec, Mapping) or set(spec) - {"fr", "nr"}:
+        raise ConfigError(f"asymmetry.iqa_sets must be {{fr: [...], nr: [...]}} of {{name, root}}, got {spec!r}")
+    out: dict[str, list] = {}
+    for mode, entries in spec.items():
+        sets = []
+        for e in entries or []:
+            if not isinstance(e, Mapping) or "name" not in e or "root" not in e:
+                raise ConfigError(f"asymmetry.iqa_sets.{mode}: each entry needs name and root, got {e!r}")
+            if str(e["name"]).lower().replace("-", "").replace("_", "") not in DATASETS:
+                raise ConfigError(f"asymmetry.iqa_sets.{mode}: unknown IQA dataset {e['name']!r}; "
+                                  f"loaders: {DATASETS}")
+            sets.append(load_iqa_dataset(e["name"], e["root"], e.get("split", "all")))
+        out[mode] = sets
+    return out
+
+
+def _human_rated_accuracy(name: str, sets: Mapping[str, list]) -> dict | None:
+    """SRCC/PLCC/KRCC of measure ``name`` on each human-rated set of its mode, and their mean
+    (``srcc_<set>`` per set); None when the profile names no set of that mode."""
+    mode = quality.card(name).mode.lower()
+    per = [assessment_accuracy(name, ds) for ds in sets.get(mode, [])]
+    if not per:
+        return None
+    out = {"measure": name, "mode": mode.upper(), "label": "/".join(sorted({p["label"] for p in per})),
+           **{k: float(np.mean([p[k] for p in per])) for k in ("srcc", "plcc", "krcc")},
+           "n": int(sum(p["n"] for p in per))}
+    out.update({f"srcc_{ds.name}": p["srcc"] for ds, p in zip(sets[mode], per)})
+    return out
+
+
 def assessment_accuracies(cfg: Mapping[str, Any], measures: list[str] | None = None) -> dict[str, dict]:
-    """Measure -> SRCC/PLCC/KRCC on :func:`held_out_iqa_set` (default measures:
-    ``asymmetry.measures``); measures whose weights are not on disk are left out."""
-    held_out = held_out_iqa_set(cfg)
+    """Measure -> assessment accuracy (:func:`nriqa.analysis.assessment_accuracy`; default measures:
+    ``asymmetry.measures``); measures whose weights are not on disk are left out.
+
+    With ``asymmetry.iqa_sets`` the label is human opinion (mean over the sets of the measure's
+    mode, FR or NR); otherwise :func:`held_out_iqa_set` with the level order as primary label."""
+    names = [n for n in (measures or cfg["asymmetry"]["measures"]) if quality.card(n).present]
+    sets = human_rated_sets(cfg)
     out = {}
-    for name in measures or cfg["asymmetry"]["measures"]:
-        if not quality.card(name).present:
-            continue
-        out[name] = assessment_accuracy(name, held_out)
+    if sets:
+        for name in names:
+            acc = _human_rated_accuracy(name, sets)
+            if acc is not None:
+                out[name] = acc
+        return out
+    held_out = held_out_iqa_set(cfg)
+    pseudo = fr_pseudo_terms(held_out)   # computed once, a measure's own term left out per measure
+    for name in names:
+        out[name] = assessment_accuracy(name, held_out, pseudo=pseudo)
     return out
 
 
@@ -65,7 +118,8 @@ def describe_asymmetry(table: pd.DataFrame) -> str:
     at least three measures). ``table``: :func:`nriqa.analysis.asymmetry_table`."""
     t = table.set_index("measure")
     best_a, best_o = t["srcc"].idxmax(), t["gain"].idxmax()
-    text = (f"Best assessor: {best_a} (SRCC {t.loc[best_a, 'srcc']:.3f}); "
+    label = f" vs {t.loc[best_a, 'label']}" if "label" in t.columns else ""
+    text = (f"Best assessor: {best_a} (SRCC{label} {t.loc[best_a, 'srcc']:.3f}); "
             f"best objective: {best_o} (held-out panel gain {pct(t.loc[best_o, 'gain'])}).")
     try:
         rho, p = asymmetry_correlation(table)
@@ -129,15 +183,25 @@ def asymmetry_verdict(cfg: Mapping[str, Any], table: pd.DataFrame) -> claims.Ver
 
 
 def fidelity_family(cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """DISTS-style measures over different backbones (``dists-*``): assessment SRCC/PLCC on the
+    """DISTS-style measures over different backbones (``dists-*``): assessment SRCC/KRCC (``label``) on the
     held-out distortion set where the backbone is on disk; the missing weight files otherwise."""
     rows = []
     for name in [n for n in quality.names() if n.startswith("dists-")]:
         card = quality.card(name)
         if card.present:
             acc = assessment_accuracies(cfg, [name])[name]
-            rows.append({"measure": name, "srcc": acc["srcc"], "plcc": acc["plcc"], "missing": ""})
+            rows.append({"measure": name, "label": acc["label"], "srcc": acc["srcc"], "krcc": acc["krcc"],
+                         "missing": ""})
         else:
             missing = ", ".join(w.filename for w in card.weights)
-            rows.append({"measure": name, "srcc": float("nan"), "plcc": float("nan"), "missing": missing})
+            rows.append({"measure": name, "label": "", "srcc": float("nan"), "krcc": float("nan"),
+                         "missing": missing})
     return pd.DataFrame(rows).set_index("measure")
+
+
+def assessment_label(table: pd.DataFrame) -> str:
+    """What the table's ``srcc`` is measured against, in words (for an axis or a caption)."""
+    labels = sorted({str(v) for v in table.get("label", pd.Series(dtype=str)).dropna() if str(v)})
+    words = {"level order": "the distortion-level order", "mos": "human opinion scores (MOS)",
+             "dmos": "human opinion scores (DMOS)"}
+    return " / ".join(words.get(v, v) for v in labels) or "the set's labels"
