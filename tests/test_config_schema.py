@@ -65,8 +65,7 @@ def test_paper_profile_states_its_sizes_and_inherits_nothing_from_demo():
 
 @pytest.mark.parametrize("text, message", [
     ("base: demo\nasymmetry: {iqa_dataset: koniq10k}\n",
-     "unknown key 'iqa_dataset' under 'asymmetry' in profile 'mine'; known keys under 'asymmetry': "
-     "adversarial_fidelity, discriminator, max_sources, measures"),
+     "unknown key 'iqa_dataset' under 'asymmetry' in profile 'mine'; did you mean 'iqa_sets'?"),
     ("base: demo\niqa: {per_arch: {wadiqam: {stesp: 3}}}\n",
      "unknown key 'stesp' under 'iqa.per_arch.wadiqam' in profile 'mine'; did you mean 'steps'?"),
     ("base: demo\niqa: {per_arch: {wadiqam: {steps: many}}}\n", "iqa.per_arch.wadiqam.steps must be an int"),
