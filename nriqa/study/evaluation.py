@@ -14,12 +14,11 @@ import pandas as pd
 import torch
 
 from nriqa import quality
-from nriqa.analysis import evaluate, relative_gain
+from nriqa.analysis import evaluate, generator_outputs, relative_gain
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.config import resolve_device
 from nriqa.data import build_test_set
 from nriqa.paths import atomic_path
-from nriqa.train import load_generator
 
 from .runs import profile_root
 
@@ -92,13 +91,13 @@ def save_table(df: pd.DataFrame, cfg: Mapping[str, Any], name: str) -> Path:
 
 def run_outputs(cfg: Mapping[str, Any], runs: Mapping[str, Path]) -> dict[str, dict[str, torch.Tensor]]:
     """``{run: {clip: (T,3,H,W)}}`` output frames in ``[0, 1]`` on the test clips (CPU), plus
-    ``"ground truth"``."""
+    ``"ground truth"``: the frames :func:`evaluate_runs` scored (EMA weights), read from the
+    ``eval-cache`` when it has them, so a generator runs once per checkpoint."""
     clips = test_set(cfg)
     out: dict[str, dict] = {"ground truth": {c["name"]: c["hr"][0] for c in clips}}
     for label, rdir in runs.items():
-        gen = load_generator(rdir, device="cpu")
-        with torch.no_grad():
-            out[label] = {c["name"]: gen(c["lr"])[0].clamp(0, 1) for c in clips}
+        out[label] = generator_outputs(rdir, clips, cache_dir=profile_root(cfg) / "eval-cache",
+                                       device=resolve_device(cfg.get("device")))
     return out
 
 
