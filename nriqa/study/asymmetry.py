@@ -19,7 +19,7 @@ from nriqa.iqa import distortion_set
 from .evaluation import evaluate_runs, mean_gain
 from .runs import (ensure_finetune, ensure_gan_run, fidelity_runs, fidelity_terms, finetune_grid, finetune_runs,
                    gan_overrides, gan_terms, middle_gan_weight, slug)
-from .text import pct
+from .text import pct, tied
 
 
 def held_out_iqa_set(cfg: Mapping[str, Any]):
@@ -64,8 +64,11 @@ def describe_asymmetry(table: pd.DataFrame) -> str:
     at least three measures). ``table``: :func:`nriqa.analysis.asymmetry_table`."""
     t = table.set_index("measure")
     best_a, best_o = t["srcc"].idxmax(), t["gain"].idxmax()
-    text = (f"Best assessor: {best_a} (SRCC {t.loc[best_a, 'srcc']:.3f}); "
-            f"best objective: {best_o} (held-out panel gain {pct(t.loc[best_o, 'gain'])}).")
+    assessor = (f"all assessors level (SRCC {t['srcc'].mean():.3f})" if tied(t["srcc"], 5e-4)
+                else f"Best assessor: {best_a} (SRCC {t.loc[best_a, 'srcc']:.3f})")
+    objective = (f"all objectives level (held-out panel gain {pct(t['gain'].mean())})" if tied(t["gain"])
+                 else f"best objective: {best_o} (held-out panel gain {pct(t.loc[best_o, 'gain'])})")
+    text = f"{assessor[0].upper()}{assessor[1:]}; {objective}."
     try:
         rho, p = asymmetry_correlation(table)
     except ValueError as err:  # fewer than 3 measures (e.g. the smoke profile)
