@@ -29,6 +29,7 @@ import os
 import sys
 
 from nriqa import __version__
+from nriqa.config import set_cpu_threads
 from nriqa.errors import UserError, one_line
 
 COMMANDS = {
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nriqa: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)
         return 2
     module, func = COMMANDS[cmd]
+    set_cpu_threads()  # as many torch threads as the machine has free cores (BENCHMARKS.md)
     try:
         return int(getattr(importlib.import_module(module), func)(rest) or 0)
     except Exception as err:  # noqa: BLE001 - user errors get one line; everything else its traceback

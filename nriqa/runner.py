@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from .config import set_cpu_threads
 from .errors import UserError
 from .paths import REPO_ROOT, runs_dir
 
@@ -157,8 +158,9 @@ def _kernel_environment():
         # figures inline in the executed notebooks, whatever backend the shell exported (Agg)
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
-    saved = {k: os.environ.get(k) for k in changes}
+    saved = {k: os.environ.get(k) for k in [*changes, "OMP_NUM_THREADS", "_NRIQA_OMP_SET"]}
     os.environ.update(changes)
+    set_cpu_threads()  # the kernel's torch threads (OMP_NUM_THREADS): free cores when it starts
     try:
         yield
     finally:

@@ -93,3 +93,21 @@ def test_dispatch_backends_agree_and_reject_unknown():
     assert _scaled_gap(grid, tv) <= TOL[torch.float32]
     with pytest.raises(ValueError, match="deform backend"):
         modulated_deform_conv3x3(x, offset, weight, bias, mask, backend="cuda")
+
+
+def test_flow_warp_compiles_once():
+    """The grid cache must not make torch.compile trace flow_warp a second time (it did: dynamo
+    guarded on the module-level dict, which the first call filled)."""
+    from torch._dynamo.testing import CompileCounter
+
+    from nriqa.models import ops
+
+    torch._dynamo.reset()
+    ops._GRIDS.clear()
+    cnt = CompileCounter()
+    warp = torch.compile(ops.flow_warp, backend=cnt)
+    x, flow = torch.rand(1, 2, 6, 7), torch.rand(1, 2, 6, 7)
+    for _ in range(3):
+        out = warp(x, flow)
+    torch.testing.assert_close(out, ops.flow_warp(x, flow))
+    assert cnt.frame_count == 1

@@ -261,9 +261,24 @@ def test_worst_run_skips_the_baseline_unless_alone():
     arts["edge_artifacts"] = 0.0
     arts.loc["y", "chroma_noise"] = 0.00021
     text = artifacts.describe_artifacts(arts).splitlines()
-    assert text[1] == "edge_artifacts: all runs 0: no dotted edges detected"
+    assert text[1] == "edge_artifacts: all runs 0.000: no dotted edges detected"
     assert text[0] == "chroma_noise (coloured dots): highest in 'x' (0.5, 5.0x the baseline's 0.1)"
     assert artifacts.own_measures({"x": {"niqe": 1, "lpips": 2}}) == {"x": ["niqe", "lpips"]}
+    arts["edge_artifacts"] = [0.0002, 0.0009, 0.0]  # near zero: not "highest in x"
+    arts["blur"] = [2.0, 2.01, 2.005]  # within 1 %: level
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[1] == "edge_artifacts: all runs below 0.001: no dotted edges detected"
+    assert text[2] == "blur (added blur): all runs 2 (spread 0.01): no run stands out"
+
+
+def test_sentences_say_ties_instead_of_naming_a_winner():
+    table = pd.DataFrame({"psnr": [0.0, 0.0], "mean": [0.0, 0.0]}, index=["a", "b"])
+    assert finetuning.describe_gains(table) == "all 2 runs have the same mean panel gain (0 %): no run stands out"
+    comp = pd.DataFrame({"combo": ["a", "a"], "weighting": ["hand", "online"], "mean_gain": [0.01, 0.01]})
+    assert weighting.describe_weighting(comp).endswith("-> no weighting stands out (tied)")
+    table = pd.DataFrame({"measure": ["psnr", "niqe"], "srcc": [0.9, 0.3], "gain": [0.0, 0.0]})
+    assert asymmetry.describe_asymmetry(table).startswith(
+        "Best assessor: psnr (SRCC 0.900); all objectives level (held-out panel gain 0 %).")
 
 
 def test_artifact_table_is_zero_for_ground_truth_and_worst_clip_finds_the_noisy_clip():

@@ -87,3 +87,27 @@ def test_scatter_labels_of_close_points_go_to_different_sides_and_gains_read_in_
     offsets = [tx.xyann for tx in ax.texts]
     assert len(set(offsets[:3])) == 3 and offsets[3] == (4, 3)
     assert ax.get_ylabel().endswith("(%)") and ax.yaxis.get_major_formatter()(0.01, 0).startswith("1")
+
+
+def test_scatter_labels_neither_collide_nor_leave_the_axes():
+    """Clustered points (two pairs nearly on top of each other, long names) get labels whose drawn
+    boxes do not overlap and stay inside the plot frame."""
+    t = pd.DataFrame({"measure": ["cnniqa@embedded", "wadiqam@embedded", "niqe", "lpips-vgg-randtrunk", "gmsd"],
+                      "srcc": [0.68, 0.36, 0.61, 0.915, 0.912], "gain": [0.016, -0.0023, -0.0018, -0.0018, -0.0022]})
+    fig = plots.asymmetry_scatter(t)
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [a.get_window_extent(renderer) for a in ax.texts]
+    assert len(boxes) == 5
+    frame = ax.get_window_extent(renderer)
+    for i, b in enumerate(boxes):
+        assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1, ax.texts[i].get_text()
+        for c in boxes[:i]:
+            assert not b.overlaps(c), (ax.texts[i].get_text(), [x.get_text() for x in ax.texts])
+
+
+def test_gradient_share_labels_fit_above_full_bars():
+    fig = plots.gradient_shares({"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 1.0})
+    ax = fig.axes[0]
+    top = max(t.get_position()[1] for t in ax.texts)
+    assert top == pytest.approx(1.02) and ax.get_ylim()[1] > top + 0.05

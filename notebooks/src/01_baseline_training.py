@@ -85,12 +85,14 @@ print(set(summary.index) == set(models) | {"bicubic"})
 
 # %% [markdown]
 # ## Sample frames
-# Centre crop of the first test clip: LR input (nearest), bicubic, each baseline, ground truth.
+# The first frame of the first test clip: LR input (nearest-neighbour x4), bicubic, each baseline,
+# ground truth.
 
 # %%
 item = clips[0]
 with torch.no_grad():
-    outs = {"bicubic": study.Bicubic(cfg["data"]["scale"])(item["lr"])}
+    lr_big = item["lr"][0].repeat_interleave(cfg["data"]["scale"], -1).repeat_interleave(cfg["data"]["scale"], -2)
+    outs = {"LR input (nearest)": lr_big[None], "bicubic": study.Bicubic(cfg["data"]["scale"])(item["lr"])}
     for m, r in runs.items():
         outs[m] = load_generator(r, device="cpu")(item["lr"]).clamp(0, 1)
 outs["ground truth"] = item["hr"]
@@ -100,8 +102,8 @@ for ax, (name, video) in zip(axes, outs.items()):
 save_figure(fig, "01_sample_frames", folder=FIG);
 
 # %% [markdown]
-# *Figure: the first frame of the first test clip as each model reconstructs it, between bicubic
-# upsampling (the floor) and the ground truth.*
+# *Figure: the first frame of the first test clip: the LR input (nearest-neighbour x4), then as
+# each model reconstructs it, between bicubic upsampling (the floor) and the ground truth.*
 
 # %% [markdown]
 # ## What the numbers show

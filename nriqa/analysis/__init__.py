@@ -10,10 +10,10 @@ from nriqa.analysis.artifacts import (ArtifactMap, Crop, blur, chroma_noise, cro
                                       flicker, top_crops)
 from nriqa.analysis.asymmetry import (assessment_accuracy, assessment_frame, asymmetry_correlation,
                                       asymmetry_scatter, asymmetry_table)
-from nriqa.analysis.evaluation import evaluate, resolve_panel
+from nriqa.analysis.evaluation import evaluate, generator_outputs, resolve_panel
 from nriqa.analysis.gain import gain_heatmap, gain_matrix, metric_hacking, relative_gain
 
 __all__ = ["ArtifactMap", "Crop", "assessment_accuracy", "assessment_frame", "asymmetry_correlation",
            "asymmetry_scatter", "asymmetry_table", "blur", "chroma_noise", "crop_grid",
-           "edge_artifacts", "evaluate", "flicker", "gain_heatmap", "gain_matrix", "metric_hacking",
-           "relative_gain", "resolve_panel", "top_crops"]
+           "edge_artifacts", "evaluate", "flicker", "gain_heatmap", "gain_matrix", "generator_outputs",
+           "metric_hacking", "relative_gain", "resolve_panel", "top_crops"]

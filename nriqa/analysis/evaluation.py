@@ -11,6 +11,10 @@ checkpoint, other clips or retrained measure weights invalidate it. A cached fil
 read back whole (garbage bytes, a truncated file, wrong columns or rows) is scored again and
 replaced, with a warning naming it; files are written atomically.
 
+A run folder's output frames on the test set are cached beside the scores (``outputs__*.pt``, float32,
+keyed by the checkpoint and test-set fingerprints), so the generator runs once per checkpoint:
+:func:`evaluate` writes them and :func:`generator_outputs` (the artifact tables' source) reads them.
+
 Inputs are checked before any compute (:func:`nriqa.models.check_video`): ground truth and LR
 frames, and outputs handed in as a dict or frame folder, must be float ``[0, 1]`` and finite;
 a generator's output must be finite (it is clamped to ``[0, 1]``).
@@ -183,14 +187,48 @@ def _check_output(out: Any, name: str, source: str, hr_shape: tuple, clamped: bo
     return out.float().clamp(0, 1).cpu()
 
 
+def _outputs_path(cache: Path, run_dir: Path, key: str) -> Path:
+    """``<cache>/outputs__<hash of the run folder's path>__<key>.pt``: one file per run folder."""
+    tag = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:10]
+    return cache / f"outputs__{tag}__{key}.pt"
+
+
+def _read_cached_outputs(path: Path, test_set: Sequence[Mapping]) -> dict[str, torch.Tensor] | None:
+    """The cached ``{clip: (T,3,H,W)}`` float32 outputs at ``path``, or None (with a warning naming the
+    file) when it cannot be read back whole: then the generator runs again and the file is replaced."""
+    try:
+        got = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(got, dict):
+            raise ValueError(f"it holds a {type(got).__name__}, not a dict of clips")
+        for c in test_set:
+            name, shape = str(c["name"]), tuple(c["hr"].shape[1:])
+            t = got.get(name)
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.dtype != torch.float32:
+                raise ValueError(f"clip {name!r} is missing or not a float32 {shape} tensor")
+            if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
+                raise ValueError(f"clip {name!r} holds values outside [0, 1]")
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        warnings.warn(f"evaluation cache {path} is unreadable ({brief_error(err)}); running the "
+                      "generator again and replacing the file", stacklevel=3)
+        return None
+    return got
+
+
 class _Outputs:
-    """Produces the output clip ``(T,3,H,W)`` in [0,1] for each test clip, lazily."""
+    """Produces the output clip ``(T,3,H,W)`` in [0,1] for each test clip, lazily.
+
+    For a run folder with a ``cache`` file path, clips are read from that file when it holds them and
+    :meth:`save` writes what the generator produced, so the generator runs once per checkpoint.
+    """
 
     def __init__(self, source: Any, device: str, amp: bool):
         self.device, self.amp = device, amp
         self.generator: torch.nn.Module | None = None
         self.frames_dir: Path | None = None
         self.mapping: Mapping | None = None
+        self.cache: Path | None = None
+        self.produced: dict[str, torch.Tensor] = {}
+        self._cached: dict[str, torch.Tensor] | None = None
         if isinstance(source, torch.nn.Module):
             self.generator = source
         elif isinstance(source, Mapping):
@@ -206,6 +244,14 @@ class _Outputs:
         else:
             raise TypeError("generator_or_run_dir must be an nn.Module, a run folder, a folder of "
                             f"<clip>/*.png frames or a dict {{clip: (T,3,H,W)}}; got {type(source).__name__}")
+
+    def use_cache(self, path: Path, test_set: Sequence[Mapping]) -> None:
+        """Read and write a run folder's outputs at ``path`` (no-op for other sources)."""
+        if self.generator is not None or self.mapping is not None or self.frames_dir is not None:
+            return
+        self.cache = path
+        if path.exists():
+            self._cached = _read_cached_outputs(path, test_set)
 
     def _load_generator(self) -> torch.nn.Module:
         if self.generator is None:
@@ -223,13 +269,47 @@ class _Outputs:
         if self.frames_dir is not None:
             return _check_output(_read_frames_folder(self.frames_dir / name), name,
                                  f"frames in {self.frames_dir / name}", hr_shape, clamped=False)
+        if self._cached is not None and str(name) in self._cached:
+            return self._cached[str(name)]
         gen = self._load_generator().eval()
         lr = clip["lr"].to(self.device)
         scale = clip["hr"].shape[-1] // max(lr.shape[-1], 1)
         use_amp = self.amp and str(self.device).startswith("cuda")
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             out = upscale(gen, lr, scale=scale, what=f"lr of clip {name!r}")  # checked; cast to gen's dtype
-        return _check_output(out, name, "the generator", hr_shape, clamped=True)
+        out = _check_output(out, name, "the generator", hr_shape, clamped=True)
+        self.produced[str(name)] = out
+        return out
+
+    def save(self, test_set: Sequence[Mapping]) -> None:
+        """Write the outputs of every clip of ``test_set`` to the cache file (atomically, replacing
+        this run folder's older entries) when the generator produced them all in this call."""
+        if self.cache is None or not self.produced or not all(str(c["name"]) in self.produced for c in test_set):
+            return
+        prefix = self.cache.name.split("__")[1]
+        for old in self.cache.parent.glob(f"outputs__{prefix}__*.pt"):
+            old.unlink()  # the outputs of an older checkpoint or test set
+        with atomic_path(self.cache) as tmp:
+            torch.save({str(c["name"]): self.produced[str(c["name"])] for c in test_set}, tmp)
+
+
+def generator_outputs(run_dir: Path | str, test_set: Sequence[Mapping], *, cache_dir: Path | str | None = None,
+                      device: str = "cpu", amp: bool = True) -> dict[str, torch.Tensor]:
+    """``{clip: (T,3,H,W)}`` float32 output frames in ``[0, 1]`` (CPU) of a run folder's generator (EMA
+    weights) on ``test_set``, the same frames :func:`evaluate` scores. With ``cache_dir`` (the one given
+    to :func:`evaluate`) they are read from the cache that :func:`evaluate` wrote, or computed once and
+    written there; a changed checkpoint or test set makes new ones."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not _is_run_dir(run_dir):
+        raise FileNotFoundError(f"{run_dir} is not a run folder (it needs config.yaml and checkpoints/)")
+    _check_test_set(test_set, needs_lr=True)
+    outputs = _Outputs(run_dir, device, amp)
+    if cache_dir is not None:
+        outputs.use_cache(_outputs_path(Path(cache_dir), run_dir, f"{source_fingerprint(run_dir)}-"
+                                        f"{test_set_fingerprint(test_set)}"), test_set)
+    result = {str(c["name"]): outputs.clip(c) for c in test_set}
+    outputs.save(test_set)
+    return result
 
 
 # ----------------------------------------------------------------------------- measures
@@ -394,6 +474,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
     outputs = _Outputs(generator_or_run_dir, device, amp)
     cache = Path(cache_dir) if cache_dir is not None else None
     key = f"{source_fingerprint(generator_or_run_dir)}-{test_set_fingerprint(test_set)}"
+    if cache is not None and isinstance(generator_or_run_dir, (str, Path)):
+        outputs.use_cache(_outputs_path(cache, Path(generator_or_run_dir), key), test_set)
 
     frames_needed: dict[str, Path | None] = {}
     tables: list[pd.DataFrame] = []
@@ -452,6 +534,7 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
                 with atomic_path(path) as tmp:
                     t.to_csv(tmp, index=False)
             tables.append(t)
+        outputs.save(test_set)
     df = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS + ["higher_better"])
     order = {n: i for i, n in enumerate(names)}
     df = df.sort_values(["measure", "clip", "frame"], key=lambda c: c.map(order) if c.name == "measure" else c,

@@ -18,7 +18,6 @@ is the inverse (parameters only), used by the tests and to export.
 from __future__ import annotations
 
 import re
-from typing import Callable
 
 import torch
 import torch.nn as nn

@@ -14,13 +14,23 @@ from torchvision.ops import deform_conv2d
 _GRIDS: dict[tuple, torch.Tensor] = {}
 
 
+def _make_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                            torch.arange(w, device=device, dtype=dtype), indexing="ij")
+    return torch.stack((xs, ys), dim=0)  # (2, H, W), x first
+
+
 def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The pixel grid ``(2, H, W)`` (x, y), cached per shape in eager mode. Under ``torch.compile``
+    it is built in the graph instead (the compiler folds it): reading and filling a global dict
+    there made every compiled model trace twice, as the dict's contents changed after the first
+    call (a guard failure, i.e. a recompile)."""
+    if torch.compiler.is_compiling():
+        return _make_grid(h, w, device, dtype)
     key = (h, w, device, dtype)
     grid = _GRIDS.get(key)
     if grid is None:
-        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
-                                torch.arange(w, device=device, dtype=dtype), indexing="ij")
-        grid = torch.stack((xs, ys), dim=0)  # (2, H, W), x first
+        grid = _make_grid(h, w, device, dtype)
         if len(_GRIDS) > 64:
             _GRIDS.clear()
         _GRIDS[key] = grid

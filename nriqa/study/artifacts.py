@@ -53,18 +53,23 @@ def _num(v: float) -> str:
     return f"{v:.2g}" if v != 0 else "0"
 
 
-def describe_artifacts(artifacts: pd.DataFrame, *, tie: float = 1e-9) -> str:
+def describe_artifacts(artifacts: pd.DataFrame, *, floor: float = 1e-3, rel: float = 0.01) -> str:
     """One measured sentence per artifact measure: which run has most of it, against the baseline
-    (two significant digits: these values are small). A measure on which every run is equal (within
-    ``tie``) says so instead of naming an arbitrary "highest" run."""
+    (two significant digits: these values are small). Ties and near-zeros are said as such instead
+    of naming an arbitrary "highest" run: every run below ``floor`` (the measures are log2 energy
+    ratios: 0.001 is 0.07 % more energy) is "no <artifact> detected"; runs within ``floor`` or
+    ``rel`` of the largest value of each other are "no run stands out"."""
     lines = []
     for m in [a for a in ARTIFACTS if a in artifacts.columns]:
         col = artifacts[m].astype(float)
         what = ARTIFACT_NAMES.get(m, m)
-        if float(col.max() - col.min()) <= tie:
-            v = float(col.iloc[0])
-            lines.append(f"{m}: all runs {_num(v)}: " + (f"no {what} detected" if abs(v) <= tie
-                                                          else "no run differs from another"))
+        top, spread = float(col.abs().max()), float(col.max() - col.min())
+        if top < floor:
+            level = "0.000" if top < 5e-4 else f"below {floor:g}"
+            lines.append(f"{m}: all runs {level}: no {what} detected")
+            continue
+        if spread <= max(floor, rel * top):
+            lines.append(f"{m} ({what}): all runs {float(col.mean()):.3g} (spread {spread:.2g}): no run stands out")
             continue
         run = worst_run(artifacts, m)
         val = float(artifacts.loc[run, m])
@@ -72,7 +77,7 @@ def describe_artifacts(artifacts: pd.DataFrame, *, tie: float = 1e-9) -> str:
             lines.append(f"{m}: highest in {run!r} ({_num(val)})")
             continue
         base = float(artifacts.loc["baseline", m])
-        ratio = f", {val / base:.1f}x the baseline's {_num(base)}" if base > tie else f" vs baseline {_num(base)}"
+        ratio = f", {val / base:.1f}x the baseline's {_num(base)}" if base > floor else f" vs baseline {_num(base)}"
         lines.append(f"{m} ({what}): highest in {run!r} ({_num(val)}{ratio})")
     return "\n".join(lines)
 

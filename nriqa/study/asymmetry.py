@@ -26,7 +26,7 @@ from . import verdicts as vt
 from .evaluation import evaluate_runs, mean_gain
 from .runs import (arm_jobs, ensure_baseline, fidelity_terms, finetune_grid, finetune_runs, gan_arm_jobs, gan_name,
                    gan_overrides, gan_terms, middle_gan_weight, train_arms)
-from .text import pct
+from .text import pct, tied
 
 
 def held_out_iqa_set(cfg: Mapping[str, Any]):
@@ -119,8 +119,11 @@ def describe_asymmetry(table: pd.DataFrame) -> str:
     t = table.set_index("measure")
     best_a, best_o = t["srcc"].idxmax(), t["gain"].idxmax()
     label = f" vs {t.loc[best_a, 'label']}" if "label" in t.columns else ""
-    text = (f"Best assessor: {best_a} (SRCC{label} {t.loc[best_a, 'srcc']:.3f}); "
-            f"best objective: {best_o} (held-out panel gain {pct(t.loc[best_o, 'gain'])}).")
+    assessor = (f"all assessors level (SRCC{label} {t['srcc'].mean():.3f})" if tied(t["srcc"], 5e-4)
+                else f"Best assessor: {best_a} (SRCC{label} {t.loc[best_a, 'srcc']:.3f})")
+    objective = (f"all objectives level (held-out panel gain {pct(t['gain'].mean())})" if tied(t["gain"])
+                 else f"best objective: {best_o} (held-out panel gain {pct(t.loc[best_o, 'gain'])})")
+    text = f"{assessor[0].upper()}{assessor[1:]}; {objective}."
     try:
         rho, p = asymmetry_correlation(table)
     except ValueError as err:  # fewer than 3 measures (e.g. the smoke profile)

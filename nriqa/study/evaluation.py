@@ -14,12 +14,11 @@ import pandas as pd
 import torch
 
 from nriqa import quality
-from nriqa.analysis import evaluate, relative_gain
+from nriqa.analysis import evaluate, generator_outputs, relative_gain
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.config import resolve_device
 from nriqa.data import build_test_set
 from nriqa.paths import atomic_path
-from nriqa.train import load_generator
 from nriqa.train.runs import read_config
 
 from .runs import profile_root
@@ -134,16 +133,16 @@ def save_table(df: pd.DataFrame, cfg: Mapping[str, Any], name: str) -> Path:
 
 def run_outputs(cfg: Mapping[str, Any], runs: Runs) -> dict[str, dict[str, torch.Tensor]]:
     """``{run: {clip: (T,3,H,W)}}`` output frames in ``[0, 1]`` on the test clips (CPU), plus
-    ``"ground truth"``. ``runs``: ``{label: run folder}`` or ``{label: {seed: run folder}}``; of a
-    seeded arm only its *first* seed's outputs are taken (pictures and artifact measures show one
-    run per arm, not an average of frames)."""
+    ``"ground truth"``: the frames :func:`evaluate_runs` scored, read from the ``eval-cache`` when
+    it has them, so a generator runs once per checkpoint. ``runs``: ``{label: run folder}`` or
+    ``{label: {seed: run folder}}``; of a seeded arm only its *first* seed's outputs are taken
+    (pictures and artifact measures show one run per arm, not an average of frames)."""
     clips = test_set(cfg)
     out: dict[str, dict] = {"ground truth": {c["name"]: c["hr"][0] for c in clips}}
     for label, r in runs.items():
         rdir = next(iter(r.values())) if isinstance(r, Mapping) else r
-        gen = load_generator(rdir, device="cpu")
-        with torch.no_grad():
-            out[label] = {c["name"]: gen(c["lr"])[0].clamp(0, 1) for c in clips}
+        out[label] = generator_outputs(rdir, clips, cache_dir=profile_root(cfg) / "eval-cache",
+                                       device=resolve_device(cfg.get("device")))
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nriqa.analysis import gain_matrix, relative_gain
-from .text import pct
+from .text import pct, tied
 
 
 def gain_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
@@ -20,6 +20,8 @@ def gain_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame
 
 def describe_gains(table: pd.DataFrame) -> str:
     """The runs with the largest and the smallest ``mean`` gain of a :func:`gain_table`."""
+    if tied(table["mean"]):
+        return f"all {len(table)} runs have the same mean panel gain ({pct(table['mean'].mean())}): no run stands out"
     best, worst = table["mean"].idxmax(), table["mean"].idxmin()
     return (f"largest mean panel gain: {best} ({pct(table.loc[best, 'mean'])}); "
             f"smallest: {worst} ({pct(table.loc[worst, 'mean'])})")

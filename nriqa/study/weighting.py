@@ -23,7 +23,7 @@ from nriqa.train.runs import read_log_rows
 
 from .evaluation import artifact_table, evaluate_runs, mean_gain, run_outputs
 from .runs import ensure_finetune, slug, term_label
-from .text import pct
+from .text import pct, tied
 
 
 def probe_batches(cfg: Mapping[str, Any], n: int) -> list[dict]:
@@ -94,5 +94,6 @@ def describe_weighting(comparison: pd.DataFrame) -> str:
     for combo, rows in comparison.groupby("combo"):
         best = rows.loc[rows["mean_gain"].idxmax()]
         parts = ", ".join(f"{r.weighting} {pct(r.mean_gain)}" for r in rows.itertuples())
-        lines.append(f"{combo}: mean panel gain {parts} -> best: {best['weighting']}")
+        verdict = "no weighting stands out (tied)" if tied(rows["mean_gain"]) else f"best: {best['weighting']}"
+        lines.append(f"{combo}: mean panel gain {parts} -> {verdict}")
     return "\n".join(lines)

@@ -248,32 +248,74 @@ def gradient_shares(norms: Mapping[str, float], weights: Mapping[str, float], *,
     if ax is None:
         fig = _figure((1.2 + 0.9 * len(terms), 2.8))
         ax = fig.add_subplot()
+    from matplotlib.ticker import PercentFormatter
+
     ax.bar(range(len(terms)), shares, color="tab:blue")
     ax.set_xticks(range(len(terms)), terms, rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("share of weighted gradient norm")
+    ax.set_ylim(0, 1.15)  # room above a 100 % bar for its label
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("share of weighted\ngradient norm")
     for i, s in enumerate(shares):
-        ax.text(i, s + 0.02, f"{100 * s:.0f}%", ha="center", fontsize=8)
+        ax.text(i, s + 0.02, f"{100 * s:.0f} %", ha="center", va="bottom", fontsize=8)
     if title:
         ax.set_title(title)
     return fig if fig is not None else ax.figure
 
 
-def _label_offsets(xs, ys, near: float = 0.08) -> list[tuple[int, int, str]]:
-    """Offsets (points) and alignment for point labels: a point close to one labelled before it
-    (within ``near`` of the data range on both axes) gets its label on another side, so labels of
-    clustered points do not print over each other."""
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    span_x = float(np.ptp(xs)) if len(xs) else 0.0
-    span_y = float(np.ptp(ys)) if len(ys) else 0.0
-    sides = [(4, 3, "left"), (4, -10, "left"), (-4, 3, "right"), (-4, -10, "right")]
-    out: list[tuple[int, int, str]] = []
-    for i in range(len(xs)):
-        close = [j for j in range(i) if abs(xs[i] - xs[j]) <= near * (span_x or 1)
-                 and abs(ys[i] - ys[j]) <= near * (span_y or 1)]
-        taken = {out[j] for j in close}
-        out.append(next((sd for sd in sides if sd not in taken), sides[len(close) % len(sides)]))
-    return out
+_SIDES = [(4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+          (-4, -3, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top")]
+
+
+def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 8) -> list:
+    """Label each point, trying the sides of :data:`_SIDES` in turn: a label takes the first side where
+    its drawn box overlaps no label placed before it and no other point, and stays inside the axes
+    (no clipped or colliding names); where no side is free, the one with the least overlap.
+    Returns the annotations."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()  # settles the layout, so the boxes measured below are the saved ones
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pts = ax.transData.transform(np.column_stack([xs, ys])) if len(xs) else np.zeros((0, 2))
+    placed, anns = [], []
+
+    def cost(box, i) -> float:
+        over = sum(max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0))
+                   for b in placed)
+        pad = 6 * fig.dpi / 72  # a marker's radius and a little
+        hits = sum(1 for j, (px, py) in enumerate(pts) if j != i and box.x0 - pad <= px <= box.x1 + pad
+                   and box.y0 - pad <= py <= box.y1 + pad)
+        # a label nearer another point than its own would name the wrong point
+        cx, cy = np.clip(pts[:, 0], box.x0, box.x1), np.clip(pts[:, 1], box.y0, box.y1)
+        dist = np.hypot(pts[:, 0] - cx, pts[:, 1] - cy)
+        hits += int(len(pts) > 1 and dist.argmin() != i and dist.min() < dist[i])
+        outside = (max(0.0, frame.x0 - box.x0) + max(0.0, box.x1 - frame.x1)
+                   + max(0.0, frame.y0 - box.y0) + max(0.0, box.y1 - frame.y1))
+        return over + 400.0 * hits + 50.0 * outside
+
+    for i, (xi, yi, t) in enumerate(zip(xs, ys, texts)):
+        ann = ax.annotate(str(t), (xi, yi), textcoords="offset points", xytext=_SIDES[0][:2], fontsize=fontsize)
+        best = None
+        for dx, dy, ha, va in _SIDES:
+            ann.xyann = (dx, dy)
+            ann.set_ha(ha)
+            ann.set_va(va)
+            box = ann.get_window_extent(renderer)
+            c = cost(box, i)
+            if best is None or c < best[0]:
+                best = (c, (dx, dy, ha, va), box)
+            if c == 0:
+                break
+        _, (dx, dy, ha, va), box = best
+        ann.xyann = (dx, dy)
+        ann.set_ha(ha)
+        ann.set_va(va)
+        placed.append(box)
+        anns.append(ann)
+    return anns
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
@@ -289,8 +331,6 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     fig = _figure((4.8, 3.8))
     ax = fig.add_subplot()
     ax.scatter(d[x], d[y], color="tab:purple")
-    for (xi, yi, t), (dx, dy, ha) in zip(zip(d[x], d[y], d[label]), _label_offsets(d[x], d[y])):
-        ax.annotate(str(t), (xi, yi), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha=ha)
     ax.axhline(0, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"assessment accuracy ({x.upper()})")
     if y == "gain":  # a fraction: shown in %, the unit of every gain in the notebooks
@@ -305,5 +345,7 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
         rho, p = spearman
         lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})")
     ax.set_title("\n".join(lines), fontsize=9)
+    ax.margins(x=0.12, y=0.1)  # room for the labels of points at the edges
+    _place_labels(fig, ax, d[x].to_numpy(float), d[y].to_numpy(float), list(d[label]))
     fig.spearman = spearman
     return fig

@@ -183,7 +183,8 @@ def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | N
                                    max=float(torch.log10(torch.tensor(high))), step=0.05, description=t,
                                    readout_format=".3g", style={"description_width": "initial"})
                for t in norms}
-    image = W.Image(format="png")
+    # the PNG at its own pixel size: a stretched widget image distorts the bars and labels
+    image = W.Image(format="png", layout=W.Layout(width="auto", height="auto", object_fit="contain"))
 
     def redraw(*_):
         image.value = _png(gradient_shares(norms, {t: s.value for t, s in sliders.items()},
@@ -192,4 +193,4 @@ def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | N
     for s in sliders.values():
         s.observe(redraw, names="value")
     redraw()
-    return W.VBox([W.VBox(list(sliders.values())), image])
+    return W.VBox([W.VBox(list(sliders.values())), image], layout=W.Layout(align_items="flex-start"))
