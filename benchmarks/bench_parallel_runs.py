@@ -9,13 +9,15 @@ The runs are the demo's fine-tune shape: BasicVSR++ tiny, the demo profile's dat
 Charbonnier + ``--term`` (default GMSD 0.5, which needs no trained weights), each with its own
 seed, from random initialisation (a baseline's weights cost the same per step). Serial and
 parallel rounds alternate (A B, then B A, ...) so load on a shared machine hits both alike; the
-load average (``os.getloadavg``) is printed beside every time. The parallel time includes
-starting the worker processes (spawn, imports), as the study pays it.
+load average (``os.getloadavg``) is printed beside every time, and so is the CPU time (this
+process and its workers), which a crowded machine inflates less than the wall time. The parallel
+time includes starting the worker processes (spawn, imports), as the study pays it.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -32,15 +34,22 @@ def jobs(run_root: str, n: int, steps: int, term: str, weight: float) -> list[tu
     return [(runs.finetune_config(runs.with_seed(cfg, seed), "basicvsrpp", {term: weight}), None) for seed in range(n)]
 
 
-def timed(n: int, steps: int, term: str, weight: float, workers: int, threads: int) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its reaped children (the pool's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(n: int, steps: int, term: str, weight: float, workers: int, threads: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of training ``n`` fine-tunes with ``workers`` processes."""
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         todo = jobs(tmp, n, steps, term, weight)
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         folders = runs.train_jobs(todo, n_workers=workers, progress=False)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         assert all(runs.run_is_done(f) for f in folders)
-    return seconds
+    return seconds, cpu
 
 
 def load() -> str:
@@ -66,10 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         order = ["serial", "parallel"] if r % 2 == 0 else ["parallel", "serial"]
         for kind in order:
             w = 1 if kind == "serial" else a.workers
-            s = timed(a.runs, a.steps, a.term, a.weight, w, a.threads)
+            s, cpu = timed(a.runs, a.steps, a.term, a.weight, w, a.threads)
             times[kind].append(s)
-            print(f"round {r + 1} {kind:8s}: {s:7.1f} s  ({s / a.runs:5.1f} s per fine-tune, "
-                  f"{s / a.runs / a.steps:5.2f} s per step)  {load()}", flush=True)
+            print(f"round {r + 1} {kind:8s}: {s:7.1f} s wall ({s / a.runs:5.1f} s per fine-tune), "
+                  f"{cpu:7.1f} CPU s ({cpu / a.runs:5.1f} per fine-tune)  {load()}", flush=True)
     ser, par = statistics.median(times["serial"]), statistics.median(times["parallel"])
     print(f"median serial {ser:.1f} s ({ser / a.runs:.1f} s per fine-tune), parallel {par:.1f} s "
           f"({par / a.runs:.1f} s per fine-tune); serial / parallel = {ser / par:.2f}x; {load()}")
