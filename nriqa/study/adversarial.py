@@ -82,9 +82,9 @@ def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool =
                                  name=gan_name(model, gan["discriminator"], gan["weight"], term),
                                  train_overrides={"d_lr": float(a["d_lr"])}, baseline=base, arm_seeds=arm_seeds)}
     runs = {"baseline": base, **train_arms(cfg, arms, progress=progress)}
-    without = runs["without GAN"]
+    runs["without GAN (another seed)"] = {arm_seeds[1]: runs["without GAN"][arm_seeds[1]]}
     gains = mean_gain(evaluate_runs(cfg, runs, model=model))
-    table = artifact_table(run_outputs(cfg, {**runs, "without GAN (another seed)": {arm_seeds[1]: without[arm_seeds[1]]}}))
+    table = artifact_table(run_outputs(cfg, runs))
     table["mean_gain"] = [gains.get(r, 0.0) for r in table.index]
     table.attrs["term"] = term_label(term)
     return table
