@@ -229,9 +229,10 @@ def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progres
 def workers(cfg: Mapping[str, Any]) -> int:
     """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
     ``0`` or ``"auto"``: one per CPU core, each with one torch thread, when training on the CPU;
-    1 on a GPU). On the demo's 2-core CPU, two one-thread processes trained the demo's fine-tunes
-    several times faster than one two-thread process (``benchmarks/bench_parallel_runs.py``,
-    BENCHMARKS.md). See :func:`train_jobs`."""
+    1 on a GPU). Measured on the shared 2-core CPU (``benchmarks/bench_parallel_runs.py``,
+    BENCHMARKS.md): two 1-thread processes beat one 2-thread process only while other jobs load
+    the machine; on a quiet one the 2-thread process wins (workers pay ~5 CPU s each to start),
+    so the default stays 1. See :func:`train_jobs`."""
     raw = cfg.get("workers", 1)
     if raw in (0, "auto"):
         on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
