@@ -230,9 +230,9 @@ def workers(cfg: Mapping[str, Any]) -> int:
     """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
     ``0`` or ``"auto"``: one per CPU core, each with one torch thread, when training on the CPU;
     1 on a GPU). Measured on the shared 2-core CPU (``benchmarks/bench_parallel_runs.py``,
-    BENCHMARKS.md): two 1-thread processes beat one 2-thread process only while other jobs load
-    the machine; on a quiet one the 2-thread process wins (workers pay ~5 CPU s each to start),
-    so the default stays 1. See :func:`train_jobs`."""
+    BENCHMARKS.md): two 1-thread processes beat one 2-thread process by 1.15x on a quiet machine
+    and by several times on a crowded one (workers pay ~5 CPU s each to start), so the default
+    stays 1 and ``auto`` opts in. See :func:`train_jobs`."""
     raw = cfg.get("workers", 1)
     if raw in (0, "auto"):
         on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
