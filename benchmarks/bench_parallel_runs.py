@@ -7,15 +7,19 @@ side by side in one invocation (``nriqa.study.runs.train_jobs``, the study's own
 The runs are the demo's fine-tune shape: BasicVSR++ tiny, the demo profile's data settings
 (embedded clips, batch 4 x 5 frames, 16 px LR crops) and ``finetune`` trainer knobs, objective
 Charbonnier + ``--term`` (default GMSD 0.5, which needs no trained weights), each with its own
-seed, from random initialisation (a baseline's weights cost the same per step). Serial and
-parallel rounds alternate (A B, then B A, ...) so load on a shared machine hits both alike; the
-load average (``os.getloadavg``) is printed beside every time. The parallel time includes
-starting the worker processes (spawn, imports), as the study pays it.
+seed, from random initialisation (a baseline's weights cost the same per step). A control arm
+(C) trains serially with the parallel run's threads per process, to tell the effect of the
+processes from that of the thread count. Serial and
+parallel rounds alternate (A B C, then C B A, ...) so load on a shared machine hits both alike; the
+load average (``os.getloadavg``) is printed beside every time, and so is the CPU time (this
+process and its workers), which a crowded machine inflates less than the wall time. The parallel
+time includes starting the worker processes (spawn, imports), as the study pays it.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -32,15 +36,22 @@ def jobs(run_root: str, n: int, steps: int, term: str, weight: float) -> list[tu
     return [(runs.finetune_config(runs.with_seed(cfg, seed), "basicvsrpp", {term: weight}), None) for seed in range(n)]
 
 
-def timed(n: int, steps: int, term: str, weight: float, workers: int, threads: int) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its reaped children (the pool's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(n: int, steps: int, term: str, weight: float, workers: int, threads: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of training ``n`` fine-tunes with ``workers`` processes."""
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         todo = jobs(tmp, n, steps, term, weight)
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         folders = runs.train_jobs(todo, n_workers=workers, progress=False)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         assert all(runs.run_is_done(f) for f in folders)
-    return seconds
+    return seconds, cpu
 
 
 def load() -> str:
@@ -54,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2, help="serial/parallel pairs, alternating in order")
     ap.add_argument("--threads", type=int, default=2, help="torch threads in all (serial: all for one run)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-control", dest="control", action="store_false",
+                    help="leave out the control: one process with the parallel run's threads per process")
     ap.add_argument("--term", default="gmsd")
     ap.add_argument("--weight", type=float, default=0.5)
     a = ap.parse_args(argv)
@@ -61,18 +74,24 @@ def main(argv: list[str] | None = None) -> None:
           f"serial: 1 process x {a.threads} threads; parallel: {a.workers} processes x "
           f"{max(1, a.threads // a.workers)} thread(s); {os.cpu_count()} CPUs; {load()}", flush=True)
     timed(1, 2, a.term, a.weight, 1, a.threads)  # warm-up: imports, first-call costs of the serial process
-    times: dict[str, list[float]] = {"serial": [], "parallel": []}
+    one = max(1, a.threads // a.workers)
+    kinds = {"serial": (1, a.threads), "parallel": (a.workers, a.threads)}  # name -> (workers, threads in all)
+    if a.control and one != a.threads:
+        kinds[f"serial {one}t"] = (1, one)  # the control: is it the processes, or the thread count?
+    times: dict[str, list[float]] = {k: [] for k in kinds}
     for r in range(a.rounds):
-        order = ["serial", "parallel"] if r % 2 == 0 else ["parallel", "serial"]
+        order = list(kinds) if r % 2 == 0 else list(reversed(kinds))
         for kind in order:
-            w = 1 if kind == "serial" else a.workers
-            s = timed(a.runs, a.steps, a.term, a.weight, w, a.threads)
+            w, threads = kinds[kind]
+            s, cpu = timed(a.runs, a.steps, a.term, a.weight, w, threads)
             times[kind].append(s)
-            print(f"round {r + 1} {kind:8s}: {s:7.1f} s  ({s / a.runs:5.1f} s per fine-tune, "
-                  f"{s / a.runs / a.steps:5.2f} s per step)  {load()}", flush=True)
-    ser, par = statistics.median(times["serial"]), statistics.median(times["parallel"])
-    print(f"median serial {ser:.1f} s ({ser / a.runs:.1f} s per fine-tune), parallel {par:.1f} s "
-          f"({par / a.runs:.1f} s per fine-tune); serial / parallel = {ser / par:.2f}x; {load()}")
+            print(f"round {r + 1} {kind:10s}: {s:7.1f} s wall ({s / a.runs:5.1f} s per fine-tune), "
+                  f"{cpu:7.1f} CPU s ({cpu / a.runs:5.1f} per fine-tune)  {load()}", flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print("median wall: " + ", ".join(f"{k} {v:.1f} s ({v / a.runs:.1f} s per fine-tune)" for k, v in med.items())
+          + f"; serial / parallel = {med['serial'] / med['parallel']:.2f}x"
+          + "".join(f"; {k} / parallel = {v / med['parallel']:.2f}x" for k, v in med.items() if k.endswith("t"))
+          + f"; {load()}")
 
 
 if __name__ == "__main__":

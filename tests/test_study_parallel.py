@@ -2,7 +2,10 @@
 serial training gives: the same folders, the same weights."""
 from __future__ import annotations
 
+import pytest
 import torch
+
+from nriqa.errors import ConfigError
 
 from nriqa.study import runs
 from nriqa.train.checkpoint import load_checkpoint
@@ -31,4 +34,7 @@ def test_two_workers_train_the_same_runs_as_one(tmp_path):
 def test_workers_setting():
     assert runs.workers({}) == 1 and runs.workers({"workers": 3}) == 3
     assert runs.workers({"workers": "auto", "device": "cuda"}) == 1
-    assert runs.workers({"workers": 0, "device": "cpu"}) >= 1
+    assert runs.workers({"workers": 0, "device": "cpu"}) == runs.workers({"workers": "auto", "device": "cpu"}) >= 1
+    assert runs.profile("demo", device="cpu", overrides=["workers=auto"])["workers"] == "auto"
+    with pytest.raises(ConfigError, match="workers"):
+        runs.workers({"workers": -1})

@@ -27,7 +27,7 @@
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
-SEED: int = 0  # seed of every run this notebook trains
+SEED: int = 0  # seed of the baseline; the weighting fine-tunes use the first of the profile's `seeds` (default [SEED])
 
 # %%
 import matplotlib.pyplot as plt

@@ -228,11 +228,15 @@ def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progres
 
 def workers(cfg: Mapping[str, Any]) -> int:
     """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
-    ``0`` or ``"auto"``: one per two CPU cores when on the CPU, else 1). See :func:`train_jobs`."""
+    ``0`` or ``"auto"``: one per CPU core, each with one torch thread, when training on the CPU;
+    1 on a GPU). Measured on the shared 2-core CPU (``benchmarks/bench_parallel_runs.py``,
+    BENCHMARKS.md): two 1-thread processes beat one 2-thread process by 1.15x on a quiet machine
+    and by several times on a crowded one (workers pay ~5 CPU s each to start), so the default
+    stays 1 and ``auto`` opts in. See :func:`train_jobs`."""
     raw = cfg.get("workers", 1)
     if raw in (0, "auto"):
         on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
-        return max(1, (os.cpu_count() or 1) // 2) if on_cpu else 1
+        return max(1, os.cpu_count() or 1) if on_cpu else 1
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
         raise ConfigError(f"workers must be an int >= 0 or 'auto', got {raw!r}")
     return raw

@@ -2,15 +2,17 @@
 
 - :func:`train` trains, fine-tunes (``init_from=``) or resumes a generator into a run folder
 - :func:`load_generator`, :func:`read_log`, :func:`run_is_done` read run folders;
-  :func:`training_changes` names what a run's saved config and a new one disagree on
+  :func:`training_changes` names what a run's saved config and a new one disagree on;
+  ``runs.run_key`` / ``runs.keyed_config``: a hash of (and the settings behind) what a run trains
 - :mod:`nriqa.train.balance` chooses loss weights from gradient magnitudes
 
 Modules: ``trainer`` (the loop), ``config`` (TrainConfig), ``optim`` (fused Adam, skipped steps),
 ``state`` (tally, checkpoint dict, resume), ``log`` (log rows), ``runs`` (run-folder readers),
 ``checkpoint``, ``lock``, ``schedule``, ``ema``, ``distributed``, ``balance``, ``cli``.
 
-Run folder: ``config.yaml`` (resolved config, ``config_hash``, ``init_from``),
-``checkpoints/{latest,best,step_000100}.pt``, ``log.jsonl``, ``done.json``; ``train.lock`` while a
+Run folder: ``config.yaml`` (resolved config, ``config_hash``, ``init_from``, ``run_key``,
+``keyed``), ``checkpoints/{latest,best,step_000100}.pt``, ``log.jsonl``, ``done.json`` (``evaluated``:
+the warm-up EMA the run is scored with); ``train.lock`` while a
 trainer runs in it (:mod:`nriqa.train.lock`).
 """
 from . import balance

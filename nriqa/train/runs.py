@@ -185,8 +185,9 @@ def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.de
                    which: str = "latest", model: nn.Module | None = None) -> nn.Module:
     """The trained generator of a run, in ``eval()`` mode on ``device``.
 
-    ``ema=True`` loads the exponential moving average of the weights (``params_ema``), else the
-    raw ``params``; ``which`` picks ``latest``, ``best`` or ``step_000100``. ``model`` loads into
+    ``ema=True`` loads the exponential moving average of the weights (``params_ema``: a warm-up
+    EMA unless ``train.ema_warmup`` is false, see ``done.json``'s ``evaluated``), else the raw
+    ``params``; ``which`` picks ``latest``, ``best`` or ``step_000100``. ``model`` loads into
     a module you built yourself instead of the one ``config.yaml`` names.
     """
     ckpt = load_checkpoint(Path(run_dir), which)
