@@ -10,10 +10,11 @@ are the ones the notebooks look for:
 - ``iqa``: the kit NR-IQA models (``iqa.models``), when a loss term or the panel names one (``arch@set``);
 - ``baseline``: the Charbonnier baseline of every model in ``models``;
 - ``finetune``: the fine-tuning grid (``finetune.extra_terms`` and ``finetune.combos``) of
-  ``finetune.model``, each started from its baseline's weights (``init_from``); with a ``seeds`` list
-  in the profile, one fine-tune per seed;
+  ``finetune.model`` and the adversarial grid (each discriminator x GAN weight), each started from
+  its baseline's weights (``init_from``), once per seed of the profile's ``seeds``;
 - ``evaluate``: the notebooks (``python -m nriqa run``), after every training job. They find the runs
-  above done, train what depends on measurements (weighting, adversarial grid) and render the tables.
+  above done, train the runs that depend on measurements or on other runs (gradient-chosen weights,
+  the fidelity-only and artifact-suppression arms, the transfer tests) and render the tables.
 
 A job whose run folder is done (:func:`nriqa.train.run_is_done`) is not submitted, and a job waiting
 for it does not wait. An interrupted run resumes from its newest checkpoint when submitted again;
@@ -99,16 +100,19 @@ def plan(cfg: Mapping[str, Any], *, profile: str, gpus: int = 1, evaluate: bool 
         raise ConfigError(f"finetune.model {ft_model!r} is not among the profile's models {cfg['models']}")
     base = baselines[ft_model]
 
-    seeds = cfg.get("seeds")
-    if seeds is not None and (not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds)):
-        raise ConfigError(f"seeds must be a list of integers, got {seeds!r}")
-    for seed in seeds or [cfg.get("seed", 0)]:
-        seeded = {**cfg, "seed": int(seed)}
-        for terms in grid.values():
-            c = study_runs.finetune_config(seeded, ft_model, terms)
-            after = (base.name,) + (iqa_after if _kit_names(cfg, terms) else ())
-            train_jobs.append(Job(name=c["experiment"], kind="finetune", run_dir=study_runs.run_dir(c), config=c,
-                                  init_from=base.run_dir, after=after, gpus=gpus, **common))
+    arm_seeds = study_runs.seeds(cfg)  # a clear ConfigError on a bad ``seeds``
+    arms = {label: study_runs.arm_jobs(cfg, ft_model, terms, baseline=base.run_dir, arm_seeds=arm_seeds)
+            for label, terms in grid.items()}
+    if cfg.get("adversarial"):  # the GAN grid (notebook 05), one arm per discriminator and weight
+        for disc in cfg["adversarial"].get("discriminators") or []:
+            for w in cfg["adversarial"].get("gan_weights") or []:
+                arms[f"gan {disc} w={w:g}"] = study_runs.gan_arm_jobs(cfg, ft_model, disc, w, baseline=base.run_dir)
+    for by_seed in arms.values():
+        for c, init in by_seed.values():
+            after = (base.name,) + (iqa_after if _kit_names(cfg, c["train"]["objective"]) else ())
+            train_jobs.append(Job(name=f"{c['experiment']}-s{c['seed']}", kind="finetune",
+                                  run_dir=study_runs.run_dir(c, init), config=c, init_from=init, after=after,
+                                  gpus=gpus, **common))
 
     seen: dict[Path, Job] = {}
     for job in train_jobs:

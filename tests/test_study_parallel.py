@@ -14,7 +14,12 @@ from nriqa.train.checkpoint import load_checkpoint
 def _grid_runs(root, n_workers: int) -> dict:
     cfg = runs.profile("smoke", device="cpu", run_root=str(root))
     cfg["workers"] = n_workers
-    return runs.finetune_runs(cfg, "basicvsrpp", {"gmsd": {"gmsd": 0.5}}, progress=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # each worker trains with one thread; the serial reference does too (same sums)
+    try:
+        return runs.finetune_runs(cfg, "basicvsrpp", {"gmsd": {"gmsd": 0.5}}, progress=False)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_two_workers_train_the_same_runs_as_one(tmp_path):

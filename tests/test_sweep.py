@@ -21,16 +21,20 @@ def smoke(tmp_path):
 
 def test_plan_is_the_studys_runs_in_dependency_order(smoke):
     cfg, jobs = smoke
-    by_name = {j.name: j for j in jobs}
+    by_dir = {j.run_dir: j for j in jobs if j.run_dir is not None}
     model = cfg["finetune"]["model"]
     base = study_runs.baseline_config(cfg, model)
-    fts = [study_runs.finetune_config(cfg, model, t) for t in study_runs.finetune_grid(cfg).values()]
+    base_dir = study_runs.run_dir(base)
+    arms = [study_runs.arm_jobs(cfg, model, t, baseline=base_dir) for t in study_runs.finetune_grid(cfg).values()]
+    arms += [study_runs.gan_arm_jobs(cfg, model, d, w, baseline=base_dir)
+             for d in cfg["adversarial"]["discriminators"] for w in cfg["adversarial"]["gan_weights"]]
+    fts = [job for arm in arms for job in arm.values()]
+    assert len(fts) == len(arms) * len(study_runs.seeds(cfg)) > len(arms)   # smoke: two seeds per arm
     assert [j.kind for j in jobs] == ["iqa", "baseline"] + ["finetune"] * len(fts) + ["evaluate"]
-    assert by_name[base["experiment"]].run_dir == study_runs.run_dir(base)
-    for ft in fts:
-        job = by_name[ft["experiment"]]
-        assert job.run_dir == study_runs.run_dir(ft) and job.config == ft
-        assert job.init_from == study_runs.run_dir(base)
+    assert by_dir[base_dir].name == base["experiment"]
+    for ft, init in fts:
+        job = by_dir[study_runs.run_dir(ft, init)]   # the folder the notebooks look for
+        assert job.config == ft and job.init_from == init == base_dir
         assert base["experiment"] in job.after
         # only a fine-tune that uses a kit-trained measure waits for the kit IQA job
         assert ("iqa" in job.after) == any("@" in t for t in ft["train"]["objective"])
@@ -38,7 +42,11 @@ def test_plan_is_the_studys_runs_in_dependency_order(smoke):
     for job in jobs:  # every job comes after those it waits for
         assert set(job.after) <= seen, job.name
         seen.add(job.name)
-    assert set(by_name["evaluate"].after) == set(by_name) - {"evaluate"}
+    assert set(by_name_of(jobs)["evaluate"].after) == {j.name for j in jobs} - {"evaluate"}
+
+
+def by_name_of(jobs) -> dict:
+    return {j.name: j for j in jobs}
 
 
 def test_done_runs_are_not_submitted_and_not_waited_for(smoke):
@@ -55,19 +63,14 @@ def test_done_runs_are_not_submitted_and_not_waited_for(smoke):
 
 def test_seeds_give_one_finetune_per_seed_or_a_clear_error(tmp_path):
     cfg = study_runs.profile("smoke", device="cpu", run_root=str(tmp_path))
-    n_grid = len(study_runs.finetune_grid(cfg))
-    cfg["seeds"] = [0, 1]
-    names = {study_runs.finetune_config({**cfg, "seed": s}, "basicvsrpp", {"niqe-kit": 0.02})["experiment"]
-             for s in (0, 1)}
-    if len(names) == 2:  # run names tell seeds apart
-        jobs = sweep.plan(cfg, profile="smoke")
-        assert sum(j.kind == "finetune" for j in jobs) == 2 * n_grid
-    else:
-        with pytest.raises(ConfigError, match="share the run folder"):
-            sweep.plan(cfg, profile="smoke")
-    cfg["seeds"] = "0,1"
-    with pytest.raises(ConfigError, match="seeds must be a list"):
-        sweep.plan(cfg, profile="smoke")
+    n_arms = len(study_runs.finetune_grid(cfg)) + len(cfg["adversarial"]["discriminators"]) * len(
+        cfg["adversarial"]["gan_weights"])
+    for seeds in ([0], [0, 1, 2]):
+        jobs = sweep.plan({**cfg, "seeds": seeds}, profile="smoke")
+        fts = [j for j in jobs if j.kind == "finetune"]
+        assert len(fts) == len(seeds) * n_arms and len({j.run_dir for j in fts}) == len(fts)
+    with pytest.raises(ConfigError, match="seeds must be"):
+        sweep.plan({**cfg, "seeds": "0,1"}, profile="smoke")
 
 
 def test_slurm_jobs_wait_for_their_dependencies_and_multi_gpu_runs_torchrun(smoke):
@@ -126,14 +129,14 @@ def test_local_executor_trains_the_plan_then_skips_it(tmp_path, monkeypatch, cap
     pytest.importorskip("submitit")
     monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "weights"))
     prof = tmp_path / "tiny.yaml"  # smoke cut to one baseline and one fine-tune, no kit IQA model
-    prof.write_text("base: smoke\nname: tiny\npanel: [psnr]\n"
-                    "finetune: {extra_terms: {niqe-kit: 0.02, cnniqa@embedded: null}, combos: []}\n")
+    prof.write_text("base: smoke\nname: tiny\npanel: [psnr]\nseeds: [0]\nadversarial: {discriminators: []}\n"
+                    "finetune: {extra_terms: {niqe: null, niqe-kit: 0.02, cnniqa@embedded: null}, combos: []}\n")
     argv = ["--profile", str(prof), "--executor", "local", "--run-root", str(tmp_path / "runs"), "--no-evaluate"]
     assert sweep.main(argv) == 0
     out = capsys.readouterr().out
     cfg = study_runs.profile(str(prof), device="cpu", run_root=str(tmp_path / "runs"))
     base = study_runs.run_dir(study_runs.baseline_config(cfg, "basicvsrpp"))
-    ft = study_runs.run_dir(study_runs.finetune_config(cfg, "basicvsrpp", {"niqe-kit": 0.02}))
+    ft = study_runs.run_dir(*study_runs.finetune_job(cfg, "basicvsrpp", {"niqe-kit": 0.02}, baseline=base, seed=0))
     assert run_is_done(base) and run_is_done(ft), out
     assert out.count("submitted ") == 2
     assert str(base) in (ft / "config.yaml").read_text()  # fine-tuned from the baseline's weights
