@@ -50,7 +50,7 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
     :data:`UNKEYED_TRAIN`), ``data`` (less :data:`UNKEYED_DATA`), ``weights`` (the profile's
     balancing knobs, only when the objective balances online), ``iqa`` (only when a loss term is a
     kit-trained ``<arch>@embedded`` model, whose weights that section trains) and ``init_from``
-    (the run key of the baseline, else its folder name). Left out on purpose: ``device`` (a run
+    (the baseline's folder name, which holds the baseline's own run key). Left out on purpose: ``device`` (a run
     trained on CUDA is reused on the CPU: the same experiment, other float rounding), ``run_root``,
     the profile name and the notebooks' sections (panel, ...)."""
     name, size = _model_name(cfg)
@@ -62,12 +62,8 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
         out["weights"] = {k: cfg["weights"].get(k) for k in ("reference", "target_share", "balance_every")}
     if any(str(k).endswith("@embedded") for k in objective) and cfg.get("iqa") is not None:
         out["iqa"] = cfg["iqa"]
-    if init_from is not None:
-        init_from = Path(init_from)
-        try:
-            out["init_from"] = read_config(init_from).get("run_key") or init_from.name
-        except FileNotFoundError:
-            out["init_from"] = init_from.name
+    if init_from is not None:  # the folder's name, whether or not it is trained yet (a sweep plans
+        out["init_from"] = Path(init_from).name  # fine-tunes before their baseline exists)
     return json.loads(json.dumps(out, sort_keys=True, default=str))  # tuples -> lists, as config.yaml gives back
 
 
