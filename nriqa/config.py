@@ -163,8 +163,8 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     **{f"train.schedule.{k}": (t, "train/schedule.py") for k, t in {
         "name": S, "periods": L, "eta_min": F, "warmup_steps": I, "restart_weights": L}.items()},
     # nriqa.study.runs: the fine-tune grid
-    "finetune.model": (S, "study/runs.py"), "finetune.extra_terms": (D, "study/runs.py"),
-    "finetune.combos": (L, "study/runs.py"),
+    "finetune.model": (S, "study/runs.py"), "finetune.models": (L, "study/runs.py"),
+    "finetune.extra_terms": (D, "study/runs.py"), "finetune.combos": (L, "study/runs.py"),
     # nriqa.iqa.train.DEFAULTS (and iqa.models: which kit models the study trains)
     **{f"iqa.{k}": (t, "iqa/train.py") for k, t in {
         "steps": I, "batch_size": I, "patch": I, "lr": F, "margin": F, "rank_weight": F, "pseudo_weight": F,

@@ -9,9 +9,10 @@ are the ones the notebooks look for:
 
 - ``iqa``: the kit NR-IQA models (``iqa.models``), when a loss term or the panel names one (``arch@set``);
 - ``baseline``: the Charbonnier baseline of every model in ``models``;
-- ``finetune``: the fine-tuning grid (``finetune.extra_terms`` and ``finetune.combos``) of
-  ``finetune.model`` and the adversarial grid (each discriminator x GAN weight), each started from
-  its baseline's weights (``init_from``), once per seed of the profile's ``seeds``;
+- ``finetune``: the fine-tuning grid (``finetune.extra_terms`` and ``finetune.combos``) of every
+  model of ``finetune.models`` and the adversarial grid (each discriminator x GAN weight) of
+  ``finetune.model``, each started from its model's baseline weights (``init_from``), once per seed
+  of the profile's ``seeds``;
 - ``evaluate``: the notebooks (``python -m nriqa run``), after every training job. They find the runs
   above done, train the runs that depend on measurements or on other runs (gradient-chosen weights,
   the fidelity-only and artifact-suppression arms, the transfer tests) and render the tables.
@@ -101,15 +102,18 @@ def plan(cfg: Mapping[str, Any], *, profile: str, gpus: int = 1, evaluate: bool 
     base = baselines[ft_model]
 
     arm_seeds = study_runs.seeds(cfg)  # a clear ConfigError on a bad ``seeds``
-    arms = {label: study_runs.arm_jobs(cfg, ft_model, terms, baseline=base.run_dir, arm_seeds=arm_seeds)
-            for label, terms in grid.items()}
-    if cfg.get("adversarial"):  # the GAN grid (notebook 05), one arm per discriminator and weight
+    # the fine-tuning grid on every model of finetune.models (notebook 02), each from its own baseline
+    arms = {(model, label): study_runs.arm_jobs(cfg, model, terms, baseline=baselines[model].run_dir,
+                                                arm_seeds=arm_seeds)
+            for model in study_runs.finetune_models(cfg) for label, terms in grid.items()}
+    if cfg.get("adversarial"):  # the GAN grid (notebook 05) of finetune.model, one arm per discriminator and weight
         for disc in cfg["adversarial"].get("discriminators") or []:
             for w in cfg["adversarial"].get("gan_weights") or []:
-                arms[f"gan {disc} w={w:g}"] = study_runs.gan_arm_jobs(cfg, ft_model, disc, w, baseline=base.run_dir)
-    for by_seed in arms.values():
+                arms[(ft_model, f"gan {disc} w={w:g}")] = study_runs.gan_arm_jobs(cfg, ft_model, disc, w,
+                                                                                 baseline=base.run_dir)
+    for (model, _), by_seed in arms.items():
         for c, init in by_seed.values():
-            after = (base.name,) + (iqa_after if _kit_names(cfg, c["train"]["objective"]) else ())
+            after = (baselines[model].name,) + (iqa_after if _kit_names(cfg, c["train"]["objective"]) else ())
             train_jobs.append(Job(name=f"{c['experiment']}-s{c['seed']}", kind="finetune",
                                   run_dir=study_runs.run_dir(c, init), config=c, init_from=init, after=after,
                                   gpus=gpus, **common))

@@ -81,6 +81,36 @@ print(study.describe_gains(table))
 # study's heatmap and looks at *where* in the frames the differences come from.
 
 # %% [markdown]
+# ## Every model on every dataset
+# The first paper fine-tunes the same grid on each VSR model of `finetune.models` and scores it
+# on each test set of `data.eval_sets` (its Fig. 2): rows = loss terms, one column per
+# model x dataset, then their mean; each cell is the relative gain over that model's baseline on
+# that dataset, averaged over the panel (positive = better, in %). A profile with one model and
+# one test set (demo, smoke) trains nothing more here.
+
+# %% tags=["optional-figure"]
+from IPython.display import display
+
+from nriqa.study.runs import model_finetune_runs
+from nriqa.viz import save_figure
+from nriqa.viz.plots import model_dataset_heatmap
+
+if study.several_cells(cfg):
+    with timed("fine-tuning (or loading) the grid on every model and scoring it on every test set"):
+        runs_by_model = model_finetune_runs(cfg, grid)
+        cell_scores = study.grid_scores(cfg, runs_by_model)
+    cell_scores.to_csv(profile_root(cfg) / "02_model_dataset_scores.csv", index=False)
+    cells = study.model_dataset_gains(cell_scores)
+    save_table(cells, cfg, "02_model_dataset_gain")
+    display((100 * cells).sort_values("mean", ascending=False).style.format("{:+.2f} %"))  # in %
+    save_figure(model_dataset_heatmap(cells, title="relative gain per model and test set"),
+                "02_model_dataset_gain", folder=FIG)
+    print(study.describe_model_dataset_gains(cells))
+else:
+    print(f"Skipped: this profile fine-tunes one model ({model}) and scores one test set, so the "
+          "table would repeat the one above.")
+
+# %% [markdown]
 # ## How to read this run
 # The gains are the table and sentence above, rendered from this run. The pattern to look for is
 # the papers' trade: NR-IQA terms raise the no-reference judges while the full-reference ones

@@ -4,7 +4,7 @@ Keys read (``nriqa/profiles/demo.yaml``): ``source`` (embedded | vimeo90k | reds
 ``degradation``, ``scale``, ``num_frames``, ``lr_patch``, ``batch_size``, ``test_max_frames``,
 ``test_max_side``; optional ``max_clips`` / ``max_frames`` (bound a folder dataset's training
 clips), ``preload`` (folder training clips are read from disk window by window unless true),
-``test_max_clips`` and ``eval_sets`` (list of ``{source, root}`` for
+``test_max_clips`` and ``eval_sets`` (list of ``{source, root[, name]}`` for
 :func:`build_test_sets`). A folder dataset's root comes from ``root`` or the environment variable
 ``NRIQA_VIMEO90K`` / ``NRIQA_REDS`` / ``NRIQA_VID4``.
 """
@@ -90,10 +90,18 @@ def _round_robin(clips: list, k: int | None) -> list:
 
 
 def build_test_sets(data_cfg: Mapping) -> dict[str, list[dict]]:
-    """``{dataset name: test dicts}`` for every entry of ``data.eval_sets`` (default: the profile's source)."""
+    """``{dataset name: test dicts}`` for every entry of ``data.eval_sets`` (default: the profile's source).
+
+    An entry is ``{source, root}`` and optionally ``name`` (the dataset name; default: the source)
+    and any other ``data`` key it sets for itself (e.g. ``test_max_clips``)."""
     sets = data_cfg.get("eval_sets") or [{"source": data_cfg.get("source", "embedded"), "root": data_cfg.get("root")}]
     out = {}
     for entry in sets:
-        cfg = {**data_cfg, **entry}
-        out[_source(cfg)] = build_test_set(cfg)
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"data.eval_sets entries are mappings {{source, root, name}}, got {entry!r}")
+        cfg = {**data_cfg, **{k: v for k, v in entry.items() if k != "name"}}
+        name = str(entry.get("name") or _source(cfg))
+        if name in out:
+            raise ConfigError(f"data.eval_sets names the dataset {name!r} twice: give the entries distinct names")
+        out[name] = build_test_set(cfg)
     return out

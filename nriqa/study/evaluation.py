@@ -17,7 +17,7 @@ from nriqa import quality
 from nriqa.analysis import evaluate, generator_outputs, relative_gain
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.config import resolve_device
-from nriqa.data import build_test_set
+from nriqa.data import build_test_set, build_test_sets
 from nriqa.paths import atomic_path
 from nriqa.train.runs import read_config
 
@@ -48,6 +48,21 @@ def dataset_label(cfg: Mapping[str, Any]) -> str:
     return f"{cfg['data'].get('source', 'embedded')}-test"
 
 
+def test_sets(cfg: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """``{dataset label: clips}``: one test set per ``data.eval_sets`` entry (label: its ``name``,
+    else its source; :func:`nriqa.data.build_test_sets`), or, without ``eval_sets``,
+    ``{dataset_label(cfg): test_set(cfg)}``. Built once per process and ``data`` section."""
+    if not cfg["data"].get("eval_sets"):
+        return {dataset_label(cfg): test_set(cfg)}
+    key = "sets:" + json.dumps(cfg["data"], sort_keys=True, default=str)
+    if key not in _TEST_SETS:
+        _TEST_SETS[key] = build_test_sets(dict(cfg["data"]))
+    return _TEST_SETS[key]
+
+
+test_sets.__test__ = False
+
+
 Runs = Mapping[str, "Path | Mapping[int, Path]"]
 """Runs to judge: ``{label: run folder}`` or, seeded, ``{label: {seed: run folder}}`` (both may mix)."""
 
@@ -63,20 +78,24 @@ def seeded(runs: Runs) -> dict[str, dict[int, Path]]:
             for label, r in runs.items()}
 
 
-def evaluate_runs(cfg: Mapping[str, Any], runs: Runs, *, model: str,
-                  panel: list[str] | None = None) -> pd.DataFrame:
+def evaluate_runs(cfg: Mapping[str, Any], runs: Runs, *, model: str, panel: list[str] | None = None,
+                  sets: Mapping[str, list[dict]] | None = None) -> pd.DataFrame:
     """Tidy panel scores (``run, seed, model, dataset, clip, frame, measure, score``) of every run;
     ``runs`` is ``{label: run folder}`` or ``{label: {seed: run folder}}``. ``run`` is the label
     (the arm), ``seed`` the seed of that folder (a baseline row carries the baseline's own seed).
+    ``sets``: ``{dataset label: clips}`` to score on (e.g. :func:`test_sets`); default the
+    profile's test set, labelled :func:`dataset_label`.
     Cached per (run folder, dataset, measure) under ``<profile>/eval-cache``."""
+    sets = {dataset_label(cfg): test_set(cfg)} if sets is None else sets
     frames = []
     for label, by_seed in seeded(runs).items():
         for seed, rdir in by_seed.items():
-            df = evaluate(rdir, test_set(cfg), panel or cfg["panel"], run=label, model=model,
-                          dataset=dataset_label(cfg), cache_dir=profile_root(cfg) / "eval-cache",
-                          device=resolve_device(cfg.get("device")), progress=False)
-            df.insert(1, "seed", int(seed))
-            frames.append(df)
+            for dataset, clips in sets.items():
+                df = evaluate(rdir, clips, panel or cfg["panel"], run=label, model=model,
+                              dataset=dataset, cache_dir=profile_root(cfg) / "eval-cache",
+                              device=resolve_device(cfg.get("device")), progress=False)
+                df.insert(1, "seed", int(seed))
+                frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -159,7 +159,7 @@ def finetune_config(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str
     ``train_overrides`` over that, and objective ``{charbonnier: 1.0, **extra_terms}``."""
     out = copy.deepcopy(dict(cfg))
     out["model"] = model
-    ft = {k: v for k, v in cfg.get("finetune", {}).items() if k not in {"extra_terms", "combos", "model"}}
+    ft = {k: v for k, v in cfg.get("finetune", {}).items() if k not in {"extra_terms", "combos", "model", "models"}}
     out["train"] = deep_merge(cfg["train"], ft)
     if train_overrides:
         out["train"] = deep_merge(out["train"], train_overrides)
@@ -168,6 +168,23 @@ def finetune_config(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str
     out["train"]["objective"] = objective
     out["experiment"] = name or finetune_name(model, extra_terms)
     return out
+
+
+def finetune_models(cfg: Mapping[str, Any]) -> list[str]:
+    """The models notebook 02's grid fine-tunes: ``finetune.models`` (default ``[finetune.model]``),
+    each one of the profile's ``models`` (when it lists them), without repeats."""
+    ft = cfg.get("finetune") or {}
+    models = ft.get("models")
+    if models is None:
+        models = [ft.get("model") or (cfg.get("models") or ["basicvsrpp"])[0]]
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) for m in models):
+        raise ConfigError(f"finetune.models must be a non-empty list of model names, got {models!r}")
+    if len(set(models)) != len(models):
+        raise ConfigError(f"finetune.models lists a model twice: {models}")
+    unknown = [m for m in models if cfg.get("models") and m not in cfg["models"]]
+    if unknown:
+        raise ConfigError(f"finetune.models {unknown} are not among the profile's models {cfg['models']}")
+    return list(models)
 
 
 def finetune_grid(cfg: Mapping[str, Any]) -> dict[str, dict]:
@@ -355,6 +372,13 @@ def finetune_runs(cfg: Mapping[str, Any], model: str, grid: Mapping[str, Mapping
     base = ensure_baseline(cfg, model, progress=progress)
     arms = {label: arm_jobs(cfg, model, terms, baseline=base) for label, terms in grid.items()}
     return {"baseline": {int(cfg.get("seed", 0)): base}, **train_arms(cfg, arms, progress=progress)}
+
+
+def model_finetune_runs(cfg: Mapping[str, Any], grid: Mapping[str, Mapping[str, Any]] | None = None, *,
+                        progress: bool = True) -> dict[str, dict[str, dict[int, Path]]]:
+    """``{model: finetune_runs(cfg, model, grid)}`` for every model of :func:`finetune_models`
+    (the first paper's design: the same grid fine-tuned on every VSR model)."""
+    return {m: finetune_runs(cfg, m, grid, progress=progress) for m in finetune_models(cfg)}
 
 
 def gan_name(model: str, discriminator: str, weight: float, extra: Mapping[str, Any] | None = None) -> str:

@@ -39,7 +39,7 @@ TRAINING_KEYS = ("train", "data", "model", "model_size", "seed", "spynet_weights
 #: per-term gradient-norm probe (it reads gradients, it does not write them)
 UNKEYED_TRAIN = ("log_every", "gradnorm_every", "ckpt_every", "keep_last", "tensorboard", "max_nonfinite")
 #: ``data`` keys that only shape evaluation or loading, not the training batches
-UNKEYED_DATA = ("test_max_frames", "test_max_clips", "test_max_side", "preload")
+UNKEYED_DATA = ("test_max_frames", "test_max_clips", "test_max_side", "preload", "eval_sets")
 
 
 def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) -> dict:

@@ -40,7 +40,8 @@ def _frames(x: torch.Tensor, name: str) -> torch.Tensor:
 # ----------------------------------------------------------------------------- gain heatmap
 def gain_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
                  row_labels: Mapping[str, str] | None = None, hacking_threshold: float = 0.1,
-                 title: str | None = None, vmax: float | None = None, cmap: str = "RdBu"):
+                 title: str | None = None, vmax: float | None = None, cmap: str = "RdBu",
+                 xlabel: str = "evaluation measure"):
     """Heatmap of mean relative gain: rows = runs (the extra loss term added to Charbonnier),
     columns = measures, the last column their ``average`` (:func:`nriqa.analysis.gain_matrix`);
     numbers (in %) in every cell; diverging colormap centred on 0 (blue = better than the
@@ -72,7 +73,7 @@ def gain_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
     ax.set_xticks(range(n_c), list(matrix.columns), rotation=45, ha="right")
     labels = [row_labels.get(r, r) if row_labels else r for r in matrix.index]
     ax.set_yticks(range(n_r), labels)
-    ax.set_xlabel("evaluation measure")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("extra loss term (+ Charbonnier)")
     fig.colorbar(im, ax=ax, label="relative gain over baseline (%)",
                  format=lambda x, _: f"{100 * x:+.2g}")
@@ -93,6 +94,20 @@ def gain_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
                      f"> {100 * hacking_threshold:.0f} points more than the held-out mean",
                      fontsize=8, ha="left", va="top")
     fig.hacking = flags  # the flag table behind the boxes, for the notebook to print
+    return fig
+
+
+def model_dataset_heatmap(table: pd.DataFrame, *, title: str | None = None, vmax: float | None = None):
+    """The first paper's Fig. 2 as a heatmap: rows = loss terms, columns = the (model, test set)
+    cells as given (labels ``<model> / <dataset>``) then their ``mean`` (last); cells hold the
+    relative gain over each model's baseline (fractions, drawn in %; blue = better). Thin lines
+    separate consecutive columns whose model (the label before `` / ``) differs."""
+    fig = gain_heatmap(table, title=title, vmax=vmax, xlabel="model / test set")
+    ax = fig.axes[0]
+    models = [str(c).split(" / ")[0] for c in table.columns[:-1]]
+    for j in range(1, len(models)):
+        if models[j] != models[j - 1]:
+            ax.axvline(j - 0.5, color="black", lw=0.6)
     return fig
 
 
