@@ -171,13 +171,17 @@ def test_a_nan_score_left_undefined_raises_naming_the_frames(measures):
     assert broken(x, x, check_values=False)[1].isnan()  # the trainer's path reads nothing back
 
 
-def test_niqe_of_flat_frames_is_one_finite_value(measures):
+def test_niqe_of_flat_frames_is_finite(measures):
+    """Finite on flat frames. Not one value across grey levels: the MSCN window follows the reference
+    toolbox's float32-rounded weights, which give a flat region of level I the value -1.1e-8 I / (1 + sigma)
+    (nriqa/quality/niqe.py), so the fit's scales grow with the level, as in the reference."""
     for name in ("niqe", "niqe-kit"):
         m, card = get(measures, name), q.card(name)
         s = card.min_size
         flat = torch.stack([degenerate_frames(s, s)[k] for k in ("black", "white", "grey", "red")])
         v = m(flat)
-        assert bool(torch.isfinite(v).all()) and torch.allclose(v, v[:1].expand(4))
+        assert bool(torch.isfinite(v).all()), v
+        assert torch.equal(m(flat[1:2]), v[1:2])           # deterministic per frame
 
 
 @pytest.mark.parametrize("name", ["cw_ssim", "fsim", "nlpd"])

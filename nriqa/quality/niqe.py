@@ -3,15 +3,34 @@
 Features (per 96x96 patch at scale 1, and per 48x48 patch of the 0.5x bicubic image at scale 2,
 18 per scale, 36 in all), computed on luminance in [0, 255]:
 
-- luminance rounded to integer grey levels (as MATLAB ``rgb2gray`` on uint8; straight-through gradient);
-- MSCN coefficients ``(I - mu) / (sigma + 1)`` with a 7x7 Gaussian window (sigma 7/6, replicate padding);
+- luminance = MATLAB ``rgb2gray`` (exact weights, the first row of the inverse NTSC matrix,
+  0.298936 / 0.587043 / 0.114021) rounded to integer grey levels as on uint8 images (straight-through
+  gradient);
+- MSCN coefficients ``(I - mu) / (sigma + 1)`` with a 7x7 Gaussian window (sigma 7/6, replicate
+  padding) whose weights are rounded to float32, as the reference toolbox stores them; they then sum
+  to 1 + 1.1e-8, so a pixel in a flat neighbourhood of level I gets ``-1.1e-8 I / (1 + sigma)``
+  instead of an exact 0 with a round-off sign. That decides which side of the AGGD fits flat pixels
+  count on (negative; none for black) and their magnitude in mostly flat patches, and moves NIQE by
+  up to 0.6 % on real images (TID2013 I03, I08, I19); a level-independent tilt instead was measured
+  1.9 % off the reference on scikit-image's astronaut (black background). Consequence inherited from
+  the reference: flat frames of different grey levels get different (finite) scores;
 - an AGGD fit of the MSCN values -> (shape alpha, mean of left/right scales);
 - AGGD fits of the products of each coefficient with its right, lower, lower-right and
   upper-right neighbour (circular within the patch) -> (alpha, mean, left scale, right scale) each.
 
-AGGD shape is found by inverting the moment ratio ``r(a) = G(2/a)^2 / (G(1/a) G(3/a))`` on a grid
-``a in [0.2, 10]`` step 0.001 with *linear interpolation between grid points*, which is
-differentiable (a.e.) in the image; outside the grid the shape clamps (zero gradient).
+AGGD shape: the moment ratio ``r(a) = G(2/a)^2 / (G(1/a) G(3/a))`` is inverted on the grid
+``a in [0.2, 10]`` step 0.001. The *value* is the nearest grid point (as MATLAB's and the toolbox's
+``argmin``); the *gradient* is that of linear interpolation between the two neighbouring grid points
+(straight-through: ``alpha = lin + (nearest - lin).detach()``, so the score is exact and gradients
+are finite and positive in r); outside the grid the shape clamps (zero gradient).
+
+Agreement with the reference toolbox (pyiqa's ``calculate_niqe`` fed the same pristine arrays), on the
+five TID2013 images of its calibration table (I03, I04, I06, I08, I19; measured, not shipped): with the
+same grey input the scores agree within 0.01 % (the rest is pyiqa's float32 half-scale resize); with
+RGB input they differ by the luminance weights alone (pyiqa takes YIQ's 0.299 / 0.587 / 0.114), up to
+0.47 % (I03). The exact ``rgb2gray`` weights are kept because they bring I03 to within 0.1 % of the
+published MATLAB value (0.299 weights: -0.45 %). tests/test_quality_niqe.py pins both agreements on
+scikit-image photos.
 
 Score: ``sqrt((mu_p - mu_x)^T pinv((C_p + C_x)/2) (mu_p - mu_x))`` where ``(mu_p, C_p)`` is the
 pristine multivariate Gaussian and ``(mu_x, C_x)`` the mean/covariance of the image's patch
@@ -23,8 +42,6 @@ Measures (the same feature code, two pristine models):
   images (no opinion scores; the MATLAB release's ``modelparameters.mat``), as shipped in the
   ``iqa-torch`` wheel (``iqa/niqe/niqe_pris_params.npz``: ``mu_pris_param`` (1, 36),
   ``cov_pris_param`` (36, 36)), located with ``importlib.metadata``; 96 px patches as published.
-  Against pyiqa's NIQE fed the same arrays it agrees within 0.3 % on the scikit-image photos
-  (tests/test_quality_niqe.py).
 - ``niqe-kit``: pristine model fitted here with this same feature code on the embedded clean
   training frames (``nriqa.data.pristine_frames("train")``; cached under ``cache_dir()/niqe/``)
   with 48 px patches (24 px at scale 2), so that the kit's small frames (96..256 px) give several
@@ -52,7 +69,7 @@ PATCH = 96                      # patch side of the published model
 KIT_PATCH = 48                  # patch side of the kit fit: small frames (96..256 px) still give >1 patch
 SHARPNESS_THRESHOLD = 0.75      # pristine patches: local sharpness > 0.75 * max over the image
 _GRID = torch.arange(0.2, 10.0 + 1e-9, 0.001, dtype=torch.float64)
-_FIT_VERSION = "niqe-kit-v2"
+_FIT_VERSION = "niqe-kit-v3"  # v3: float32-rounded window, nearest-grid shape, exact rgb2gray
 
 
 def _aggd_ratio(a: torch.Tensor) -> torch.Tensor:
@@ -73,15 +90,24 @@ def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return _TABLES[device]
 
 
-def invert_moment_ratio(r: torch.Tensor) -> torch.Tensor:
-    """Shape alpha with r(alpha) = r by linear interpolation on the grid (differentiable a.e.)."""
+def invert_moment_ratio(r: torch.Tensor, nearest: bool = False) -> torch.Tensor:
+    """Shape alpha with r(alpha) = r on the grid, differentiable a.e.
+
+    ``nearest=False``: linear interpolation between grid points (value and gradient).
+    ``nearest=True``: the value is the nearest grid point (ties -> the smaller alpha, as an argmin),
+    the gradient that of the linear interpolation (straight-through).
+    """
     grid, ratio = _tables(r.device)
     r64 = r.double().clamp(*_RATIO_RANGE)
     idx = torch.searchsorted(ratio, r64.detach()).clamp(1, len(ratio) - 1)
     r0, r1 = ratio[idx - 1], ratio[idx]
     g0, g1 = grid[idx - 1], grid[idx]
     w = (r64 - r0) / (r1 - r0)
-    return (g0 + w * (g1 - g0)).to(r.dtype)
+    lin = g0 + w * (g1 - g0)
+    if nearest:
+        near = torch.where((r64 - r0).abs() <= (r1 - r64).abs(), g0, g1)
+        lin = lin + (near - lin).detach()
+    return lin.to(r.dtype)
 
 
 def aggd_fit(x: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, ...]:
@@ -96,24 +122,29 @@ def aggd_fit(x: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, ...]:
     gamma_hat = left_std / right_std
     r_hat = x.abs().mean(-1) ** 2 / (sq.mean(-1) + eps)
     r_norm = r_hat * (gamma_hat ** 3 + 1) * (gamma_hat + 1) / (gamma_hat ** 2 + 1) ** 2
-    alpha = invert_moment_ratio(r_norm)
+    alpha = invert_moment_ratio(r_norm, nearest=True)
     scale = torch.exp(0.5 * (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)))
     beta_l, beta_r = left_std * scale, right_std * scale
     mean = (beta_r - beta_l) * torch.exp(torch.lgamma(2 / alpha) - torch.lgamma(1 / alpha))
     return alpha, beta_l, beta_r, mean
 
 
-@lru_cache(maxsize=4)
-def _gauss_window(device: str, dtype: torch.dtype) -> torch.Tensor:
+@lru_cache(maxsize=8)
+def _gauss_window(device: str, dtype: torch.dtype, float32_weights: bool = False) -> torch.Tensor:
+    """7x7 Gaussian window (sigma 7/6) normalised in float64; ``float32_weights`` rounds each weight
+    to float32 (the reference toolbox's NIQE window, summing to 1 + 1.1e-8) before the cast to ``dtype``."""
     ax = torch.arange(7, dtype=torch.float64) - 3
     g = torch.exp(-(ax ** 2) / (2 * (7 / 6) ** 2))
     w = torch.outer(g, g)
-    return (w / w.sum()).to(device=device, dtype=dtype).view(1, 1, 7, 7)
+    w = w / w.sum()
+    if float32_weights:
+        w = w.float()
+    return w.to(device=device, dtype=dtype).view(1, 1, 7, 7)
 
 
 def mscn(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """MSCN coefficients and local sigma of luminance ``y`` (N, 1, H, W) in [0, 255]."""
-    w = _gauss_window(str(y.device), y.dtype)
+    """MSCN coefficients and local sigma of luminance ``y`` (N, 1, H, W) in [0, 255] (float32-rounded window)."""
+    w = _gauss_window(str(y.device), y.dtype, float32_weights=True)
     mu = F.conv2d(F.pad(y, (3, 3, 3, 3), mode="replicate"), w)
     var = F.conv2d(F.pad(y * y, (3, 3, 3, 3), mode="replicate"), w) - mu * mu
     sigma = torch.sqrt(var.abs() + 1e-8)
@@ -145,13 +176,18 @@ def _downscale_half(y: torch.Tensor) -> torch.Tensor:
     return bicubic_resize(y, scale=0.5)  # MATLAB-compatible imresize(0.5)
 
 
+#: MATLAB ``rgb2gray`` weights: first row of inv([1 .956 .621; 1 -.272 -.647; 1 -1.106 1.703])
+RGB2GRAY = tuple(float(v) for v in np.linalg.inv([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647],
+                                                  [1.0, -1.106, 1.703]])[0])
+
+
 def luminance(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-    """RGB (N, 3, H, W) in [0, 1] -> luminance (N, 1, H, W) in [0, 255] (rgb2gray weights).
+    """RGB (N, 3, H, W) in [0, 1] -> luminance (N, 1, H, W) in [0, 255] (exact rgb2gray weights).
 
     ``quantize`` rounds to integer grey levels like MATLAB's ``rgb2gray`` on uint8 images (the
     published parameters were fitted that way); the rounding passes gradients straight through.
     """
-    w = torch.tensor([0.2989, 0.5870, 0.1140], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    w = torch.tensor(RGB2GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     y = (x * w).sum(1, keepdim=True) * 255.0
     return y + (y.round() - y).detach() if quantize else y
 
