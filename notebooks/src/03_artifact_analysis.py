@@ -202,6 +202,7 @@ print(study.describe_artifact_free(paper_a["A4"], study.nr_terms(grid), claims.s
 # README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
 
 # %%
-from nriqa.study.summary import record
+from nriqa.study.summary import record, verdict_rows
 
-record(cfg, "03_artifacts", {"artifacts": study.describe_artifacts(artifacts)})
+record(cfg, "03_artifacts", {"artifacts": study.describe_artifacts(artifacts),
+                             **{f"paper_a_{key}": verdict_rows(paper_a[key]) for key in ("A1", "A2", "A3", "A4")}})
