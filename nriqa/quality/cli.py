@@ -7,7 +7,6 @@ file of measure NAME from the URL on its card (or the published model checkpoint
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import urllib.request
@@ -17,7 +16,7 @@ from tqdm.auto import tqdm
 
 from nriqa.models.released import RELEASED
 from nriqa.models.released import SUBDIR as RELEASED_SUBDIR
-from nriqa.paths import atomic_path
+from nriqa.paths import atomic_path, file_sha256
 from nriqa.quality.base import Card, WeightFile
 from nriqa.quality.kit import register_kit_models
 from nriqa.quality.registry import card, cards, loss_mapping
@@ -65,14 +64,6 @@ def quality_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
     """Download ``w.url`` to ``w.path`` atomically; verify size/sha256 when known."""
     opener = opener or urllib.request.urlopen
@@ -92,7 +83,7 @@ def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
         size = tmp.stat().st_size
         if w.size_bytes is not None and size != w.size_bytes:
             raise OSError(f"{w.filename}: downloaded {size} bytes, expected {w.size_bytes}; nothing written")
-        if w.sha256 is not None and not _sha256(tmp).startswith(w.sha256):
+        if w.sha256 is not None and not file_sha256(tmp).startswith(w.sha256):
             raise OSError(f"{w.filename}: sha256 mismatch; nothing written")
     return target
 

@@ -11,7 +11,6 @@ network (RBPN: it used pyflow) gets SpyNet from the profile's ``spynet_weights``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +22,7 @@ from nriqa.errors import CheckpointError, ConfigError, UserError
 from nriqa.models import available, load_spynet_weights
 from nriqa.models.convert import convert_state_dict
 from nriqa.models.released import RELEASED, spynet_file
-from nriqa.paths import atomic_write_text
+from nriqa.paths import atomic_write_text, file_sha256
 from nriqa.train.checkpoint import save_checkpoint
 from nriqa.train.runs import CONFIG_FILE, DONE_FILE, _model_name, build_generator, config_hash, run_is_done
 
@@ -31,14 +30,6 @@ from .runs import baseline_config, profile, run_dir
 
 #: reference keys that are not weights of the generator (MMEditing's iteration counter)
 IGNORED_KEYS = ("step_counter",)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -96,7 +87,7 @@ def import_checkpoint(cfg: Mapping[str, Any], model: str, file: str | Path) -> P
                               "released checkpoints are paper-size: use --profile paper")
     net.load_state_dict(ours, strict=False)   # buffers (SpyNet mean/std, VRT's indices) are recomputed
     params = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    source = {"file": str(path.resolve()), "sha256": _sha256(path), "model": model,
+    source = {"file": str(path.resolve()), "sha256": file_sha256(path), "model": model,
               "spynet_from": str(flow_from) if flow_from else None}
     chash = config_hash(bcfg)
     folder.mkdir(parents=True, exist_ok=True)
