@@ -10,6 +10,8 @@ import os
 import tempfile
 import time
 
+import pytest
+
 os.environ["NRIQA_WEIGHTS"] = tempfile.mkdtemp(prefix="nriqa-test-weights-")
 os.environ["NRIQA_STATIC"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -27,3 +29,26 @@ def pytest_runtest_setup(item):
     if time.monotonic() - _threads_checked[0] > 30:
         _threads_checked[0] = time.monotonic()
         set_cpu_threads()
+
+
+#: the Tensor methods that read a value back to the host (a device sync on CUDA)
+HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__")
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """``start()`` makes every :data:`HOST_READS` call on any tensor append its name to the list
+    it returns, until ``monkeypatch.undo()`` or the end of the test."""
+    import torch
+
+    def start() -> list[str]:
+        seen: list[str] = []
+        for attr in HOST_READS:
+            original = getattr(torch.Tensor, attr)
+
+            def guarded(self, *a, _name=attr, _original=original, **kw):
+                seen.append(_name)
+                return _original(self, *a, **kw)
+            monkeypatch.setattr(torch.Tensor, attr, guarded)
+        return seen
+    return start
