@@ -1,5 +1,6 @@
 """BRISQUE in torch: the wheel's libsvm model parsed here, agreement and ranking against the
-``brisque`` package's own scoring on five scikit-image photos, direction, gradients, shapes."""
+``brisque`` package's own scoring on five scikit-image photos (the wheel's grey image), MATLAB's
+8-bit grey image by default, direction, gradients, shapes."""
 from __future__ import annotations
 
 import numpy as np
@@ -109,16 +110,42 @@ def test_halving_matches_opencv_bicubic():
         assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-12
 
 
-def test_ranking_and_values_match_the_brisque_package(m):
+def test_wheel_grey_reproduces_the_brisque_package():
+    """With the wheel's grey image nriqa computes the package's own score (same order, within 0.05)."""
+    net = B.BRISQUE(B.published_model(), grey_image="wheel")
     rows = []
     for name in PHOTOS:
         a = photo_uint8(name)
-        rows.append((name, float(m(to_tensor(a))), package_score(a)))
+        with torch.no_grad():
+            rows.append((name, float(net(to_tensor(a))), package_score(a)))
     table = "\n".join(f"{n:10s} nriqa {x:8.3f}  brisque package {y:8.3f}" for n, x, y in rows)
     ours = sorted(PHOTOS, key={n: x for n, x, _ in rows}.get)
     theirs = sorted(PHOTOS, key={n: y for n, _, y in rows}.get)
     assert ours == theirs, table
     assert all(abs(x - y) < 0.05 for _, x, y in rows), table
+
+
+def test_default_uses_matlab_rgb2gray_on_8_bits(m):
+    """The default grey image is MATLAB's ``rgb2gray`` of the uint8 image (integers), and the score
+    stays near the package's (the SVR's own features differ only in the grey image): within 2."""
+    a = photo_uint8("coffee")
+    x = to_tensor(a).double()
+    y = B.grey_matlab(x)
+    exact = a.astype(np.float64) @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+    assert torch.equal(y, torch.round(y))
+    assert np.abs(y[0, 0].numpy() - np.round(exact)).max() == 0
+    for name in PHOTOS:
+        a = photo_uint8(name)
+        assert abs(float(m(to_tensor(a))) - package_score(a)) < 2.0, name
+    with pytest.raises(ValueError, match="grey_image"):
+        B.BRISQUE(B.published_model(), grey_image="bt709")
+
+
+def test_rounded_grey_passes_gradients_straight_through():
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    B.grey_matlab(x).sum().backward()
+    w = torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=torch.float64)
+    assert torch.allclose(x.grad[0, :, 0, 0], 255 * w)
 
 
 def test_direction_gradients_and_shapes(m):
@@ -144,5 +171,5 @@ def test_card():
     c = q.card("brisque")
     assert c.mode == "NR" and not c.higher_better and c.differentiable and c.present
     assert [w.filename for w in c.weights] == ["svm.txt", "normalize.pickle"]
-    assert "LIVE" in c.description and "brisque 0.2.0" in c.description
+    assert "LIVE" in c.description and "brisque 0.2.0" in c.description and "rgb2gray" in c.description
     assert q.loss_mapping(c) == "s / 100"

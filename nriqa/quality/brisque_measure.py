@@ -16,11 +16,10 @@ Features: the paper's 36 (18 per scale, 2 scales) on the grey image in [0, 255]:
   (pairs inside the image) -> AGGD (alpha, mean, left variance, right variance);
 - the second scale is the grey image halved.
 
-An SVR is only valid on the features it was trained with, and this one was trained with the
-wheel's feature code, which departs from MATLAB's ``brisque_feature.m`` in five places; nriqa
-follows the wheel in all five (measured on the five scikit-image photos, ``tests/test_quality_brisque.py``):
+Features follow MATLAB's ``brisque_feature.m`` / ``brisquescore.m`` in the grey image and the
+wheel's code elsewhere. The wheel's feature code departs from MATLAB's in five places:
 
-- grey image: MATLAB ``rgb2gray`` (BT.601) on uint8; the wheel: BT.709 luma
+- grey image: MATLAB ``rgb2gray`` (BT.601) on uint8, so rounded to integers; the wheel: BT.709 luma
   (``skimage.color.rgb2gray``), not rounded;
 - second scale: MATLAB ``imresize`` bicubic, antialiased; the wheel: OpenCV ``INTER_CUBIC`` at 0.5
   (Keys a = -0.75, no antialiasing);
@@ -29,19 +28,17 @@ follows the wheel in all five (measured on the five scikit-image photos, ``tests
 - right side of an AGGD: MATLAB values > 0; the wheel values >= 0 (flat regions' zeros count);
 - neighbour products: MATLAB circular shifts; the wheel pairs inside the image.
 
-Measured on the five photos (astronaut, camera, coffee, chelsea, rocket): with all five choices as
-in MATLAB the SVR gives 2.77, -13.69, 2.95, -0.47, 2.99 against the package's 10.80, -7.88, 3.05,
-2.87, 4.23 (up to 8 points off, another ranking); the antialiased halving alone moves camera by
-4.5 and counting zeros on neither side moves astronaut by 3.3 (its flat black background). With all
-five as the wheel does, nriqa reproduces the package's ``BRISQUE().score()`` within 0.01.
-
-On the five TID2013 images of the reference toolbox's calibration table (I03, I04, I06, I08, I19;
-MATLAB 94.64, -0.11, 0.99, 5.36, 72.26) the wheel's features give 102.34, 0.84, 0.75, 8.87, 90.90
-(I04 and I06 swapped). One MATLAB choice at a time: the ``rgb2gray`` grey image restores that ranking
-(94.94, 0.98, 1.38, 9.02, 91.49; mean distance to MATLAB 4.9 against 6.2) but moves the photos by up
-to 1.5 (rocket 4.23 -> 5.71) off the package; the antialiased halving also ranks them right but lands
-further off (104.56, -10.35, 10.39, 16.36, 79.30); the GGD shape, ``> 0`` and circular pairs keep the
-swap. The default stays the wheel's: the SVR was trained on its features.
+``grey="matlab"`` (the default) takes MATLAB's grey image, rounded to 8 bits as ``rgb2gray`` on
+uint8 does (the rounding passes gradients straight through); ``grey="wheel"`` takes the wheel's and
+then reproduces the package's ``BRISQUE().score()`` within 0.01 on five scikit-image photos
+(``tests/test_quality_brisque.py``). Why the grey image and nothing else: on the five TID2013
+images of the reference toolbox's calibration table (I03, I04, I06, I08, I19; MATLAB 94.64, -0.11,
+0.99, 5.36, 72.26) the wheel's features give 102.34, 0.84, 0.75, 8.80, 90.69 (I04 and I06 swapped,
+mean distance 6.15), MATLAB's rounded grey 94.94, 0.98, 1.38, 9.02, 91.49 (the published ranking,
+mean distance 4.93); without the rounding MATLAB's weights alone keep the swap. The other four
+MATLAB choices each move the scores further off (all five as in MATLAB: scikit-image photos up to 8
+points off the package, in another order): the SVR was trained on the wheel's features there. The
+price of the MATLAB grey: scikit-image photos move up to 1.5 from the package (rocket 4.23 -> 5.71).
 
 Shape parameters invert the moment ratio on the grid ``[0.2, 10]`` step 0.001 with linear
 interpolation (shared with :mod:`nriqa.quality.niqe`; the wheel uses a root finder), so the score
@@ -139,13 +136,23 @@ def published_model() -> dict:
 
 # ---------------------------------------------------------------- features
 _LUMA = (0.2125, 0.7154, 0.0721)                           # BT.709, as skimage.color.rgb2gray
+_LUMA_MATLAB = (0.298936021293775, 0.587043074451121, 0.114020904255103)   # MATLAB rgb2gray
+GREYS = ("matlab", "wheel")
 _HALF_TAPS = (-0.09375, 0.59375, 0.59375, -0.09375)       # Keys cubic (a = -0.75) at distances 1.5, 0.5
 
 
 def grey(x: torch.Tensor) -> torch.Tensor:
-    """RGB (N, 3, H, W) in [0, 1] -> BT.709 luma (N, 1, H, W) in [0, 255], not rounded."""
+    """RGB (N, 3, H, W) in [0, 1] -> BT.709 luma (N, 1, H, W) in [0, 255], not rounded (the wheel's)."""
     w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True) * 255.0
+
+
+def grey_matlab(x: torch.Tensor) -> torch.Tensor:
+    """RGB (N, 3, H, W) in [0, 1] -> MATLAB ``rgb2gray`` of the 8-bit image (N, 1, H, W): integers in
+    [0, 255]; the rounding is straight-through (its gradient is the unrounded luma's)."""
+    w = torch.tensor(_LUMA_MATLAB, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    y = (x * w).sum(1, keepdim=True) * 255.0
+    return y + (torch.round(y) - y).detach()
 
 
 def halve(y: torch.Tensor) -> torch.Tensor:
@@ -196,17 +203,28 @@ def scale_features(y: torch.Tensor) -> torch.Tensor:
     return torch.stack(feats, dim=-1)
 
 
-def brisque_features(x: torch.Tensor) -> torch.Tensor:
-    """The 36 BRISQUE features of RGB images (N, 3, H, W) in [0, 1], computed in float64 -> (N, 36)."""
-    y = grey(x.double())
+def brisque_features(x: torch.Tensor, grey_image: str = "matlab") -> torch.Tensor:
+    """The 36 BRISQUE features of RGB images (N, 3, H, W) in [0, 1], computed in float64 -> (N, 36).
+
+    ``grey_image``: ``"matlab"`` (``rgb2gray`` on 8 bits) or ``"wheel"`` (BT.709 luma, unrounded).
+    """
+    if grey_image not in GREYS:
+        raise ValueError(f"grey_image must be one of {GREYS}, got {grey_image!r}")
+    y = (grey_matlab if grey_image == "matlab" else grey)(x.double())
     return torch.cat([scale_features(y), scale_features(halve(y))], dim=-1)
 
 
 class BRISQUE(nn.Module):
-    """``forward(x (N,3,H,W) in [0,1]) -> (N,)`` BRISQUE scores (lower is better); differentiable."""
+    """``forward(x (N,3,H,W) in [0,1]) -> (N,)`` BRISQUE scores (lower is better); differentiable.
 
-    def __init__(self, model: dict):
+    ``grey_image``: which grey image the features start from (see the module docstring).
+    """
+
+    def __init__(self, model: dict, grey_image: str = "matlab"):
         super().__init__()
+        if grey_image not in GREYS:
+            raise ValueError(f"grey_image must be one of {GREYS}, got {grey_image!r}")
+        self.grey_image = grey_image
         self.gamma, self.rho = float(model["gamma"]), float(model["rho"])
         self.register_buffer("lo", torch.as_tensor(model["lo"], dtype=torch.float64))
         self.register_buffer("hi", torch.as_tensor(model["hi"], dtype=torch.float64))
@@ -220,7 +238,7 @@ class BRISQUE(nn.Module):
         return torch.exp(-self.gamma * d2.clamp_min(0)) @ self.coef - self.rho
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.svr(brisque_features(x)).float()
+        return self.svr(brisque_features(x, self.grey_image)).float()
 
 
 def _register() -> None:
@@ -228,8 +246,9 @@ def _register() -> None:
                   min_size=MIN_SIZE, video=False, weights=(SVM_FILE, SCALE_FILE), backend="nriqa",
                   description="BRISQUE (Mittal, Moorthy & Bovik, IEEE TIP 2012): 36 MSCN/AGGD features over 2 "
                               "scales, epsilon-SVR (RBF) trained on LIVE IQA opinion scores, from the brisque "
-                              "0.2.0 wheel (brisque/models/svm.txt, normalize.pickle; features computed as that "
-                              "model was trained); not byte-identical to the MATLAB release's model; scores "
+                              "0.2.0 wheel (brisque/models/svm.txt, normalize.pickle); features as that wheel "
+                              "computes them but on MATLAB's rgb2gray 8-bit grey image (the published "
+                              "calibration ranking); not byte-identical to the MATLAB release's model; scores "
                               "~0..100+, can leave the range; loss s/100"),
              lambda device="cpu", **kw: BRISQUE(published_model()).to(device))
 
