@@ -6,13 +6,16 @@ clean CI machine. The decoded-frame cache (``NRIQA_CACHE``) stays shared: it onl
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 
 import pytest
 
 os.environ["NRIQA_WEIGHTS"] = tempfile.mkdtemp(prefix="nriqa-test-weights-")
+atexit.register(shutil.rmtree, os.environ["NRIQA_WEIGHTS"], ignore_errors=True)  # removed after the session
 os.environ["NRIQA_STATIC"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one process per core already: one thread each
