@@ -192,3 +192,23 @@ def test_unvalidated_loss_lets_nan_reach_the_trainer_guard():
     assert not torch.isfinite(loss)
     with pytest.raises(ValueError):
         QualityLoss("gmsd")(pred, target)
+
+
+def test_pad_small_mirror_pads_to_the_measure_size_and_keeps_the_pixel_scale():
+    """``pad_small`` scores a 64 px frame inside a 96 px mirror image of itself (niqe needs 96):
+    the centre is the frame unchanged; too small a frame, or both small-frame options, is an error."""
+    from nriqa.losses.quality import _mirror_pad
+
+    x = torch.rand(2, 3, 3, 64, 64)                      # (B, T, 3, H, W)
+    y = _mirror_pad(x, 96)
+    assert y.shape == (2, 3, 3, 96, 96)
+    assert torch.equal(y[..., 16:80, 16:80], x)
+    assert torch.equal(y[..., 16:80, 15], x[..., :, 1])    # mirrored without repeating the edge
+    loss = QualityLoss("niqe", pad_small=True)
+    xr = x[:, 0].clone().requires_grad_(True)
+    loss(xr).backward()
+    assert torch.isfinite(xr.grad).all() and xr.grad.abs().sum() > 0
+    with pytest.raises(LossInputError, match="too small to mirror-pad"):
+        _mirror_pad(torch.rand(1, 3, 40, 40), 96)
+    with pytest.raises(ValueError, match="exclusive"):
+        QualityLoss("niqe", pad_small=True, upsample_small=True)

@@ -4,7 +4,7 @@ Spec (plain data, as in the profiles)::
 
     {"charbonnier": 1.0,                      # or "pixel"; value = weight
      "lpips-vgg-randtrunk": 0.1,              # any differentiable nriqa.quality measure
-     "niqe": {"weight": 0.02, "upsample_small": True},   # dict: weight + QualityLoss options
+     "niqe": {"weight": 0.02, "pad_small": True},   # dict: weight + QualityLoss options
      "gan": {"weight": 0.01, "discriminator": "patchgan", "loss": "hinge", "size": "tiny"},
      "weights": "gradnorm"}                   # optional balancing mode, kept in .balancing
 
@@ -103,7 +103,7 @@ class Objective:
             weight, options = _parse_weight(key, value)
             pixel = str(key).lower() in PIXEL_NAMES
             kind = Charbonnier if pixel else QualityLoss
-            allowed = {"eps"} if pixel else {"tile", "crop", "upsample_small"}
+            allowed = {"eps"} if pixel else {"tile", "crop", "upsample_small", "pad_small"}
             unknown = sorted(set(options) - allowed)
             if unknown:
                 raise ValueError(f"objective term {key!r}: unknown option(s) {unknown}; a {kind.__name__} term "

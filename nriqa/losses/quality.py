@@ -77,6 +77,18 @@ def centre_crop(x: Tensor, size: int) -> Tensor:
     return x[..., top:top + ch, left:left + cw]
 
 
+def _mirror_pad(x: Tensor, size: int) -> Tensor:
+    """Frames ``(..., C, H, W)`` mirror-padded (centred, edge pixel not repeated) to at least
+    ``size x size``; the padding per side must be smaller than the side it pads."""
+    h, w = x.shape[-2:]
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph >= h or pw >= w:
+        raise LossInputError(f"frames of {h}x{w} px are too small to mirror-pad to {size}x{size}; use bigger patches")
+    lead = x.shape[:-3]
+    y = F.pad(x.reshape(-1, *x.shape[-3:]), (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="reflect")
+    return y.reshape(*lead, x.shape[-3], *y.shape[-2:])
+
+
 class QualityLoss(nn.Module):
     """A differentiable quality measure as a loss: lower is better, ``~[0, 1]``.
 
@@ -96,7 +108,11 @@ class QualityLoss(nn.Module):
       (evenly overlapping when ``s`` does not divide the side, see :func:`tile_starts`),
       score every tile, average the tiles of a frame, then average the frames;
     - frames smaller than the card's ``min_size`` raise an error unless
-      ``upsample_small=True``, which bilinearly enlarges them so the short side is ``min_size``.
+      ``upsample_small=True``, which bilinearly enlarges them so the short side is ``min_size``
+      (it blurs: the measure sees a softer frame than the generator made), or ``pad_small=True``,
+      which mirror-pads them (centred) to ``min_size`` and keeps their pixel scale (a measure with a
+      fixed block size, NIQE's 96 px, then scores the generator's own texture); the padding must
+      be smaller than the frame.
 
     Crop is applied before tiling.  Video measures (``card.video``) see the whole clip
     ``(B,T,3,H,W)``, support ``crop`` only, and may score per clip or per frame (averaged).
@@ -108,9 +124,12 @@ class QualityLoss(nn.Module):
     """
 
     def __init__(self, name: str, device: str | torch.device = "cpu", *, tile: int | None = None,
-                 crop: int | None = None, upsample_small: bool = False, validate: bool = True) -> None:
+                 crop: int | None = None, upsample_small: bool = False, pad_small: bool = False,
+                 validate: bool = True) -> None:
         super().__init__()
         card = lookup_card(name)
+        if upsample_small and pad_small:
+            raise ValueError("upsample_small and pad_small are exclusive: enlarge small frames or mirror-pad them")
         if not card.differentiable:
             raise ValueError(
                 f"quality measure {name!r} is not differentiable and cannot be used as a loss; "
@@ -132,6 +151,7 @@ class QualityLoss(nn.Module):
         self.tile = tile
         self.crop = crop
         self.upsample_small = upsample_small
+        self.pad_small = pad_small
         self.validate = validate
         self.min_size = min_size
 
@@ -165,10 +185,12 @@ class QualityLoss(nn.Module):
         h, w = x.shape[-2:]
         need = max(self.min_size, self.tile or 0)
         if min(h, w) < need:
+            if self.pad_small:
+                return _mirror_pad(x, need)
             if not self.upsample_small:
                 raise LossInputError(
                     f"{self.name!r} needs frames of at least {need}x{need} px, got {h}x{w}; use bigger "
-                    f"patches or QualityLoss(..., upsample_small=True)")
+                    f"patches or QualityLoss(..., pad_small=True) / (..., upsample_small=True)")
             scale = need / min(h, w)
             size = (max(need, math.ceil(h * scale)), max(need, math.ceil(w * scale)))
             lead = x.shape[:-3]
