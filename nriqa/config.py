@@ -411,6 +411,14 @@ def _runnable_others(samples: int = 5, every: float = 0.01) -> float:
     return max(0.0, statistics.median(counts) - 1)
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where the
+    platform has no affinity), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def cpu_threads(*, cores: int | None = None, busy: float | None = None) -> int:
     """Torch CPU threads for one process on a machine it may share with other CPU-heavy work.
 
@@ -424,7 +432,7 @@ def cpu_threads(*, cores: int | None = None, busy: float | None = None) -> int:
             raise ConfigError(f"NRIQA_THREADS must be a whole number >= 1, got {env!r}")
         return int(env)
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
     if busy is None:
         busy = _runnable_others()
     return max(1, min(cores, round(cores - busy)))

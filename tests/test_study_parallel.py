@@ -3,6 +3,8 @@ serial training gives: the same folders, the same weights."""
 from __future__ import annotations
 
 import pytest
+
+from nriqa import config
 import torch
 
 from nriqa.errors import ConfigError
@@ -40,6 +42,7 @@ def test_workers_setting():
     assert runs.workers({}) == 1 and runs.workers({"workers": 3}) == 3
     assert runs.workers({"workers": "auto", "device": "cuda"}) == 1
     assert runs.workers({"workers": 0, "device": "cpu"}) == runs.workers({"workers": "auto", "device": "cpu"}) >= 1
+    assert runs.workers({"workers": "auto", "device": "cpu"}) == config.usable_cores()   # the affinity, as threads
     assert runs.profile("demo", device="cpu", overrides=["workers=auto"])["workers"] == "auto"
     with pytest.raises(ConfigError, match="workers"):
         runs.workers({"workers": -1})

@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from nriqa.config import deep_merge, load_profile, resolve_device
+from nriqa.config import deep_merge, load_profile, resolve_device, usable_cores
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
 from nriqa.quality import register_kit_models
@@ -245,7 +245,7 @@ def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progres
 
 def workers(cfg: Mapping[str, Any]) -> int:
     """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
-    ``0`` or ``"auto"``: one per CPU core, each with one torch thread, when training on the CPU;
+    ``0`` or ``"auto"``: one per usable CPU core (:func:`nriqa.config.usable_cores`), each with one torch thread, when training on the CPU;
     1 on a GPU). Measured on the shared 2-core CPU (``benchmarks/bench_parallel_runs.py``,
     BENCHMARKS.md): two 1-thread processes beat one 2-thread process by 1.15x on a quiet machine
     and by several times on a crowded one (workers pay ~5 CPU s each to start), so the default
@@ -253,7 +253,7 @@ def workers(cfg: Mapping[str, Any]) -> int:
     raw = cfg.get("workers", 1)
     if raw in (0, "auto"):
         on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
-        return max(1, os.cpu_count() or 1) if on_cpu else 1
+        return usable_cores() if on_cpu else 1
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
         raise ConfigError(f"workers must be an int >= 0 or 'auto', got {raw!r}")
     return raw
