@@ -3,12 +3,10 @@ serial training gives: the same folders, the same weights."""
 from __future__ import annotations
 
 import pytest
-
-from nriqa import config
 import torch
 
+from nriqa import config
 from nriqa.errors import ConfigError
-
 from nriqa.study import runs
 from nriqa.train.checkpoint import load_checkpoint
 
