@@ -69,14 +69,17 @@ table
 print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 
 # %%
-fig = asymmetry_scatter(table, xlabel=f"assessment accuracy: SRCC vs {study.assessment_label(table)}")
+fig = asymmetry_scatter(table.merge(study.seed_range(units), on="measure", how="left"),
+                        xlabel=f"assessment accuracy: SRCC vs {study.assessment_label(table)}",
+                        spread=("gain_seed_min", "gain_seed_max"))
 save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
 
 # %% [markdown]
 # *Figure: one point per measure: how well it assesses (SRCC against the label named on the
 # axis, right is better) against what
 # optimizing it did to the other panel measures (up is better); points rising to the right
-# would mean good assessors make good losses.*
+# would mean good assessors make good losses. The bar through a point runs from its lowest to
+# its highest seed (each seed's gain averaged over the test clips).*
 
 # %%
 print(study.describe_asymmetry(table))

@@ -10,6 +10,7 @@ Charbonnier. A rank correlation near zero or negative between the two is the asy
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -131,6 +132,18 @@ def optimization_values(cfg: Mapping[str, Any], gains: pd.DataFrame | None = Non
     if not names:
         return {}
     return dict(zip(names, (float(v) for v in cube_means(gain_cube(gains, names)))))
+
+
+def seed_range(gains: pd.DataFrame) -> pd.DataFrame:
+    """``measure, gain_seed_min, gain_seed_max``: the lowest and highest of a measure's per-seed
+    gains (each the mean over test clips) in :func:`optimization_gains` -- the bar the scatter
+    draws through each point."""
+    names = list(dict.fromkeys(gains["run"]))
+    with warnings.catch_warnings():   # a measure with fewer seeds has all-NaN padding rows
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_seed = np.nanmean(gain_cube(gains, names), axis=2) if names else np.empty((0, 1))
+    return pd.DataFrame({"measure": names, "gain_seed_min": np.nanmin(per_seed, axis=1),
+                         "gain_seed_max": np.nanmax(per_seed, axis=1)})
 
 
 def describe_asymmetry(table: pd.DataFrame) -> str:
