@@ -8,7 +8,7 @@ import pytest
 
 from nriqa.analysis import claims
 from nriqa.analysis.claims import AGREES, DISAGREES, INCONCLUSIVE, Settings
-from nriqa.analysis.rankboot import cube_means, gain_cube, hierarchical_spearman, srcc_se
+from nriqa.analysis.rankboot import cube_means, gain_cube, hierarchical_spearman
 from nriqa.analysis.stats import spearman_interval
 from nriqa.errors import UserError
 from nriqa.study import asymmetry as study
@@ -77,9 +77,8 @@ def test_strong_correlation_over_seeds_is_decided_both_ways():
     pos = claims.asymmetry_over_seeds(srcc, _table(cube, names), S)
     assert pos.verdict == DISAGREES and pos.effect > 0.9 and pos.lo > 0
     assert pos.n == "10 measures x 3 seeds x 3 clips" and "seeds and clips resampled" in pos.rule
-    neg = claims.asymmetry_over_seeds(srcc, _table(-cube, names), S, n_images={n: 200 for n in names})
-    assert neg.verdict == AGREES and neg.hi < 0 and "accuracy perturbed" in neg.rule
-    assert claims.asymmetry_over_seeds(srcc, _table(-cube, names), S).effect == neg.effect
+    neg = claims.asymmetry_over_seeds(srcc, _table(-cube, names), S)
+    assert neg.verdict == AGREES and neg.hi < 0 and neg.effect == pytest.approx(-pos.effect)
 
 
 def test_few_measures_are_never_agrees():
@@ -90,11 +89,6 @@ def test_few_measures_are_never_agrees():
     assert four.verdict == INCONCLUSIVE and four.effect == pytest.approx(-1.0) and np.isnan(four.lo)
     two = claims.asymmetry_over_seeds({"a": 0.1, "b": 0.2}, _table(cube, names), S)
     assert two.verdict == INCONCLUSIVE and two.n == "2 measures"
-
-
-def test_srcc_se_is_fisher_scale_and_shrinks_with_images():
-    se = srcc_se({"a": 0.5, "b": 0.5, "c": 0.9}, {"a": 103, "b": 1003, "c": 2})
-    assert se["a"] == pytest.approx(np.sqrt(1.125 / 100)) and se["b"] < se["a"] and np.isnan(se["c"])
 
 
 def test_scatter_draws_each_measures_seed_range():

@@ -84,7 +84,7 @@ save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
 # %%
 print(study.describe_asymmetry(table))
 # the interval resamples measures, their seeds and the clips; inconclusive unless it decides
-verdicts = [study.asymmetry_verdict(cfg, table, units, assess)]
+verdicts = [study.asymmetry_verdict(cfg, table, units)]
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
@@ -120,7 +120,7 @@ fidelity
 # Computed from the runs above; re-running the notebook on another profile rewrites it. Each row
 # gives the effect (a Spearman rho over the measures, or a paired gain difference over seeds and
 # clips), its 95% bootstrap interval (for the rho: measures, then each measure's seeds and the
-# clips resampled, the accuracy's sampling error included), what `n` counts and the rule; the margins are the profile's
+# clips resampled), what `n` counts and the rule; the margins are the profile's
 # `verdicts` section.
 
 # %%

@@ -28,7 +28,7 @@ from scipy import stats as sps
 
 from nriqa.errors import ConfigError
 
-from .rankboot import RankCorrelation, gain_cube, hierarchical_replicates, hierarchical_spearman, srcc_se
+from .rankboot import RankCorrelation, gain_cube, hierarchical_replicates, hierarchical_spearman
 from .stats import Correlation, Estimate, contrast, spearman_interval, tost
 
 AGREES, DISAGREES, INCONCLUSIVE, EQUIVALENT = "agrees", "disagrees", "inconclusive", "equivalent"
@@ -320,8 +320,7 @@ def asymmetry(table: pd.DataFrame, s: Settings, *, x: str = "srcc", y: str = "ga
     return assessment_is_not_optimization(c95, c90, s.rho_margin)
 
 
-def asymmetry_over_seeds(srcc: Mapping[str, float], gains: pd.DataFrame, s: Settings, *,
-                         n_images: Mapping[str, int] | None = None) -> Verdict:
+def asymmetry_over_seeds(srcc: Mapping[str, float], gains: pd.DataFrame, s: Settings) -> Verdict:
     """:func:`assessment_is_not_optimization` with the seed and clip spread in the interval.
 
     ``srcc``: measure -> assessment accuracy; ``gains``: ``run, seed, clip, gain`` with ``run`` the
@@ -329,12 +328,9 @@ def asymmetry_over_seeds(srcc: Mapping[str, float], gains: pd.DataFrame, s: Sett
     one row per fine-tune seed and test clip. The effect is Spearman's rho between the accuracy and
     each measure's mean gain over its seeds and clips; the interval is
     :func:`~nriqa.analysis.rankboot.hierarchical_spearman`'s (measures, then seeds and clips, the
-    same seed indices and clips for every measure of a replicate). With ``n_images`` (measure ->
-    the images its accuracy was measured on) the accuracy's own sampling error enters too, as an
-    independent Fisher-z perturbation per measure (Bonett-Wright standard error over those images:
-    an approximation for the level-order SRCC, and conservative, since the measures are scored on
-    the same images and their errors move together); without it the accuracy is taken as exact.
-    Fewer than 3 measures with both values: ``inconclusive`` without an effect."""
+    same seed indices and clips for every measure of a replicate). The accuracy is taken as exact
+    (:func:`~nriqa.analysis.rankboot.hierarchical_replicates` says why). Fewer than 3 measures
+    with both values: ``inconclusive`` without an effect."""
     names = [m for m in srcc if math.isfinite(float(srcc[m])) and m in set(gains["run"])]
     claim = "a measure that assesses quality well is not necessarily a good optimization objective"
     if len(names) < 3:
@@ -342,14 +338,11 @@ def asymmetry_over_seeds(srcc: Mapping[str, float], gains: pd.DataFrame, s: Sett
                        "a rank correlation needs at least 3 measures", INCONCLUSIVE, percent=False)
     x = np.array([float(srcc[m]) for m in names])
     cube = gain_cube(gains, names)
-    x_se = None
-    if n_images is not None:
-        x_se = np.array([srcc_se(srcc, n_images).get(m, float("nan")) for m in names])
-    reps = hierarchical_replicates(x, cube, rng=s.rng(), n_boot=s.n_boot, x_se=x_se)
+    reps = hierarchical_replicates(x, cube, rng=s.rng(), n_boot=s.n_boot)
     c95 = hierarchical_spearman(x, cube, rng=s.rng(), n_boot=s.n_boot, level=0.95, replicates=reps)
     c90 = hierarchical_spearman(x, cube, rng=s.rng(), n_boot=s.n_boot, level=0.90, replicates=reps)
-    what = "measures, seeds and clips" + (" resampled, accuracy perturbed" if x_se is not None else " resampled")
-    return assessment_is_not_optimization(c95, c90, s.rho_margin, units=c95.units, resampled=what)
+    return assessment_is_not_optimization(c95, c90, s.rho_margin, units=c95.units,
+                                          resampled="measures, seeds and clips resampled")
 
 
 def adversarial_fidelity(gains: Mapping[str, pd.DataFrame], srcc: Mapping[str, float], reference: str,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,17 +93,23 @@ def cube_means(cube: np.ndarray) -> np.ndarray:
 
 
 def hierarchical_replicates(x: np.ndarray, cube: np.ndarray, *, rng: np.random.Generator, n_boot: int,
-                            x_se: np.ndarray | None = None, paired_seeds: bool = True) -> np.ndarray:
+                            paired_seeds: bool = True) -> np.ndarray:
     """``n_boot`` bootstrap replicates of Spearman's rho between ``x`` (measures,) and the measures'
     mean gains over ``cube`` (measures, seeds, clips); NaN for a replicate with a constant variable.
 
-    Each replicate draws measures with replacement; for every drawn measure, its own seeds with
-    replacement (a fine-tune's seeds belong to that arm: a measure drawn twice gets two seed
-    draws); and one draw of clips with replacement shared by every measure of the replicate (the
-    test clips are the same for every arm, so a clip that favours some measures moves their gains
-    together). The drawn measure's gain is the mean over its drawn seeds of the mean over the
-    drawn clips. With ``x_se`` (measures,), the standard error of ``atanh(x)``, each drawn
-    ``x`` is also perturbed on Fisher's z scale, independently per measure."""
+    Each replicate draws measures with replacement, then one draw of seed indices and one of
+    clips, both with replacement and shared by every measure of the replicate: the k-th seed of
+    every arm is a fine-tune of the same baseline with the same training seed (paired on seed
+    index as in :func:`nriqa.analysis.stats.arm_values`), and the test clips are the same for
+    every arm, so a seed or a clip that favours some measures moves their gains together
+    (``paired_seeds=False``: each drawn measure draws its own seeds instead, which misses that).
+    A drawn measure's gain is the mean over the drawn seeds (those it has) of the mean over the
+    drawn clips.
+
+    ``x`` is taken as exact. Its own sampling error (an SRCC over a few hundred images, the same
+    images for every measure) was tried as an independent Fisher-z perturbation per measure: it
+    pulls the replicates' rho towards 0, which *narrows* the Fisher-z interval (simulated null
+    rate 2 % -> 21 % at 12 measures x 5 seeds x 8 clips), so it is left out."""
     m, k, c = cube.shape
     valid = np.isfinite(cube)
     k_m = np.maximum(valid.any(axis=2).sum(axis=1), 1)                  # seeds each measure has
@@ -127,16 +133,12 @@ def hierarchical_replicates(x: np.ndarray, cube: np.ndarray, *, rng: np.random.G
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.where(ok, vals, 0.0).sum(-1) / ok.sum(-1)                # (B, m)
     xb = x[mi]
-    if x_se is not None:
-        z = np.arctanh(np.clip(xb, -0.999, 0.999)) + rng.standard_normal(xb.shape) * np.nan_to_num(np.asarray(x_se, float))[mi]
-        xb = np.tanh(z)
     r = _rho(xb, y)
     return np.where(np.isfinite(y).all(axis=1), r, np.nan)
 
 
 def hierarchical_spearman(x: Sequence[float], cube: np.ndarray, *, rng: np.random.Generator, n_boot: int,
-                          level: float = 0.95, min_n: int = 5, x_se: Sequence[float] | None = None,
-                          replicates: np.ndarray | None = None) -> RankCorrelation:
+                          level: float = 0.95, min_n: int = 5, replicates: np.ndarray | None = None) -> RankCorrelation:
     """Spearman's rho between ``x`` (one value per measure, e.g. its assessment SRCC) and the
     measures' mean gains over ``cube`` (measures, seeds, clips; :func:`gain_cube`), with a
     bootstrap-t interval on Fisher's z scale from :func:`hierarchical_replicates`.
@@ -164,7 +166,6 @@ def hierarchical_spearman(x: Sequence[float], cube: np.ndarray, *, rng: np.rando
     y = cube_means(cube)
     ok = np.isfinite(x) & np.isfinite(y)
     x, cube, y = x[ok], cube[ok], y[ok]
-    se_x = None if x_se is None else np.asarray(x_se, float)[ok]
     n = len(x)
     if n < 3:
         raise UserError(f"need at least 3 measures with a gain and an accuracy for a rank correlation, got {n}")
@@ -173,7 +174,7 @@ def hierarchical_spearman(x: Sequence[float], cube: np.ndarray, *, rng: np.rando
     rho = float(sps.spearmanr(x, y)[0])
     if n < max(4, min_n) or not math.isfinite(rho):
         return RankCorrelation(rho, float("nan"), float("nan"), n, seeds, clips)
-    r = replicates if replicates is not None else hierarchical_replicates(x, cube, rng=rng, n_boot=n_boot, x_se=se_x)
+    r = replicates if replicates is not None else hierarchical_replicates(x, cube, rng=rng, n_boot=n_boot)
     r = r[np.isfinite(r)]
     zs = np.arctanh(np.clip(r, -_CAP, _CAP))
     small = min(seeds, clips)                # the plug-in bootstrap variance over k units is k/(k-1) too low
@@ -186,13 +187,3 @@ def hierarchical_spearman(x: Sequence[float], cube: np.ndarray, *, rng: np.rando
     z = math.atanh(max(-_CAP, min(_CAP, rho)))
     q = float(sps.t.ppf(0.5 + level / 2, df))
     return RankCorrelation(rho, math.tanh(z - q * se), math.tanh(z + q * se), n, seeds, clips)
-
-
-def srcc_se(srcc: Mapping[str, float], n: Mapping[str, int]) -> dict[str, float]:
-    """Measure -> standard error of ``atanh(SRCC)`` over ``n`` images (Bonett & Wright:
-    ``sqrt((1 + rho^2 / 2) / (n - 3))``); NaN when ``n <= 3``."""
-    out = {}
-    for k, r in srcc.items():
-        nk = int(n.get(k, 0))
-        out[k] = math.sqrt((1 + float(r) ** 2 / 2) / (nk - 3)) if nk > 3 else float("nan")
-    return out

@@ -211,20 +211,16 @@ def adversarial_fidelity_verdicts(cfg: Mapping[str, Any], model: str, assess: Ma
                                        "charbonnier + GAN", claims.settings(cfg))
 
 
-def asymmetry_verdict(cfg: Mapping[str, Any], table: pd.DataFrame, gains: pd.DataFrame | None = None,
-                      assess: Mapping[str, Mapping[str, Any]] | None = None) -> claims.Verdict:
+def asymmetry_verdict(cfg: Mapping[str, Any], table: pd.DataFrame, gains: pd.DataFrame | None = None) -> claims.Verdict:
     """The asymmetry claim: Spearman rho between the table's ``srcc`` and the measures' gains,
     never 'agrees' by default. With ``gains`` (:func:`optimization_gains`) the interval resamples
-    measures, seeds and clips (:func:`nriqa.analysis.claims.asymmetry_over_seeds`), and with
-    ``assess`` (:func:`assessment_accuracies`, its ``n`` images per measure) the accuracy's own
-    sampling error enters too; without ``gains`` it resamples the table's measures only
-    (:func:`nriqa.analysis.claims.asymmetry`), blind to the seed and clip spread."""
+    measures, seeds and clips (:func:`nriqa.analysis.claims.asymmetry_over_seeds`); without, it
+    resamples the table's measures only (:func:`nriqa.analysis.claims.asymmetry`), blind to a
+    seed or clip that favours some measures."""
     s = claims.settings(cfg)
     if gains is None:
         return claims.asymmetry(table, s)
-    srcc = dict(zip(table["measure"], table["srcc"]))
-    n_images = None if assess is None else {m: int(a["n"]) for m, a in assess.items() if "n" in a}
-    return claims.asymmetry_over_seeds(srcc, gains, s, n_images=n_images)
+    return claims.asymmetry_over_seeds(dict(zip(table["measure"], table["srcc"])), gains, s)
 
 
 def fidelity_family(cfg: Mapping[str, Any]) -> pd.DataFrame:
