@@ -16,8 +16,9 @@
 # also a good *objective*, one whose optimization improves quality as judged by other measures?
 #
 # **Method.** For every measure that notebook 02 used as a loss: its assessment accuracy against
-# its optimization value (the mean relative gain of the *other* panel measures when it is added
-# to Charbonnier). A rank correlation near zero or negative is the asymmetry.
+# its optimization value (the relative gain of the *other* panel measures when it is added to
+# Charbonnier, averaged over the fine-tune's seeds and the test clips). A rank correlation near
+# zero or negative is the asymmetry.
 #
 # *Assessment labels.* On the demo profiles: the held-out part of the embedded distortion set,
 # where the primary label is certain — the order of the distortion levels within each source
@@ -59,7 +60,8 @@ assessment_frame(assess)
 # ## Optimization value (from notebook 02's runs) and the asymmetry
 
 # %%
-optimize = study.optimization_values(cfg)
+units = study.optimization_gains(cfg)  # one held-out panel gain per measure, seed and test clip
+optimize = study.optimization_values(cfg, units)  # its mean over seeds and clips
 table = asymmetry_table(assess, optimize)
 table
 
@@ -67,18 +69,22 @@ table
 print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 
 # %%
-fig = asymmetry_scatter(table, xlabel=f"assessment accuracy: SRCC vs {study.assessment_label(table)}")
+fig = asymmetry_scatter(table.merge(study.seed_range(units), on="measure", how="left"),
+                        xlabel=f"assessment accuracy: SRCC vs {study.assessment_label(table)}",
+                        spread=("gain_seed_min", "gain_seed_max"))
 save_figure(fig, "06_assessment_vs_optimization", folder=FIG);
 
 # %% [markdown]
 # *Figure: one point per measure: how well it assesses (SRCC against the label named on the
 # axis, right is better) against what
 # optimizing it did to the other panel measures (up is better); points rising to the right
-# would mean good assessors make good losses.*
+# would mean good assessors make good losses. The bar through a point runs from its lowest to
+# its highest seed (each seed's gain averaged over the test clips).*
 
 # %%
 print(study.describe_asymmetry(table))
-verdicts = [study.asymmetry_verdict(cfg, table)]  # inconclusive unless the interval decides
+# the interval resamples measures, their seeds and the clips; inconclusive unless it decides
+verdicts = [study.asymmetry_verdict(cfg, table, units)]
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
@@ -113,7 +119,8 @@ fidelity
 # ## The claims against this run's numbers
 # Computed from the runs above; re-running the notebook on another profile rewrites it. Each row
 # gives the effect (a Spearman rho over the measures, or a paired gain difference over seeds and
-# clips), its 95% bootstrap interval, what `n` counts and the rule; the margins are the profile's
+# clips), its 95% bootstrap interval (for the rho: measures, then each measure's seeds and the
+# clips resampled), what `n` counts and the rule; the margins are the profile's
 # `verdicts` section.
 
 # %%

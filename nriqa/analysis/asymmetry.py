@@ -295,19 +295,21 @@ def asymmetry_correlation(table: pd.DataFrame, x: str = "srcc", y: str = "gain")
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None, xlabel: str | None = None):
+                      title: str | None = None, xlabel: str | None = None, spread: tuple[str, str] | None = None):
     """Assessment accuracy (``x``) vs mean relative gain as a loss (``y``), one labelled point per
     measure, with Spearman's rho and its p-value in the title (``fig.spearman``); drawn by
     :func:`nriqa.viz.plots.asymmetry_scatter`. ``xlabel`` (e.g. what the SRCC is against) replaces
-    the x axis label."""
-    for c in (x, y, label):
+    the x axis label; ``spread=(lo, hi)``: columns drawn as a bar through each point (e.g. the
+    lowest and highest seed's gain, :func:`nriqa.study.asymmetry.seed_range`)."""
+    for c in (x, y, label, *(spread or ())):
         if c not in table.columns:
             raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
-    d = table[[x, y, label]].dropna()
+    d = table[[x, y, label, *(spread or ())]].dropna(subset=[x, y, label])
     if len(d) < 2:
         raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
     rho, p = stats.spearmanr(d[x], d[y])
-    fig = plots.asymmetry_scatter(d, x=x, y=y, label=label, title=title, spearman=(float(rho), float(p)))
+    fig = plots.asymmetry_scatter(d, x=x, y=y, label=label, title=title, spearman=(float(rho), float(p)),
+                                  spread=spread)
     if xlabel:
         fig.axes[0].set_xlabel(xlabel)
     return fig

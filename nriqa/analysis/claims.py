@@ -28,6 +28,7 @@ from scipy import stats as sps
 
 from nriqa.errors import ConfigError
 
+from .rankboot import RankCorrelation, gain_cube, hierarchical_replicates, hierarchical_spearman
 from .stats import Correlation, Estimate, contrast, spearman_interval, tost
 
 AGREES, DISAGREES, INCONCLUSIVE, EQUIVALENT = "agrees", "disagrees", "inconclusive", "equivalent"
@@ -281,12 +282,17 @@ def transfer_little(transfer: pd.DataFrame, bar: float) -> Verdict:
 
 # --------------------------------------------------------------------------- notebook 06
 
-def assessment_is_not_optimization(corr: Correlation, corr90: Correlation, margin: float) -> Verdict:
+def assessment_is_not_optimization(corr: Correlation | RankCorrelation, corr90: Correlation | RankCorrelation,
+                                   margin: float, *,
+                                   units: str | None = None,
+                                   resampled: str = "bootstrap over measures") -> Verdict:
     """Spearman rho between assessment SRCC and optimization gain over the measures (``corr``: 95 %
     interval, ``corr90``: the same at 90 % for the equivalence test). ``disagrees`` when the
     95 % interval lies above 0 (good assessors are better objectives), ``agrees`` when below 0,
     ``equivalent`` when the 90 % interval lies within ±``margin`` (no association), else
-    ``inconclusive`` -- including every case without an interval (too few measures)."""
+    ``inconclusive`` -- including every case without an interval (too few measures).
+    ``units``: what ``n`` says (default ``"<n> measures"``); ``resampled``: how the interval was
+    bootstrapped, for the rule."""
     lo, hi = corr.lo, corr.hi
     if math.isfinite(lo) and lo > 0:
         verdict = DISAGREES
@@ -297,8 +303,8 @@ def assessment_is_not_optimization(corr: Correlation, corr90: Correlation, margi
     else:
         verdict = INCONCLUSIVE
     return Verdict("a measure that assesses quality well is not necessarily a good optimization objective",
-                   corr.rho, lo, hi, f"{corr.n} measures",
-                   f"Spearman rho (bootstrap over measures): agrees if the 95% interval lies below 0, "
+                   corr.rho, lo, hi, units or f"{corr.n} measures",
+                   f"Spearman rho ({resampled}): agrees if the 95% interval lies below 0, "
                    f"disagrees if above 0, equivalent if the 90% interval lies within ±{margin:g}",
                    verdict, percent=False)
 
@@ -312,6 +318,31 @@ def asymmetry(table: pd.DataFrame, s: Settings, *, x: str = "srcc", y: str = "ga
     c95 = spearman_interval(table[x], table[y], rng=s.rng(), n_boot=s.n_boot, level=0.95)
     c90 = spearman_interval(table[x], table[y], rng=s.rng(), n_boot=s.n_boot, level=0.90)
     return assessment_is_not_optimization(c95, c90, s.rho_margin)
+
+
+def asymmetry_over_seeds(srcc: Mapping[str, float], gains: pd.DataFrame, s: Settings) -> Verdict:
+    """:func:`assessment_is_not_optimization` with the seed and clip spread in the interval.
+
+    ``srcc``: measure -> assessment accuracy; ``gains``: ``run, seed, clip, gain`` with ``run`` the
+    measure used as a loss (:func:`~nriqa.analysis.stats.paired_gains` on the held-out panel),
+    one row per fine-tune seed and test clip. The effect is Spearman's rho between the accuracy and
+    each measure's mean gain over its seeds and clips; the interval is
+    :func:`~nriqa.analysis.rankboot.hierarchical_spearman`'s (measures, then seeds and clips, the
+    same seed indices and clips for every measure of a replicate). The accuracy is taken as exact
+    (:func:`~nriqa.analysis.rankboot.hierarchical_replicates` says why). Fewer than 3 measures
+    with both values: ``inconclusive`` without an effect."""
+    names = [m for m in srcc if math.isfinite(float(srcc[m])) and m in set(gains["run"])]
+    claim = "a measure that assesses quality well is not necessarily a good optimization objective"
+    if len(names) < 3:
+        return Verdict(claim, float("nan"), float("nan"), float("nan"), f"{len(names)} measures",
+                       "a rank correlation needs at least 3 measures", INCONCLUSIVE, percent=False)
+    x = np.array([float(srcc[m]) for m in names])
+    cube = gain_cube(gains, names)
+    reps = hierarchical_replicates(x, cube, rng=s.rng(), n_boot=s.n_boot)
+    c95 = hierarchical_spearman(x, cube, rng=s.rng(), n_boot=s.n_boot, level=0.95, replicates=reps)
+    c90 = hierarchical_spearman(x, cube, rng=s.rng(), n_boot=s.n_boot, level=0.90, replicates=reps)
+    return assessment_is_not_optimization(c95, c90, s.rho_margin, units=c95.units,
+                                          resampled="measures, seeds and clips resampled")
 
 
 def adversarial_fidelity(gains: Mapping[str, pd.DataFrame], srcc: Mapping[str, float], reference: str,

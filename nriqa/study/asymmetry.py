@@ -10,6 +10,7 @@ Charbonnier. A rank correlation near zero or negative between the two is the asy
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from nriqa import quality
 from nriqa.analysis import assessment_accuracy, asymmetry_correlation, claims
 from nriqa.analysis.asymmetry import fr_pseudo_terms
+from nriqa.analysis.rankboot import cube_means, gain_cube
 from nriqa.data.iqa_sets import DATASETS, load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import distortion_set
@@ -102,15 +104,46 @@ def assessment_accuracies(cfg: Mapping[str, Any], measures: list[str] | None = N
     return out
 
 
-def optimization_values(cfg: Mapping[str, Any]) -> dict[str, float]:
-    """Measure -> mean relative gain of the *other* panel measures when it is added to Charbonnier
-    (notebook 02's single-term fine-tunes of ``finetune.model`` among ``asymmetry.measures``)."""
+def optimization_gains(cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """``run, seed, model, dataset, clip, gain``: per measure (``run``) of ``asymmetry.measures``
+    that notebook 02 fine-tuned alone with Charbonnier (``finetune.model``), the relative gain
+    (positive = better) over the baseline of the *other* panel measures, per seed and test clip
+    (:func:`nriqa.analysis.stats.paired_gains`)."""
     model = cfg["finetune"]["model"]
     singles = {n: t for n, t in finetune_grid(cfg).items() if len(t) == 1 and n in cfg["asymmetry"]["measures"]}
     runs = finetune_runs(cfg, model, singles)
     scores = evaluate_runs(cfg, runs, model=model)
-    gains = mean_gain(scores, exclude={n: [n] for n in singles})
-    return {n: gains[n] for n in singles}
+    panel = sorted(set(scores["measure"]))
+    parts = []
+    for n in singles:
+        g = vt.gains(scores, [m for m in panel if m != n])
+        if g is not None:
+            parts.append(g[g["run"] == n])
+    cols = ["run", "seed", "model", "dataset", "clip", "gain"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+def optimization_values(cfg: Mapping[str, Any], gains: pd.DataFrame | None = None) -> dict[str, float]:
+    """Measure -> its optimization value: the mean over seeds of the mean over test clips of
+    :func:`optimization_gains` (``gains``: that table, computed when None), the number the
+    asymmetry verdict correlates."""
+    gains = optimization_gains(cfg) if gains is None else gains
+    names = list(dict.fromkeys(gains["run"]))
+    if not names:
+        return {}
+    return dict(zip(names, (float(v) for v in cube_means(gain_cube(gains, names)))))
+
+
+def seed_range(gains: pd.DataFrame) -> pd.DataFrame:
+    """``measure, gain_seed_min, gain_seed_max``: the lowest and highest of a measure's per-seed
+    gains (each the mean over test clips) in :func:`optimization_gains` -- the bar the scatter
+    draws through each point."""
+    names = list(dict.fromkeys(gains["run"]))
+    with warnings.catch_warnings():   # a measure with fewer seeds has all-NaN padding rows
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_seed = np.nanmean(gain_cube(gains, names), axis=2) if names else np.empty((0, 1))
+    return pd.DataFrame({"measure": names, "gain_seed_min": np.nanmin(per_seed, axis=1),
+                         "gain_seed_max": np.nanmax(per_seed, axis=1)})
 
 
 def describe_asymmetry(table: pd.DataFrame) -> str:
@@ -178,11 +211,16 @@ def adversarial_fidelity_verdicts(cfg: Mapping[str, Any], model: str, assess: Ma
                                        "charbonnier + GAN", claims.settings(cfg))
 
 
-def asymmetry_verdict(cfg: Mapping[str, Any], table: pd.DataFrame) -> claims.Verdict:
-    """The asymmetry claim on ``table`` (:func:`nriqa.analysis.asymmetry_table`): Spearman rho over
-    the measures with a bootstrap interval (:func:`nriqa.analysis.claims.asymmetry`); inconclusive
-    unless the interval decides, never 'agrees' by default."""
-    return claims.asymmetry(table, claims.settings(cfg))
+def asymmetry_verdict(cfg: Mapping[str, Any], table: pd.DataFrame, gains: pd.DataFrame | None = None) -> claims.Verdict:
+    """The asymmetry claim: Spearman rho between the table's ``srcc`` and the measures' gains,
+    never 'agrees' by default. With ``gains`` (:func:`optimization_gains`) the interval resamples
+    measures, seeds and clips (:func:`nriqa.analysis.claims.asymmetry_over_seeds`); without, it
+    resamples the table's measures only (:func:`nriqa.analysis.claims.asymmetry`), blind to a
+    seed or clip that favours some measures."""
+    s = claims.settings(cfg)
+    if gains is None:
+        return claims.asymmetry(table, s)
+    return claims.asymmetry_over_seeds(dict(zip(table["measure"], table["srcc"])), gains, s)
 
 
 def fidelity_family(cfg: Mapping[str, Any]) -> pd.DataFrame:

@@ -334,17 +334,22 @@ def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 8) -> list:
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None, spearman: tuple[float, float] | None = None):
+                      title: str | None = None, spearman: tuple[float, float] | None = None,
+                      spread: tuple[str, str] | None = None):
     """Scatter of assessment accuracy (``x``, e.g. SRCC) vs optimization value (``y``, mean
     relative gain as a loss), one labelled point per row of ``table`` with all three values.
     ``spearman=(rho, p)`` (:func:`nriqa.analysis.asymmetry_scatter` computes it) goes into the
-    title with the number of points, and is kept as ``fig.spearman``."""
-    for c in (x, y, label):
+    title with the number of points, and is kept as ``fig.spearman``. ``spread=(lo, hi)``: columns
+    of ``table`` drawn as a vertical bar through each point (e.g. its lowest and highest seed)."""
+    for c in (x, y, label, *(spread or ())):
         if c not in table.columns:
             raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
     d = table[[x, y, label]].dropna()
     fig = _figure((4.8, 3.8))
     ax = fig.add_subplot()
+    if spread is not None:
+        lo, hi = (table.loc[d.index, c].to_numpy(float) for c in spread)
+        ax.vlines(d[x], lo, hi, color="tab:purple", alpha=0.35, lw=2)
     ax.scatter(d[x], d[y], color="tab:purple")
     ax.axhline(0, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"assessment accuracy ({x.upper()})")
