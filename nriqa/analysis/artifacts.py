@@ -189,10 +189,13 @@ def edge_artifacts(pred: Tensor, gt: Tensor, *, sigma: float = 0.8, window: floa
     nx, ny = _normal(g, sigma)
     w = torch.tensor([1.0, 2.0, 2.0], dtype=p.dtype, device=p.device)
 
+    hp, hg = _hessian(ycbcr(p), sigma), _hessian(ycbcr(g), sigma)  # shared by both directions
+
     def excess(ux: Tensor, uy: Tensor) -> Tensor:
-        ep = _gauss(_directional(p, ux, uy, sigma, w), window)
-        eg = _gauss(_directional(g, ux, uy, sigma, w), window)
-        return torch.log2((ep + eps) / (eg + eps)).clamp_min(0)
+        def energy(h: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+            d2 = ux ** 2 * h[0] + uy ** 2 * h[1] + 2 * ux * uy * h[2]
+            return _gauss((w.view(1, -1, 1, 1) * d2.pow(2)).sum(1, keepdim=True), window)
+        return torch.log2((energy(hp) + eps) / (energy(hg) + eps)).clamp_min(0)
 
     along = excess(-ny, nx)
     exc = (along - excess(nx, ny)).clamp_min(0)
