@@ -79,3 +79,14 @@ def test_green_dots_every_4px_along_an_edge_are_found():
     s = A.edge_artifacts(dotted, x).scores
     assert (s > 0.3).all(), s  # the old measure: 0
     assert (A.edge_artifacts(A._gauss(x, 1.0), x).scores < 0.05).all()  # a blurred edge is no dotted edge
+
+
+def test_dotted_edges_are_found_under_frame_wide_noise(clips):
+    # fine-tunes add texture everywhere; that must neither read as dotted edges nor hide them
+    g = torch.Generator().manual_seed(0)
+    noise = [0.02 * torch.randn(c.shape, generator=g) for c in clips]
+    alone = A.edge_artifacts(torch.cat([I.dotted_edges(c, 0.5) for c in clips]), torch.cat(clips)).scores.mean()
+    noisy = torch.cat([(I.dotted_edges(c, 0.5) + n).clamp(0, 1) for c, n in zip(clips, noise)])
+    assert A.edge_artifacts(noisy, torch.cat(clips)).scores.mean() > 0.5 * alone
+    only_noise = torch.cat([(c + n).clamp(0, 1) for c, n in zip(clips, noise)])
+    assert A.edge_artifacts(only_noise, torch.cat(clips)).scores.mean() < 0.05 * alone

@@ -176,31 +176,35 @@ def edge_artifacts(pred: Tensor, gt: Tensor, *, sigma: float = 0.8, window: floa
     """Dotted edges: periodic energy *along* the ground truth's edges, luma and chroma.
 
     At every pixel the edge tangent ``t`` and normal ``n`` come from the ground truth's luma
-    gradient; the energy ``gauss(sum_c w_c (u^T H_c u)^2, window)`` of the second derivative along
-    ``u`` (Hessian at ``sigma``, channels Y, Cb, Cr with weights 1, 2, 2) is ~0 along ``t`` on a clean
-    straight edge, blurred or not, and large where dots or dashes sit on it (periods of ~2-8 px).
-    Excess along ``u`` = clipped log2 ratio pred/gt (``eps`` floor).  Map = excess along ``t``
-    minus excess along ``n``, clipped at 0, on the edge mask (:func:`edge_mask`, 1 px dilation):
-    dots add structure along the edge, while sharpening or ringing scale the edge's own structure
-    in both directions alike.  Score = mean map on the edge mask minus the mean excess along ``t``
-    far from edges (> 4 px), clipped at 0: noise spread everywhere is not an edge artifact.
+    gradient; the energy ``E_u = gauss(sum_c w_c (u^T H_c u)^2, window)`` of the second derivative
+    along ``u`` (Hessian at ``sigma``, channels Y, Cb, Cr with weights 1, 2, 2) is ~0 along ``t`` on a
+    clean straight edge, blurred or not, and large where dots or dashes sit on it (periods of ~2-8
+    px).  Texture or noise spread over the whole frame is removed first: its energy, the frame's
+    mean added energy ``mean(max(0, E_u,pred - E_u,gt))`` far from edges (> 4 px), is subtracted from
+    ``E_u,pred`` everywhere.  Excess along ``u`` = clipped log2 ratio of what remains to ``E_u,gt``
+    (``eps`` floor).  Map = excess along ``t`` minus excess along ``n``, clipped at 0, on the edge
+    mask (:func:`edge_mask`, 1 px dilation): dots add structure along the edge, while sharpening or
+    ringing scale the edge's own structure in both directions alike.  Score = mean map on the edge
+    mask minus the mean excess along ``t`` far from edges, clipped at 0 (sparse dots everywhere are
+    no edge artifact either).
     """
     p, g = _pair(pred, gt)
     nx, ny = _normal(g, sigma)
     w = torch.tensor([1.0, 2.0, 2.0], dtype=p.dtype, device=p.device)
-
     hp, hg = _hessian(ycbcr(p), sigma), _hessian(ycbcr(g), sigma)  # shared by both directions
+    on_edge = edge_mask(g, threshold=threshold, dilate=1).float()
+    flat = 1 - edge_mask(g, threshold=threshold, dilate=4).float()
 
     def excess(ux: Tensor, uy: Tensor) -> Tensor:
         def energy(h: tuple[Tensor, Tensor, Tensor]) -> Tensor:
             d2 = ux ** 2 * h[0] + uy ** 2 * h[1] + 2 * ux * uy * h[2]
             return _gauss((w.view(1, -1, 1, 1) * d2.pow(2)).sum(1, keepdim=True), window)
-        return torch.log2((energy(hp) + eps) / (energy(hg) + eps)).clamp_min(0)
+        ep, eg = energy(hp), energy(hg)
+        spread = _zone_mean((ep - eg).clamp_min(0), flat).view(-1, 1, 1, 1)
+        return torch.log2(((ep - spread).clamp_min(0) + eps) / (eg + eps)).clamp_min(0)
 
     along = excess(-ny, nx)
     exc = (along - excess(nx, ny)).clamp_min(0)
-    on_edge = edge_mask(g, threshold=threshold, dilate=1).float()
-    flat = 1 - edge_mask(g, threshold=threshold, dilate=4).float()
     scores = (_zone_mean(exc, on_edge) - _zone_mean(along, flat)).clamp_min(0)
     return ArtifactMap(scores, (exc * on_edge)[:, 0])
 
