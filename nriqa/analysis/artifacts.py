@@ -8,13 +8,15 @@ video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share 
 
 - :func:`chroma_noise` -- colored dots: excess high-frequency Cb/Cr energy away from edges.
 - :func:`edge_artifacts` -- dotted edges: excess second-derivative energy *along* the ground
-  truth's edges beyond that across them, luma and chroma (beyond the excess found in flat regions).
+  truth's edges beyond that across them, luma and chroma, after removing what the prediction adds
+  over the whole frame.
 - :func:`eyes` -- small isolated dark blobs with a bright rim, added by the prediction (ring test
   on the luma difference).
 - :func:`ringing` -- halos: excess second-derivative luma energy *across* edges beside them.
 - :func:`blur` -- loss of high-frequency luma energy (spectral ratio above a cutoff frequency).
-- :func:`flicker` -- temporal instability: warped consecutive-frame difference of the output
-  relative to that of the ground truth (optical flow from the ground truth, OpenCV Farneback);
+- :func:`flicker` -- temporal instability of local brightness: warped consecutive-frame difference
+  of the output's low-passed luma relative to that of the ground truth (optical flow from the
+  ground truth, OpenCV Farneback; fine per-frame detail is left to the spatial detectors);
   :func:`flicker_excess` puts it on the scale of the others (0 = as stable as the ground truth).
 
 :mod:`nriqa.analysis.inject` puts each artifact into clean frames; its ``confusion_table`` shows
