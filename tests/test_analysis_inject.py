@@ -1,6 +1,6 @@
 """Artifact detectors validated by injection into real video frames (nriqa.data.embedded):
 each detector grows with its own artifact's strength, is 0 on clean frames, and stays small on
-the other artifact kinds (thresholds below; the overlaps that remain are listed and checked)."""
+every other artifact kind (thresholds below; no overlaps are allowed)."""
 import pytest
 import torch
 
@@ -10,13 +10,7 @@ from nriqa.data.embedded import embedded_clips
 
 STRENGTHS = (0.25, 0.5, 1.0)
 OWN_MIN = 0.1          # a detector's mean score on its own artifact at strength 0.25 is at least this
-OFF_MAX = 0.2          # ... and every other kind at strength 0.5 scores below OFF_MAX x its own score
-# overlaps the detectors cannot separate (physics, not bugs): eyes (dark blobs) also answer to
-# strong ringing, whose oscillations have dark minima curved in every direction at corners; the
-# flicker ratio grows with any per-frame change that does not follow the motion (spatial patterns
-# at fixed places on moving content, or an amplified band of the frame difference).
-OVERLAPS = {("eyes", "ringing"), ("ringing", "eyes"),
-            *(("flicker", k) for k in ("coloured_dots", "dotted_edges", "eyes", "ringing"))}
+OFF_MAX = 0.2          # ... and every other kind scores below OFF_MAX x its own score, at every strength
 
 
 def _crop(x, s=96):
@@ -69,16 +63,11 @@ def test_clean_frames_score_zero(tables):
 
 @pytest.mark.parametrize("detector", list(I.DETECTS))
 def test_detector_stays_small_on_other_kinds(tables, detector):
-    t = tables[0.5]
-    own = t.loc[detector, I.DETECTS[detector]]
-    for kind in I.INJECTORS:
-        if kind == I.DETECTS[detector]:
-            continue
-        if (detector, kind) in OVERLAPS:
-            # a known overlap still has to stay below the detector's own artifact at strength 1
-            assert t.loc[detector, kind] < tables[1.0].loc[detector, I.DETECTS[detector]], (detector, kind)
-            continue
-        assert t.loc[detector, kind] < OFF_MAX * own, (detector, kind, t.loc[detector, kind], own)
+    for s, t in tables.items():
+        own = t.loc[detector, I.DETECTS[detector]]
+        for kind in I.INJECTORS:
+            if kind != I.DETECTS[detector]:
+                assert t.loc[detector, kind] < OFF_MAX * own, (detector, kind, s, t.loc[detector, kind], own)
 
 
 def test_green_dots_every_4px_along_an_edge_are_found():
@@ -90,3 +79,14 @@ def test_green_dots_every_4px_along_an_edge_are_found():
     s = A.edge_artifacts(dotted, x).scores
     assert (s > 0.3).all(), s  # the old measure: 0
     assert (A.edge_artifacts(A._gauss(x, 1.0), x).scores < 0.05).all()  # a blurred edge is no dotted edge
+
+
+def test_dotted_edges_are_found_under_frame_wide_noise(clips):
+    # fine-tunes add texture everywhere; that must neither read as dotted edges nor hide them
+    g = torch.Generator().manual_seed(0)
+    noise = [0.02 * torch.randn(c.shape, generator=g) for c in clips]
+    alone = A.edge_artifacts(torch.cat([I.dotted_edges(c, 0.5) for c in clips]), torch.cat(clips)).scores.mean()
+    noisy = torch.cat([(I.dotted_edges(c, 0.5) + n).clamp(0, 1) for c, n in zip(clips, noise)])
+    assert A.edge_artifacts(noisy, torch.cat(clips)).scores.mean() > 0.5 * alone
+    only_noise = torch.cat([(c + n).clamp(0, 1) for c, n in zip(clips, noise)])
+    assert A.edge_artifacts(only_noise, torch.cat(clips)).scores.mean() < 0.05 * alone

@@ -8,12 +8,15 @@ video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share 
 
 - :func:`chroma_noise` -- colored dots: excess high-frequency Cb/Cr energy away from edges.
 - :func:`edge_artifacts` -- dotted edges: excess second-derivative energy *along* the ground
-  truth's edges, luma and chroma (beyond the excess found in flat regions).
-- :func:`eyes` -- small dark blobs: excess of the Hessian's smaller eigenvalue (dark blob-ness).
+  truth's edges beyond that across them, luma and chroma, after removing what the prediction adds
+  over the whole frame.
+- :func:`eyes` -- small isolated dark blobs with a bright rim, added by the prediction (ring test
+  on the luma difference).
 - :func:`ringing` -- halos: excess second-derivative luma energy *across* edges beside them.
 - :func:`blur` -- loss of high-frequency luma energy (spectral ratio above a cutoff frequency).
-- :func:`flicker` -- temporal instability: warped consecutive-frame difference of the output
-  relative to that of the ground truth (optical flow from the ground truth, OpenCV Farneback);
+- :func:`flicker` -- temporal instability of local brightness: warped consecutive-frame difference
+  of the output's low-passed luma relative to that of the ground truth (optical flow from the
+  ground truth, OpenCV Farneback; fine per-frame detail is left to the spatial detectors);
   :func:`flicker_excess` puts it on the scale of the others (0 = as stable as the ground truth).
 
 :mod:`nriqa.analysis.inject` puts each artifact into clean frames; its ``confusion_table`` shows
@@ -174,25 +177,37 @@ def edge_artifacts(pred: Tensor, gt: Tensor, *, sigma: float = 0.8, window: floa
                    threshold: float = 0.15, eps: float = 1e-5) -> ArtifactMap:
     """Dotted edges: periodic energy *along* the ground truth's edges, luma and chroma.
 
-    At every pixel the edge tangent ``t`` comes from the ground truth's luma gradient; the energy
-    ``gauss(sum_c w_c (t^T H_c t)^2, window)`` of the second derivative along ``t`` (Hessian at
-    ``sigma``, channels Y, Cb, Cr with weights 1, 2, 2) is ~0 on a clean straight edge, blurred or
-    not, and large where dots or dashes sit on it (periods of ~2-8 px).  Excess = clipped log2
-    ratio pred/gt (``eps`` floor).  Score = mean excess on the edge mask (:func:`edge_mask`, 1 px
-    dilation) minus the mean excess far from edges (> 4 px), clipped at 0: noise spread everywhere
-    is not an edge artifact.  Map: excess on the edge mask, 0 elsewhere.
+    At every pixel the edge tangent ``t`` and normal ``n`` come from the ground truth's luma
+    gradient; the energy ``E_u = gauss(sum_c w_c (u^T H_c u)^2, window)`` of the second derivative
+    along ``u`` (Hessian at ``sigma``, channels Y, Cb, Cr with weights 1, 2, 2) is ~0 along ``t`` on a
+    clean straight edge, blurred or not, and large where dots or dashes sit on it (periods of ~2-8
+    px).  Texture or noise spread over the whole frame is removed first: its energy, the frame's
+    mean added energy ``mean(max(0, E_u,pred - E_u,gt))`` far from edges (> 4 px), is subtracted from
+    ``E_u,pred`` everywhere.  Excess along ``u`` = clipped log2 ratio of what remains to ``E_u,gt``
+    (``eps`` floor).  Map = excess along ``t`` minus excess along ``n``, clipped at 0, on the edge
+    mask (:func:`edge_mask`, 1 px dilation): dots add structure along the edge, while sharpening or
+    ringing scale the edge's own structure in both directions alike.  Score = mean map on the edge
+    mask minus the mean excess along ``t`` far from edges, clipped at 0 (sparse dots everywhere are
+    no edge artifact either).
     """
     p, g = _pair(pred, gt)
     nx, ny = _normal(g, sigma)
     w = torch.tensor([1.0, 2.0, 2.0], dtype=p.dtype, device=p.device)
-
-    def energy(x: Tensor) -> Tensor:
-        return _gauss(_directional(x, -ny, nx, sigma, w), window)
-
-    exc = torch.log2((energy(p) + eps) / (energy(g) + eps)).clamp_min(0)
+    hp, hg = _hessian(ycbcr(p), sigma), _hessian(ycbcr(g), sigma)  # shared by both directions
     on_edge = edge_mask(g, threshold=threshold, dilate=1).float()
     flat = 1 - edge_mask(g, threshold=threshold, dilate=4).float()
-    scores = (_zone_mean(exc, on_edge) - _zone_mean(exc, flat)).clamp_min(0)
+
+    def excess(ux: Tensor, uy: Tensor) -> Tensor:
+        def energy(h: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+            d2 = ux ** 2 * h[0] + uy ** 2 * h[1] + 2 * ux * uy * h[2]
+            return _gauss((w.view(1, -1, 1, 1) * d2.pow(2)).sum(1, keepdim=True), window)
+        ep, eg = energy(hp), energy(hg)
+        spread = _zone_mean((ep - eg).clamp_min(0), flat).view(-1, 1, 1, 1)
+        return torch.log2(((ep - spread).clamp_min(0) + eps) / (eg + eps)).clamp_min(0)
+
+    along = excess(-ny, nx)
+    exc = (along - excess(nx, ny)).clamp_min(0)
+    scores = (_zone_mean(exc, on_edge) - _zone_mean(along, flat)).clamp_min(0)
     return ArtifactMap(scores, (exc * on_edge)[:, 0])
 
 
@@ -221,24 +236,40 @@ def ringing(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float = 1.5
     return ArtifactMap(_zone_mean(maps, zone), maps[:, 0])
 
 
-@torch.no_grad()
-def eyes(pred: Tensor, gt: Tensor, *, sigma: float = 1.5, window: float = 2.0,
-         eps: float = 1e-4) -> ArtifactMap:
-    """"Eyes": small dark blobs (a dark centre in a brighter surround, ~3-5 px across).
+def _ring(x: Tensor, radius: int) -> Tensor:
+    """The 8 values of ``x (N,C,H,W)`` at ``radius`` px around each pixel (axes and diagonals,
+    replicate padding), stacked ``(8, N, C, H, W)``."""
+    d = int(round(radius / 2 ** 0.5))
+    xp = F.pad(x, (radius,) * 4, mode="replicate")
+    h, w = x.shape[-2:]
+    offsets = [(0, radius), (0, -radius), (radius, 0), (-radius, 0), (d, d), (d, -d), (-d, d), (-d, -d)]
+    return torch.stack([xp[..., radius + dy:radius + dy + h, radius + dx:radius + dx + w]
+                        for dy, dx in offsets])
 
-    Blob strength = the smaller eigenvalue of the scale-normalised luma Hessian at ``sigma``,
-    clipped at 0 (positive only at local minima curved in *every* direction: edges, ridges and
-    rings are not blobs); energy ``gauss(blob^2, window)``; map = clipped log2 excess pred/gt
-    (``eps`` floor); score = its mean over the frame.
+
+@torch.no_grad()
+def eyes(pred: Tensor, gt: Tensor, *, sigma: float = 0.8, radius: int = 3, window: float = 2.0,
+         eps: float = 1e-5) -> ArtifactMap:
+    """"Eyes": small isolated dark blobs with a bright rim (dark centre ~3 px across, rim at
+    ``radius`` px), added by the prediction.
+
+    On the luma difference ``d = gauss(Y_pred - Y_gt, sigma)`` the eye strength at a pixel is
+    ``max(0, min(-d(p), min_k d(p + radius u_k)))`` over the 8 axis/diagonal directions ``u_k``:
+    positive only where the prediction is darker than the ground truth at the centre *and* brighter
+    on the whole ring around it (an isolated, roughly isotropic dark-in-bright spot; luma units).
+    Ringing stripes (dark along the edge), edges, dots of one pixel, blur and brightness changes are
+    not eyes.  Map = ``log2(1 + gauss(e^2, window) / (gauss(e_gt^2, window) + eps))`` where
+    ``e_gt`` is the same ring test on the ground truth's own luma (``min_k y(p + radius u_k) - y(p)``,
+    clipped at 0: where the scene itself is spotty an added eye counts less); 0 = no added eye,
+    1 = local mean of ``e^2`` equal to the scene's own plus ``eps``, log-compressed above.
+    Score = its mean over the frame (sparse eyes give small means; compare runs, not absolutes).
     """
     p, g = _pair(pred, gt)
-
-    def energy(x: Tensor) -> Tensor:
-        xx, yy, xy = _hessian(ycbcr(x)[:, :1], sigma)
-        lam_min = (xx + yy) / 2 - (((xx - yy) / 2).pow(2) + xy.pow(2)).sqrt()
-        return _gauss(lam_min.clamp_min(0).pow(2), window)
-
-    maps = torch.log2((energy(p) + eps) / (energy(g) + eps)).clamp_min(0)[:, 0]
+    yp, yg = _gauss(ycbcr(p)[:, :1], sigma), _gauss(ycbcr(g)[:, :1], sigma)
+    d = yp - yg
+    e = torch.minimum(-d, _ring(d, radius).min(0).values).clamp_min(0)
+    e_gt = (_ring(yg, radius).min(0).values - yg).clamp_min(0)
+    maps = torch.log2(1 + _gauss(e.pow(2), window) / (_gauss(e_gt.pow(2), window) + eps))[:, 0]
     return ArtifactMap(maps.mean((-2, -1)), maps)
 
 
@@ -319,16 +350,23 @@ def flow_method(flow_net: torch.nn.Module | None = None) -> str:
 
 
 @torch.no_grad()
-def flicker(pred: Tensor, gt: Tensor, *, flow_net: torch.nn.Module | None = None) -> ArtifactMap:
-    """Temporal flicker of a clip ``(T,3,H,W)`` or ``(1,T,3,H,W)``, T >= 2.
+def flicker(pred: Tensor, gt: Tensor, *, flow_net: torch.nn.Module | None = None,
+            sigma: float = 3.0, floor: float = 1 / 255) -> ArtifactMap:
+    """Temporal flicker of a clip ``(T,3,H,W)`` or ``(1,T,3,H,W)``, T >= 2: frame-to-frame change of
+    the *local brightness* that does not follow the ground truth's motion.
 
-    For each consecutive pair, optical flow is estimated on the ground truth and frame ``t`` is
-    warped onto ``t+1``.  Flow: ``flow_net`` when given -- a *pretrained* SpyNet
-    (``flow_net(ref=gt[t+1], supp=gt[t])``; random weights give meaningless flow, so none is
-    built here) -- else OpenCV Farneback on luma (see :func:`flow_method`).
-    Warped difference ``d_x(t) = mean |x[t+1] - warp(x[t])|``; score ``d_pred(t) / d_gt(t)`` per
-    pair (``(T-1,)``; 1 = as stable as the ground truth, >1 = flickers more).  Map:
-    ``|pred diff| - |gt diff|`` clipped at 0, per pair ``(T-1, H, W)``.
+    Flicker is judged on low-passed luma ``L = gauss(Y, sigma)`` (``sigma`` = 3 px keeps what a
+    viewer sees as a region brightening or darkening and removes each frame's own fine detail, so
+    per-frame high-frequency artifacts -- dots, dotted edges, ringing -- are left to their own
+    detectors).  For each consecutive pair, optical flow is estimated on the ground truth and
+    ``L[t]`` is warped onto ``L[t+1]``.  Flow: ``flow_net`` when given -- a *pretrained* SpyNet
+    (``flow_net(ref=gt[t+1], supp=gt[t])``; random weights give meaningless flow, so none is built
+    here) -- else OpenCV Farneback on luma (see :func:`flow_method`).
+    Warped difference ``d_x(t) = mean |L_x[t+1] - warp(L_x[t])|`` (luma units, [0, 1]); score
+    ``(d_pred(t) + floor) / (d_gt(t) + floor)`` per pair (``(T-1,)``; 1 = as stable as the ground
+    truth, >1 = flickers more; ``floor`` = one 8-bit grey level keeps invisible changes of a static
+    ground truth from reading as large ratios).  Map: ``|pred diff| - |gt diff|`` of ``L``, clipped
+    at 0, per pair ``(T-1, H, W)``.
     """
     p, g = _pair(pred, gt)
     if pred.dim() == 5 and pred.shape[0] != 1:
@@ -342,10 +380,10 @@ def flicker(pred: Tensor, gt: Tensor, *, flow_net: torch.nn.Module | None = None
         y = ycbcr(g)[:, 0].cpu().numpy()
         flows = torch.stack([torch.from_numpy(_farneback(y[t], y[t + 1])).permute(2, 0, 1)
                              for t in range(p.shape[0] - 1)]).to(p)
-    warp_p, warp_g = _warp(p[:-1], flows), _warp(g[:-1], flows)
-    dp = (p[1:] - warp_p).abs().mean(1)
-    dg = (g[1:] - warp_g).abs().mean(1)
-    scores = dp.mean((-2, -1)) / dg.mean((-2, -1)).clamp_min(1e-6)
+    lp, lg = _gauss(ycbcr(p)[:, :1], sigma), _gauss(ycbcr(g)[:, :1], sigma)
+    dp = (lp[1:] - _warp(lp[:-1], flows)).abs()[:, 0]
+    dg = (lg[1:] - _warp(lg[:-1], flows)).abs()[:, 0]
+    scores = (dp.mean((-2, -1)) + floor) / (dg.mean((-2, -1)) + floor)
     return ArtifactMap(scores, (dp - dg).clamp_min(0))
 
 

@@ -9,9 +9,10 @@ Random placements come from ``seed`` only (a private generator), so a call is re
 - :func:`dotted_edges` -- green dots on the frame's own edges (Sobel luma > 0.15), one every 4 px
   along horizontal / vertical edges (a quincunx lattice), amplitude ``0.5 s``.
 - :func:`eyes` -- small grey "eyes": a dark disc (radius 1.5 px, ``-0.5 s``) in a bright rim
-  (radius 2-3.5 px, ``+0.35 s``), centred 6 px beside an edge, about one per 16 x 16 px cell.
-- :func:`ringing` -- luma oscillations parallel to edges: the spectrum near 0.18 cycles/px is
-  amplified by ``1 + 6 s`` (halos of ~5 px period beside every edge, and in texture).
+  (radius 2-3.5 px, ``+0.35 s``), centred 6 px beside an edge of the first frame, about one per
+  16 x 16 px cell, at the same places in every frame.
+- :func:`ringing` -- luma oscillations across edges (stripes parallel to them, ~5.5 px period):
+  a 1-D band-pass along the local edge normal, added ``6 s`` times within 8 px of edges.
 - :func:`blur` -- Gaussian blur, ``sigma = 2.5 s`` px.
 - :func:`flicker` -- temporal flicker: frame ``t`` brightened by ``+0.08 s`` on even ``t`` and
   darkened on odd ``t`` (no spatial change within a frame).
@@ -78,10 +79,11 @@ def _eye_kernel(dtype, device) -> Tensor:
 
 
 def eyes(x: Tensor, strength: float, *, seed: int = 0, cell: int = 16, offset: int = 6) -> Tensor:
-    """Grey "eyes" (dark disc, bright rim) ``offset`` px beside edges, at most one per ``cell``-px
-    cell; positions follow each frame's edges and ``seed``."""
+    """Grey "eyes" (dark disc, bright rim) ``offset`` px beside the first frame's edges, at most one
+    per ``cell``-px cell, at the same places in every frame (positions from ``seed``): a spatial
+    artifact only -- eyes that jumped from frame to frame would also be flicker."""
     x = _check(x, strength)
-    e = _edges(x)
+    e = _edges(x[:1])
     band = (F.max_pool2d(e, 2 * offset + 1, 1, offset) > 0) & ~(F.max_pool2d(e, 2 * offset - 1, 1, offset - 1) > 0)
     g = torch.Generator().manual_seed(seed)
     score = torch.rand(band.shape, generator=g).to(x.device) * band  # a random band pixel per cell
@@ -94,19 +96,27 @@ def eyes(x: Tensor, strength: float, *, seed: int = 0, cell: int = 16, offset: i
     return (x + strength * delta).clamp(0, 1)
 
 
-def ringing(x: Tensor, strength: float, *, seed: int = 0, freq: float = 0.18, width: float = 0.03) -> Tensor:
-    """Luma ringing: the band ``freq +- width`` cycles/px of the luma spectrum amplified ``1 + 6 s``
-    times (the same luma change added to R, G and B); it acts where the frame has edges or texture."""
+def ringing(x: Tensor, strength: float, *, seed: int = 0, freq: float = 0.18, spread: float = 4.0,
+            reach: int = 8) -> Tensor:
+    """Luma ringing beside edges: oscillations *across* each edge, i.e. stripes parallel to it.
+
+    A 1-D band-pass along the local edge normal (each frame's own luma gradient direction, smoothed
+    at 2 px): kernel ``cos(2 pi freq k) exp(-k^2 / 2 spread^2)``, zero-mean, unit gain at ``freq``
+    (~5.5 px period), applied to the luma and added ``6 s`` times (same change to R, G and B), within
+    ``reach`` px of each frame's edges (a soft mask).  Unlike an isotropic band-pass it does not turn
+    texture into blobs: the added pattern is constant along the edge."""
     x = _check(x, strength)
-    h, w = x.shape[-2:]
     y = A.ycbcr(x)[:, :1]
-    pad = 8  # reflect padding keeps the frame border from ringing
-    yp = F.pad(y, (pad, pad, pad, pad), mode="reflect")
-    fy = torch.fft.fftfreq(h + 2 * pad, device=x.device).view(-1, 1)
-    fx = torch.fft.fftfreq(w + 2 * pad, device=x.device).view(1, -1)
-    band = torch.exp(-(((fy ** 2 + fx ** 2).sqrt() - freq) / width) ** 2)
-    extra = torch.fft.ifft2(torch.fft.fft2(yp) * band).real[..., pad:pad + h, pad:pad + w]
-    return (x + 6.0 * strength * extra).clamp(0, 1)
+    nx, ny = A._normal(x, 2.0)
+    radius = int(round(2.5 * spread))
+    k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    env = torch.exp(-0.5 * (k / spread) ** 2)
+    h = torch.cos(2 * torch.pi * freq * k) * env
+    h = h - env * (h.sum() / env.sum())  # zero-mean: a flat region gets no ringing
+    h = h / (h * torch.cos(2 * torch.pi * freq * k)).sum()  # unit gain at freq
+    extra = sum(float(h[i]) * A._warp(y, torch.cat([nx, ny], 1) * float(k[i])) for i in range(len(k)))
+    near = A._gauss(F.max_pool2d(_edges(x), 2 * reach + 1, 1, reach), 2.0)
+    return (x + 6.0 * strength * extra * near).clamp(0, 1)
 
 
 def blur(x: Tensor, strength: float, *, seed: int = 0) -> Tensor:
