@@ -117,8 +117,9 @@ with timed("training (or loading) IQA models from each discriminator and seed"):
 transfer
 
 # %% [markdown]
-# The paired effect, one row per kind and seed: held-out level-order SRCC from random and from
-# discriminator initialisation, and the change (positive = the discriminator's backbone helped).
+# The paired effect, one row per kind and seed: held-out SRCC (level order on the embedded set)
+# from random and from discriminator initialisation, and the change (positive = the
+# discriminator's backbone helped). The verdict averages the change over kinds and seeds.
 
 # %%
 pairs = study.transfer_pairs(transfer)
@@ -167,8 +168,8 @@ Markdown(claims.report(verdicts))
 # to learn what the artifacts look like; more seeds (`seeds` in the profile) narrow the intervals.
 # The transfer rows rest on short IQA trainings (one per kind, seed and initialisation), where any
 # trained low-level filters can beat a random start; their interval resamples the seeds only (the
-# kinds are the four named ones, fixed), so with three seeds it is wide. The `paper` profile (full-size models, long GAN
-# runs, DISTS fidelity, five seeds) is what can settle the inconclusive rows.
+# profile's discriminator kinds are fixed), so with few seeds it is wide. The `paper` profile
+# (full-size models, long GAN runs, DISTS fidelity, five seeds) is what can settle the inconclusive rows.
 
 # %% [markdown]
 # ## Recorded findings
@@ -182,6 +183,5 @@ record(cfg, "05_adversarial", {
     "grid": study.describe_adversarial(grid),
     "transfer": study.describe_transfer(transfer),
     "transfer_change": finding(f"mean held-out {study.transfer_label(transfer)} change from discriminator initialisation",
-                               float(pairs["change"].mean()), fmt="+.3f",
-                               n=f"{pairs['seed'].nunique()} seeds x {pairs['discriminator'].nunique()} kinds"),
+                               transfer_verdicts[0].effect, fmt="+.3f", n=transfer_verdicts[0].n),
     "verdicts": verdict_rows(verdicts)})
