@@ -130,13 +130,48 @@ def test_adversarial_fidelity_needs_a_resolved_difference():
     assert "SRCC 0.90" in v[0].claim
 
 
-def test_transfer_little_uses_an_interval_over_kinds():
-    def table(changes):
-        return pd.DataFrame([{"discriminator": d, "init": i, "srcc": 0.3 + (ch if i == "discriminator" else 0)}
-                             for d, ch in changes.items() for i in ("random", "discriminator")])
-    assert claims.transfer_little(table({"a": 0.01, "b": 0.02, "c": 0.0}), 0.1).verdict == AGREES
-    assert claims.transfer_little(table({"a": 0.3, "b": 0.25, "c": 0.28}), 0.1).verdict == DISAGREES
-    assert claims.transfer_little(table({"a": 0.01}), 0.1).verdict == INCONCLUSIVE   # one kind: no interval
+def _transfer(change: float, *, seeds=(0, 1, 2), kinds=("vanilla", "patchgan", "unet", "vit"), spread=0.01,
+              seed=0) -> pd.DataFrame:
+    """discriminator, seed, init, srcc: a random-init SRCC per kind and seed (kind and seed effects)
+    and the discriminator-init one ``change`` above it, plus seed-level noise of ``spread``."""
+    rng = np.random.default_rng(seed)
+    kind_fx = dict(zip(kinds, rng.uniform(0.2, 0.6, len(kinds))))
+    rows = []
+    for s in seeds:
+        seed_change = change + rng.normal(0, spread)
+        for k in kinds:
+            base = kind_fx[k] + rng.normal(0, 0.05)
+            rows += [{"discriminator": k, "seed": s, "init": "random", "srcc": base},
+                     {"discriminator": k, "seed": s, "init": "discriminator",
+                      "srcc": base + seed_change + rng.normal(0, spread / 2)}]
+    return pd.DataFrame(rows)
+
+
+def test_transfer_little_resamples_seeds_with_kinds_fixed():
+    s = claims.Settings(n_boot=500, transfer_bar=0.1)
+    null = claims.transfer_little(_transfer(0.0), s)                   # no transfer: far below the bar
+    assert null[0].verdict == AGREES and null[0].n == "3 seeds x 4 kinds" and null[0].hi < 0.1
+    assert abs(null[0].effect) < 0.03 and null[0].claim.startswith("discriminators transfer little")
+    assert [v.n for v in null[1:]] == ["3 seeds x 1 kind"] * 4 and "the vit discriminator" in null[4].claim
+    clear = claims.transfer_little(_transfer(0.3), s)                  # a large, consistent transfer
+    assert clear[0].verdict == DISAGREES and clear[0].lo > 0.1 and clear[0].effect == pytest.approx(0.3, abs=0.03)
+    assert all(v.verdict == DISAGREES for v in clear[1:])
+    at_bar = claims.transfer_little(_transfer(0.1, spread=0.05), s)[0]  # the bar inside the interval
+    assert at_bar.verdict == INCONCLUSIVE and at_bar.lo < 0.1 < at_bar.hi
+    one = claims.transfer_little(_transfer(0.0, seeds=(0,)), s)[0]     # one seed: no interval
+    assert one.verdict == INCONCLUSIVE and math.isnan(one.lo) and one.n == "1 seed x 4 kinds"
+
+
+def test_transfer_changes_pair_kind_and_seed_and_drop_incomplete_seeds():
+    t = _transfer(0.0)
+    ch = claims.transfer_changes(t)
+    assert ch.shape == (3, 4) and list(ch.index) == [0, 1, 2] and list(ch.columns) == ["vanilla", "patchgan", "unet", "vit"]
+    r = t.set_index(["discriminator", "seed", "init"])["srcc"]
+    assert ch.loc[1, "unet"] == pytest.approx(r["unet", 1, "discriminator"] - r["unet", 1, "random"])
+    gap = t.drop(t.index[(t["seed"] == 2) & (t["discriminator"] == "vit") & (t["init"] == "random")])
+    rows = claims.transfer_little(gap, claims.Settings(n_boot=200))
+    assert rows[0].n == "2 seeds x 4 kinds" and rows[4].n == "2 seeds x 1 kind" and rows[1].n == "3 seeds x 1 kind"
+    assert len(claims.transfer_little(t, claims.Settings(n_boot=200), per_kind=False)) == 1
 
 
 def test_pct_keeps_two_significant_digits_of_small_gains():

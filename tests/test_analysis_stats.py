@@ -83,6 +83,36 @@ def test_frames_are_resampled_within_clips():
     assert est.n == "3 seeds x 3 clips x 4 frames per clip" and est.interval()[0] > 0
 
 
+def test_seed_bootstrap_resamples_seeds_and_keeps_the_units_fixed():
+    """Units (discriminator kinds) that differ a lot but average the same on every seed leave no
+    uncertainty: only the seeds are a sample. With seed spread, the interval is the t interval of
+    the per-seed means (df = seeds - 1); one seed gives none."""
+    rng = np.random.default_rng(5)
+    kinds = np.array([-0.4, 0.1, 0.2, 0.5])                      # mean 0.1 on every seed
+    fixed = stats.seed_bootstrap(np.tile(kinds, (3, 1)), rng=rng, n_boot=300)
+    assert fixed.effect == pytest.approx(0.1) and fixed.interval() == pytest.approx((0.1, 0.1))
+    per_seed = np.array([0.0, 0.1, 0.3])
+    est = stats.seed_bootstrap(per_seed[:, None] + kinds - kinds.mean(), rng=rng, n_boot=4000)
+    assert est.effect == pytest.approx(per_seed.mean()) and est.df == 2 and (est.n_seeds, est.n_clips) == (3, 4)
+    assert est.se == pytest.approx(per_seed.std(ddof=1) / np.sqrt(3), rel=0.06)
+    one = stats.seed_bootstrap(np.array([[0.2, 0.4]]), rng=rng, n_boot=300)
+    assert one.effect == pytest.approx(0.3) and np.isnan(one.interval()[0])
+    with pytest.raises(UserError, match="finite"):
+        stats.seed_bootstrap(np.array([[np.nan, np.nan], [0.1, 0.2]]), rng=rng, n_boot=300)
+
+
+def test_seed_bootstrap_null_rate_is_low():
+    """No true effect, three seeds, four fixed kinds with their own offsets: the 95% interval
+    excludes zero at most ~7% of the time."""
+    rng = np.random.default_rng(6)
+    hits = 0
+    for _ in range(400):
+        x = rng.normal(0, 1.0, (3, 1)) + np.array([0.5, -0.5, 0.2, -0.2]) + rng.normal(0, 0.3, (3, 4))
+        lo, hi = stats.seed_bootstrap(x, rng=rng, n_boot=200).interval()
+        hits += (lo > 0) or (hi < 0)
+    assert hits / 400 <= 0.07
+
+
 def test_contrast_pairs_arms_on_seed_and_clip():
     """Two arms that share a large per-clip and per-seed offset differ by a constant: the paired
     difference is resolved although each arm alone varies a lot."""

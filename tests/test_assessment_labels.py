@@ -50,6 +50,33 @@ def test_a_measure_equal_to_the_level_orders_perfectly():
     assert acc["srcc_fr_pseudo"] == pytest.approx(1.0) and acc["fr_pseudo_terms"] == "psnr+ssim+gmsd"
 
 
+def test_level_order_srcc_equals_scipy_per_group():
+    """The array form gives scipy's Spearman rho and Kendall tau-b of every group, averaged: groups
+    of several sizes, tied scores, a flat group (0), a group with one level >= 1 (left out)."""
+    from scipy import stats as sps
+    rng = np.random.default_rng(0)
+    sources, kinds, levels, scores = [], [], [], []
+    for g, n in enumerate([5, 5, 3, 4, 5, 2]):
+        lv = rng.permutation(np.arange(1, n + 1))
+        if g == 4:
+            lv[:2] = lv[2]                                    # tied levels
+        sc = rng.integers(0, 3, n).astype(float) if g != 3 else np.full(n, 0.7)   # ties; group 3 flat
+        sources += [f"s{g}"] * (n + 1); kinds += ["blur"] * (n + 1)
+        levels += [0, *lv]; scores += [9.0, *sc]
+    sources += ["lone", "lone"]; kinds += ["noise", "noise"]; levels += [0, 1]; scores += [1.0, 2.0]
+    s, lv = np.array(scores), np.array(levels)
+    rhos, taus = [], []
+    for g in sorted(set(sources) - {"lone"}):
+        idx = [i for i, src in enumerate(sources) if src == g and levels[i] >= 1]
+        x, y = s[idx], -lv[idx].astype(float)
+        flat = np.ptp(x) == 0
+        rhos.append(0.0 if flat else sps.spearmanr(x, y)[0])
+        taus.append(0.0 if flat else sps.kendalltau(x, y)[0])
+    got = level_order_srcc(s, sources, kinds, lv)
+    assert got["groups"] == 6
+    assert got["srcc"] == pytest.approx(np.mean(rhos), abs=1e-12) and got["krcc"] == pytest.approx(np.mean(taus), abs=1e-12)
+
+
 def test_leave_one_out_pseudo_label_excludes_the_measure():
     terms = {"psnr": np.array([1.0, 0.0]), "ssim": np.array([0.0, 1.0]), "gmsd": np.array([0.5, 0.5])}
     labels, used = pseudo_labels(terms, leave_out="gmsd")

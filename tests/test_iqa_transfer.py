@@ -114,3 +114,66 @@ def test_trunk_arch_is_not_installed_as_a_kit_measure(tmp_path):
     with pytest.raises(ValueError, match="install=False"):
         train_iqa("stlpips-alex", {}, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_transfer_folders_are_keyed_by_what_changes_the_iqa_model(tmp_path):
+    from pathlib import Path
+
+    from nriqa.study import adversarial, runs
+    cfg = runs.profile("smoke", device="cpu", run_root=str(tmp_path))
+    gan = Path("gan-basicvsrpp-patchgan-w0.01-s1-0123abcd")
+    folder = lambda c, run=gan, seed=1: adversarial.transfer_folder(  # noqa: E731
+        c, adversarial._transfer_cfg(c, seed), "disc-patchgan", {"size": "tiny"}, run)
+    assert folder(cfg) == folder(cfg) and folder(cfg).name.startswith("disc-patchgan-sizetiny-discriminator-s1-")
+    assert folder(cfg, None).name.startswith("disc-patchgan-sizetiny-random-s1-")
+    longer = runs.profile("smoke", ["adversarial.transfer_steps=7"], device="cpu", run_root=str(tmp_path))
+    others = {folder(longer), folder(cfg, seed=0), folder(cfg, Path("gan-basicvsrpp-patchgan-w0.01-s1-99999999"))}
+    assert folder(cfg) not in others and len(others) == 3
+    ckpt = runs.profile("smoke", ["iqa.ckpt_every=3"], device="cpu", run_root=str(tmp_path))
+    assert folder(ckpt) == folder(cfg)                    # checkpoint cadence does not change the model
+
+
+def test_smoke_transfer_has_one_pair_per_kind_and_seed_and_is_cached(tmp_path, monkeypatch):
+    """The transfer table of the smoke profile (1 kind x 2 seeds): an IQA model from each seed's
+    GAN discriminator and one from random init with the same seed, trained in two worker processes;
+    the same as serial training; a second call trains nothing."""
+    import pandas as pd
+
+    import nriqa.iqa.train as iqa_train
+    from nriqa.iqa import train_iqa
+    from nriqa.study import adversarial, runs
+    cfg = runs.profile("smoke", ["iqa.max_sources=3"], device="cpu", run_root=str(tmp_path))  # 168 images a split
+    cfg["workers"] = 2
+    model = cfg["finetune"]["model"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # each worker trains with one thread; the serial reference does too (same sums)
+    try:
+        table = adversarial.discriminator_transfer(cfg, model, progress=False)
+        jobs = adversarial.transfer_jobs(cfg, model, progress=False)
+        keys, job = jobs[1]
+        serial = train_iqa(job.arch, job.cfg, tmp_path / "serial", install=False, arch_options=job.options,
+                           init_from=gan_discriminator(job.init_run).state, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    seeds, kinds = runs.seeds(cfg), cfg["adversarial"]["discriminators"]
+    pairs = adversarial.transfer_pairs(table)
+    assert len(pairs) == len(kinds) * len(seeds) == 2 and sorted(pairs["seed"]) == seeds
+    assert len(table) == 2 * len(pairs) and set(table["label"]) == {"level order"}
+    assert table["srcc"].between(-1, 1).all() and pairs["change"].notna().all()
+    disc = table[table["init"] == "discriminator"]
+    assert (disc["loaded_tensors"] == disc["backbone_tensors"]).all() and disc["backbone_tensors"].gt(0).all()
+    assert table.loc[table["init"] == "random", "loaded_tensors"].eq(0).all()
+    rnd = table[table["init"] == "random"].set_index("seed")["srcc"]
+    assert rnd[0] != rnd[1]                                               # the seed reaches the IQA training
+    assert all(f"-s{k['seed']}-" in j.init_run.name for k, j in jobs if j.init_run)  # that seed's GAN run
+    assert len({j.folder for _, j in jobs}) == 4
+    assert keys == {"discriminator": kinds[0], "seed": seeds[0], "init": "discriminator"}
+    assert serial["held_out"]["overall"]["srcc"] == pytest.approx(table.loc[1, "srcc_fr_pseudo"], abs=1e-6)
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached transfer trained again")
+    monkeypatch.setattr(iqa_train, "make_batch", no_training)
+    monkeypatch.setattr(runs, "gan_discriminator", no_training)
+    pd.testing.assert_frame_equal(adversarial.discriminator_transfer(cfg, model, progress=False), table)
+    v = adversarial.transfer_verdicts(cfg, table)
+    assert len(v) == 1 and v[0].n == "2 seeds x 1 kind"

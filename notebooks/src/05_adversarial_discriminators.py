@@ -20,8 +20,8 @@
 #
 # **Method.** Fine-tune the baseline with `fidelity + w * GAN` for every discriminator kind and
 # several GAN weights `w`, evaluate with the panel and the artifact measures. Then initialise an
-# NR-IQA model from each trained discriminator's backbone and compare its held-out accuracy with
-# a random initialisation.
+# NR-IQA model from each trained discriminator's backbone (every kind, every seed's GAN run) and
+# compare its held-out accuracy with a random initialisation of the same seed.
 
 # %% tags=["parameters"]
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
@@ -36,7 +36,7 @@ from IPython.display import Markdown
 from nriqa.analysis import claims
 from nriqa.study import adversarial as study
 from nriqa.study.clock import timed
-from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
+from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile, seeds
 from nriqa.viz import save_figure
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
@@ -101,21 +101,38 @@ Markdown(claims.report(art_verdicts))
 
 # %% [markdown]
 # ## Do discriminators transfer to IQA?
-# An NR-IQA model trained on the embedded distortion set from (a) random initialisation and
-# (b) the backbone of each trained discriminator; held-out SRCC/PLCC against the set's FR
-# pseudo-score, and `rank_acc`, the fraction of distortion-level pairs (same source and type)
-# ordered right, the label known for certain. The IQA backbone is the GAN
-# run's own discriminator (kind, size and options from the run's config), and `loaded_tensors`
-# of `backbone_tensors` says how much of it the transfer filled (it refuses less than 95 %).
+# For every discriminator kind and every seed, an NR-IQA model trained on the embedded distortion
+# set from (a) random initialisation and (b) the backbone of that seed's trained discriminator,
+# both with the same seed (initial weights of the rest, batches) and settings. The held-out label is
+# the order of distortion levels within each source and type, known for certain (`srcc`:
+# level-order SRCC, as notebook 06 scores the measures); `srcc_fr_pseudo` is the SRCC against the
+# set's FR pseudo-score and `rank_acc` the fraction of level pairs ordered right. The IQA backbone
+# is the GAN run's own discriminator (kind, size and options from the run's config), and
+# `loaded_tensors` of `backbone_tensors` says how much of it the transfer filled (it refuses less
+# than 95 %). The trainings run in the profile's `workers` processes and are cached in keyed folders.
 
 # %%
-with timed("training (or loading) IQA models from each discriminator"):
+with timed("training (or loading) IQA models from each discriminator and seed"):
     transfer = study.discriminator_transfer(cfg, model)
 transfer
 
+# %% [markdown]
+# The paired effect, one row per kind and seed: held-out SRCC (level order on the embedded set)
+# from random and from discriminator initialisation, and the change (positive = the
+# discriminator's backbone helped). The verdict averages the change over kinds and seeds.
+
+# %%
+pairs = study.transfer_pairs(transfer)
+pairs
+
+# %% tags=["nbval-check-output"] expected_output="True"
+print(len(pairs) == len(acfg["discriminators"]) * len(seeds(cfg)))
+
 # %%
 print(study.describe_transfer(transfer))
-verdicts.append(claims.transfer_little(transfer, claims.settings(cfg).transfer_bar))
+transfer_verdicts = study.transfer_verdicts(cfg, transfer)
+verdicts += transfer_verdicts
+Markdown(claims.report(transfer_verdicts))
 
 # %% [markdown]
 # For scale: the same IQA training from a *perceptually* pretrained trunk, ST-LPIPS's AlexNet
@@ -149,9 +166,10 @@ Markdown(claims.report(verdicts))
 # On the demo profile the GAN fine-tunes are short and their weights small, so the GAN term's
 # gradient is small next to the fidelity and NR-IQA terms', and the discriminator has little time
 # to learn what the artifacts look like; more seeds (`seeds` in the profile) narrow the intervals.
-# The transfer row rests on one short IQA training per discriminator kind, where any trained
-# low-level filters can beat a random start. The `paper` profile (full-size models, long GAN
-# runs, DISTS fidelity, five seeds) is what can settle the inconclusive rows.
+# The transfer rows rest on short IQA trainings (one per kind, seed and initialisation), where any
+# trained low-level filters can beat a random start; their interval resamples the seeds only (the
+# profile's discriminator kinds are fixed), so with few seeds it is wide. The `paper` profile
+# (full-size models, long GAN runs, DISTS fidelity, five seeds) is what can settle the inconclusive rows.
 
 # %% [markdown]
 # ## Recorded findings
@@ -159,8 +177,11 @@ Markdown(claims.report(verdicts))
 # README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
 
 # %%
-from nriqa.study.summary import record, verdict_rows
+from nriqa.study.summary import finding, record, verdict_rows
 
-record(cfg, "05_adversarial", {"grid": study.describe_adversarial(grid),
-                               "transfer": study.describe_transfer(transfer),
-                               "verdicts": verdict_rows(verdicts)})
+record(cfg, "05_adversarial", {
+    "grid": study.describe_adversarial(grid),
+    "transfer": study.describe_transfer(transfer),
+    "transfer_change": finding(f"mean held-out {study.transfer_label(transfer)} change from discriminator initialisation",
+                               transfer_verdicts[0].effect, fmt="+.3f", n=transfer_verdicts[0].n),
+    "verdicts": verdict_rows(verdicts)})

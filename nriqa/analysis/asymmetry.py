@@ -174,10 +174,12 @@ def measure_scores(measure: Any, iqa_set: Any, *, batch_size: int = 16, device: 
 
 def level_order_srcc(scores: np.ndarray, sources, kinds, levels, *, higher_better: bool = True) -> dict:
     """Agreement with the *certain* label of a synthetic set: within each (source, distortion kind)
-    the higher level is the worse image. Mean over groups of Spearman's rho (and Kendall's tau)
+    the higher level is the worse image. Mean over groups of Spearman's rho (and Kendall's tau-b)
     between the sign-corrected scores and ``-level`` (levels >= 1, groups with >= 2 levels); a
     group where the measure gives one score to every level counts as 0 (it orders nothing).
-    Returns ``{"srcc", "krcc", "groups"}``; 1 = every level order right, -1 = every one reversed."""
+    Returns ``{"srcc", "krcc", "groups"}``; 1 = every level order right, -1 = every one reversed.
+    Groups of one size are scored together as arrays (scipy's ``spearmanr`` / ``kendalltau`` per
+    group give the same numbers, ``tests/test_assessment_labels.py``)."""
     s = np.asarray(scores, float) * (1.0 if higher_better else -1.0)
     levels = np.asarray(levels)
     if not (len(s) == len(sources) == len(kinds) == len(levels)):
@@ -186,22 +188,32 @@ def level_order_srcc(scores: np.ndarray, sources, kinds, levels, *, higher_bette
     for i, (src, kind, lv) in enumerate(zip(sources, kinds, levels)):
         if int(lv) >= 1:
             groups.setdefault((src, kind), []).append(i)
-    rhos, taus = [], []
+    by_size: dict[int, list[list[int]]] = {}
     for idx in groups.values():
-        if len(set(int(levels[i]) for i in idx)) < 2:
-            continue
-        x, y = s[idx], -levels[idx].astype(float)
+        if len(set(int(levels[i]) for i in idx)) >= 2:
+            by_size.setdefault(len(idx), []).append(idx)
+    if not by_size:
+        raise ValueError("no (source, kind) group with two distortion levels >= 1 to order")
+    rhos, taus = [], []
+    for idx in by_size.values():
+        x, y = s[np.array(idx)], -levels[np.array(idx)].astype(float)     # (groups, images per group)
         if not np.all(np.isfinite(x)):
             raise ValueError("scores contain NaN/inf")
-        if np.ptp(x) == 0:
-            rhos.append(0.0)
-            taus.append(0.0)
-            continue
-        rhos.append(float(stats.spearmanr(x, y)[0]))
-        taus.append(float(stats.kendalltau(x, y)[0]))
-    if not rhos:
-        raise ValueError("no (source, kind) group with two distortion levels >= 1 to order")
-    return {"srcc": float(np.mean(rhos)), "krcc": float(np.mean(taus)), "groups": len(rhos)}
+        flat = np.ptp(x, axis=1) == 0
+        rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
+        rx -= rx.mean(axis=1, keepdims=True)
+        ry -= ry.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+        i, j = np.triu_indices(x.shape[1], 1)                              # tau-b over the image pairs
+        dx, dy = np.sign(x[:, j] - x[:, i]), np.sign(y[:, j] - y[:, i])
+        pairs = len(i)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tau = (dx * dy).sum(axis=1) / np.sqrt((pairs - (dx == 0).sum(axis=1)) * (pairs - (dy == 0).sum(axis=1)))
+        rhos.append(np.where(flat, 0.0, np.clip(rho, -1.0, 1.0)))
+        taus.append(np.where(flat, 0.0, np.clip(tau, -1.0, 1.0)))
+    rho_all, tau_all = np.concatenate(rhos), np.concatenate(taus)
+    return {"srcc": float(np.mean(rho_all)), "krcc": float(np.mean(tau_all)), "groups": len(rho_all)}
 
 
 def fr_pseudo_terms(iqa_set: Any) -> dict[str, np.ndarray]:

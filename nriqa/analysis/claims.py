@@ -24,12 +24,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from nriqa.errors import ConfigError
 
 from .rankboot import RankCorrelation, gain_cube, hierarchical_replicates, hierarchical_spearman
-from .stats import Correlation, Estimate, contrast, spearman_interval, tost
+from .stats import Correlation, Estimate, contrast, seed_bootstrap, spearman_interval, tost
 
 AGREES, DISAGREES, INCONCLUSIVE, EQUIVALENT = "agrees", "disagrees", "inconclusive", "equivalent"
 VERDICTS = (AGREES, DISAGREES, INCONCLUSIVE, EQUIVALENT)
@@ -255,29 +254,64 @@ def artifact_suppression(changes: pd.DataFrame, *, without: str, with_gan: str, 
     return out
 
 
-def transfer_little(transfer: pd.DataFrame, bar: float) -> Verdict:
-    """``transfer``: rows ``discriminator, init ("random" | "discriminator"), srcc``. The change of
-    held-out SRCC from discriminator initialisation, one value per discriminator kind (one IQA
-    training each), with a t interval over the kinds: ``agrees`` when its upper end is below
-    ``bar``, ``disagrees`` when its lower end is above it, else ``inconclusive``."""
-    piv = transfer.pivot_table(index="discriminator", columns="init", values="srcc")
-    change = (piv["discriminator"] - piv["random"]).dropna().to_numpy(float)
-    k = len(change)
-    mean = float(change.mean()) if k else float("nan")
-    lo = hi = float("nan")
-    if k >= 2:
-        half = float(sps.t.ppf(0.975, k - 1) * change.std(ddof=1) / math.sqrt(k))
-        lo, hi = mean - half, mean + half
-    if math.isfinite(hi) and hi < bar:
-        verdict = AGREES
-    elif math.isfinite(lo) and lo > bar:
-        verdict = DISAGREES
-    else:
-        verdict = INCONCLUSIVE
-    return Verdict("discriminators transfer little when reused to initialise an NR-IQA model", mean, lo, hi,
-                   f"{k} discriminator kind{'s' if k != 1 else ''}, 1 IQA training each",
-                   f"agrees if the 95% interval lies below a SRCC change of {bar:+.2f}, disagrees if above",
-                   verdict, percent=False, note="held-out SRCC change, discriminator vs random initialisation")
+def transfer_changes(transfer: pd.DataFrame) -> pd.DataFrame:
+    """The paired change of held-out SRCC from discriminator initialisation, one per (kind, seed).
+
+    ``transfer``: rows ``discriminator, seed, init ("random" | "discriminator"), srcc`` (``seed``
+    optional: one seed, 0). Returns a ``(seeds, kinds)`` table of ``srcc(discriminator) -
+    srcc(random)`` of the same kind and seed (seeds sorted, kinds in the table's order; NaN where an
+    arm is missing)."""
+    t = transfer if "seed" in transfer.columns else transfer.assign(seed=0)
+    missing = {"discriminator", "init", "srcc"} - set(t.columns)
+    if missing:
+        raise ConfigError(f"the transfer table lacks columns {sorted(missing)}")
+    piv = t.pivot_table(index=["seed", "discriminator"], columns="init", values="srcc", dropna=False)
+    for arm in ("random", "discriminator"):
+        if arm not in piv.columns:
+            piv[arm] = np.nan
+    change = (piv["discriminator"] - piv["random"]).unstack("discriminator")
+    return change[list(dict.fromkeys(t["discriminator"]))].sort_index()   # kinds in the table's order
+
+
+def transfer_little(transfer: pd.DataFrame, s: Settings, *, per_kind: bool = True,
+                    label: str = "SRCC") -> list[Verdict]:
+    """Discriminators transfer little when reused to initialise an NR-IQA model.
+
+    ``transfer``: as :func:`transfer_changes` (``srcc``: held-out SRCC on the label ``label``
+    names, e.g. "level-order SRCC"). The effect is the mean over kinds and seeds of the paired
+    change (discriminator minus random initialisation, same kind and seed); the 95 % interval is
+    :func:`~nriqa.analysis.stats.seed_bootstrap` with seeds resampled and the kinds fixed (a
+    seed missing a kind's pair is left out). ``agrees`` when the interval lies below
+    ``s.transfer_bar``, ``disagrees`` when above it, else ``inconclusive`` (one seed: no interval).
+    The first row pools the kinds; with ``per_kind`` (and more than one kind) one row per kind follows."""
+    change = transfer_changes(transfer)
+    complete = change.dropna(axis=0, how="any")
+    rule = (f"agrees if the 95% interval (bootstrap over seeds, kinds fixed) lies below a {label} change of "
+            f"{s.transfer_bar:+.2f}, disagrees if above")
+    note = f"held-out {label} change, discriminator vs random initialisation, paired per seed"
+
+    def verdict(claim: str, arr: np.ndarray, kinds: int) -> Verdict:
+        n = f"{len(arr)} seed{'s' if len(arr) != 1 else ''} x {kinds} kind{'s' if kinds != 1 else ''}"
+        if not len(arr):
+            return Verdict(claim, float("nan"), float("nan"), float("nan"), n, rule, INCONCLUSIVE, False, note)
+        est = seed_bootstrap(arr, rng=s.rng(), n_boot=s.n_boot)
+        lo, hi = est.interval(0.95)
+        if math.isfinite(hi) and hi < s.transfer_bar:
+            v = AGREES
+        elif math.isfinite(lo) and lo > s.transfer_bar:
+            v = DISAGREES
+        else:
+            v = INCONCLUSIVE
+        return Verdict(claim, est.effect, lo, hi, n, rule, v, False, note)
+
+    out = [verdict("discriminators transfer little when reused to initialise an NR-IQA model",
+                   complete.to_numpy(float), change.shape[1])]
+    if per_kind and change.shape[1] > 1:
+        for kind in change.columns:
+            col = change[[kind]].dropna()
+            out.append(verdict(f"the {kind} discriminator transfers little when reused to initialise an NR-IQA model",
+                               col.to_numpy(float), 1))
+    return out
 
 
 # --------------------------------------------------------------------------- notebook 06

@@ -270,6 +270,32 @@ def tost(est: Estimate, margin: float, *, alpha: float = 0.05, lower: float | No
     return p, bool(p < alpha)
 
 
+# --------------------------------------------------------------------------- seeds over fixed units
+
+def seed_bootstrap(arr: np.ndarray, *, rng: np.random.Generator, n_boot: int) -> Estimate:
+    """Bootstrap of the mean of ``arr`` ``(seeds, units)`` where only the seeds are a sample: the
+    units (e.g. the discriminator kinds a study names) are fixed, so each replicate draws seeds
+    with replacement and keeps every unit (each seed's value is its mean over the units; NaN cells
+    left out). The interval is bootstrap-t as :func:`bootstrap`'s: the standard error inflated by
+    ``s/(s-1)`` for ``s`` seeds, Student's t with ``s - 1`` degrees of freedom; one seed gives no
+    interval. ``n_seeds``: the seeds, ``n_clips``: the units."""
+    arr = np.asarray(arr, float)
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise UserError(f"expected a non-empty (seeds, units) array, got shape {arr.shape}")
+    if n_boot < 100:
+        raise UserError(f"n_boot must be at least 100, got {n_boot}")
+    if not np.isfinite(arr).any(axis=1).all():
+        raise UserError("every seed needs at least one finite value")
+    per_seed = np.nanmean(arr, axis=1)
+    s, u = arr.shape
+    effect = float(per_seed.mean())
+    if s < 2:
+        return Estimate(effect, float("nan"), float("nan"), s, u)
+    means = per_seed[rng.integers(0, s, (n_boot, s))].mean(axis=1)
+    se = float(np.std(means, ddof=1) * math.sqrt(s / (s - 1)))
+    return Estimate(effect, se, float(s - 1), s, u)
+
+
 # --------------------------------------------------------------------------- rank correlation
 
 @dataclass(frozen=True)

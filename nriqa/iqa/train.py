@@ -164,10 +164,12 @@ def correlations(pred: np.ndarray, target: np.ndarray) -> dict:
             "krcc": float(stats.kendalltau(pred, target)[0]), "n": int(len(pred))}
 
 
-def evaluate_iqa(model: nn.Module, ds: IQASet, *, ref: IQASet | None = None, eval_crop: int = 384) -> dict:
+def evaluate_iqa(model: nn.Module, ds: IQASet, *, ref: IQASet | None = None, eval_crop: int = 384,
+                 pred: np.ndarray | None = None) -> dict:
     """Held-out metrics: overall and per distortion kind; for the embedded set also the fraction
-    of (source, kind) level pairs ranked in the right order (``rank_acc``, the certain label)."""
-    pred = predict(model, ds, eval_crop=eval_crop)
+    of (source, kind) level pairs ranked in the right order (``rank_acc``, the certain label).
+    ``pred``: the model's :func:`predict` scores of ``ds`` when already computed."""
+    pred = predict(model, ds, eval_crop=eval_crop) if pred is None else np.asarray(pred)
     t = targets_01(ds, ref)
     res = {"overall": correlations(pred, t), "per_kind": {}}
     kinds = sorted(set(ds.kinds) - {"pristine", "unknown"})
@@ -248,13 +250,19 @@ def kit_name(arch: str, dataset: str) -> str:
     return f"{arch}@{dataset.lower().replace('-', '').replace('_', '')}"
 
 
+def iqa_run_is_done(run_dir: str | Path) -> bool:
+    """Whether :func:`train_iqa` finished in ``run_dir`` (it then returns the saved metrics)."""
+    return (Path(run_dir) / "model.pt").exists() and (Path(run_dir) / "metrics.json").exists()
+
+
 def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=None, progress: bool = True,
               install: bool = True, data: tuple[IQASet, IQASet] | None = None,
               arch_options: dict | None = None) -> dict:
     """Train NR-IQA ``arch`` and return its held-out metrics dict.
 
     ``cfg``: a resolved profile (its ``iqa`` section is used) or the section itself; keys in
-    :data:`DEFAULTS`. Writes ``run_dir/{model.pt, metrics.json, last.pt}``; with ``install`` the
+    :data:`DEFAULTS`. Writes ``run_dir/{model.pt, metrics.json, last.pt}`` and the held-out scores
+    (:func:`save_held_out_scores`); with ``install`` the
     final checkpoint is also copied to ``weights_dir()/kit/<arch>@<dataset>.pt`` (what
     :func:`nriqa.quality.register_kit_models` registers). ``init_from``: an nn.Module (e.g. a trained
     discriminator), a state dict or a path to one; matching tensors initialise the model (a backbone
@@ -271,7 +279,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     arch_options = dict(arch_options or {})
     run_dir = Path(run_dir)
     final, metrics_path, last = run_dir / "model.pt", run_dir / "metrics.json", run_dir / "last.pt"
-    if final.exists() and metrics_path.exists():
+    if iqa_run_is_done(run_dir):
         metrics = json.loads(metrics_path.read_text())
         if install:
             _install(final, metrics["name"])
@@ -328,7 +336,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     train_seconds = elapsed + time.perf_counter() - t0
     train_cpu_seconds = cpu_elapsed + time.process_time() - c0
 
-    held_out = evaluate_iqa(model, test_set, ref=train_set, eval_crop=int(c["eval_crop"]))
+    test_pred = predict(model, test_set, eval_crop=int(c["eval_crop"]))
+    held_out = evaluate_iqa(model, test_set, ref=train_set, eval_crop=int(c["eval_crop"]), pred=test_pred)
     train_pred = predict(model, train_set, eval_crop=int(c["eval_crop"]))
     p5, p50, p95 = (float(v) for v in np.percentile(train_pred, [5, 50, 95]))
     name = kit_name(arch, c["dataset"])
@@ -349,6 +358,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
         torch.save({"arch": arch, "arch_options": arch_options, "state_dict": model.state_dict(), "calibration": metrics["calibration"],
                     "name": name, "label": train_set.label, "metrics": {k: v for k, v in metrics.items()
                                                                         if k != "config"}}, tmp)
+    save_held_out_scores(run_dir, test_pred, test_set)
     atomic_write_text(run_dir / "history.jsonl", "\n".join(json.dumps(h) for h in history) + "\n")
     atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
     if last.exists():
@@ -356,6 +366,33 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     if install:
         _install(final, name)
     return metrics
+
+
+HELD_OUT_SCORES = "held_out_scores.npz"
+
+
+def save_held_out_scores(run_dir: Path, pred: np.ndarray, ds: IQASet) -> Path:
+    """Write ``run_dir/held_out_scores.npz``: the model's raw scores of the held-out set (higher =
+    better) with each image's ``sources``, ``kinds``, ``levels`` and the set's ``label``, so that
+    other labels (e.g. the level order, :func:`nriqa.analysis.asymmetry.level_order_srcc`) can be
+    scored later without predicting again."""
+    path = Path(run_dir) / HELD_OUT_SCORES
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, scores=np.asarray(pred, np.float64), sources=np.asarray(ds.sources, str),
+                 kinds=np.asarray(ds.kinds, str), levels=np.asarray(ds.levels, np.int64), label=np.asarray(ds.label))
+    return path
+
+
+def load_held_out_scores(run_dir: str | Path) -> dict | None:
+    """What :func:`save_held_out_scores` wrote (``scores``, ``sources``, ``kinds``, ``levels``
+    arrays and ``label``), or None when the run folder has no such file (trained before it existed)."""
+    path = Path(run_dir) / HELD_OUT_SCORES
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: z[k] for k in ("scores", "sources", "kinds", "levels")}
+        out["label"] = str(z["label"])
+    return out
 
 
 def _install(final: Path, name: str) -> Path:

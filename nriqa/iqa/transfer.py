@@ -32,17 +32,24 @@ class GanDiscriminator:
         return f"disc-{self.kind}"
 
 
-def gan_discriminator(run_dir: str | Path) -> GanDiscriminator:
-    """The trained discriminator of the GAN run ``run_dir``, with the options it was built with."""
+def discriminator_spec(run_dir: str | Path) -> tuple[str, dict]:
+    """``(kind, options)`` of the GAN run ``run_dir``'s discriminator, from its ``config.yaml``
+    alone (no checkpoint is read): what the IQA backbone ``disc-<kind>`` is built with."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     spec = ((cfg.get("train") or {}).get("objective") or {}).get("gan")
     if not isinstance(spec, dict):
         raise ConfigError(f"{run_dir / 'config.yaml'}: train.objective has no 'gan' term; "
                           "is this a GAN fine-tune's run folder?")
-    kind = str(spec.get("discriminator", "patchgan"))
     options = {k: v for k, v in spec.items() if k not in _TERM_KEYS}
     options.setdefault("size", "tiny")
+    return str(spec.get("discriminator", "patchgan")), options
+
+
+def gan_discriminator(run_dir: str | Path) -> GanDiscriminator:
+    """The trained discriminator of the GAN run ``run_dir``, with the options it was built with."""
+    run_dir = Path(run_dir)
+    kind, options = discriminator_spec(run_dir)
     ckpt = load_checkpoint(run_dir)
     state = ckpt.get("discriminator")
     if not isinstance(state, dict):

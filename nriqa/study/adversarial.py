@@ -9,19 +9,25 @@ better (:mod:`nriqa.study.evaluation`).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 from nriqa import quality
 from nriqa.analysis import claims
+from nriqa.analysis.asymmetry import level_order_srcc
+from nriqa.errors import CheckpointError
 from nriqa.iqa import train_iqa
 from nriqa.iqa.nets import stlpips_trunk_state
-from nriqa.iqa.transfer import gan_discriminator
+from nriqa.iqa.train import HELD_OUT_SCORES, iqa_config, load_held_out_scores
+from nriqa.iqa.transfer import discriminator_spec
 
 from . import verdicts as vt
 from .evaluation import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
-from .runs import (arm_jobs, ensure_baseline, ensure_gan_run, fidelity_jobs, gan_arm_jobs, gan_name, gan_terms,
-                   middle_gan_weight, noise_seeds, profile_root, term_label, train_arms)
+from .runs import (IqaJob, arm_jobs, ensure_baseline, fidelity_jobs, gan_arm_jobs, gan_name, gan_terms,
+                   middle_gan_weight, noise_seeds, profile_root, term_label, train_arms, train_iqa_jobs, workers)
 from .text import pct
 
 
@@ -157,10 +163,14 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _transfer_cfg(cfg: Mapping[str, Any]) -> dict:
+def _transfer_cfg(cfg: Mapping[str, Any], seed: int | None = None) -> dict:
+    """``cfg`` with the IQA section of the transfer test: ``adversarial.transfer_steps`` steps and,
+    given ``seed``, that seed (the IQA model's initial weights and batches)."""
     a = cfg["adversarial"]
     icfg = dict(cfg)
     icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
+    if seed is not None:
+        icfg["iqa"]["seed"] = int(seed)
     return icfg
 
 
@@ -175,26 +185,97 @@ def _row(m: dict, **keys) -> dict:
             "backbone_tensors": m.get("backbone_tensors", 0)}
 
 
-def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
-    """NR-IQA from each trained discriminator's backbone (its GAN run at the middle GAN weight) vs
-    the same architecture from random initialisation, trained on the embedded distortion set for
-    ``adversarial.transfer_steps``. The IQA backbone is built as the run's own discriminator (kind,
-    size and overrides from its ``config.yaml``, :func:`nriqa.iqa.transfer.gan_discriminator`);
-    the transfer fails unless >= 95 % of its backbone tensors load. Rows ``discriminator, init,
-    srcc, plcc, krcc`` (vs the set's FR pseudo-score), ``rank_acc`` (fraction of level pairs within a
-    source and kind ordered right: the certain label), ``loaded_tensors`` (backbone tensors filled by
-    the init), ``backbone_tensors``."""
+def transfer_folder(cfg: Mapping[str, Any], icfg: Mapping[str, Any], arch: str, options: Mapping[str, Any],
+                    init_run: Path | None) -> Path:
+    """``<profile>/iqa-transfer/<arch>-<options>-<random|discriminator>-s<seed>-<key>``: the keyed
+    folder of one transfer IQA training. The key (8 hex digits) hashes what changes the trained
+    weights: the IQA settings (:func:`nriqa.iqa.train.iqa_config` of ``icfg``, steps and seed
+    included), the arch and its options, and the GAN run the init comes from (its folder name,
+    which holds that run's own key). A random-init arm names no run, so two kinds that built the
+    same arch would share it."""
+    c = {k: v for k, v in iqa_config(dict(icfg), arch).items() if k != "ckpt_every"}
+    keyed = {"iqa": c, "arch": arch, "options": dict(options), "init_from": init_run.name if init_run else None}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    init = "discriminator" if init_run else "random"
+    return profile_root(cfg) / "iqa-transfer" / f"{arch}-{_options_slug(options)}-{init}-s{int(c['seed'])}-{key}"
+
+
+def transfer_jobs(cfg: Mapping[str, Any], model: str, *,
+                  progress: bool = True) -> list[tuple[dict, IqaJob]]:
+    """``[(row keys, job)]`` of the transfer test: for every discriminator kind and every seed of
+    :func:`~nriqa.study.runs.seeds`, an IQA model initialised from that seed's GAN run (at the
+    middle GAN weight; trained here unless the grid trained it) and one from random
+    initialisation with the same seed and settings. Row keys: ``discriminator, seed, init``."""
     w = middle_gan_weight(cfg)
-    icfg = _transfer_cfg(cfg)
-    rows = []
-    for disc in cfg["adversarial"]["discriminators"]:
-        gan = gan_discriminator(ensure_gan_run(cfg, model, disc, w, progress=progress))  # the first seed's run
-        for init, source in [("random", None), ("discriminator", gan.state)]:
-            folder = profile_root(cfg) / "iqa-transfer" / f"{disc}-{_options_slug(gan.options)}-{init}"
-            m = train_iqa(gan.arch, icfg, folder, init_from=source, arch_options=gan.options,
-                          progress=progress, install=False)
-            rows.append(_row(m, discriminator=disc, init=init))
-    return pd.DataFrame(rows)
+    base = ensure_baseline(cfg, model, progress=progress)
+    kinds = list(cfg["adversarial"]["discriminators"])
+    gans = train_arms(cfg, {d: gan_arm_jobs(cfg, model, d, w, baseline=base) for d in kinds}, progress=progress)
+    out = []
+    for disc in kinds:
+        for seed, run in gans[disc].items():
+            kind, options = discriminator_spec(run)
+            arch, icfg = f"disc-{kind}", _transfer_cfg(cfg, seed)
+            for init, source in [("random", None), ("discriminator", run)]:
+                job = IqaJob(arch, icfg, transfer_folder(cfg, icfg, arch, options, source), source, options)
+                out.append(({"discriminator": disc, "seed": int(seed), "init": init}, job))
+    return out
+
+
+def _level_row(m: dict, folder: Path) -> dict:
+    """The held-out accuracy of one IQA training on the set's primary label: the level order on a
+    set with distortion levels (:func:`nriqa.analysis.asymmetry.level_order_srcc` of the saved
+    held-out scores; the SRCC against the FR pseudo-score beside it), else the set's own (MOS)."""
+    o = m["held_out"]["overall"]
+    out = {"rank_acc": o.get("rank_acc", float("nan")), "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
+           "backbone_tensors": m.get("backbone_tensors", 0)}
+    if m.get("label") != "pseudo":
+        return {"label": str(m.get("label")), "srcc": o["srcc"], "krcc": o["krcc"], "srcc_fr_pseudo": float("nan"), **out}
+    held = load_held_out_scores(folder)
+    if held is None:
+        raise CheckpointError(f"{folder} has no {HELD_OUT_SCORES} (trained by an older nriqa); "
+                              "delete the folder to train it again")
+    lo = level_order_srcc(held["scores"], held["sources"], held["kinds"], held["levels"])
+    return {"label": "level order", "srcc": lo["srcc"], "krcc": lo["krcc"], "srcc_fr_pseudo": o["srcc"], **out}
+
+
+def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
+    """NR-IQA from each trained discriminator's backbone vs the same architecture from random
+    initialisation, once per discriminator kind and seed (:func:`transfer_jobs`), trained on the
+    IQA set for ``adversarial.transfer_steps`` in the profile's ``workers`` processes and cached in
+    keyed folders (:func:`transfer_folder`). The IQA backbone is built as the run's own
+    discriminator (kind, size and overrides from its ``config.yaml``); the transfer fails unless
+    >= 95 % of its backbone tensors load. One row per (kind, seed, init): ``discriminator, seed,
+    init, label`` ("level order" on the embedded set), ``srcc`` and ``krcc`` against that label on
+    the held-out content, ``srcc_fr_pseudo`` (against the FR pseudo-score), ``rank_acc`` (fraction of
+    level pairs within a source and kind ordered right), ``loaded_tensors`` (backbone tensors filled
+    by the init), ``backbone_tensors``."""
+    jobs = transfer_jobs(cfg, model, progress=progress)
+    metrics = train_iqa_jobs([j for _, j in jobs], n_workers=workers(cfg), progress=progress)
+    return pd.DataFrame([{**keys, **_level_row(m, job.folder)} for (keys, job), m in zip(jobs, metrics)])
+
+
+def transfer_pairs(transfer: pd.DataFrame) -> pd.DataFrame:
+    """One row per (discriminator kind, seed) of :func:`discriminator_transfer`: held-out
+    ``srcc_random``, ``srcc_discriminator`` and their ``change`` (the paired effect the verdict
+    averages; positive = the discriminator's backbone helped)."""
+    piv = transfer.pivot_table(index=["discriminator", "seed"], columns="init", values="srcc", sort=False)
+    out = pd.DataFrame({"srcc_random": piv["random"], "srcc_discriminator": piv["discriminator"]})
+    out["change"] = out["srcc_discriminator"] - out["srcc_random"]
+    return out.reset_index()
+
+
+def transfer_label(transfer: pd.DataFrame) -> str:
+    """What the table's ``srcc`` is measured against, in words: "level-order SRCC" on the embedded
+    set, "SRCC (mos)" on a human-rated one."""
+    label = str(transfer["label"].iloc[0]) if "label" in transfer.columns and len(transfer) else ""
+    return {"level order": "level-order SRCC", "": "SRCC"}.get(label, f"SRCC ({label})")
+
+
+def transfer_verdicts(cfg: Mapping[str, Any], transfer: pd.DataFrame) -> list[claims.Verdict]:
+    """The claim that discriminators transfer little (:func:`nriqa.analysis.claims.transfer_little`)
+    on :func:`discriminator_transfer`'s table: pooled over kinds, then per kind; the bar is the
+    profile's ``verdicts.transfer_bar``."""
+    return claims.transfer_little(transfer, claims.settings(cfg), label=transfer_label(transfer))
 
 
 _IMAGENET_FILES = {"stlpips-alex": "alexnet-owt-7be5be79.pth", "stlpips-vgg": "vgg16-397923af.pth"}
@@ -233,11 +314,20 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
 
 
 def describe_transfer(transfer: pd.DataFrame) -> str:
-    """Per discriminator: held-out SRCC from random vs discriminator initialisation, and the mean change."""
-    piv = transfer.pivot_table(index="discriminator", columns="init", values="srcc")
-    lines = [f"{d}: SRCC random {r['random']:.3f} -> from discriminator {r['discriminator']:.3f} "
-             f"({r['discriminator'] - r['random']:+.3f})" for d, r in piv.iterrows()]
-    lines.append(f"mean change from discriminator initialisation: {(piv['discriminator'] - piv['random']).mean():+.3f} SRCC")
+    """Per discriminator kind: held-out SRCC from random vs discriminator initialisation (means over
+    seeds) and the change per seed; then the mean change over kinds and seeds."""
+    pairs = transfer_pairs(transfer if "seed" in transfer.columns else transfer.assign(seed=0))
+    words = transfer_label(transfer)
+    lines = []
+    for d, g in pairs.groupby("discriminator", sort=False):
+        line = (f"{d}: {words} random {g['srcc_random'].mean():.3f} -> from discriminator "
+                f"{g['srcc_discriminator'].mean():.3f} ({g['change'].mean():+.3f})")
+        if len(g) > 1:
+            line += " per seed " + ", ".join(f"{c:+.3f}" for c in g["change"])
+        lines.append(line)
+    n_seeds, n_kinds = pairs["seed"].nunique(), pairs["discriminator"].nunique()
+    lines.append(f"mean change from discriminator initialisation: {pairs['change'].mean():+.3f} {words} "
+                 f"({n_seeds} seed{'s' if n_seeds != 1 else ''} x {n_kinds} kind{'s' if n_kinds != 1 else ''})")
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,6 +38,8 @@ import pandas as pd
 from nriqa.config import deep_merge, load_profile, resolve_device, usable_cores
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
+from nriqa.iqa.train import iqa_run_is_done
+from nriqa.iqa.transfer import gan_discriminator
 from nriqa.quality import register_kit_models
 from nriqa.paths import figures_dir, runs_dir
 from nriqa.train import run_is_done, train
@@ -423,6 +426,56 @@ def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) 
     """``{"fidelity": {seed: run}}``: the fidelity-only arm of :func:`fidelity_jobs`, trained."""
     base = ensure_baseline(cfg, model, progress=progress)
     return train_arms(cfg, {"fidelity": fidelity_jobs(cfg, model, baseline=base)}, progress=progress)
+
+
+@dataclass(frozen=True)
+class IqaJob:
+    """One cached NR-IQA training (:func:`nriqa.iqa.train_iqa`, not installed as a kit measure):
+    ``arch`` built with ``options``, trained with ``cfg``'s ``iqa`` section into ``folder``,
+    initialised from the discriminator of the GAN run ``init_run`` (None: random initialisation)."""
+
+    arch: str
+    cfg: dict
+    folder: Path
+    init_run: Path | None = None
+    options: dict = field(default_factory=dict)
+
+
+def _iqa_job(job: IqaJob, progress: bool = False) -> dict:
+    init = None
+    if job.init_run is not None and not iqa_run_is_done(job.folder):   # a finished run reads no checkpoint
+        init = gan_discriminator(job.init_run).state
+    return train_iqa(job.arch, job.cfg, job.folder, init_from=init, arch_options=job.options,
+                     progress=progress, install=False)
+
+
+def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = True) -> list[dict]:
+    """The held-out metrics of every :class:`IqaJob`, in order: each trained unless its folder is
+    done (:func:`nriqa.iqa.train.iqa_run_is_done`); jobs with the same folder train once.
+    ``n_workers > 1`` trains the pending ones in that many spawned processes, as :func:`train_jobs`
+    does (each training is seeded by its config, so the results are those of serial training)."""
+    todo = list({j.folder: j for j in jobs if not iqa_run_is_done(j.folder)}.values())
+    if n_workers > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import torch
+
+        k = min(n_workers, len(todo))
+        threads = max(1, torch.get_num_threads() // n_workers)
+        if progress:
+            print(f"training {len(todo)} IQA models in {k} processes of {threads} thread(s)", flush=True)
+        with ProcessPoolExecutor(max_workers=k, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(threads,)) as pool:
+            futures = [pool.submit(_iqa_job, job) for job in todo]
+            errors = [f.exception() for f in futures]
+        for err in errors:
+            if err is not None:
+                raise err
+    else:
+        for job in todo:
+            _iqa_job(job, progress=progress)
+    return [_iqa_job(job) for job in jobs]   # every folder is done now: this reads metrics.json
 
 
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
