@@ -4,7 +4,7 @@ The source of the outputs may be a generator (``nn.Module``: ``(1,T,3,h,w) -> (1
 a run folder (loaded with :func:`nriqa.train.load_generator`, EMA weights), a folder of output
 frames (``<folder>/<clip>/*.png``, sorted by name) or a dict ``{clip: (T,3,H,W) tensor}``.
 
-Scores are cached per ``(run, dataset, measure)`` as a CSV under ``cache_dir``.  The cache key
+Scores are cached per ``(run, dataset, measure, source folder)`` as a CSV under ``cache_dir``.  The cache key
 holds a fingerprint of the source (checkpoint path + size + mtime, frame files, or a hash of
 the weights/tensors), of the test set, and of the measure (its card and weight files), so a new
 checkpoint, other clips or retrained measure weights invalidate it. A cached file that cannot be
@@ -368,6 +368,20 @@ def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)
 
 
+def _folder_tag(source: Any) -> str:
+    """A hash of a run / frame folder's resolved path ('' for a module or a dict of tensors)."""
+    if isinstance(source, (str, Path)):
+        return hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:10]
+    return ""
+
+
+def _scores_prefix(run: str, dataset: str, name: str, folder: str) -> str:
+    """``<run>__<dataset>__<measure>__[<folder tag>__]``: the cached scores of one label, measure and
+    source folder start with it. The folder tag keeps the seeds of one arm (same label, other
+    folders) from replacing each other's entries as stale."""
+    return f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__" + (f"{folder}__" if folder else "")
+
+
 def _score_frames(measure, name: str, pred: torch.Tensor, gt: torch.Tensor, fr: bool,
                   batch_size: int, device: str, video: bool = False) -> list[float]:
     use_amp = str(device).startswith("cuda") and name in BF16_TOLERANT
@@ -480,9 +494,10 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
     frames_needed: dict[str, Path | None] = {}
     tables: list[pd.DataFrame] = []
     expected = _expected_rows(test_set)
+    folder = _folder_tag(generator_or_run_dir)
     for name in names:
         mkey = measure_fingerprint(name) if create is None else ""
-        path = cache / f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__{key}{mkey and '-' + mkey}.csv" \
+        path = cache / f"{_scores_prefix(run, dataset, name, folder)}{key}{mkey and '-' + mkey}.csv" \
             if cache else None
         t = _read_cached_scores(path, name, expected) if path is not None and path.exists() else None
         if t is not None:
@@ -529,8 +544,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             t = pd.DataFrame(r, columns=COLUMNS + ["higher_better"])
             path = frames_needed[name]
             if path is not None:
-                for old in path.parent.glob(f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__*.csv"):
-                    old.unlink()  # stale entries of an older checkpoint
+                for old in path.parent.glob(f"{_scores_prefix(run, dataset, name, folder)}*.csv"):
+                    old.unlink()  # stale entries of an older checkpoint of the same folder
                 with atomic_path(path) as tmp:
                     t.to_csv(tmp, index=False)
             tables.append(t)
