@@ -150,6 +150,9 @@ def test_cache_keeps_every_folder_of_one_label(test_set, tmp_path):
     for a, b in zip(first, again):
         assert a["score"].tolist() == b["score"].tolist()  # bit for bit
     assert first[0]["score"].mean() != first[1]["score"].mean()
+    other = evaluate(seeds[0], test_set, ["psnr"], **{**kw, "run": "another label"})
+    assert PSNR.calls == 0 and set(other["run"]) == {"another label"}  # a folder is scored once, any label
+    assert other["score"].tolist() == first[0]["score"].tolist()
 
 
 def test_run_dir_cache_key_follows_checkpoint(tmp_path):

@@ -4,7 +4,8 @@ The source of the outputs may be a generator (``nn.Module``: ``(1,T,3,h,w) -> (1
 a run folder (loaded with :func:`nriqa.train.load_generator`, EMA weights), a folder of output
 frames (``<folder>/<clip>/*.png``, sorted by name) or a dict ``{clip: (T,3,H,W) tensor}``.
 
-Scores are cached per ``(run, dataset, measure, source folder)`` as a CSV under ``cache_dir``.  The cache key
+Scores are cached per ``(source, dataset, measure)`` as a CSV under ``cache_dir`` (a run or frame folder
+by its path, whatever label it is judged under; a module or a dict of tensors by the ``run`` label).  The cache key
 holds a fingerprint of the source (checkpoint path + size + mtime, frame files, or a hash of
 the weights/tensors), of the test set, and of the measure (its card and weight files), so a new
 checkpoint, other clips or retrained measure weights invalidate it. A cached file that cannot be
@@ -369,17 +370,20 @@ def _safe(s: str) -> str:
 
 
 def _folder_tag(source: Any) -> str:
-    """A hash of a run / frame folder's resolved path ('' for a module or a dict of tensors)."""
+    """``<folder name>-<hash of its resolved path>`` for a run / frame folder ('' for a module or a
+    dict of tensors)."""
     if isinstance(source, (str, Path)):
-        return hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:10]
+        p = Path(source).resolve()
+        return f"{_safe(p.name)}-{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"
     return ""
 
 
 def _scores_prefix(run: str, dataset: str, name: str, folder: str) -> str:
-    """``<run>__<dataset>__<measure>__[<folder tag>__]``: the cached scores of one label, measure and
-    source folder start with it. The folder tag keeps the seeds of one arm (same label, other
-    folders) from replacing each other's entries as stale."""
-    return f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__" + (f"{folder}__" if folder else "")
+    """The start of the cached scores' file name of one source, dataset and measure: a folder's
+    :func:`_folder_tag` (its scores do not depend on the label they are shown under, so the seeds
+    of an arm never evict each other and a folder judged under two labels is scored once), else
+    the ``run`` label (a module or a dict of tensors)."""
+    return f"{folder or _safe(run)}__{_safe(dataset)}__{_safe(name)}__"
 
 
 def _score_frames(measure, name: str, pred: torch.Tensor, gt: torch.Tensor, fr: bool,
@@ -464,7 +468,7 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             a clip's optional ``"eval_frames"`` (list of indices) restricts scoring to those frames.
         panel: measure names, or a profile name whose ``panel`` to use (:func:`resolve_panel`).
         run, model, dataset: labels written into the table (and the cache key).
-        cache_dir: where per-(run, dataset, measure) CSVs are cached; ``None`` = no cache.
+        cache_dir: where per-(source, dataset, measure) CSVs are cached; ``None`` = no cache.
         device: generator/measure device; on CUDA the generator and :data:`BF16_TOLERANT`
             measures run under bf16 autocast (``amp=True``).
         create: ``name, device -> measure`` factory (default :func:`nriqa.quality.create`); a
