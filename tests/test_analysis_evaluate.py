@@ -126,6 +126,35 @@ def test_cache_reuses_and_invalidates(test_set, tmp_path):
     assert len(list(tmp_path.glob("*.csv"))) == 2  # stale entries replaced, not accumulated
 
 
+def _frames_folder(folder, test_set, factor):
+    import cv2
+
+    for c in test_set:
+        d = folder / c["name"]
+        d.mkdir(parents=True)
+        for i, f in enumerate(c["hr"][0] * factor):
+            cv2.imwrite(str(d / f"{i:04d}.png"), (f.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def test_cache_keeps_every_folder_of_one_label(test_set, tmp_path):
+    """Seeds of one arm share a label: scoring one seed's folder must not evict another's entries."""
+    seeds = [tmp_path / "s0", tmp_path / "s1"]
+    for k, folder in enumerate(seeds):
+        _frames_folder(folder, test_set, 0.9 - 0.1 * k)
+    kw = dict(run="arm", model="m", dataset="d", cache_dir=tmp_path / "cache", create=create, progress=False)
+    first = [evaluate(f, test_set, ["psnr"], **kw) for f in seeds]
+    PSNR.calls = 0
+    again = [evaluate(f, test_set, ["psnr"], **kw) for f in seeds]
+    assert PSNR.calls == 0  # both seeds served from the cache
+    assert len(list((tmp_path / "cache").glob("*.csv"))) == 2
+    for a, b in zip(first, again):
+        assert a["score"].tolist() == b["score"].tolist()  # bit for bit
+    assert first[0]["score"].mean() != first[1]["score"].mean()
+    other = evaluate(seeds[0], test_set, ["psnr"], **{**kw, "run": "another label"})
+    assert PSNR.calls == 0 and set(other["run"]) == {"another label"}  # a folder is scored once, any label
+    assert other["score"].tolist() == first[0]["score"].tolist()
+
+
 def test_run_dir_cache_key_follows_checkpoint(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

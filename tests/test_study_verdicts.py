@@ -30,9 +30,18 @@ def test_artifact_values_score_every_seed_and_clip(monkeypatch, tmp_path):
     clips = [{"name": f"c{i}", "lr": h[:, :, :, ::4, ::4], "hr": h} for i, h in enumerate(hr)]
     amps = {"base": 0.0, "n0": 0.2, "n1": 0.25}
     monkeypatch.setattr(verdicts, "test_set", lambda cfg: clips)
-    monkeypatch.setattr(verdicts, "load_generator", lambda folder, device="cpu": _Noisy(amps[folder.name], 1))
+    seen = []
+
+    def outputs(folder, test_set, *, cache_dir, device):  # the eval-cache's frames of that folder
+        seen.append((cache_dir, device))
+        with torch.no_grad():
+            return {c["name"]: _Noisy(amps[folder.name], 1)(c["lr"])[0].clamp(0, 1) for c in test_set}
+
+    monkeypatch.setattr(verdicts, "generator_outputs", outputs)
     runs = {"baseline": {0: tmp_path / "base"}, "noisy": {0: tmp_path / "n0", 1: tmp_path / "n1"}}
-    vals = verdicts.artifact_values({}, runs, ["chroma_noise", "blur"])
+    cfg = {"name": "demo", "run_root": str(tmp_path), "device": "cpu"}
+    vals = verdicts.artifact_values(cfg, runs, ["chroma_noise", "blur"])
+    assert seen == [(tmp_path / "demo" / "eval-cache", "cpu")] * 3   # every folder's scored outputs
     assert list(vals.columns) == ["run", "seed", "clip", "measure", "value"] and len(vals) == 3 * 2 * 2
     ch = verdicts.artifact_changes(vals)
     assert set(ch["run"]) == {"noisy"} and len(ch) == 2 * 2 * 2

@@ -4,7 +4,8 @@ The source of the outputs may be a generator (``nn.Module``: ``(1,T,3,h,w) -> (1
 a run folder (loaded with :func:`nriqa.train.load_generator`, EMA weights), a folder of output
 frames (``<folder>/<clip>/*.png``, sorted by name) or a dict ``{clip: (T,3,H,W) tensor}``.
 
-Scores are cached per ``(run, dataset, measure)`` as a CSV under ``cache_dir``.  The cache key
+Scores are cached per ``(source, dataset, measure)`` as a CSV under ``cache_dir`` (a run or frame folder
+by its path, whatever label it is judged under; a module or a dict of tensors by the ``run`` label).  The cache key
 holds a fingerprint of the source (checkpoint path + size + mtime, frame files, or a hash of
 the weights/tensors), of the test set, and of the measure (its card and weight files), so a new
 checkpoint, other clips or retrained measure weights invalidate it. A cached file that cannot be
@@ -368,6 +369,23 @@ def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)
 
 
+def _folder_tag(source: Any) -> str:
+    """``<folder name>-<hash of its resolved path>`` for a run / frame folder ('' for a module or a
+    dict of tensors)."""
+    if isinstance(source, (str, Path)):
+        p = Path(source).resolve()
+        return f"{_safe(p.name)}-{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"
+    return ""
+
+
+def _scores_prefix(run: str, dataset: str, name: str, folder: str) -> str:
+    """The start of the cached scores' file name of one source, dataset and measure: a folder's
+    :func:`_folder_tag` (its scores do not depend on the label they are shown under, so the seeds
+    of an arm never evict each other and a folder judged under two labels is scored once), else
+    the ``run`` label (a module or a dict of tensors)."""
+    return f"{folder or _safe(run)}__{_safe(dataset)}__{_safe(name)}__"
+
+
 def _score_frames(measure, name: str, pred: torch.Tensor, gt: torch.Tensor, fr: bool,
                   batch_size: int, device: str, video: bool = False) -> list[float]:
     use_amp = str(device).startswith("cuda") and name in BF16_TOLERANT
@@ -450,7 +468,7 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             a clip's optional ``"eval_frames"`` (list of indices) restricts scoring to those frames.
         panel: measure names, or a profile name whose ``panel`` to use (:func:`resolve_panel`).
         run, model, dataset: labels written into the table (and the cache key).
-        cache_dir: where per-(run, dataset, measure) CSVs are cached; ``None`` = no cache.
+        cache_dir: where per-(source, dataset, measure) CSVs are cached; ``None`` = no cache.
         device: generator/measure device; on CUDA the generator and :data:`BF16_TOLERANT`
             measures run under bf16 autocast (``amp=True``).
         create: ``name, device -> measure`` factory (default :func:`nriqa.quality.create`); a
@@ -480,9 +498,10 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
     frames_needed: dict[str, Path | None] = {}
     tables: list[pd.DataFrame] = []
     expected = _expected_rows(test_set)
+    folder = _folder_tag(generator_or_run_dir)
     for name in names:
         mkey = measure_fingerprint(name) if create is None else ""
-        path = cache / f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__{key}{mkey and '-' + mkey}.csv" \
+        path = cache / f"{_scores_prefix(run, dataset, name, folder)}{key}{mkey and '-' + mkey}.csv" \
             if cache else None
         t = _read_cached_scores(path, name, expected) if path is not None and path.exists() else None
         if t is not None:
@@ -529,8 +548,8 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
             t = pd.DataFrame(r, columns=COLUMNS + ["higher_better"])
             path = frames_needed[name]
             if path is not None:
-                for old in path.parent.glob(f"{_safe(run)}__{_safe(dataset)}__{_safe(name)}__*.csv"):
-                    old.unlink()  # stale entries of an older checkpoint
+                for old in path.parent.glob(f"{_scores_prefix(run, dataset, name, folder)}*.csv"):
+                    old.unlink()  # stale entries of an older checkpoint of the same folder
                 with atomic_path(path) as tmp:
                     t.to_csv(tmp, index=False)
             tables.append(t)

@@ -17,14 +17,15 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-import torch
 
 from nriqa import quality
+from nriqa.analysis import generator_outputs
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.analysis.stats import paired_change, paired_gains
-from nriqa.train import load_generator
+from nriqa.config import resolve_device
 
 from .evaluation import ARTIFACTS, Runs, seeded, test_set
+from .runs import profile_root
 
 
 def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "baseline") -> pd.DataFrame | None:
@@ -43,18 +44,21 @@ def modes(names: Sequence[str], mode: str) -> list[str]:
 
 def artifact_values(cfg: Mapping[str, Any], runs: Runs, measures: Sequence[str] = ARTIFACTS) -> pd.DataFrame:
     """``run, seed, clip, measure, value``: each artifact measure of each seed's outputs on each
-    test clip (mean over frames; 0 = no more than the ground truth, higher = more artifact)."""
+    test clip (mean over frames; 0 = no more than the ground truth, higher = more artifact).
+
+    The outputs are the frames :func:`nriqa.study.evaluation.evaluate_runs` scored, read from the
+    ``eval-cache`` (:func:`nriqa.analysis.generator_outputs`): a generator runs only for a folder
+    never evaluated."""
     rows = []
     clips = test_set(cfg)
+    cache, device = profile_root(cfg) / "eval-cache", resolve_device(cfg.get("device"))
     for label, by_seed in seeded(runs).items():
         for seed, folder in by_seed.items():
-            gen = load_generator(folder, device="cpu")
-            with torch.no_grad():
-                for c in clips:
-                    out = gen(c["lr"])[0].clamp(0, 1)
-                    for m, v in measure_artifacts(out, c["hr"][0], list(measures)).items():
-                        rows.append({"run": label, "seed": int(seed), "clip": c["name"], "measure": m,
-                                     "value": float(v.float().mean())})
+            outputs = generator_outputs(folder, clips, cache_dir=cache, device=device)
+            for c in clips:
+                for m, v in measure_artifacts(outputs[str(c["name"])], c["hr"][0], list(measures)).items():
+                    rows.append({"run": label, "seed": int(seed), "clip": c["name"], "measure": m,
+                                 "value": float(v.float().mean())})
     return pd.DataFrame(rows, columns=["run", "seed", "clip", "measure", "value"])
 
 
