@@ -58,7 +58,7 @@ def test_clean_frames_score_zero(gt):
 
 
 @pytest.mark.parametrize("artifact,measure", [("dots", "chroma_noise"), ("edges", "edge_artifacts"),
-                                              ("blur", "blur"), ("stripes", "periodic")])
+                                              ("blur", "blur"), ("stripes", "periodic_pattern")])
 def test_matching_measure_responds_others_stay(gt, artifact, measure):
     make = {"dots": colored_dots, "edges": lambda x: dotted_edges(x, gt), "blur": gaussian_blur,
             "stripes": stripes}[artifact]
@@ -77,8 +77,8 @@ def test_periodic_grid_does_not_hide_dots(gt):
     dots = A.chroma_noise(colored_dots(gt), gt).scores
     both = A.chroma_noise(colored_dots(stripes(gt)), gt).scores
     assert (both > 0.8 * dots).all() and (both < 1.25 * dots).all(), (dots, both)
-    grid = A.periodic(stripes(gt), gt).scores
-    assert (A.periodic(colored_dots(stripes(gt)), gt).scores > 0.8 * grid).all()
+    grid = A.periodic_pattern(stripes(gt), gt).scores
+    assert (A.periodic_pattern(colored_dots(stripes(gt)), gt).scores > 0.8 * grid).all()
     # the score is the grid's RMS per YCbCr channel in 8-bit grey levels: log2(1 + 255 a)
     y = -0.299 + 0.587 - 0.114                       # the stripes' RGB (-1, 1, -1) in Y, Cb, Cr
     a = 0.04 * ((y ** 2 + (0.564 * (-1 - y)) ** 2 + (0.713 * (-1 - y)) ** 2) / 3) ** 0.5

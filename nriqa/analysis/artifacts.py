@@ -7,7 +7,7 @@ shows *where* the artifact is.  Inputs are ``(N, 3, H, W)`` images or ``(B, T, 3
 video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share a shape.
 
 - :func:`chroma_noise` -- colored dots: excess high-frequency Cb/Cr energy away from edges (after
-  removing a frame-wide periodic pattern, :func:`periodic`'s).
+  removing a frame-wide periodic pattern, :func:`periodic_pattern`'s).
 - :func:`edge_artifacts` -- dotted edges: excess second-derivative energy *along* the ground
   truth's edges beyond that across them, luma and chroma, after removing what the prediction adds
   over the whole frame.
@@ -15,7 +15,7 @@ video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share 
   on the luma difference).
 - :func:`ringing` -- halos: excess second-derivative luma energy *across* edges beside them.
 - :func:`blur` -- loss of high-frequency luma energy (spectral ratio above a cutoff frequency).
-- :func:`periodic` -- a fine grid or stripes over the whole frame: energy of the residual's
+- :func:`periodic_pattern` -- a fine grid or stripes over the whole frame: energy of the residual's
   isolated high-frequency spectral peaks where the prediction adds power (a generator's dot texture).
 - :func:`flicker` -- temporal instability of local brightness: warped consecutive-frame difference
   of the output's low-passed luma relative to that of the ground truth (optical flow from the
@@ -116,8 +116,8 @@ def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float 
     truth's (0 = no excess, 1 = twice the energy) on pixels more than ``away`` px from the ground
     truth's edges (0 on and near edges: colour added *along* edges is :func:`edge_artifacts`'
     business); the score is its mean over those pixels.  A frame-wide periodic pattern (the
-    residual's part found by :func:`periodic`) is removed from the prediction first: it is
-    :func:`periodic`'s business.  A frame with less than 5 % of its pixels
+    residual's part found by :func:`periodic_pattern`) is removed from the prediction first: it is
+    :func:`periodic_pattern`'s business.  A frame with less than 5 % of its pixels
     away from edges (dense texture, noise) is scored over all its pixels.
     """
     p, g = _pair(pred, gt)
@@ -334,7 +334,7 @@ def _box_mean(x: Tensor, radius: int) -> Tensor:
 def _periodic_part(p: Tensor, g: Tensor, *, min_freq: float, peak: float, radius: int,
                    away: int, threshold: float, share: float) -> tuple[Tensor, Tensor]:
     """The residual's added periodic part off the ground truth's edges ``(N,3,H,W)`` (YCbCr units) and
-    its RMS amplitude ``(N,)`` (see :func:`periodic`)."""
+    its RMS amplitude ``(N,)`` (see :func:`periodic_pattern`)."""
     h, w = p.shape[-2:]
     zone = _gauss(1 - edge_mask(g, threshold=threshold, dilate=away).float(), 1.0)
     hann = _hann2d(h, w, p.device, p.dtype)
@@ -362,11 +362,11 @@ def _periodic_part(p: Tensor, g: Tensor, *, min_freq: float, peak: float, radius
 
 
 _PERIODIC = dict(min_freq=0.24, peak=20.0, radius=7, away=2, threshold=0.15, share=0.25)
-"""Defaults of :func:`periodic`'s spectral peak search (shared with :func:`chroma_noise`)."""
+"""Defaults of :func:`periodic_pattern`'s spectral peak search (shared with :func:`chroma_noise`)."""
 
 
 @torch.no_grad()
-def periodic(pred: Tensor, gt: Tensor, *, min_freq: float = 0.24, peak: float = 20.0, radius: int = 7,
+def periodic_pattern(pred: Tensor, gt: Tensor, *, min_freq: float = 0.24, peak: float = 20.0, radius: int = 7,
              away: int = 2, threshold: float = 0.15, share: float = 0.25, floor: float = 1 / 255,
              window: float = 2.0) -> ArtifactMap:
     """Periodic pattern over the whole frame: a fine dot grid or stripes of period <= 4 px.
@@ -477,7 +477,7 @@ MEASURES: dict[str, Callable[..., ArtifactMap]] = {
     "ringing": ringing,
     "blur": blur,
     "flicker": flicker_excess,
-    "periodic": periodic,
+    "periodic_pattern": periodic_pattern,
 }
 """Artifact detectors by name; every one is 0 on the ground truth itself, larger = more artifact.
 ``flicker`` takes one clip ``(T,3,H,W)`` and scores frame pairs; the others score frames."""

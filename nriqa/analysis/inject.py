@@ -167,7 +167,7 @@ INJECTORS: dict[str, Callable[..., Tensor]] = {
 
 DETECTS: dict[str, str] = {"chroma_noise": "coloured_dots", "edge_artifacts": "dotted_edges",
                            "eyes": "eyes", "ringing": "ringing", "blur": "blur", "flicker": "flicker",
-                           "periodic": "periodic"}
+                           "periodic_pattern": "periodic"}
 """Detector (:data:`nriqa.analysis.artifacts.MEASURES`) -> the injected kind it is meant to find."""
 
 

@@ -46,7 +46,8 @@ def worst_clip(outputs: Mapping[str, Mapping[str, torch.Tensor]], run: str, meas
 
 #: what each artifact measure detects, in the sentences of :func:`describe_artifacts`
 ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "eyes": '"eyes" (dark blobs)',
-                  "ringing": "ringing", "blur": "added blur", "flicker": "temporal flicker"}
+                  "ringing": "ringing", "blur": "added blur", "flicker": "temporal flicker",
+                  "periodic_pattern": "frame-wide periodic pattern (dot grid / stripes)"}
 
 
 def _num(v: float) -> str:
