@@ -37,6 +37,13 @@ def dotted_edges(x, gt, amp=0.15):
     return (x + amp * m * checker).clamp(0, 1)
 
 
+def stripes(x, amp=0.04):
+    """Green / magenta vertical stripes over the whole frame, period 4 px (a generator's grid)."""
+    xx = torch.arange(x.shape[-1])
+    wave = torch.where(xx % 4 < 2, 1.0, -1.0).view(1, 1, 1, -1)
+    return (x + amp * wave * torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)).clamp(0, 1)
+
+
 def gaussian_blur(x, sigma=1.5):
     return A._gauss(x, sigma)
 
@@ -51,9 +58,10 @@ def test_clean_frames_score_zero(gt):
 
 
 @pytest.mark.parametrize("artifact,measure", [("dots", "chroma_noise"), ("edges", "edge_artifacts"),
-                                              ("blur", "blur")])
+                                              ("blur", "blur"), ("stripes", "periodic_pattern")])
 def test_matching_measure_responds_others_stay(gt, artifact, measure):
-    make = {"dots": colored_dots, "edges": lambda x: dotted_edges(x, gt), "blur": gaussian_blur}[artifact]
+    make = {"dots": colored_dots, "edges": lambda x: dotted_edges(x, gt), "blur": gaussian_blur,
+            "stripes": stripes}[artifact]
     clean = all_scores(gt, gt)
     dirty = all_scores(make(gt), gt)
     response = (dirty[measure] - clean[measure]).min().item()
@@ -62,6 +70,20 @@ def test_matching_measure_responds_others_stay(gt, artifact, measure):
         if other != measure:
             drift = (dirty[other] - clean[other]).abs().max().item()
             assert drift < 0.2 * response, (artifact, other, drift, response)
+
+
+def test_periodic_grid_does_not_hide_dots(gt):
+    # chroma_noise removes the frame-wide grid (periodic's business) but still sees dots on top of it
+    dots = A.chroma_noise(colored_dots(gt), gt).scores
+    both = A.chroma_noise(colored_dots(stripes(gt)), gt).scores
+    assert (both > 0.8 * dots).all() and (both < 1.25 * dots).all(), (dots, both)
+    grid = A.periodic_pattern(stripes(gt), gt).scores
+    assert (A.periodic_pattern(colored_dots(stripes(gt)), gt).scores > 0.8 * grid).all()
+    # the score is the grid's RMS per YCbCr channel in 8-bit grey levels: log2(1 + 255 a)
+    y = -0.299 + 0.587 - 0.114                       # the stripes' RGB (-1, 1, -1) in Y, Cb, Cr
+    a = 0.04 * ((y ** 2 + (0.564 * (-1 - y)) ** 2 + (0.713 * (-1 - y)) ** 2) / 3) ** 0.5
+    expected = torch.log2(torch.tensor(1 + 255 * a))
+    assert torch.allclose(grid, expected.expand_as(grid), atol=0.3), (grid, expected)
 
 
 def test_maps_have_frame_shape_and_localize(gt):

@@ -18,11 +18,13 @@
 #
 # **Method.** Take the fine-tuned runs of notebook 02, draw the relative-gain heatmap (rows: the
 # extra term added to Charbonnier; columns: panel measures plus their mean), flag runs whose own
-# loss metric gains much more than the held-out measures, and measure six artifacts against
+# loss metric gains much more than the held-out measures, and measure seven artifacts against
 # ground truth: chroma high-frequency energy away from edges (coloured dots), second-derivative
 # energy along edges (dotted edges), dark blobs ("eyes"), oscillation across edges (ringing), lost
-# high-frequency luma energy (blur) and temporal flicker. Show the crops where each is highest,
-# check each detector on injected artifacts, and optimize pixels directly against each loss term.
+# high-frequency luma energy (blur), temporal flicker and isolated high-frequency peaks in the
+# spectrum of the difference to ground truth (a periodic dot grid / stripes over the whole frame).
+# Show the crops where each is highest, check each detector on injected artifacts, and optimize
+# pixels directly against each loss term.
 
 # %% tags=["parameters"]
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo

@@ -7,7 +7,7 @@
 The figures are drawn by :mod:`nriqa.viz` from the tables computed here.
 """
 from nriqa.analysis.artifacts import (ArtifactMap, Crop, blur, chroma_noise, crop_grid, edge_artifacts,
-                                      flicker, top_crops)
+                                      flicker, periodic_pattern, top_crops)
 from nriqa.analysis.asymmetry import (assessment_accuracy, assessment_frame, asymmetry_correlation,
                                       asymmetry_scatter, asymmetry_table)
 from nriqa.analysis.evaluation import evaluate, generator_outputs, resolve_panel
@@ -16,4 +16,4 @@ from nriqa.analysis.gain import gain_heatmap, gain_matrix, metric_hacking, relat
 __all__ = ["ArtifactMap", "Crop", "assessment_accuracy", "assessment_frame", "asymmetry_correlation",
            "asymmetry_scatter", "asymmetry_table", "blur", "chroma_noise", "crop_grid",
            "edge_artifacts", "evaluate", "flicker", "gain_heatmap", "gain_matrix", "generator_outputs",
-           "metric_hacking", "relative_gain", "resolve_panel", "top_crops"]
+           "metric_hacking", "periodic_pattern", "relative_gain", "resolve_panel", "top_crops"]

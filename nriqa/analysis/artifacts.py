@@ -6,7 +6,8 @@ ground truth, larger = worse) and a heat map per frame (``(N, H, W)``, same conv
 shows *where* the artifact is.  Inputs are ``(N, 3, H, W)`` images or ``(B, T, 3, H, W)``
 video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share a shape.
 
-- :func:`chroma_noise` -- colored dots: excess high-frequency Cb/Cr energy away from edges.
+- :func:`chroma_noise` -- colored dots: excess high-frequency Cb/Cr energy away from edges (after
+  removing a frame-wide periodic pattern, :func:`periodic_pattern`'s).
 - :func:`edge_artifacts` -- dotted edges: excess second-derivative energy *along* the ground
   truth's edges beyond that across them, luma and chroma, after removing what the prediction adds
   over the whole frame.
@@ -14,6 +15,8 @@ video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share 
   on the luma difference).
 - :func:`ringing` -- halos: excess second-derivative luma energy *across* edges beside them.
 - :func:`blur` -- loss of high-frequency luma energy (spectral ratio above a cutoff frequency).
+- :func:`periodic_pattern` -- a fine grid or stripes over the whole frame: energy of the residual's
+  isolated high-frequency spectral peaks where the prediction adds power (a generator's dot texture).
 - :func:`flicker` -- temporal instability of local brightness: warped consecutive-frame difference
   of the output's low-passed luma relative to that of the ground truth (optical flow from the
   ground truth, OpenCV Farneback; fine per-frame detail is left to the spatial detectors);
@@ -112,20 +115,22 @@ def chroma_noise(pred: Tensor, gt: Tensor, *, sigma: float = 1.0, window: float 
     window)``; the map is the clipped log2 ratio of the prediction's energy to the ground
     truth's (0 = no excess, 1 = twice the energy) on pixels more than ``away`` px from the ground
     truth's edges (0 on and near edges: colour added *along* edges is :func:`edge_artifacts`'
-    business); the score is its mean over those pixels.  A frame with less than 5 % of its pixels
+    business); the score is its mean over those pixels.  A frame-wide periodic pattern (the
+    residual's part found by :func:`periodic_pattern`) is removed from the prediction first: it is
+    :func:`periodic_pattern`'s business.  A frame with less than 5 % of its pixels
     away from edges (dense texture, noise) is scored over all its pixels.
     """
     p, g = _pair(pred, gt)
+    part, _ = _periodic_part(p, g, **_PERIODIC)
 
-    def energy(x: Tensor) -> Tensor:
-        c = ycbcr(x)[:, 1:]
+    def energy(c: Tensor) -> Tensor:
         hp = c - _gauss(c, sigma)
         return _gauss(hp.pow(2).sum(1, keepdim=True), window)
 
     zone = 1 - edge_mask(g, threshold=threshold, dilate=away).float()
     busy = zone.mean((1, 2, 3)) < 0.05
     zone[busy] = 1.0
-    maps = _excess(energy(p), energy(g)) * zone
+    maps = _excess(energy(ycbcr(p)[:, 1:] - part[:, 1:]), energy(ycbcr(g)[:, 1:])) * zone
     return ArtifactMap(_zone_mean(maps, zone), maps[:, 0])
 
 
@@ -319,6 +324,75 @@ def blur(pred: Tensor, gt: Tensor, *, cutoff: float = 0.125, sigma: float = 1.0,
     return ArtifactMap(scores, maps[:, 0])
 
 
+def _box_mean(x: Tensor, radius: int) -> Tensor:
+    """Mean of ``x (N,1,H,W)`` over a ``(2 radius + 1)^2`` window, circular padding (a spectrum wraps)."""
+    r_h, r_w = min(radius, x.shape[-2] // 2), min(radius, x.shape[-1] // 2)
+    xp = F.pad(x, (r_w, r_w, r_h, r_h), mode="circular")
+    return F.avg_pool2d(xp, (2 * r_h + 1, 2 * r_w + 1), stride=1)
+
+
+def _periodic_part(p: Tensor, g: Tensor, *, min_freq: float, peak: float, radius: int,
+                   away: int, threshold: float, share: float) -> tuple[Tensor, Tensor]:
+    """The residual's added periodic part off the ground truth's edges ``(N,3,H,W)`` (YCbCr units) and
+    its RMS amplitude ``(N,)`` (see :func:`periodic_pattern`)."""
+    h, w = p.shape[-2:]
+    zone = _gauss(1 - edge_mask(g, threshold=threshold, dilate=away).float(), 1.0)
+    hann = _hann2d(h, w, p.device, p.dtype)
+    win = hann * zone                                                     # (N,1,H,W)
+    r = ycbcr(p) - ycbcr(g)
+    r = r - r.mean((-2, -1), keepdim=True)
+
+    def power(x: Tensor, wx: Tensor = win) -> Tensor:
+        return torch.fft.fft2((x - x.mean((-2, -1), keepdim=True)) * wx).abs().pow(2).sum(1, keepdim=True)
+
+    fy = torch.fft.fftfreq(h, device=p.device).abs().view(-1, 1)
+    fx = torch.fft.fftfreq(w, device=p.device).abs().view(1, -1)
+    high = (torch.maximum(fy, fx) >= min_freq).to(p.dtype)
+    pr = power(r)
+    added = pr * (power(ycbcr(p)) > power(ycbcr(g))).to(p.dtype) * high
+    background = _box_mean(pr, radius)
+    # frame-wide: per unit of window power, as strong off the edges as over the whole frame (share)
+    everywhere = power(r, hann) / hann.pow(2).sum()
+    off_edges = pr / win.pow(2).sum((1, 2, 3), keepdim=True).clamp_min(1e-12)
+    peaks = ((added > peak * background.clamp_min(1e-12)) & (off_edges >= share * everywhere)).to(p.dtype)
+    peaks = (F.max_pool2d(F.pad(peaks, (1, 1, 1, 1), mode="circular"), 3, stride=1) > 0).to(p.dtype) * high
+    part = torch.fft.ifft2(torch.fft.fft2(r) * peaks).real                # not windowed
+    amp = ((part.pow(2).mean(1, keepdim=True) * zone).sum((1, 2, 3)) / zone.sum((1, 2, 3)).clamp_min(1e-12)).sqrt()
+    return part, amp
+
+
+_PERIODIC = dict(min_freq=0.24, peak=20.0, radius=7, away=2, threshold=0.15, share=0.25)
+"""Defaults of :func:`periodic_pattern`'s spectral peak search (shared with :func:`chroma_noise`)."""
+
+
+@torch.no_grad()
+def periodic_pattern(pred: Tensor, gt: Tensor, *, min_freq: float = 0.24, peak: float = 20.0, radius: int = 7,
+             away: int = 2, threshold: float = 0.15, share: float = 0.25, floor: float = 1 / 255,
+             window: float = 2.0) -> ArtifactMap:
+    """Periodic pattern over the whole frame: a fine dot grid or stripes of period <= 4 px.
+
+    Residual ``r = YCbCr(pred) - YCbCr(gt)`` (per-frame mean removed), windowed by a 2-D Hann window
+    times a soft mask of the pixels more than ``away`` px from the ground truth's edges (artifacts
+    *on* edges are :func:`edge_artifacts`'); power spectrum ``P(f) = sum_c |FFT(r_c w)|^2``, counted
+    only where the prediction has more power than the ground truth (a pattern *added*, not detail
+    lost) and where ``max(|f_x|, |f_y|) >= min_freq`` cycles/px.  A peak is a bin above ``peak``
+    times the spectrum's smooth background (its mean over a ``2 radius + 1`` box) whose power per
+    unit of window power off the edges is at least ``share`` of that over the whole frame (Hann
+    window alone): a pattern over the whole frame, not a lattice on the edges.  The peaks, widened
+    by one bin (the window's lobe), select the residual's periodic part (its unwindowed spectrum at
+    those bins, transformed back); ``a`` is that part's RMS per channel off the edges ([0, 1] units).
+    Score ``log2(1 + a / floor)`` ``(N,)``: 0 = no added periodic pattern, 1 = an RMS of one 8-bit
+    grey level, +1 per doubling.  Random dots, blur, edge or blob artifacts spread their energy over
+    the spectrum and score ~0.  Map ``(N, H, W)``: the same scale for the local RMS (Gaussian
+    ``window``) of the residual's periodic part (the peak bins transformed back).
+    """
+    p, g = _pair(pred, gt)
+    part, amp = _periodic_part(p, g, min_freq=min_freq, peak=peak, radius=radius, away=away,
+                               threshold=threshold, share=share)
+    local = _gauss(part.pow(2).mean(1, keepdim=True), window).sqrt()
+    return ArtifactMap(torch.log2(1 + amp / floor), torch.log2(1 + local / floor)[:, 0])
+
+
 def _farneback(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     """Backward flow for warping: for each pixel of ``nxt`` the displacement into ``prev``."""
     import cv2  # imported on use: only the flicker measure needs OpenCV
@@ -403,6 +477,7 @@ MEASURES: dict[str, Callable[..., ArtifactMap]] = {
     "ringing": ringing,
     "blur": blur,
     "flicker": flicker_excess,
+    "periodic_pattern": periodic_pattern,
 }
 """Artifact detectors by name; every one is 0 on the ground truth itself, larger = more artifact.
 ``flicker`` takes one clip ``(T,3,H,W)`` and scores frame pairs; the others score frames."""

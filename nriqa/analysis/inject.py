@@ -16,6 +16,8 @@ Random placements come from ``seed`` only (a private generator), so a call is re
 - :func:`blur` -- Gaussian blur, ``sigma = 2.5 s`` px.
 - :func:`flicker` -- temporal flicker: frame ``t`` brightened by ``+0.08 s`` on even ``t`` and
   darkened on odd ``t`` (no spatial change within a frame).
+- :func:`periodic` -- a fixed fine grid over the whole frame: one random 4 x 4 px tile of RGB
+  offsets (luma and chroma, RMS ``0.04 s``) repeated over every frame.
 
 :data:`INJECTORS` maps the kind names to the functions; :func:`confusion_table` scores every
 artifact detector (:data:`nriqa.analysis.artifacts.MEASURES`) on every injected kind.
@@ -125,6 +127,26 @@ def blur(x: Tensor, strength: float, *, seed: int = 0) -> Tensor:
     return x.clone() if strength <= 0 else A._gauss(x, 2.5 * float(strength)).clamp(0, 1)
 
 
+def periodic(x: Tensor, strength: float, *, seed: int = 0, period: int = 4, rms: float = 0.04) -> Tensor:
+    """A fixed fine grid over the whole frame, like a fine-tuned generator's dot / stripe texture.
+
+    One random ``period x period`` tile of RGB offsets (zero mean per channel, luma and chroma, from
+    ``seed``), scaled to an RMS of ``rms * strength`` and repeated over every frame at the same place
+    (``period`` 4 holds periods 4 and 2 along each axis; the demo's NR-IQA fine-tunes add such
+    4-px tiles of about 0.01-0.02 per frequency in Y, Cb and Cr)."""
+    x = _check(x, strength)
+    if period < 2:
+        raise ValueError(f"period must be >= 2 px, got {period}")
+    g = torch.Generator().manual_seed(seed)
+    tile = torch.randn((3, period, period), generator=g)
+    tile = tile - tile.mean((-2, -1), keepdim=True)
+    tile = tile * (rms * float(strength) / tile.pow(2).mean().sqrt().clamp_min(1e-8))
+    h, w = x.shape[-2:]
+    reps = (1, -(-h // period), -(-w // period))
+    pattern = tile.repeat(*reps)[:, :h, :w].to(x)
+    return (x + pattern).clamp(0, 1)
+
+
 def flicker(x: Tensor, strength: float, *, seed: int = 0) -> Tensor:
     """Brightness flicker: ``+0.08 s`` on even frames, ``-0.08 s`` on odd frames."""
     x = _check(x, strength)
@@ -139,11 +161,13 @@ INJECTORS: dict[str, Callable[..., Tensor]] = {
     "ringing": ringing,
     "blur": blur,
     "flicker": flicker,
+    "periodic": periodic,
 }
 """Artifact kind -> injector."""
 
 DETECTS: dict[str, str] = {"chroma_noise": "coloured_dots", "edge_artifacts": "dotted_edges",
-                           "eyes": "eyes", "ringing": "ringing", "blur": "blur", "flicker": "flicker"}
+                           "eyes": "eyes", "ringing": "ringing", "blur": "blur", "flicker": "flicker",
+                           "periodic_pattern": "periodic"}
 """Detector (:data:`nriqa.analysis.artifacts.MEASURES`) -> the injected kind it is meant to find."""
 
 

@@ -28,7 +28,7 @@ from . import artifacts as A
 Tensor = torch.Tensor
 
 #: the per-frame detectors shown for pixel-optimized images (flicker needs a clip)
-FRAME_DETECTORS = ("chroma_noise", "edge_artifacts", "eyes", "ringing", "blur")
+FRAME_DETECTORS = ("chroma_noise", "edge_artifacts", "eyes", "ringing", "blur", "periodic_pattern")
 
 
 class PixelResult(NamedTuple):
@@ -150,5 +150,5 @@ def change_caption(before: Mapping[str, float], after: Mapping[str, float], *,
 
 
 SHORT_NAMES = {"chroma_noise": "dots", "edge_artifacts": "edges", "eyes": "eyes", "ringing": "ring",
-               "blur": "blur", "flicker": "flicker"}
+               "blur": "blur", "flicker": "flicker", "periodic_pattern": "grid"}
 """Short detector names for captions under small tiles."""

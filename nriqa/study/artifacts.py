@@ -46,7 +46,12 @@ def worst_clip(outputs: Mapping[str, Mapping[str, torch.Tensor]], run: str, meas
 
 #: what each artifact measure detects, in the sentences of :func:`describe_artifacts`
 ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "eyes": '"eyes" (dark blobs)',
-                  "ringing": "ringing", "blur": "added blur", "flicker": "temporal flicker"}
+                  "ringing": "ringing", "blur": "added blur", "flicker": "temporal flicker",
+                  "periodic_pattern": "frame-wide periodic pattern (dot grid / stripes)"}
+
+
+#: the unit of a measure's score where it is not a log2 energy ratio (figure notes)
+SCALES = {"periodic_pattern": "log2(1 + RMS of the added grid in 8-bit grey levels)"}
 
 
 def _num(v: float) -> str:
@@ -175,8 +180,8 @@ def gallery_figure(gallery, *, window: int = 40, zoom: int = 3, title: str | Non
         before = scores.loc[(s, v, "start")].to_dict()
         caps.setdefault(row, {})[col] = ("\n".join(f"{SHORT_NAMES.get(d, d)} {a:.2f}" for d, a in after.items())
                                          if t == "start" else change_caption(before, after, short=SHORT_NAMES))
-    note = ("under each tile: artifact detector scores against the ground truth (log2 energy ratio; "
-            "0 = as clean as the ground truth); arrows: change from the start tile "
+    note = ("under each tile: artifact detector scores against the ground truth (log2 energy ratio; grid: "
+            f"{SCALES['periodic_pattern']}; 0 = as clean as the ground truth); arrows: change from the start tile "
             "(\u2191 more artifact, \u2193 less, no arrow = within 0.02)")
     return tile_grid(tiles, captions=caps, title=title, note=note)
 
@@ -272,7 +277,8 @@ def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: p
         arrow = "= baseline" if name != "baseline" and abs(d) <= tie else (
             "" if name == "baseline" else ("\u2191" if d > 0 else "\u2193") + f"{d:+.2f}")
         caps["image"][name] = f"{unit} {score[name]:.2f} {arrow}".strip()
-    note = (f"{measure} on clip {clip} (log2 energy ratio against the ground truth, 0 = clean; "
+    scale = SCALES.get(measure, "log2 energy ratio against the ground truth")
+    note = (f"{measure} on clip {clip} ({scale}, 0 = clean; "
             f"\u2191 more than the baseline, \u2193 less); crop at frame {frame}, ({crop.y},{crop.x}), {size} px x{zoom}")
     return tile_grid(tiles, captions=caps, title=f"{measure}: runs with most of it", note=note, cell=1.7, fontsize=7)
 

@@ -23,9 +23,10 @@ from nriqa.train.runs import read_config
 
 from .runs import profile_root
 
-ARTIFACTS = ("chroma_noise", "edge_artifacts", "eyes", "ringing", "blur", "flicker")
+ARTIFACTS = ("chroma_noise", "edge_artifacts", "eyes", "ringing", "blur", "flicker", "periodic_pattern")
 """The artifact measures of :func:`artifact_table` (:data:`nriqa.analysis.artifacts.MEASURES`):
-coloured dots, dotted edges, "eyes", ringing, blur and temporal flicker; each validated by injection
+coloured dots, dotted edges, "eyes", ringing, blur, temporal flicker and a frame-wide periodic
+pattern (a fine dot grid / stripes); each validated by injection
 (:func:`nriqa.analysis.inject.confusion_table`)."""
 
 _TEST_SETS: dict[str, list] = {}
