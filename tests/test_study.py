@@ -442,3 +442,16 @@ def test_describe_weighting_gives_held_out_gains_with_intervals():
                          "n": ["3 seeds x 3 clips"] * 2})
     assert weighting.describe_weighting(comp) == ("a: held-out panel gain (3 seeds x 3 clips) hand +2.00 % "
                                                   "[+1.00 %, +3.00 %], static -1.00 % -> highest: hand")
+
+
+def test_weights_weightings_leaves_a_weighting_out_and_refuses_unknown_names(tmp_path):
+    cfg = runs.profile("demo", run_root=str(tmp_path))
+    assert weighting.weightings(cfg) == ["hand", "static", "online"]
+    cfg["weights"]["weightings"] = ["static", "hand"]
+    grads = {runs.term_label(c): {"param_norm": {k: 1.0 for k in c}} for c in cfg["weights"]["combos"]}
+    arms, meta = weighting.weighting_arms(cfg, "basicvsrpp", tmp_path / "b", grads)
+    assert {m["weighting"] for m in meta.values()} == {"hand", "static"} and len(arms) == 2 * len(cfg["weights"]["combos"])
+    for bad in (["gradnorm"], [], "hand", ["hand", "hand"]):
+        cfg["weights"]["weightings"] = bad
+        with pytest.raises(ConfigError, match="weights.weightings"):
+            weighting.weightings(cfg)

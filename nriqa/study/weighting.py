@@ -24,6 +24,7 @@ import pandas as pd
 from nriqa.analysis import claims
 from nriqa.analysis.stats import contrast
 from nriqa.data import build_train_sampler
+from nriqa.errors import ConfigError
 from nriqa.losses import Objective
 from nriqa.train import load_generator
 from nriqa.train.balance import measure_gradients, static_weights
@@ -33,6 +34,23 @@ from . import verdicts as vt
 from .evaluation import artifact_table, evaluate_runs, mean_gain, run_outputs
 from .runs import Job, arm_jobs, slug, term_label, train_arms
 from .text import pct, tied
+
+
+WEIGHTINGS = ("hand", "static", "online")
+"""The weightings this notebook can compare (the module docstring says what each is)."""
+
+
+def weightings(cfg: Mapping[str, Any]) -> list[str]:
+    """The weightings the profile compares: ``weights.weightings`` (default all of
+    :data:`WEIGHTINGS`); a profile that leaves one out trains its arms on no seed (a CPU budget
+    knob: each weighting costs one fine-tune per combination and seed)."""
+    raw = (cfg.get("weights") or {}).get("weightings")
+    if raw is None:
+        return list(WEIGHTINGS)
+    if isinstance(raw, str) or not raw or any(k not in WEIGHTINGS for k in raw) or len(set(raw)) != len(raw):
+        raise ConfigError(f"weights.weightings must be a non-empty list of distinct names from {list(WEIGHTINGS)}, "
+                          f"got {raw!r}")
+    return [k for k in WEIGHTINGS if k in raw]
 
 
 def probe_batches(cfg: Mapping[str, Any], n: int) -> list[dict]:
@@ -81,7 +99,7 @@ def arm_label(combo: str, kind: str) -> str:
 def weighting_arms(cfg: Mapping[str, Any], model: str, baseline: Path,
                    grads: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[int, Job]], dict[str, dict]]:
     """``({arm label: {seed: job}}, {arm label: meta})``: every spec of ``weights.combos`` under
-    the three weightings, once per seed of :func:`nriqa.study.runs.seeds` (``grads``: term label ->
+    each of :func:`weightings`, once per seed of :func:`nriqa.study.runs.seeds` (``grads``: term label ->
     :func:`measure_term_gradients`). The ``hand`` arm is the plain fine-tune
     ``ft-<model>-<slug of the hand weights>``: the folder notebook 02 trains when the hand weights
     are its grid's (then reused, not trained again); ``static`` and ``online`` are
@@ -89,10 +107,12 @@ def weighting_arms(cfg: Mapping[str, Any], model: str, baseline: Path,
     and ``measures`` (the combination's terms, left out of its held-out panel)."""
     w = cfg["weights"]
     balance = {"reference": w["reference"], "shares": float(w["target_share"]), "every": int(w["balance_every"])}
-    arms, meta = {}, {}
+    arms, meta, chosen = {}, {}, weightings(cfg)
     for spec in w["combos"]:
         combo = term_label(spec)
         for kind, terms in weighting_specs(cfg, spec, grads[combo]).items():
+            if kind not in chosen:
+                continue
             ft_terms = {k: v for k, v in terms.items() if k != "charbonnier"}
             name = None if kind == "hand" else f"w-{model}-{kind}-{slug({k: 1.0 for k in spec})}"
             over = {"balance": balance} if kind == "online" else None
