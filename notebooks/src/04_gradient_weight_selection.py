@@ -130,8 +130,10 @@ print(study.describe_weighting(comparison))
 # %% [markdown]
 # ## How to read this run
 # The gradient norms, the weights each rule chose and the resulting gains and artifacts are the
-# outputs above. Compare the three rows of each combination: gradient-chosen weights that remove
-# both the artifacts and the gain trade the NR-IQA term's benefit away with its damage;
+# outputs above, and the verdict table says which differences the seeds and clips resolve.
+# Compare the rows of each combination: gradient-chosen weights that remove both the artifacts
+# and the gain (an *equivalent* "leaves the held-out panel unchanged" row) trade the NR-IQA
+# term's benefit away with its damage;
 # `weights.target_share` is the knob that sets how much of the reference term's gradient a
 # quality term may have.
 

@@ -142,7 +142,7 @@ def held_out_gains(scores: pd.DataFrame, meta: Mapping[str, Mapping[str, Any]]) 
 
 def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
                          grads: Mapping[str, Mapping[str, Any]], *, progress: bool = True) -> pd.DataFrame:
-    """Fine-tune every spec of ``weights.combos`` with the three weightings, once per seed
+    """Fine-tune every spec of ``weights.combos`` with each of :func:`weightings`, once per seed
     (:func:`weighting_arms`, trained through the profile's ``workers`` pool). One row per arm:
     ``combo, weighting, weights`` (an online arm's final ones, of its first seed), ``mean_gain``
     (whole panel, seeds averaged), ``held_out_gain`` with its 95 % interval ``lo, hi`` and ``n``
@@ -163,7 +163,8 @@ def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
         lo, hi = est.interval(0.95) if est else (float("nan"), float("nan"))
         rows.append({"combo": m["combo"], "weighting": m["weighting"],
                      "weights": ", ".join(f"{k}={v:.3g}" for k, v in shown.items() if k != "weights"),
-                     "mean_gain": gains[label], "held_out_gain": est.effect if est else float("nan"), "lo": lo, "hi": hi, "n": est.n if est else "",
+                     "mean_gain": gains[label], "held_out_gain": est.effect if est else float("nan"),
+                     "lo": lo, "hi": hi, "n": est.n if est else "",
                      **arts.loc[label].to_dict()})
     out = pd.DataFrame(rows)
     out.attrs["verdicts"] = weighting_verdicts(held, s)
