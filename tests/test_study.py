@@ -378,6 +378,7 @@ def test_evaluate_runs_takes_plain_and_seeded_runs(monkeypatch, tmp_path):
 
 def test_weighting_arms_run_every_seed_and_the_hand_arm_is_notebook_02s_fine_tune(tmp_path):
     cfg = runs.profile("demo", run_root=str(tmp_path))
+    cfg["weights"].pop("weightings", None)                             # all three (the default)
     base = tmp_path / "demo" / "baseline-basicvsrpp-s0-00000000"
     grads = {runs.term_label(c): {"param_norm": {k: 1.0 for k in c}} for c in cfg["weights"]["combos"]}
     arms, meta = weighting.weighting_arms(cfg, "basicvsrpp", base, grads)
@@ -446,7 +447,7 @@ def test_describe_weighting_gives_held_out_gains_with_intervals():
 
 def test_weights_weightings_leaves_a_weighting_out_and_refuses_unknown_names(tmp_path):
     cfg = runs.profile("demo", run_root=str(tmp_path))
-    assert weighting.weightings(cfg) == ["hand", "static", "online"]
+    assert weighting.weightings({"weights": {}}) == ["hand", "static", "online"]
     cfg["weights"]["weightings"] = ["static", "hand"]
     grads = {runs.term_label(c): {"param_norm": {k: 1.0 for k in c}} for c in cfg["weights"]["combos"]}
     arms, meta = weighting.weighting_arms(cfg, "basicvsrpp", tmp_path / "b", grads)

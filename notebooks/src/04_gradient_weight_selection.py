@@ -66,7 +66,8 @@ for label, g in grads.items():
     print(pd.DataFrame(g["cosine"]).round(3), "\n")
 
 # %% [markdown]
-# ## Three weightings of the same combinations
+# ## Hand-set vs gradient-chosen weightings of the same combinations
+# The profile's `weights.weightings` names the weightings compared (all three by default).
 # The hand-set arm is notebook 02's fine-tune with the same weights (reused when it is trained).
 # `held_out_gain` is the mean relative gain over the baseline on the panel less the
 # combination's terms, over every seed and clip; `lo`, `hi` its 95% interval, `n` what it rests
