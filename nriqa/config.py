@@ -173,7 +173,8 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "iqa.models": (L, "study/runs.py"),
     # nriqa.study.weighting
     **{f"weights.{k}": (t, "study/weighting.py") for k, t in {
-        "combos": L, "target_share": (float, dict), "reference": S, "probe_batches": I, "balance_every": I}.items()},
+        "combos": L, "target_share": (float, dict), "reference": S, "probe_batches": I, "balance_every": I,
+        "weightings": L}.items()},
     # nriqa.study.runs / nriqa.study.adversarial
     **{f"adversarial.{k}": (t, "study/runs.py") for k, t in {
         "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F}.items()},

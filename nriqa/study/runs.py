@@ -12,8 +12,8 @@ folder's ``config.yaml`` holds the resolved config, ``run_key`` and ``keyed`` (w
 Experiment names:
 
 - ``baseline-<model>``                   Charbonnier only (notebook 01), trained once with ``seed``
-- ``ft-<model>-<slug>``                  baseline + extra terms (notebooks 02, 03, 06)
-- ``w-<model>-<weighting>-<slug>``       a weighting of a combination (notebook 04)
+- ``ft-<model>-<slug>``                  baseline + extra terms (notebooks 02, 03, 06; 04's hand-set weighting)
+- ``w-<model>-<weighting>-<slug>``       a gradient-chosen weighting of a combination (notebook 04)
 - ``gan-<model>-<disc>-w<weight>``       fidelity + adversarial term (notebooks 05, 06)
 - ``gan-<model>-fidelity-only``          the same steps without the GAN term (notebooks 05, 06)
 

@@ -7,23 +7,50 @@ A *spec* is one combination of ``weights.combos``: ``{term: weight}`` including 
 - ``static``  weights from gradient norms measured at the baseline, so that each quality term's
               weighted gradient is ``weights.target_share`` times the reference's;
 - ``online``  all weights 1, re-balanced during training (``weights: gradnorm``).
+
+Every weighting is an *arm* trained once per seed of the profile's ``seeds`` from the one
+baseline (:func:`weighting_arms`); its held-out panel gain (the panel less the combination's own
+terms) is a mean over seeds x clips with a 95 % interval (:mod:`nriqa.analysis.stats`), and the
+claims of :func:`weighting_verdicts` follow from those (:mod:`nriqa.analysis.claims`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
+from nriqa.analysis import claims
+from nriqa.analysis.stats import contrast
 from nriqa.data import build_train_sampler
+from nriqa.errors import ConfigError
 from nriqa.losses import Objective
 from nriqa.train import load_generator
 from nriqa.train.balance import measure_gradients, static_weights
 from nriqa.train.runs import read_log_rows
 
+from . import verdicts as vt
 from .evaluation import artifact_table, evaluate_runs, mean_gain, run_outputs
-from .runs import ensure_finetune, slug, term_label
+from .runs import Job, arm_jobs, slug, term_label, train_arms
 from .text import pct, tied
+
+
+WEIGHTINGS = ("hand", "static", "online")
+"""The weightings this notebook can compare (the module docstring says what each is)."""
+
+
+def weightings(cfg: Mapping[str, Any]) -> list[str]:
+    """The weightings the profile compares: ``weights.weightings`` (default all of
+    :data:`WEIGHTINGS`); a profile that leaves one out trains its arms on no seed (a CPU budget
+    knob: each weighting costs one fine-tune per combination and seed)."""
+    raw = (cfg.get("weights") or {}).get("weightings")
+    if raw is None:
+        return list(WEIGHTINGS)
+    if isinstance(raw, str) or not raw or any(k not in WEIGHTINGS for k in raw) or len(set(raw)) != len(raw):
+        raise ConfigError(f"weights.weightings must be a non-empty list of distinct names from {list(WEIGHTINGS)}, "
+                          f"got {raw!r}")
+    return [k for k in WEIGHTINGS if k in raw]
 
 
 def probe_batches(cfg: Mapping[str, Any], n: int) -> list[dict]:
@@ -62,38 +89,140 @@ def final_weights(run: Path, spec: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(last.get(f"weight/{k}", v)) for k, v in spec.items() if k != "weights"}
 
 
-def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
-                         grads: Mapping[str, Mapping[str, Any]], *, progress: bool = True) -> pd.DataFrame:
-    """Fine-tune every spec of ``weights.combos`` with the three weightings (runs
-    ``w-<model>-<weighting>-<slug>``; ``grads``: term label -> :func:`measure_term_gradients`).
-    One row per run: ``combo, weighting, weights`` (the online run's final ones), ``mean_gain``
-    over the baseline and the artifact measures."""
+def arm_label(combo: str, kind: str) -> str:
+    """The run label of one weighting of one combination, e.g. ``static: cnniqa@embedded``; the
+    hand-set weighting's is the combination's label, as notebook 02 labels the same fine-tune (the
+    evaluation cache is keyed by label, so its scores are reused too)."""
+    return combo if kind == "hand" else f"{kind}: {combo}"
+
+
+def weighting_arms(cfg: Mapping[str, Any], model: str, baseline: Path,
+                   grads: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[int, Job]], dict[str, dict]]:
+    """``({arm label: {seed: job}}, {arm label: meta})``: every spec of ``weights.combos`` under
+    each of :func:`weightings`, once per seed of :func:`nriqa.study.runs.seeds` (``grads``: term label ->
+    :func:`measure_term_gradients`). The ``hand`` arm is the plain fine-tune
+    ``ft-<model>-<slug of the hand weights>``: the folder notebook 02 trains when the hand weights
+    are its grid's (then reused, not trained again); ``static`` and ``online`` are
+    ``w-<model>-<weighting>-<slug>``. ``meta``: ``combo``, ``weighting``, ``terms`` (the objective)
+    and ``measures`` (the combination's terms, left out of its held-out panel)."""
     w = cfg["weights"]
     balance = {"reference": w["reference"], "shares": float(w["target_share"]), "every": int(w["balance_every"])}
-    runs, meta = {"baseline": baseline}, {}
+    arms, meta, chosen = {}, {}, weightings(cfg)
     for spec in w["combos"]:
-        label = term_label(spec)
-        for kind, terms in weighting_specs(cfg, spec, grads[label]).items():
+        combo = term_label(spec)
+        for kind, terms in weighting_specs(cfg, spec, grads[combo]).items():
+            if kind not in chosen:
+                continue
             ft_terms = {k: v for k, v in terms.items() if k != "charbonnier"}
-            name = f"w-{model}-{kind}-{slug({k: 1.0 for k in spec})}"
+            name = None if kind == "hand" else f"w-{model}-{kind}-{slug({k: 1.0 for k in spec})}"
             over = {"balance": balance} if kind == "online" else None
-            runs[name] = ensure_finetune(cfg, model, ft_terms, name=name, train_overrides=over, progress=progress)
-            shown = final_weights(runs[name], spec) if kind == "online" else terms
-            meta[name] = {"combo": label, "weighting": kind,
-                          "weights": ", ".join(f"{k}={v:.3g}" for k, v in shown.items() if k != "weights")}
+            label = arm_label(combo, kind)
+            arms[label] = arm_jobs(cfg, model, ft_terms, baseline=baseline, name=name, train_overrides=over)
+            meta[label] = {"combo": combo, "weighting": kind, "terms": terms,
+                           "measures": [k for k in spec if k not in ("charbonnier", "weights")]}
+    return arms, meta
+
+
+def held_out_gains(scores: pd.DataFrame, meta: Mapping[str, Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
+    """``{combo: run, seed, model, dataset, clip, gain}``: the relative gain over ``baseline`` per
+    arm, seed and clip on the panel less the combination's own terms (a term judging the fine-tune
+    it drove is not a fair judge), for the arms of each combination; a combination whose terms
+    are the whole panel is left out."""
+    out = {}
+    panel = sorted(set(scores["measure"]))
+    for combo in dict.fromkeys(m["combo"] for m in meta.values()):
+        labels = [r for r, m in meta.items() if m["combo"] == combo]
+        own = set(meta[labels[0]]["measures"])
+        rows = scores[scores["run"].isin(["baseline", *labels])]
+        g = vt.gains(rows, [m for m in panel if m not in own])
+        if g is not None:
+            out[combo] = g
+    return out
+
+
+def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
+                         grads: Mapping[str, Mapping[str, Any]], *, progress: bool = True) -> pd.DataFrame:
+    """Fine-tune every spec of ``weights.combos`` with each of :func:`weightings`, once per seed
+    (:func:`weighting_arms`, trained through the profile's ``workers`` pool). One row per arm:
+    ``combo, weighting, weights`` (an online arm's final ones, of its first seed), ``mean_gain``
+    (whole panel, seeds averaged), ``held_out_gain`` with its 95 % interval ``lo, hi`` and ``n``
+    (the panel less the combination's terms; hierarchical bootstrap over seeds x clips) and the
+    artifact measures (of each arm's first seed). ``attrs["verdicts"]``: :func:`weighting_verdicts`."""
+    s = claims.settings(cfg)
+    arms, meta = weighting_arms(cfg, model, baseline, grads)
+    runs = {"baseline": baseline, **train_arms(cfg, arms, progress=progress)}
     scores = evaluate_runs(cfg, runs, model=model)
     gains = mean_gain(scores)
+    held = held_out_gains(scores, meta)
     arts = artifact_table(run_outputs(cfg, runs))
-    rows = [{**meta[r], "mean_gain": gains[r], **arts.loc[r].to_dict()} for r in meta]
-    return pd.DataFrame(rows)
+    rows = []
+    for label, m in meta.items():
+        first = next(iter(runs[label].values()))
+        shown = final_weights(first, m["terms"]) if m["weighting"] == "online" else m["terms"]
+        est = contrast(held[m["combo"]], [label], rng=s.rng(), n_boot=s.n_boot) if m["combo"] in held else None
+        lo, hi = est.interval(0.95) if est else (float("nan"), float("nan"))
+        rows.append({"combo": m["combo"], "weighting": m["weighting"],
+                     "weights": ", ".join(f"{k}={v:.3g}" for k, v in shown.items() if k != "weights"),
+                     "mean_gain": gains[label], "held_out_gain": est.effect if est else float("nan"),
+                     "lo": lo, "hi": hi, "n": est.n if est else "",
+                     **arts.loc[label].to_dict()})
+    out = pd.DataFrame(rows)
+    out.attrs["verdicts"] = weighting_verdicts(held, s)
+    return out
+
+
+def weighting_verdicts(held: Mapping[str, pd.DataFrame], s: claims.Settings) -> list[claims.Verdict]:
+    """The weighting claims per combination, on :func:`held_out_gains` (every seed and clip):
+
+    - the hand-set weights improve the held-out panel (directional, the arm's mean gain);
+    - each gradient-chosen weighting (``static``, ``online``) improves it more than the hand-set
+      weights (directional, the paired difference on seed index and clip);
+    - each gradient-chosen weighting leaves the held-out panel unchanged (no effect beyond the
+      profile's ``verdicts.equivalence_margin``: the NR-IQA term's share is too small to act).
+    """
+    out = []
+    for combo, g in held.items():
+        present = set(g["run"])
+        hand = arm_label(combo, "hand")
+        if hand in present:
+            out.append(claims.directional(f"hand-set weights of {combo} improve the held-out panel",
+                                          contrast(g, [hand], rng=s.rng(), n_boot=s.n_boot),
+                                          note="mean gain over the baseline"))
+        for kind, what in (("static", "static gradient-balanced"), ("online", "online gradient-balanced")):
+            arm = arm_label(combo, kind)
+            if arm not in present:
+                continue
+            if hand in present:
+                out.append(claims.directional(
+                    f"{what} weights of {combo} improve the held-out panel more than the hand-set weights",
+                    contrast(g, [arm], [hand], rng=s.rng(), n_boot=s.n_boot),
+                    note="difference of held-out panel gains"))
+            out.append(claims.no_effect(f"{what} weights of {combo} leave the held-out panel unchanged",
+                                        contrast(g, [arm], rng=s.rng(), n_boot=s.n_boot), s.equivalence_margin,
+                                        note="mean gain over the baseline"))
+    return out
 
 
 def describe_weighting(comparison: pd.DataFrame) -> str:
-    """One line per combination: each weighting's mean panel gain and the best weighting."""
+    """One line per combination: each weighting's held-out panel gain with its 95 % interval (a
+    table without ``held_out_gain``: the mean panel gain) and the highest one, or that they tie.
+    Which differences the seeds and clips resolve is the verdict table's to say."""
+    held = "held_out_gain" in comparison.columns
+    col = "held_out_gain" if held else "mean_gain"
     lines = []
-    for combo, rows in comparison.groupby("combo"):
-        best = rows.loc[rows["mean_gain"].idxmax()]
-        parts = ", ".join(f"{r.weighting} {pct(r.mean_gain)}" for r in rows.itertuples())
-        verdict = "no weighting stands out (tied)" if tied(rows["mean_gain"]) else f"best: {best['weighting']}"
-        lines.append(f"{combo}: mean panel gain {parts} -> {verdict}")
+    for combo, rows in comparison.groupby("combo", sort=False):
+        def one(r) -> str:
+            text = f"{r.weighting} {pct(getattr(r, col))}"
+            if held and np.isfinite(r.lo) and np.isfinite(r.hi):
+                text += f" [{pct(r.lo)}, {pct(r.hi)}]"
+            return text
+        parts = ", ".join(one(r) for r in rows.itertuples())
+        n = f" ({rows['n'].iloc[0]})" if held and rows["n"].iloc[0] else ""
+        if tied(rows[col]):
+            verdict = "no weighting stands out (tied)"
+        else:
+            best = rows.loc[rows[col].idxmax(), "weighting"]
+            verdict = f"highest: {best}" if held else f"best: {best}"
+        what = "held-out panel gain" if held else "mean panel gain"
+        lines.append(f"{combo}: {what}{n} {parts} -> {verdict}")
     return "\n".join(lines)
