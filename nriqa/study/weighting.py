@@ -91,8 +91,7 @@ def final_weights(run: Path, spec: Mapping[str, Any]) -> dict[str, float]:
 
 def arm_label(combo: str, kind: str) -> str:
     """The run label of one weighting of one combination, e.g. ``static: cnniqa@embedded``; the
-    hand-set weighting's is the combination's label, as notebook 02 labels the same fine-tune (the
-    evaluation cache is keyed by label, so its scores are reused too)."""
+    hand-set weighting's is the combination's label, as notebook 02 labels the same fine-tune."""
     return combo if kind == "hand" else f"{kind}: {combo}"
 
 
