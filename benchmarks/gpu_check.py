@@ -303,8 +303,11 @@ def trainer_main(payload: dict) -> int:
             done = json.loads((folder / "done.json").read_text())
         step_s = (long - short) / k
         logged = log["frames_per_s"].dropna().tolist()[1:]  # the first interval holds warm-up and validation
+        logged_step_s = b * t / statistics.median(logged) if logged else None
+        if step_s <= 0 and logged_step_s:  # set-up noise above k steps' time (tiny dry run, busy CPU)
+            step_s = logged_step_s
         row = dict(case, shape=list(case["shape"]), step_s=step_s, frames_per_s=b * t / step_s,
-                   logged_step_s=b * t / statistics.median(logged) if logged else None,
+                   logged_step_s=logged_step_s,
                    peak_mb=float(log["peak_mem_mb"].max()), world_size=int(done.get("world_size", 0)),
                    torchrun_world_size=os.environ.get("WORLD_SIZE"), run_s=[short, long])
     except Exception as exc:  # noqa: BLE001
@@ -431,7 +434,8 @@ def render(rows: list[dict], meta: dict) -> str:
         "Trainer: `nriqa.train.train` (demo profile: embedded clips, Charbonnier, amp and channels_last `auto`, "
         "no compile, grad clipping, EMA) in one process started by `torchrun --standalone --nproc_per_node=1` "
         "(WORLD_SIZE=1: the trainer joins no process group and does not wrap the model in DDP). Step s = "
-        "difference of the wall times of an n-step and an (n+k)-step run (after a warm run), / k; "
+        "difference of the wall times of an n-step and an (n+k)-step run (after a warm run), / k (where that "
+        "difference is not positive, i.e. the runs' set-up varies by more than k steps take, the logged figure); "
         "`logged` = the same from the trainer's own frames/s log (steady-state intervals). Direct loop = the "
         "bare step above at the trainer's input and precision. Peak memory of the trainer: its own log "
         "(CUDA: max_memory_allocated since the process started; CPU: peak RSS).",
