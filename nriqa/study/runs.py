@@ -248,11 +248,11 @@ def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progres
 
 def workers(cfg: Mapping[str, Any]) -> int:
     """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
-    ``0`` or ``"auto"``: one per usable CPU core (:func:`nriqa.config.usable_cores`), each with one torch thread, when training on the CPU;
-    1 on a GPU). Measured on the shared 2-core CPU (``benchmarks/bench_parallel_runs.py``,
-    BENCHMARKS.md): two 1-thread processes beat one 2-thread process by 1.15x on a quiet machine
-    and by several times on a crowded one (workers pay ~5 CPU s each to start), so the default
-    stays 1 and ``auto`` opts in. See :func:`train_jobs`."""
+    ``0`` or ``"auto"``: one per usable CPU core (:func:`nriqa.config.usable_cores`), each with one
+    torch thread, when training on the CPU; 1 on a GPU). Measured on the shared 2-core CPU
+    (``benchmarks/bench_parallel_runs.py``, BENCHMARKS.md): two 1-thread processes beat one
+    2-thread process by 1.15x on a quiet machine and by several times on a crowded one (workers
+    pay ~5 CPU s each to start), so the default stays 1 and ``auto`` opts in. See :func:`train_jobs`."""
     raw = cfg.get("workers", 1)
     if raw in (0, "auto"):
         on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
@@ -275,6 +275,31 @@ def _train_job(cfg: dict, init_from: Path | None) -> Path:
     return ensure_run(cfg, init_from=init_from, progress=False)
 
 
+def in_pool(fn, args: list[tuple], *, n_workers: int, what=None) -> None:
+    """``fn(*a)`` for every ``a`` of ``args`` in ``min(n_workers, len(args))`` spawned processes
+    (``concurrent.futures.ProcessPoolExecutor``), each with ``torch threads / n_workers`` threads and
+    the kit NR-IQA measures registered (:func:`_worker_init`); ``what(processes, threads)``, when
+    given, is the line printed first (or None). An error in one call is raised here once the others
+    finished."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    k = min(n_workers, len(args))
+    threads = max(1, torch.get_num_threads() // n_workers)
+    line = what(k, threads) if what else None
+    if line:
+        print(line, flush=True)
+    with ProcessPoolExecutor(max_workers=k, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = [pool.submit(fn, *a) for a in args]
+        errors = [f.exception() for f in futures]
+    for err in errors:
+        if err is not None:
+            raise err
+
+
 def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: int = 1,
                progress: bool = True) -> list[Path]:
     """Train independent runs ``[(resolved config, init_from)]`` (each skipped when done, resumed
@@ -286,22 +311,12 @@ def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: 
     todo = [(dict(cfg), init) for (cfg, init), f in zip(jobs, folders) if not run_is_done(f)]
     if n_workers <= 1 or len(todo) <= 1:
         return [ensure_run(cfg, init_from=init, progress=progress) for cfg, init in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    import torch
+    def what(k: int, threads: int) -> str | None:
+        names = ", ".join(run_dir(cfg, init).name for cfg, init in todo)
+        return f"training {len(todo)} runs in {k} processes of {threads} thread(s): {names}" if progress else None
 
-    threads = max(1, torch.get_num_threads() // n_workers)
-    if progress:
-        print(f"training {len(todo)} runs in {min(n_workers, len(todo))} processes of {threads} thread(s): "
-              + ", ".join(run_dir(cfg, init).name for cfg, init in todo), flush=True)
-    with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(threads,)) as pool:
-        futures = [pool.submit(_train_job, cfg, init) for cfg, init in todo]
-        errors = [f.exception() for f in futures]
-    for err in errors:
-        if err is not None:
-            raise err
+    in_pool(_train_job, todo, n_workers=n_workers, what=what)
     return folders
 
 
@@ -456,22 +471,10 @@ def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = T
     does (each training is seeded by its config, so the results are those of serial training)."""
     todo = list({j.folder: j for j in jobs if not iqa_run_is_done(j.folder)}.values())
     if n_workers > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        def what(k: int, threads: int) -> str | None:
+            return f"training {len(todo)} IQA models in {k} processes of {threads} thread(s)" if progress else None
 
-        import torch
-
-        k = min(n_workers, len(todo))
-        threads = max(1, torch.get_num_threads() // n_workers)
-        if progress:
-            print(f"training {len(todo)} IQA models in {k} processes of {threads} thread(s)", flush=True)
-        with ProcessPoolExecutor(max_workers=k, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_init, initargs=(threads,)) as pool:
-            futures = [pool.submit(_iqa_job, job) for job in todo]
-            errors = [f.exception() for f in futures]
-        for err in errors:
-            if err is not None:
-                raise err
+        in_pool(_iqa_job, [(job,) for job in todo], n_workers=n_workers, what=what)
     else:
         for job in todo:
             _iqa_job(job, progress=progress)
