@@ -339,7 +339,8 @@ def _periodic_part(p: Tensor, g: Tensor, *, min_freq: float, peak: float, radius
     zone = _gauss(1 - edge_mask(g, threshold=threshold, dilate=away).float(), 1.0)
     hann = _hann2d(h, w, p.device, p.dtype)
     win = hann * zone                                                     # (N,1,H,W)
-    r = ycbcr(p) - ycbcr(g)
+    yp, yg = ycbcr(p), ycbcr(g)
+    r = yp - yg
     r = r - r.mean((-2, -1), keepdim=True)
 
     def power(x: Tensor, wx: Tensor = win) -> Tensor:
@@ -349,7 +350,7 @@ def _periodic_part(p: Tensor, g: Tensor, *, min_freq: float, peak: float, radius
     fx = torch.fft.fftfreq(w, device=p.device).abs().view(1, -1)
     high = (torch.maximum(fy, fx) >= min_freq).to(p.dtype)
     pr = power(r)
-    added = pr * (power(ycbcr(p)) > power(ycbcr(g))).to(p.dtype) * high
+    added = pr * (power(yp) > power(yg)).to(p.dtype) * high
     background = _box_mean(pr, radius)
     # frame-wide: per unit of window power, as strong off the edges as over the whole frame (share)
     everywhere = power(r, hann) / hann.pow(2).sum()
@@ -366,9 +367,10 @@ _PERIODIC = dict(min_freq=0.24, peak=20.0, radius=7, away=2, threshold=0.15, sha
 
 
 @torch.no_grad()
-def periodic_pattern(pred: Tensor, gt: Tensor, *, min_freq: float = 0.24, peak: float = 20.0, radius: int = 7,
-             away: int = 2, threshold: float = 0.15, share: float = 0.25, floor: float = 1 / 255,
-             window: float = 2.0) -> ArtifactMap:
+def periodic_pattern(pred: Tensor, gt: Tensor, *, min_freq: float = _PERIODIC["min_freq"],
+                     peak: float = _PERIODIC["peak"], radius: int = _PERIODIC["radius"],
+                     away: int = _PERIODIC["away"], threshold: float = _PERIODIC["threshold"],
+                     share: float = _PERIODIC["share"], floor: float = 1 / 255, window: float = 2.0) -> ArtifactMap:
     """Periodic pattern over the whole frame: a fine dot grid or stripes of period <= 4 px.
 
     Residual ``r = YCbCr(pred) - YCbCr(gt)`` (per-frame mean removed), windowed by a 2-D Hann window

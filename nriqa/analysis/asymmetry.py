@@ -29,6 +29,8 @@ from nriqa import quality
 from nriqa.data.iqa_sets import PSEUDO_TERMS, pseudo_terms
 from nriqa.viz import plots
 
+from .stats import row_spearman
+
 
 def _logistic4(x, b1, b2, b3, b4):
     return (b1 - b2) / (1 + np.exp(-(x - b3) / np.abs(b4) - 1e-12)) + b2
@@ -200,11 +202,7 @@ def level_order_srcc(scores: np.ndarray, sources, kinds, levels, *, higher_bette
         if not np.all(np.isfinite(x)):
             raise ValueError("scores contain NaN/inf")
         flat = np.ptp(x, axis=1) == 0
-        rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
-        rx -= rx.mean(axis=1, keepdims=True)
-        ry -= ry.mean(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+        rho = row_spearman(x, y)
         i, j = np.triu_indices(x.shape[1], 1)                              # tau-b over the image pairs
         dx, dy = np.sign(x[:, j] - x[:, i]), np.sign(y[:, j] - y[:, i])
         pairs = len(i)

@@ -188,10 +188,14 @@ def _check_output(out: Any, name: str, source: str, hr_shape: tuple, clamped: bo
     return out.float().clamp(0, 1).cpu()
 
 
+def _path_hash(folder: str | Path) -> str:
+    """10 hex digits of the folder's resolved path: names its cache files, whatever label it has."""
+    return hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
+
+
 def _outputs_path(cache: Path, run_dir: Path, key: str) -> Path:
     """``<cache>/outputs__<hash of the run folder's path>__<key>.pt``: one file per run folder."""
-    tag = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:10]
-    return cache / f"outputs__{tag}__{key}.pt"
+    return cache / f"outputs__{_path_hash(run_dir)}__{key}.pt"
 
 
 def _read_cached_outputs(path: Path, test_set: Sequence[Mapping]) -> dict[str, torch.Tensor] | None:
@@ -373,8 +377,7 @@ def _folder_tag(source: Any) -> str:
     """``<folder name>-<hash of its resolved path>`` for a run / frame folder ('' for a module or a
     dict of tensors)."""
     if isinstance(source, (str, Path)):
-        p = Path(source).resolve()
-        return f"{_safe(p.name)}-{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"
+        return f"{_safe(Path(source).resolve().name)}-{_path_hash(source)}"
     return ""
 
 

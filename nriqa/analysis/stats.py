@@ -298,6 +298,20 @@ def seed_bootstrap(arr: np.ndarray, *, rng: np.random.Generator, n_boot: int) ->
 
 # --------------------------------------------------------------------------- rank correlation
 
+RHO_CAP = 0.999
+"""``|rho|`` cap before Fisher's ``z = atanh(rho)`` (a perfect rank correlation has no finite z)."""
+
+
+def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair of ``a`` and ``b`` ``(..., n)`` (average ranks along the last
+    axis, then Pearson's r of the ranks); NaN where a row is constant."""
+    ra, rb = sps.rankdata(a, axis=-1), sps.rankdata(b, axis=-1)
+    ra = ra - ra.mean(axis=-1, keepdims=True)
+    rb = rb - rb.mean(axis=-1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ra * rb).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
+
 @dataclass(frozen=True)
 class Correlation:
     """Spearman's ``rho`` over ``n`` points with a bootstrap interval ``(lo, hi)`` (``nan`` when
@@ -336,8 +350,8 @@ def spearman_interval(x: Sequence[float], y: Sequence[float], *, rng: np.random.
     den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
     keep = den > 0                                   # a replicate with a constant variable has no rho
     r = (a * b).sum(axis=1)[keep] / den[keep]
-    zs = np.arctanh(np.clip(r, -0.999, 0.999))
+    zs = np.arctanh(np.clip(r, -RHO_CAP, RHO_CAP))
     se = max(float(np.std(zs, ddof=1)) if zs.size > 1 else 0.0, math.sqrt(1.06 / (n - 3)))
-    z = math.atanh(max(-0.999, min(0.999, rho)))
+    z = math.atanh(max(-RHO_CAP, min(RHO_CAP, rho)))
     q = float(sps.t.ppf(0.5 + level / 2, n - 3))
     return Correlation(rho, math.tanh(z - q * se), math.tanh(z + q * se), n)

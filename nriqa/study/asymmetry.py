@@ -19,7 +19,7 @@ import pandas as pd
 from nriqa import quality
 from nriqa.analysis import assessment_accuracy, asymmetry_correlation, claims
 from nriqa.analysis.asymmetry import fr_pseudo_terms
-from nriqa.analysis.rankboot import cube_means, gain_cube
+from nriqa.analysis.rankboot import cube_means, gain_cube, seed_means
 from nriqa.data.iqa_sets import DATASETS, load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import distortion_set
@@ -139,11 +139,11 @@ def seed_range(gains: pd.DataFrame) -> pd.DataFrame:
     gains (each the mean over test clips) in :func:`optimization_gains` -- the bar the scatter
     draws through each point."""
     names = list(dict.fromkeys(gains["run"]))
-    with warnings.catch_warnings():   # a measure with fewer seeds has all-NaN padding rows
+    per_seed = seed_means(gain_cube(gains, names)) if names else np.empty((0, 1))
+    with warnings.catch_warnings():   # a measure with fewer seeds has all-NaN padding entries
         warnings.simplefilter("ignore", RuntimeWarning)
-        per_seed = np.nanmean(gain_cube(gains, names), axis=2) if names else np.empty((0, 1))
-    return pd.DataFrame({"measure": names, "gain_seed_min": np.nanmin(per_seed, axis=1),
-                         "gain_seed_max": np.nanmax(per_seed, axis=1)})
+        lo, hi = np.nanmin(per_seed, axis=1), np.nanmax(per_seed, axis=1)
+    return pd.DataFrame({"measure": names, "gain_seed_min": lo, "gain_seed_max": hi})
 
 
 def describe_asymmetry(table: pd.DataFrame) -> str:
