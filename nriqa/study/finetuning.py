@@ -9,11 +9,12 @@ The first paper's design fine-tunes that grid on every model of ``finetune.model
 """
 from __future__ import annotations
 
-import pandas as pd
-
 from typing import Any, Mapping
 
+import pandas as pd
+
 from nriqa.analysis import gain_matrix, relative_gain
+
 from .evaluation import Runs, evaluate_runs, seed_mean, test_sets
 from .runs import finetune_models
 from .text import pct, tied
