@@ -28,19 +28,24 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m nriqa run --profile $(PROFILE)
 
-## Whole test suite: pytest unit tests, nbval over the notebooks in the smoke profile, then the
-## same notebooks executed by `nriqa run` (reusing the runs nbval trained: both use runs/smoke)
-## and checked for one image output per saved figure (tests/test_executed_notebooks.py).
+## Whole test suite: pytest unit tests; nbval over the notebooks in the smoke profile (a CPU budget of
+## one core, one training process); the same notebooks again by `nriqa run` into a second run root (a
+## budget of two cores, two training processes, a busy process beside it), checked for one image output
+## per saved figure (tests/test_executed_notebooks.py) and for the same summary.json bytes and trained
+## tensors as the first pass (tests/test_reproducible.py).
 SMOKE_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights
+AGAIN_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs/again NRIQA_WEIGHTS=$(CURDIR)/runs/again/smoke/weights
 test: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10 -m "not browser"
-	rm -rf runs/smoke
-	$(SMOKE_ENV) NRIQA_STATIC=1 \
+	rm -rf runs/smoke runs/again
+	$(SMOKE_ENV) NRIQA_THREADS=1 NRIQA_STATIC=1 \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  notebooks -q -p no:cacheprovider
-	$(SMOKE_ENV) $(PY) -m nriqa run --profile smoke --run-root $(CURDIR)/runs
-	NRIQA_EXECUTED=$(CURDIR)/runs/smoke/notebooks \
-	  $(PY) -m pytest tests/test_executed_notebooks.py -q -p no:cacheprovider
+	$(AGAIN_ENV) NRIQA_THREADS=2 $(PY) tests/beside_busy.py \
+	  $(PY) -m nriqa run --profile tests/profiles/smoke_two_workers.yaml --run-root $(CURDIR)/runs/again
+	NRIQA_EXECUTED=$(CURDIR)/runs/again/smoke/notebooks \
+	  NRIQA_REPRO_A=$(CURDIR)/runs/smoke NRIQA_REPRO_B=$(CURDIR)/runs/again/smoke \
+	  $(PY) -m pytest tests/test_executed_notebooks.py tests/test_reproducible.py -q -p no:cacheprovider
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q

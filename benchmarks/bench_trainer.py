@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from nriqa.config import load_profile, resolve_device
+from nriqa.compute import resolve_device
+from nriqa.config import load_profile
 from nriqa.train import read_log, train
 
 BASE = {"charbonnier": 1.0}

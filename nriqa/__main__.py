@@ -29,7 +29,7 @@ import os
 import sys
 
 from nriqa import __version__
-from nriqa.config import set_cpu_threads
+from nriqa.compute import set_cpu_threads
 from nriqa.errors import UserError, one_line
 
 COMMANDS = {

@@ -145,7 +145,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "model": (S, "train/runs.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
     "models": (L, "study/runs.py"), "model_size": (S, "train/runs.py"), "panel": (L, "study/evaluation.py"),
     "spynet_weights": (S, "train/runs.py"),
-    "seeds": (L, "study/runs.py"), "workers": ((int, str), "study/runs.py"),
+    "seeds": (L, "study/runs.py"), "workers": ((int, str), "study/runs.py"), "threads": (I, "compute.py"),
     # nriqa.data.factory
     **{f"data.{k}": (t, "data/factory.py") for k, t in {
         "source": S, "root": S, "degradation": S, "scale": I, "num_frames": I, "lr_patch": I, "batch_size": I,
@@ -374,83 +374,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def resolve_device(device: str | None = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``; other values pass through."""
-    # torch is imported here, not at module top: reading profiles (the CLI, every subpackage)
-    # must not pay for importing torch.
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA device")
-    return str(device)
-
-
 def dump(cfg: Mapping[str, Any]) -> str:
     """YAML text of a resolved config (stable key order)."""
     return yaml.safe_dump(dict(cfg), sort_keys=False)
-
-
-def _runnable_others(samples: int = 5, every: float = 0.01) -> float:
-    """How many other tasks want a CPU right now: the median of the runnable count in
-    ``/proc/loadavg`` (which counts this process too) over a few samples, less one. Falls back to
-    the 1-minute load average where ``/proc`` is missing. Instantaneous on purpose: the load
-    average trails by a minute, so right after this kit's own busy work it would count that work."""
-    import statistics
-    import time
-
-    counts = []
-    for i in range(samples):
-        try:
-            with open("/proc/loadavg") as f:
-                counts.append(int(f.read().split()[3].split("/")[0]))
-        except (OSError, IndexError, ValueError):
-            return float(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0.0
-        if i + 1 < samples:
-            time.sleep(every)
-    return max(0.0, statistics.median(counts) - 1)
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where the
-    platform has no affinity), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def cpu_threads(*, cores: int | None = None, busy: float | None = None) -> int:
-    """Torch CPU threads for one process on a machine it may share with other CPU-heavy work.
-
-    ``$NRIQA_THREADS`` when set; else the cores this process may run on (``os.sched_getaffinity``)
-    less the other tasks that want a CPU now (``busy``, default :func:`_runnable_others`), rounded,
-    at least 1: on 2 cores with one other busy process that is 1 thread, not 2 threads fighting
-    over the one free core (see BENCHMARKS.md, "Threads on a busy machine")."""
-    env = os.environ.get("NRIQA_THREADS", "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ConfigError(f"NRIQA_THREADS must be a whole number >= 1, got {env!r}")
-        return int(env)
-    if cores is None:
-        cores = usable_cores()
-    if busy is None:
-        busy = _runnable_others()
-    return max(1, min(cores, round(cores - busy)))
-
-
-def set_cpu_threads() -> int:
-    """Apply :func:`cpu_threads` (returns it), unless ``OMP_NUM_THREADS`` was chosen by the user
-    (then that count stands and is returned). Called when the CLI, the notebook runner's kernels
-    and the test session start. Before torch is imported it sets ``OMP_NUM_THREADS`` (torch reads
-    it on import: nothing imports torch only for this); after, ``torch.set_num_threads``."""
-    import sys
-
-    chosen = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if chosen.isdigit() and int(chosen) >= 1 and os.environ.get("_NRIQA_OMP_SET") != chosen:
-        return int(chosen)
-    n = cpu_threads()
-    os.environ["OMP_NUM_THREADS"] = os.environ["_NRIQA_OMP_SET"] = str(n)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
-    return n

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import set_cpu_threads
+from .compute import set_cpu_threads
 from .errors import UserError
 from .paths import REPO_ROOT, runs_dir
 
@@ -212,18 +212,16 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
         seconds[book.stem] = time.time() - t0
         print(f"[nriqa run] {book.name} done in {seconds[book.stem]:.0f} s -> {target}", flush=True)
         done.append(target)
-    _record_times(name, run_root, params.get("SEED"), seconds)
+    _record_times(name, run_root, seconds)
     return done
 
 
-def _record_times(profile: str, run_root: Path, seed, seconds: dict[str, float]) -> None:
-    """The run's notebook times in the findings summary (section ``run``)."""
-    from .study.summary import finding, record
+def _record_times(profile: str, run_root: Path, seconds: dict[str, float]) -> None:
+    """The run's notebook times in ``<RUN_ROOT>/<profile>/timing.json`` (not in summary.json, whose
+    numbers the commit and profile alone decide)."""
+    from .study.summary import record_timing
 
-    record({"name": profile, "run_root": str(run_root), "seed": seed}, "run", {
-        "notebook_time": finding("time to execute the notebooks of the last `nriqa run`", sum(seconds.values()) / 60,
-                                 fmt=".1f", unit="min", n=len(seconds)),
-        "notebooks": "notebooks executed: " + ", ".join(seconds)})
+    record_timing(Path(run_root) / profile, seconds)
 
 
 def render_findings_into_readme(profile: str, run_root: Path | None = None,

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from nriqa.config import dump, resolve_device
+from nriqa.compute import resolve_device
+from nriqa.config import dump
 from nriqa.errors import ConfigError, UserError
 
 KINDS = ("iqa", "baseline", "finetune", "evaluate")

@@ -21,7 +21,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one process per core already: one thread each
     os.environ.setdefault("NRIQA_THREADS", "1")
 
-from nriqa.config import set_cpu_threads  # noqa: E402 - after the environment above
+from nriqa.compute import set_cpu_threads  # noqa: E402 - after the environment above
 
 set_cpu_threads()  # torch threads = free cores (OMP_NUM_THREADS, when set, stands)
 _threads_checked = [time.monotonic()]

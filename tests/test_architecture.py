@@ -3,7 +3,7 @@
 Every ``import`` / ``from ... import`` statement in every module under ``nriqa/`` counts, at
 module level or inside a function (relative imports resolved), and so does a call
 ``importlib.import_module("nriqa....")`` / ``__import__("nriqa....")`` with a literal name.
-``nriqa.paths``, ``nriqa.config`` and ``nriqa.errors`` may be imported by everyone.
+``nriqa.paths``, ``nriqa.config``, ``nriqa.compute`` and ``nriqa.errors`` may be imported by everyone.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PACKAGE_DIR = Path(nriqa.__file__).resolve().parent
 
 #: unit (subpackage or top-level module of nriqa) -> layer; an import must go to a lower layer
 LAYERS = {
-    "paths": 0, "config": 0, "errors": 0,
+    "paths": 0, "config": 0, "errors": 0, "compute": 0,
     "data": 1,
     "models": 2,
     "quality": 3,
@@ -31,7 +31,7 @@ LAYERS = {
     "study": 9,
     "runner": 10, "sweep": 10, "__main__": 10,
 }
-SHARED = {"paths", "config", "errors"}   # importable from every layer
+SHARED = {"paths", "config", "errors", "compute"}   # importable from every layer
 
 
 @dataclass(frozen=True)

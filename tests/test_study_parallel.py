@@ -1,29 +1,30 @@
 """Independent fine-tunes trained in worker processes (profile key ``workers``) give the runs that
-serial training gives: the same folders, the same weights."""
+serial training gives, whatever threads the calling process had: the same folders, the same weights."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from nriqa import config
+from nriqa import compute
 from nriqa.errors import ConfigError
 from nriqa.study import runs
 from nriqa.train.checkpoint import load_checkpoint
 
 
-def _grid_runs(root, n_workers: int) -> dict:
-    cfg = runs.profile("smoke", device="cpu", run_root=str(root))
-    cfg["workers"] = n_workers
+def _grid_runs(root, n_workers: int, process_threads: int) -> dict:
     before = torch.get_num_threads()
-    torch.set_num_threads(1)  # each worker trains with one thread; the serial reference does too (same sums)
+    torch.set_num_threads(process_threads)  # what the machine's load gave this process: must not matter
     try:
+        cfg = runs.profile("smoke", device="cpu", run_root=str(root))
+        cfg["workers"] = n_workers
         return runs.finetune_runs(cfg, "basicvsrpp", {"gmsd": {"gmsd": 0.5}}, progress=False)
     finally:
         torch.set_num_threads(before)
 
 
-def test_two_workers_train_the_same_runs_as_one(tmp_path):
-    serial, parallel = _grid_runs(tmp_path / "a", 1), _grid_runs(tmp_path / "b", 2)
+def test_two_workers_train_the_same_runs_as_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("NRIQA_THREADS", "2")  # a budget of 2 cores: two workers of the profile's 1 thread
+    serial, parallel = _grid_runs(tmp_path / "a", 1, 2), _grid_runs(tmp_path / "b", 2, 1)
     assert list(parallel["gmsd"]) == [0, 1]                               # smoke: seeds [0, 1]
     for label in serial:
         for seed, folder in serial[label].items():
@@ -36,11 +37,34 @@ def test_two_workers_train_the_same_runs_as_one(tmp_path):
     assert any(not torch.equal(s0[k], s1[k]) for k in s0)                 # the seeds are different runs
 
 
-def test_workers_setting():
+def test_workers_setting(monkeypatch):
+    monkeypatch.setenv("NRIQA_THREADS", "3")
     assert runs.workers({}) == 1 and runs.workers({"workers": 3}) == 3
+    assert runs.workers({"workers": 5}) == 3 and runs.workers({"workers": 3, "threads": 2}) == 1  # the budget caps it
+    monkeypatch.setenv("NRIQA_THREADS", "64")
     assert runs.workers({"workers": "auto", "device": "cuda"}) == 1
     assert runs.workers({"workers": 0, "device": "cpu"}) == runs.workers({"workers": "auto", "device": "cpu"}) >= 1
-    assert runs.workers({"workers": "auto", "device": "cpu"}) == config.usable_cores()   # the affinity, as threads
+    assert runs.workers({"workers": "auto", "device": "cpu"}) == compute.usable_cores()   # the affinity, as threads
     assert runs.profile("demo", device="cpu", overrides=["workers=auto"])["workers"] == "auto"
     with pytest.raises(ConfigError, match="workers"):
         runs.workers({"workers": -1})
+
+
+def test_kit_iqa_models_trained_in_workers_equal_serial_ones(tmp_path, monkeypatch):
+    """ensure_kit_iqa trains pending kit models in the profile's workers: the same tensors as one process."""
+    import os
+
+    models = {}
+    for budget, root in (("1", tmp_path / "serial"), ("2", tmp_path / "pool")):
+        monkeypatch.setenv("NRIQA_THREADS", budget)
+        monkeypatch.setenv("NRIQA_WEIGHTS", str(root / "weights"))
+        cfg = runs.profile("smoke", device="cpu", run_root=str(root),
+                           overrides=["iqa.models=[cnniqa,vitiqa]", "iqa.per_arch.vitiqa.steps=3", "workers=2"])
+        table = runs.ensure_kit_iqa(cfg, progress=False)
+        assert list(table.index) == ["cnniqa@embedded", "vitiqa@embedded"]
+        models[budget] = {a: torch.load(root / "smoke" / "iqa" / a / "model.pt", weights_only=False)
+                          for a in ("cnniqa", "vitiqa")}
+    assert os.environ["NRIQA_THREADS"] == "2"
+    for arch, saved in models["1"].items():
+        a, b = saved["state_dict"], models["2"][arch]["state_dict"]
+        assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), arch

@@ -118,13 +118,15 @@ def test_demo_run_renders_findings_into_readme(tmp_path, monkeypatch):
     from nriqa.runner import _record_times, render_findings_into_readme
 
     monkeypatch.setenv("NRIQA_FIGURES", str(tmp_path / "figs"))
-    _record_times("demo", tmp_path, 0, {"00_tour": 60.0, "01_baseline_training": 120.0})
+    S.record(_cfg(tmp_path), "01_baseline", {"x": 1.0})
+    _record_times("demo", tmp_path, {"00_tour": 60.0, "01_baseline_training": 120.0})
     readme = tmp_path / "README.md"
     readme.write_text(f"{S.START}\n{S.PLACEHOLDER}\n{S.END}\n")
     assert render_findings_into_readme("smoke", tmp_path, readme=readme) is None
     assert render_findings_into_readme("demo", tmp_path, readme=readme) == readme
     assert "notebooks of the last `nriqa run`: 3.0 min (n = 2)" in readme.read_text()
-    assert (tmp_path / "figs" / "summary.json").exists()
+    assert (tmp_path / "figs" / "summary.json").exists() and (tmp_path / "figs" / "timing.json").exists()
+    assert "notebook" not in (tmp_path / "figs" / "summary.json").read_text()   # wall times stay out of it
 
 
 def test_readme_findings_agree_with_the_committed_summary():
@@ -134,7 +136,7 @@ def test_readme_findings_agree_with_the_committed_summary():
     assert block is not None, "README.md lost its findings markers"
     committed = REPO_ROOT / "figures" / "summary.json"
     if committed.exists():
-        assert block == S.render_findings(S.read_summary(committed)), (
+        assert block == S.render_findings(S.read_summary(committed), S.read_timing(committed)), (
             "README's findings block differs from figures/summary.json: run "
             "python -m nriqa findings --profile demo --write README.md after a demo run")
     else:
@@ -146,3 +148,39 @@ def test_every_notebook_with_findings_records_them():
     for n in ("01", "02", "03", "04", "05", "06"):
         src = next((REPO_ROOT / "notebooks" / "src").glob(f"{n}_*.py")).read_text()
         assert re.search(r'record\(cfg, "%s_' % n, src), f"notebook {n} records no findings"
+
+
+def test_summary_holds_no_time_and_carries_the_manifest(tmp_path):
+    """Two records of the same values give the same bytes (no clock in the file); a resolved profile
+    adds its manifest, rendered as one line."""
+    cfg = {**_cfg(tmp_path), "device": "cpu", "threads": 1}
+    path = S.record(cfg, "01_baseline", {"x": 1.0})
+    first = path.read_text()
+    path.unlink()
+    S.record(cfg, "01_baseline", {"x": 1.0})
+    assert path.read_text() == first
+    m = json.loads(first)["manifest"]
+    assert m["threads"] == 1 and m["device"] == "cpu" and m["packages"]["torch"]
+    assert "1 thread(s) per job" in S.render_findings(json.loads(first))
+
+
+def test_findings_warn_when_the_checkout_differs(tmp_path):
+    """A summary whose manifest names other versions, or a commit git does not know, is flagged."""
+    from nriqa.compute import resolve_device
+    from nriqa.config import load_profile
+    from nriqa.study.manifest import manifest
+
+    cfg = {**load_profile("demo"), "run_root": str(tmp_path)}
+    cfg["device"] = resolve_device("auto")
+    path = S.record(cfg, "01_baseline", {"x": 1.0})
+    data = json.loads(path.read_text())
+    assert not [w for w in S.stale_findings("demo", [path]) if "torch" in w or "threads" in w]
+    data["manifest"] = {**manifest(cfg), "commit": "0" * 40, "code_changed": False, "threads": 2,
+                        "packages": {**manifest(cfg)["packages"], "torch": "0.0.1"}}
+    path.write_text(json.dumps(data))
+    warnings = " | ".join(S.stale_findings("demo", [path]))
+    assert "torch 0.0.1 then" in warnings and "threads 2 then, 1 here" in warnings
+    assert "cannot compare the code with 0000000" in warnings
+    del data["manifest"]
+    path.write_text(json.dumps(data))
+    assert "records no manifest" in S.stale_findings("demo", [path])[0]

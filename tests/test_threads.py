@@ -1,23 +1,30 @@
-"""Torch threads follow the free cores of a shared machine (nriqa.config.cpu_threads)."""
+"""A job computes with the profile's threads; the machine's load decides only how many jobs run at
+once (nriqa.compute)."""
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
-from nriqa.config import cpu_threads, set_cpu_threads
+from nriqa.compute import (concurrent_jobs, cpu_budget, job_threads, runnable_others, set_cpu_threads,
+                           use_job_numerics)
 from nriqa.errors import ConfigError
 
 
 @pytest.mark.parametrize("cores, busy, want", [(2, 0, 2), (2, 0.4, 2), (2, 1, 1), (2, 5, 1), (16, 3, 13), (1, 0, 1)])
-def test_threads_are_the_free_cores(monkeypatch, cores, busy, want):
+def test_budget_is_the_free_cores(monkeypatch, cores, busy, want):
     monkeypatch.delenv("NRIQA_THREADS", raising=False)
-    assert cpu_threads(cores=cores, busy=busy) == want
+    assert cpu_budget(cores=cores, busy=busy) == want
 
 
-def test_nriqa_threads_wins_and_is_checked(monkeypatch):
+def test_nriqa_threads_sets_the_budget_and_is_checked(monkeypatch):
     monkeypatch.setenv("NRIQA_THREADS", "3")
-    assert cpu_threads(cores=2, busy=2) == 3
-    monkeypatch.setenv("NRIQA_THREADS", "zero")
-    with pytest.raises(ConfigError, match="NRIQA_THREADS"):
-        cpu_threads()
+    assert cpu_budget(cores=2, busy=2) == 3
+    for bad in ("zero", "0", "-1", "1.5"):
+        monkeypatch.setenv("NRIQA_THREADS", bad)
+        with pytest.raises(ConfigError, match="NRIQA_THREADS"):
+            cpu_budget()
 
 
 def test_set_cpu_threads_keeps_the_users_omp_num_threads(monkeypatch):
@@ -33,7 +40,48 @@ def test_set_cpu_threads_keeps_the_users_omp_num_threads(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_busy_count_is_measured_now():
-    from nriqa.config import _runnable_others
+def test_a_busy_process_is_counted():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert runnable_others(samples=9, every=0.01) >= 1
+    finally:
+        busy.kill()
+        busy.wait()
 
-    assert _runnable_others(samples=3, every=0.001) >= 0
+
+def test_job_threads_come_from_the_profile_and_are_checked():
+    assert job_threads({}) == 1 and job_threads({"threads": 3}) == 3
+    for bad in (0, -2, 1.5, "2", True):
+        with pytest.raises(ConfigError, match="threads"):
+            job_threads({"threads": bad})
+
+
+def test_use_job_numerics_ignores_the_machine(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("NRIQA_THREADS", "2")
+        torch.set_num_threads(2)
+        assert use_job_numerics({"threads": 1, "device": "cpu"}) == 1
+        assert torch.get_num_threads() == 1
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(before)
+        torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("budget, threads, workers, want", [(2, 1, 2, 2), (1, 1, 2, 1), (2, 2, 2, 1), (16, 2, 4, 4),
+                                                            (1, 4, 3, 1)])
+def test_the_load_decides_how_many_jobs_run_at_once(budget, threads, workers, want):
+    cfg = {"threads": threads, "device": "cpu"}
+    assert concurrent_jobs(cfg, workers, budget=budget) == want
+    assert concurrent_jobs({**cfg, "device": "cuda"}, workers, budget=budget) == workers
+
+
+def test_threads_key_the_run_folder():
+    from nriqa.config import load_profile
+    from nriqa.train.runs import run_key
+
+    cfg = load_profile("smoke")
+    assert run_key(cfg) != run_key({**cfg, "threads": 2})
+    assert run_key(cfg) == run_key({**cfg, "workers": 2})   # how many at once: not the result

@@ -29,12 +29,13 @@ import torch
 
 from nriqa import quality
 from nriqa.data import build_train_sampler, degrade, embedded_clips
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import figure_dir, profile
 from nriqa.viz import save_figure
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
-print("profile:", cfg["name"])
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 
 # %% [markdown]
 # ## Real frames, offline

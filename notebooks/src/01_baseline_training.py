@@ -36,12 +36,14 @@ import torch
 from nriqa.study import baseline as study
 from nriqa.study.clock import timed
 from nriqa.study.evaluation import test_set
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_baseline, figure_dir, profile
 from nriqa.train import load_generator, read_log
 from nriqa.viz import save_figure
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 models = MODELS or cfg["models"]
 clips = test_set(cfg)
 print(f"profile {cfg['name']}: models {models}, {cfg['train']['steps']} steps, "

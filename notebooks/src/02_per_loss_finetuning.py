@@ -33,10 +33,12 @@ SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of 
 from nriqa.study import finetuning as study
 from nriqa.study.clock import timed
 from nriqa.study.evaluation import evaluate_runs, save_table
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, finetune_grid, finetune_runs, profile, profile_root
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 model = cfg["finetune"]["model"]
 grid = finetune_grid(cfg)
 print(f"fine-tuning {model} with {len(grid)} objectives for {cfg['finetune']['steps']} steps each")

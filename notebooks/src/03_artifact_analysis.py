@@ -39,12 +39,14 @@ from nriqa.analysis import gain_heatmap, metric_hacking, relative_gain
 from nriqa.study import artifacts as study
 from nriqa.study.clock import timed
 from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, first_seed, run_outputs
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
 from nriqa.viz import save_figure
 from nriqa.viz.widgets import compare_frames
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 model = cfg["finetune"]["model"]
 grid = finetune_grid(cfg)
 with timed("loading notebook 02's runs and scores"):

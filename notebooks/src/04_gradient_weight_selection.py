@@ -40,12 +40,14 @@ from nriqa.analysis import claims
 
 from nriqa.study import weighting as study
 from nriqa.study.clock import timed
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_baseline, ensure_kit_iqa, figure_dir, profile, term_label
 from nriqa.viz import save_figure
 from nriqa.viz.widgets import weight_explorer
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 model = cfg["finetune"]["model"]
 wcfg = cfg["weights"]
 ensure_kit_iqa(cfg)

@@ -36,11 +36,13 @@ from IPython.display import Markdown
 from nriqa.analysis import claims
 from nriqa.study import adversarial as study
 from nriqa.study.clock import timed
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile, seeds
 from nriqa.viz import save_figure
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 acfg = cfg["adversarial"]
 model = cfg["finetune"]["model"]
 ensure_kit_iqa(cfg)

@@ -41,11 +41,13 @@ from IPython.display import Markdown
 from nriqa.analysis import assessment_frame, asymmetry_scatter, asymmetry_table, claims
 from nriqa.study import asymmetry as study
 from nriqa.study.clock import timed
+from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
 from nriqa.viz import save_figure
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
+print(manifest_line(cfg))  # what the numbers depend on besides the profile
 ensure_kit_iqa(cfg)
 
 # %% [markdown]

@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from nriqa import config, data
+from nriqa.compute import resolve_device, use_job_numerics
 from nriqa.analysis.evaluation import evaluate, resolve_panel
 from nriqa.analysis.gain import gain_matrix, relative_gain
 from nriqa.paths import atomic_path
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = config.load_profile(args.profile, args.overrides)
     panel = resolve_panel(args.panel)
-    device = config.resolve_device(args.device)
+    device = resolve_device(args.device)
+    use_job_numerics({**cfg, "device": device})  # the profile's threads: the same scores on any machine
     if cfg["data"].get("eval_sets"):
         test_sets = data.build_test_sets(cfg["data"])  # paper: {dataset: clips}, e.g. REDS4 + Vid4
     else:

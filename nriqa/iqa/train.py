@@ -26,6 +26,7 @@ import torch.nn as nn
 from scipy import stats
 from tqdm.auto import tqdm
 
+from nriqa.compute import use_job_numerics
 from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
 from nriqa.models import count_parameters
 from nriqa.errors import CheckpointError
@@ -285,6 +286,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
             _install(final, metrics["name"])
         return metrics
 
+    use_job_numerics(cfg or {})  # the profile's threads (a bare iqa section: the default), never the load
     torch.manual_seed(int(c["seed"]))
     model = build_iqa_net(arch, **arch_options)
     target, required = init_target(model)

@@ -18,6 +18,7 @@ import pandas as pd
 from nriqa import quality
 from nriqa.analysis import claims
 from nriqa.analysis.asymmetry import level_order_srcc
+from nriqa.compute import job_threads
 from nriqa.errors import CheckpointError
 from nriqa.iqa import train_iqa
 from nriqa.iqa.nets import stlpips_trunk_state
@@ -194,7 +195,8 @@ def transfer_folder(cfg: Mapping[str, Any], icfg: Mapping[str, Any], arch: str, 
     which holds that run's own key). A random-init arm names no run, so two kinds that built the
     same arch would share it."""
     c = {k: v for k, v in iqa_config(dict(icfg), arch).items() if k != "ckpt_every"}
-    keyed = {"iqa": c, "arch": arch, "options": dict(options), "init_from": init_run.name if init_run else None}
+    keyed = {"iqa": c, "arch": arch, "options": dict(options), "init_from": init_run.name if init_run else None,
+             "threads": job_threads(icfg)}
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:8]
     init = "discriminator" if init_run else "random"
     return profile_root(cfg) / "iqa-transfer" / f"{arch}-{_options_slug(options)}-{init}-s{int(c['seed'])}-{key}"

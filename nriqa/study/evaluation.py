@@ -16,7 +16,7 @@ import torch
 from nriqa import quality
 from nriqa.analysis import evaluate, generator_outputs, relative_gain
 from nriqa.analysis.artifacts import measure_artifacts
-from nriqa.config import resolve_device
+from nriqa.compute import resolve_device
 from nriqa.data import build_test_set, build_test_sets
 from nriqa.paths import atomic_path
 from nriqa.train.runs import read_config

@@ -35,10 +35,12 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from nriqa.config import deep_merge, load_profile, resolve_device, usable_cores
+from nriqa.compute import concurrent_jobs, job_threads, resolve_device, usable_cores, use_job_numerics
+from nriqa.config import deep_merge, load_profile
+from nriqa.data.iqa_sets import load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
-from nriqa.iqa.train import iqa_run_is_done
+from nriqa.iqa.train import iqa_config, iqa_run_is_done
 from nriqa.iqa.transfer import gan_discriminator
 from nriqa.quality import register_kit_models
 from nriqa.paths import figures_dir, runs_dir
@@ -63,6 +65,7 @@ def profile(name: str | None = None, overrides: Mapping[str, Any] | None = None,
     if seed is not None:
         cfg["seed"] = int(seed)
     cfg["run_root"] = str(Path(run_root).expanduser().resolve() if run_root else runs_dir())
+    use_job_numerics(cfg)  # this process computes (evaluates, optimises pixels) with the profile's threads
     return cfg
 
 
@@ -247,27 +250,28 @@ def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progres
 
 
 def workers(cfg: Mapping[str, Any]) -> int:
-    """How many processes train a set of independent runs: the profile's ``workers`` (default 1;
-    ``0`` or ``"auto"``: one per usable CPU core (:func:`nriqa.config.usable_cores`), each with one
-    torch thread, when training on the CPU; 1 on a GPU). Measured on the shared 2-core CPU
+    """How many processes train a set of independent runs now: the profile's ``workers`` (default 1;
+    ``0`` or ``"auto"``: one per usable CPU core (:func:`nriqa.compute.usable_cores`) when training
+    on the CPU; 1 on a GPU), cut to what the CPU budget holds (:func:`nriqa.compute.concurrent_jobs`:
+    ``$NRIQA_THREADS``, else the free cores, over the profile's ``threads``). Only how many runs
+    train at once follows the machine's load; each run computes with the profile's ``threads``, so
+    the results are the same. Measured on the shared 2-core CPU
     (``benchmarks/bench_parallel_runs.py``, BENCHMARKS.md): two 1-thread processes beat one
-    2-thread process by 1.15x on a quiet machine and by several times on a crowded one (workers
-    pay ~5 CPU s each to start), so the default stays 1 and ``auto`` opts in. See :func:`train_jobs`."""
+    2-thread process by 1.15x on a quiet machine. See :func:`train_jobs`."""
     raw = cfg.get("workers", 1)
+    on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
     if raw in (0, "auto"):
-        on_cpu = str(cfg.get("device", "cpu")).startswith("cpu")
-        return usable_cores() if on_cpu else 1
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raw = usable_cores() if on_cpu else 1
+    elif isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
         raise ConfigError(f"workers must be an int >= 0 or 'auto', got {raw!r}")
-    return raw
+    return concurrent_jobs(cfg, raw) if raw > 1 else raw
 
 
 def _worker_init(threads: int) -> None:
-    """A training worker: ``threads`` torch threads, the kit NR-IQA measures registered (as
-    :func:`ensure_kit_iqa` does in the parent)."""
-    import torch
-
-    torch.set_num_threads(threads)
+    """A training worker: the jobs' numerics (``threads`` torch threads, deterministic CPU kernels:
+    :func:`nriqa.compute.use_job_numerics`; each job sets its own again), the kit NR-IQA measures
+    registered (as :func:`ensure_kit_iqa` does in the parent)."""
+    use_job_numerics({"threads": threads})
     register_kit_models()
 
 
@@ -275,19 +279,16 @@ def _train_job(cfg: dict, init_from: Path | None) -> Path:
     return ensure_run(cfg, init_from=init_from, progress=False)
 
 
-def in_pool(fn, args: list[tuple], *, n_workers: int, what=None) -> None:
+def in_pool(fn, args: list[tuple], *, n_workers: int, threads: int, what=None) -> None:
     """``fn(*a)`` for every ``a`` of ``args`` in ``min(n_workers, len(args))`` spawned processes
-    (``concurrent.futures.ProcessPoolExecutor``), each with ``torch threads / n_workers`` threads and
+    (``concurrent.futures.ProcessPoolExecutor``), each with the jobs' ``threads`` torch threads and
     the kit NR-IQA measures registered (:func:`_worker_init`); ``what(processes, threads)``, when
     given, is the line printed first (or None). An error in one call is raised here once the others
-    finished."""
+    finished. Which worker runs which call does not matter: every job seeds itself from its config."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    import torch
-
     k = min(n_workers, len(args))
-    threads = max(1, torch.get_num_threads() // n_workers)
     line = what(k, threads) if what else None
     if line:
         print(line, flush=True)
@@ -304,8 +305,8 @@ def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: 
                progress: bool = True) -> list[Path]:
     """Train independent runs ``[(resolved config, init_from)]`` (each skipped when done, resumed
     when interrupted); returns their folders in order. ``n_workers > 1`` trains them in that many
-    spawned processes (``concurrent.futures.ProcessPoolExecutor``), each with ``torch threads /
-    n_workers`` threads: the same runs as serial training (each run is seeded by its config), only
+    spawned processes (``concurrent.futures.ProcessPoolExecutor``), each with the profile's
+    ``threads``: the same runs as serial training (each run is seeded by its config), only
     their progress bars are left out. An error in a run is raised here once the others finished."""
     folders = [run_dir(cfg, init) for cfg, init in jobs]
     todo = [(dict(cfg), init) for (cfg, init), f in zip(jobs, folders) if not run_is_done(f)]
@@ -316,7 +317,7 @@ def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: 
         names = ", ".join(run_dir(cfg, init).name for cfg, init in todo)
         return f"training {len(todo)} runs in {k} processes of {threads} thread(s): {names}" if progress else None
 
-    in_pool(_train_job, todo, n_workers=n_workers, what=what)
+    in_pool(_train_job, todo, n_workers=n_workers, threads=job_threads(todo[0][0]), what=what)
     return folders
 
 
@@ -474,17 +475,37 @@ def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = T
         def what(k: int, threads: int) -> str | None:
             return f"training {len(todo)} IQA models in {k} processes of {threads} thread(s)" if progress else None
 
-        in_pool(_iqa_job, [(job,) for job in todo], n_workers=n_workers, what=what)
+        in_pool(_iqa_job, [(job,) for job in todo], n_workers=n_workers, threads=job_threads(todo[0].cfg),
+                what=what)
     else:
         for job in todo:
             _iqa_job(job, progress=progress)
     return [_iqa_job(job) for job in jobs]   # every folder is done now: this reads metrics.json
 
 
+def _kit_iqa_job(arch: str, cfg: dict) -> None:
+    train_iqa(arch, cfg, profile_root(cfg) / "iqa" / arch, progress=False)
+
+
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
     """Train (or load) the profile's kit NR-IQA models (``iqa.models``) on the embedded distortion
     set and register them as ``<arch>@embedded`` measures. Returns one row per measure: params,
-    train_s, steps and held-out srcc / plcc / krcc."""
+    train_s, steps and held-out srcc / plcc / krcc. Models not trained yet train in the profile's
+    :func:`workers` processes (each seeded by its config: the models serial training gives)."""
+    todo = [a for a in cfg["iqa"]["models"] if not iqa_run_is_done(profile_root(cfg) / "iqa" / a)]
+    n_workers = workers(cfg)
+    if n_workers > 1 and len(todo) > 1:
+        c = iqa_config(dict(cfg), todo[0])
+        if c["dataset"] == "embedded":   # build the distortion set's cache once, not in every worker
+            for split in ("train", "test"):
+                load_iqa_dataset("embedded", None, split, crop=c["crop"], max_sources=c["max_sources"],
+                                 progress=progress)
+
+        def what(k: int, threads: int) -> str | None:
+            return f"training kit IQA models {', '.join(todo)} in {k} processes of {threads} thread(s)" if progress \
+                else None
+
+        in_pool(_kit_iqa_job, [(a, dict(cfg)) for a in todo], n_workers=n_workers, threads=job_threads(cfg), what=what)
     rows = []
     for arch in cfg["iqa"]["models"]:
         m = train_iqa(arch, dict(cfg), profile_root(cfg) / "iqa" / arch, progress=progress)

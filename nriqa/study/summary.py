@@ -15,7 +15,12 @@ is one of:
 - a string: sentences the notebook rendered from its tables (``describe_*``), one per line;
 - a list of verdict rows (:func:`verdict_rows`: the text cells of :func:`nriqa.analysis.claims.rows`): a table.
 
-Keys starting with ``_`` (``_seed``, ``_recorded``) are bookkeeping, not rendered as findings.
+Keys starting with ``_`` (``_seed``) are bookkeeping, not rendered as findings. Section ``manifest``
+(:func:`nriqa.study.manifest.manifest`: commit, versions, threads, device) is written with every record.
+
+``summary.json`` holds only what the commit and profile decide, so two runs of them give the same file
+on any machine; what differs from run to run (the notebooks' wall times, when they ran) goes to
+``timing.json`` beside it (:func:`record_timing`), rendered with the findings.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import json
 import math
 import os
 import re
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -33,6 +39,7 @@ from nriqa.analysis import claims
 from nriqa.errors import ConfigError, UserError
 from nriqa.paths import atomic_write_text, figures_dir, runs_dir
 
+from .manifest import differences, manifest, manifest_line
 from .text import pct
 
 try:
@@ -41,6 +48,7 @@ except ImportError:  # Windows: atomic writes still, without the read-merge-writ
     fcntl = None
 
 SUMMARY_FILE = "summary.json"
+TIMING_FILE = "timing.json"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 #: what README's block says before any demo run has written figures/summary.json (no digits)
 PLACEHOLDER = ("_The findings are rendered here by `make demo` (`python -m nriqa findings --profile demo "
@@ -49,6 +57,7 @@ PLACEHOLDER = ("_The findings are rendered here by `make demo` (`python -m nriqa
 #: section -> heading in the rendered findings (unknown sections use their own name)
 TITLES = {
     "run": "The run",
+    "manifest": "Manifest (what the numbers depend on besides the profile)",
     "01_baseline": "Baselines (notebook 01)",
     "02_finetuning": "Fine-tuning with one extra term (notebook 02)",
     "03_artifacts": "Artifacts (notebook 03)",
@@ -162,10 +171,30 @@ def record(cfg: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> P
         sec = dict(data.get(section) or {})
         sec.update(clean)
         sec["_seed"] = cfg.get("seed")
-        sec["_recorded"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         data[section] = sec
+        if "device" in cfg:   # a resolved profile (nriqa.study.runs.profile)
+            data["manifest"] = manifest(cfg)
         atomic_write_text(path, json.dumps(data, indent=1) + "\n")
     return path
+
+
+def record_timing(folder: str | os.PathLike, seconds: Mapping[str, float]) -> Path:
+    """``<folder>/timing.json``: section ``run`` with the notebooks' total wall time (from
+    ``{notebook: seconds}``), their names and when the run ended. Kept out of ``summary.json``: a
+    wall time is the machine's, not the commit's. Returns the file."""
+    path = Path(folder) / TIMING_FILE
+    run = {"notebook_time": finding("time to execute the notebooks of the last `nriqa run`",
+                                    sum(seconds.values()) / 60, fmt=".1f", unit="min", n=len(seconds)),
+           "notebooks": "notebooks executed: " + ", ".join(seconds),
+           "_seconds": {k: round(float(v), 1) for k, v in seconds.items()},
+           "_recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_text(path, json.dumps({"run": run}, indent=1) + "\n")
+    return path
+
+
+def read_timing(summary_file: str | os.PathLike) -> dict:
+    """The ``timing.json`` beside ``summary_file`` (``{}`` when there is none)."""
+    return read_summary(Path(summary_file).with_name(TIMING_FILE))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -196,11 +225,15 @@ def _render_value(key: str, value: Any) -> list[str]:
     return [f"- {key.replace('_', ' ')}: {_cell(json.dumps(value))}"]
 
 
-def render_findings(summary: Mapping[str, Any]) -> str:
-    """Markdown of the recorded findings: one heading per section (in :data:`TITLES` order, then
-    the others by name), its values in the order they were recorded."""
+def render_findings(summary: Mapping[str, Any], timing: Mapping[str, Any] | None = None) -> str:
+    """Markdown of the recorded findings (and the run's ``timing``, :func:`read_timing`): one heading
+    per section (in :data:`TITLES` order, then the others by name), its values in the order they
+    were recorded; the manifest as its one line."""
     if not summary:
         return PLACEHOLDER
+    summary = {**summary, **(timing or {})}
+    if isinstance(summary.get("manifest"), Mapping):
+        summary["manifest"] = {"line": manifest_line(recorded=summary["manifest"])}
     order = [s for s in TITLES if s in summary] + sorted(s for s in summary if s not in TITLES)
     out = []
     for section in order:
@@ -238,13 +271,39 @@ def write_findings(summary_file: str | os.PathLike, readme: str | os.PathLike | 
     if not summary:
         raise UserError(f"no findings recorded in {summary_file}: run the notebooks first "
                         "(python -m nriqa run --profile <name>)")
-    rendered = render_findings(summary)
+    timing = read_timing(summary_file)
+    rendered = render_findings(summary, timing)
     if copy_to is not None:
         atomic_write_text(copy_to, json.dumps(summary, indent=1) + "\n")
+        if timing:
+            atomic_write_text(Path(copy_to).with_name(TIMING_FILE), json.dumps(timing, indent=1) + "\n")
     if readme is not None:
         readme = Path(readme)
         atomic_write_text(readme, replace_block(readme.read_text(), rendered))
     return rendered
+
+
+def stale_findings(profile: str, files: Iterable[str | os.PathLike]) -> list[str]:
+    """Warnings for each summary in ``files`` (those that exist) whose manifest says its numbers are
+    not what this checkout gives with ``profile``: other code, versions, CPU kernels, threads or device
+    (:func:`nriqa.study.manifest.differences`); figures/summary.json is what README's findings show."""
+    from nriqa.compute import resolve_device
+    from nriqa.config import load_profile
+
+    cfg = load_profile(profile)
+    cfg["device"] = resolve_device(cfg.get("device", "auto"))
+    here, out, seen = manifest(cfg), [], set()
+    for f in files:
+        f = Path(f)
+        if f.resolve() in seen or not f.exists():
+            continue
+        seen.add(f.resolve())
+        recorded = read_summary(f).get("manifest")
+        if not isinstance(recorded, Mapping):
+            out.append(f"{f} records no manifest: which code and versions made it is unknown")
+            continue
+        out += [f"{f}: {d}" for d in differences(recorded, here)]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.run_root).expanduser() if args.run_root else runs_dir()
     src = root / args.profile / SUMMARY_FILE
     copy_to = figures_dir() / SUMMARY_FILE if args.profile == "demo" and args.write else None
+    for line in stale_findings(args.profile, [src, figures_dir() / SUMMARY_FILE]):
+        print(f"[nriqa findings] warning: {line}", file=sys.stderr)
     rendered = write_findings(src, readme=args.write, copy_to=copy_to)
     print(rendered)
     if args.write:
@@ -267,6 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["record", "finding", "verdict_rows", "summary_path", "read_summary", "load_summary",
+__all__ = ["record", "record_timing", "read_timing", "finding", "verdict_rows", "summary_path", "read_summary", "load_summary",
            "render_findings", "findings_block", "replace_block", "write_findings", "format_value",
            "START", "END", "PLACEHOLDER"]

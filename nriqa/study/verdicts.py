@@ -22,7 +22,7 @@ from nriqa import quality
 from nriqa.analysis import generator_outputs
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.analysis.stats import paired_change, paired_gains
-from nriqa.config import resolve_device
+from nriqa.compute import resolve_device
 
 from .evaluation import ARTIFACTS, Runs, seeded, test_set
 from .runs import profile_root

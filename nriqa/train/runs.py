@@ -15,6 +15,7 @@ import torch
 import yaml
 from torch import nn
 
+from nriqa.compute import job_threads
 from nriqa.errors import ConfigError
 
 from .checkpoint import load_checkpoint
@@ -52,10 +53,12 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
     kit-trained ``<arch>@embedded`` model, whose weights that section trains) and ``init_from``
     (the baseline's folder name, which holds the baseline's own run key). Left out on purpose: ``device`` (a run
     trained on CUDA is reused on the CPU: the same experiment, other float rounding), ``run_root``,
-    the profile name and the notebooks' sections (panel, ...)."""
+    the profile name and the notebooks' sections (panel, ...). ``threads`` (the job's torch threads,
+    :func:`nriqa.compute.job_threads`) is keyed: float sums split over other threads round otherwise."""
     name, size = _model_name(cfg)
     train = {k: v for k, v in asdict(TrainConfig.from_cfg(cfg)).items() if k not in UNKEYED_TRAIN}
     out: dict[str, Any] = {"model": name, "model_size": size, "seed": int(cfg.get("seed", 0)), "train": train,
+                           "threads": job_threads(cfg),
                            "data": {k: v for k, v in dict(cfg.get("data") or {}).items() if k not in UNKEYED_DATA}}
     objective = dict(train.get("objective") or {})
     if objective.get("weights") not in (None, "fixed") and isinstance(cfg.get("weights"), Mapping):

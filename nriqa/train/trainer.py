@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nriqa import config as nconfig
+from nriqa.compute import resolve_device, use_job_numerics
 from nriqa.data import build_train_sampler
 from nriqa.errors import ConfigError
 from nriqa.losses import Objective, discriminator_loss
@@ -87,7 +87,8 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     if init_from is not None and not (Path(init_from) / "checkpoints" / "latest.pt").exists():
         raise FileNotFoundError(f"init_from={init_from}: no checkpoints/latest.pt there "
                                 "(is it a finished baseline run?)")
-    device = nconfig.resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg.get("device", "auto"))
+    use_job_numerics({**cfg, "device": device})  # the profile's threads, never the machine's load
     info = ddp.setup("cuda" if device.startswith("cuda") else "cpu")
     try:  # one trainer per run folder (rank 0 holds the lock for all ranks)
         with claim_run_folder(run_dir) if info.is_main else contextlib.nullcontext():
