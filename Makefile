@@ -9,6 +9,13 @@ STAMP       := $(VENV)/.nriqa-installed
 # no MPLBACKEND here: notebook kernels use the inline backend, so figures land in the executed
 # notebooks; the pytest unit tests set Agg themselves (tests/conftest.py)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# the same CPU kernels on every x86-64 machine (AVX-512 ones round differently): also for kernels that
+# import torch before nriqa (nriqa.compute.pin_cpu_kernels sets these on import where unset)
+ifeq ($(shell uname -m),x86_64)
+export ATEN_CPU_CAPABILITY ?= avx2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+export MKL_CBWR ?= AVX2
+endif
 
 .PHONY: venv demo test test-unit test-notebooks browser-test lab notebooks bench clean
 

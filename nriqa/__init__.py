@@ -16,6 +16,10 @@ __version__ = "0.1.0"
 
 import os as _os
 
+from nriqa.compute import pin_cpu_kernels as _pin_cpu_kernels
+
+_pin_cpu_kernels()  # the same CPU kernels (AVX2) on every x86-64 machine: the same float results
+
 if _os.environ.get("NRIQA_BATCH", "").strip() not in ("", "0"):
     # ``python -m nriqa run`` executes notebooks in kernels nobody watches: progress bars of
     # ``tqdm.auto`` are plain text there (readable in the saved notebook and streamed to the

@@ -10,6 +10,11 @@ this process may use less the other tasks that want a CPU now) divided by the jo
     use_job_numerics(cfg)          # torch threads = cfg["threads"]; deterministic kernels on the CPU
     concurrent_jobs(cfg, 2)        # 2 on an idle 2-core machine, 1 beside a busy process
 
+The CPU's vector instructions change float results too (oneDNN's convolutions and MKL's BLAS pick
+other kernels on an AVX-512 than on an AVX2 machine): :func:`pin_cpu_kernels`, run when ``nriqa`` is
+imported, has torch use its AVX2 kernels on every x86-64 machine (``ATEN_CPU_CAPABILITY``,
+``ONEDNN_MAX_CPU_ISA``, ``MKL_CBWR``; a value the user set stands).
+
 On CUDA the job's threads still fix its CPU-side work, and ``torch.use_deterministic_algorithms``
 stays off for speed: cuDNN's algorithm choice, ``grid_sample``/``index_add`` backward (atomic adds),
 and bf16 autocast make CUDA runs reproducible only to within float rounding (docs/architecture.md).
@@ -26,6 +31,22 @@ from nriqa.errors import ConfigError
 
 #: the profile's per-job thread count when it names none
 DEFAULT_THREADS = 1
+#: environment that makes torch's CPU kernels the same on every x86-64 machine with AVX2: ATen's
+#: dispatch level, oneDNN's instruction set and MKL's conditional numerical reproducibility
+CPU_KERNEL_PINS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+
+
+def pin_cpu_kernels() -> dict[str, str]:
+    """Set :data:`CPU_KERNEL_PINS` in the environment where unset (x86-64 only; elsewhere nothing),
+    before torch runs its first CPU kernel: torch, oneDNN and MKL read them once, at first use.
+    Child processes (notebook kernels, pool workers) inherit them. Returns the pins in effect."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    for key, value in CPU_KERNEL_PINS.items():
+        os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in CPU_KERNEL_PINS}
 
 
 def resolve_device(device: str | None = "auto") -> str:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from nriqa.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -190,3 +192,42 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class UnsafeFileError(UserError):
+    """A file that torch's weights-only unpickler refuses: it names Python objects other than tensors,
+    containers, numbers, strings and numpy arrays, which a crafted file uses to run code."""
+
+
+def _numpy_globals() -> list:
+    """The numpy names a kit file may hold (RNG states and scores as arrays, metrics as scalars):
+    array and scalar reconstruction of plain numeric dtypes only."""
+    import numpy as np
+
+    core = np._core if hasattr(np, "_core") else np.core
+    kinds = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+             "float16", "float32", "float64")
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
+            *{type(np.dtype(k)) for k in kinds}]
+
+
+def load_torch_file(path: str | os.PathLike, map_location="cpu"):
+    """``torch.load(path, weights_only=True)``: tensors, dicts, lists, tuples, numbers, strings and
+    plain numeric numpy arrays/scalars come back; a file naming any other Python object is refused
+    with :class:`UnsafeFileError` (one line naming the file) and nothing in it runs. Every file nriqa
+    reads from disk (checkpoints, kit IQA models, IQA set caches, ``init_from`` files) goes through
+    here: run and weight folders are what researchers share."""
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise
+        names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err)))) or ["an object it may not build"]
+        raise UnsafeFileError(f"refusing to load {path}: it names {', '.join(names)}, not only tensors, numbers "
+                              "and arrays, so loading it could run code (nriqa never writes such a file; "
+                              "use one you made with nriqa, or load it yourself if you trust it)") from None

@@ -172,3 +172,50 @@ def test_cli_lists_embedded_and_configured_folders(vid4, capsys, monkeypatch):
     assert "not configured" in out                                            # reds / vimeo90k
     assert data_cli(["--reds", str(vid4)]) == 1                               # wrong layout -> error row
     assert "train_sharp" in capsys.readouterr().out
+
+
+def _vid4_with_lr(root, hr_numbers, lr_numbers):
+    """A Vid4 folder whose calendar clip has HR frames ``hr_numbers`` and BI LR frames ``lr_numbers``."""
+    for i, clip in enumerate(Vid4.CLIPS):
+        hr = [f"{k:08d}.png" for k in (hr_numbers if clip == "calendar" else range(3))]
+        _write_clip(root / "GT" / clip, hr, 32, 40, i)
+        _write_lr(root / "GT" / clip, root / "BIx4" / clip)
+    lr = root / "BIx4" / "calendar"
+    for f in sorted(lr.iterdir()):
+        f.unlink()
+    _write_clip(lr, [f"{k:08d}.png" for k in lr_numbers], 8, 10, 9)
+    return root
+
+
+def test_lr_frames_are_paired_by_number_not_position(tmp_path, capsys):
+    """HR 1..3 with LR 0..2: by position every pair would be off by one; by number it is an error
+    naming the unmatched frames, and `nriqa data` exits non-zero."""
+    from nriqa.errors import DatasetError
+
+    root = _vid4_with_lr(tmp_path / "Vid4", [1, 2, 3], [0, 1, 2])
+    with pytest.raises(DatasetError, match=r"HR frames without an LR frame .*00000003\.png.*LR frames without an HR "
+                                           r"frame: 00000000\.png"):
+        Vid4(root).lazy_clip("calendar", "BI")
+    assert data_cli(["--vid4", str(root)]) == 1
+    assert "00000003.png" in capsys.readouterr().out
+
+
+def test_a_gap_in_a_clip_is_an_error_naming_the_missing_frame(tmp_path, capsys):
+    from nriqa.errors import DatasetError
+
+    root = _vid4_with_lr(tmp_path / "Vid4", [0, 1, 3], [0, 1, 3])
+    with pytest.raises(DatasetError, match=r"frame number\(s\) 2 missing between 00000000\.png and 00000003\.png"):
+        Vid4(root).check()
+    assert data_cli(["--vid4", str(root)]) == 1
+    assert "missing" in capsys.readouterr().out
+
+
+def test_paired_frames_follow_the_numbers(tmp_path):
+    """Names that sort differently as text (im9 < im10) pair and order by number."""
+    root = tmp_path / "Vid4"
+    for i, clip in enumerate(Vid4.CLIPS):
+        _write_clip(root / "GT" / clip, [f"im{k}.png" for k in (8, 9, 10, 11)], 32, 40, i)
+        _write_lr(root / "GT" / clip, root / "BIx4" / clip)
+    lazy = Vid4(root).lazy_clip("city", "BI")
+    assert [p.name for p in lazy.hr_files] == ["im8.png", "im9.png", "im10.png", "im11.png"]
+    assert [p.name for p in lazy.lr_files] == [p.name for p in lazy.hr_files]

@@ -85,3 +85,22 @@ def test_threads_key_the_run_folder():
     cfg = load_profile("smoke")
     assert run_key(cfg) != run_key({**cfg, "threads": 2})
     assert run_key(cfg) == run_key({**cfg, "workers": 2})   # how many at once: not the result
+
+
+def test_importing_nriqa_pins_the_cpu_kernels():
+    """AVX-512 kernels round differently from AVX2 ones: importing nriqa first makes every x86-64
+    machine use the AVX2 kernels (ATen dispatch, oneDNN, MKL), unless the user chose otherwise."""
+    import platform
+
+    from nriqa.compute import CPU_KERNEL_PINS
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the pins are for x86-64")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in CPU_KERNEL_PINS}
+    code = ("import nriqa, os, torch; torch.rand(3).sum(); "
+            "print(torch.backends.cpu.get_cpu_capability(), os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['MKL_CBWR'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["AVX2", "AVX2", "AVX2"], out.stderr
+    env["ONEDNN_MAX_CPU_ISA"] = "SSE41"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[1] == "SSE41"   # the user's choice stands

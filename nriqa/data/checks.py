@@ -5,10 +5,11 @@ and checks that the file is complete (a PNG ends with its ``IEND`` chunk, a JPEG
 marker), so that a whole dataset is checked in seconds to minutes without decoding every pixel;
 ``decode=True`` decodes every frame as well. :func:`check_dataset` walks every clip of every split:
 
-- every frame is a readable, complete image;
+- every frame is a readable, complete image whose name carries its frame number, with no number
+  missing or repeated in a clip;
 - the frames of a clip share one size;
-- the dataset's own LR frames (each degradation folder that exists) are as many as the HR frames,
-  share one size, and ``LR x scale`` equals the HR size (mod-cropped to a multiple of ``scale``).
+- the dataset's own LR frames (each degradation folder that exists) carry the HR frames' numbers
+  (paired by number, never by position), share one size, and ``LR x scale`` equals the HR size (mod-cropped to a multiple of ``scale``).
 
 The first problem raises :class:`~nriqa.errors.DatasetError` naming the file and what was expected.
 Sizes in messages are width x height.
@@ -136,7 +137,7 @@ def _one_size(files: list[Path], decode: bool, what: str) -> tuple[int, int]:
 def check_clip(ds: "FolderDataset", clip: str, *, decode: bool = False) -> dict:
     """Check one clip: ``{"hr_size": (w, h), "frames": n, "lr": [degradations with their own LR frames]}``."""
     s = ds.scale
-    hr_files = ds._frame_files(ds.hr_dir(clip))
+    hr_files, _ = ds.clip_frames(clip)   # numbered, no gap
     w, h = _one_size(hr_files, decode, "HR")
     if w < s or h < s:
         raise DatasetError(f"HR frame {hr_files[0]} is {_fmt((w, h))}: too small for scale {s}")
@@ -146,10 +147,7 @@ def check_clip(ds: "FolderDataset", clip: str, *, decode: bool = False) -> dict:
         folder = ds.lr_dir(clip, degradation)
         if folder is None or not folder.is_dir():
             continue
-        lr_files = ds._frame_files(folder)
-        if len(lr_files) != len(hr_files):
-            raise DatasetError(f"{folder} has {len(lr_files)} LR frames but {ds.hr_dir(clip)} has {len(hr_files)} "
-                               "HR frames; each HR frame needs its LR frame")
+        _, lr_files = ds.clip_frames(clip, degradation)   # paired with the HR frames by frame number
         lw, lh = _one_size(lr_files, decode, "LR")
         if (lw, lh) != want:
             raise DatasetError(

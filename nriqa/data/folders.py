@@ -30,9 +30,8 @@ from tqdm.auto import tqdm
 from nriqa.data.checks import check_dataset
 from nriqa.data.clip import Clip, LazyClip
 from nriqa.data.embedded import _area_resize
-from nriqa.data.frames_io import list_frames, read_image, read_video, to_tensor
+from nriqa.data.frames_io import list_frames, numbered_frames, pair_frames, read_image, read_video, to_tensor
 from nriqa.data.sampler import _check_degradation, test_clips
-from nriqa.errors import DatasetError
 
 
 def _mod_crop(frames, scale: int):
@@ -99,17 +98,23 @@ class FolderDataset:
             raise LayoutError(f"{self.name}: no image frames (png/jpg) in {folder}.\nExpected layout:\n{self.layout}")
         return files
 
+    def clip_frames(self, clip: str, degradation: str | None = None) -> tuple[list[Path], list[Path] | None]:
+        """``(HR files, LR files or None)`` of one clip, in frame-number order: every file numbered, no
+        gap, and the dataset's own LR frames of ``degradation`` (when that folder exists) paired with
+        the HR frames by frame number (:func:`~nriqa.data.frames_io.pair_frames`), never by position."""
+        hr_folder = self.hr_dir(clip)
+        hr_files = list(numbered_frames(self._frame_files(hr_folder), hr_folder).values())
+        lr_folder = self.lr_dir(clip, degradation) if degradation else None
+        if lr_folder is None or not lr_folder.is_dir():
+            return hr_files, None
+        return hr_files, pair_frames(hr_files, self._frame_files(lr_folder), hr_folder, lr_folder)
+
     def lazy_clip(self, clip: str, degradation: str = "BI", max_frames: int | None = None) -> LazyClip:
-        """One clip left on disk (file lists checked, no pixels read)."""
+        """One clip left on disk (file lists checked and paired by frame number, no pixels read)."""
         degradation = _check_degradation(degradation)
-        hr_files = self._frame_files(self.hr_dir(clip))[:max_frames]
-        lr_files = None
-        lr_folder = self.lr_dir(clip, degradation)
-        if lr_folder is not None and lr_folder.is_dir():
-            lr_files = self._frame_files(lr_folder)[:max_frames]
-            if len(lr_files) != len(hr_files):
-                raise DatasetError(f"{self.name}: {lr_folder} has {len(lr_files)} frames but "
-                                   f"{self.hr_dir(clip)} has {len(hr_files)}")
+        hr_files, lr_files = self.clip_frames(clip, degradation)
+        hr_files = hr_files[:max_frames]
+        lr_files = None if lr_files is None else lr_files[:max_frames]
         return LazyClip(name=clip, source=self.name, hr_files=hr_files, lr_files=lr_files,
                         degradation=degradation if lr_files is not None else None, scale=self.scale)
 

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
 from nriqa.data.embedded import pristine_frames
 from nriqa.errors import brief_error
-from nriqa.paths import atomic_path, cache_dir
+from nriqa.paths import atomic_path, cache_dir, load_torch_file
 
 SPLITS = ("train", "test", "all")
 EMBEDDED_VERSION = 1
@@ -199,7 +199,7 @@ def _read_set_cache(path: Path, crop: int) -> IQASet | None:
     """The cached set at ``path``, or None (with a warning naming the file) when it cannot be read back:
     truncated or garbage bytes, a pickle of something else, missing keys or inconsistent lengths."""
     try:
-        d = torch.load(path, map_location="cpu", weights_only=False)
+        d = load_torch_file(path)
         if not isinstance(d, dict):
             raise ValueError(f"holds a {type(d).__name__}, not the dict of an IQASet")
         ds = IQASet(**d)

@@ -32,7 +32,7 @@ from nriqa.models import count_parameters
 from nriqa.errors import CheckpointError
 from nriqa.iqa.nets import TRUNK_ARCHS, build_iqa_net, known_arch
 from nriqa.models.iqa_nets import ARCHS
-from nriqa.paths import atomic_path, atomic_write_text
+from nriqa.paths import atomic_path, atomic_write_text, load_torch_file
 from nriqa.quality.kit import kit_dir, register_kit_models
 
 DEFAULTS = {
@@ -196,7 +196,7 @@ def _state_dict_of(obj) -> dict:
     if isinstance(obj, nn.Module):
         return obj.state_dict()
     if isinstance(obj, (str, Path)):
-        obj = torch.load(obj, map_location="cpu", weights_only=False)
+        obj = load_torch_file(obj)
     # a trainer checkpoint holds the generator's "params" too: its discriminator comes first
     for key in ("discriminator", "params_ema", "params", "state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -309,7 +309,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     steps = int(c["steps"])
     start, history, elapsed, cpu_elapsed = 0, [], 0.0, 0.0
     if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = load_torch_file(last)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, history, elapsed = state["step"], state["history"], state["elapsed"]

@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from nriqa.errors import CheckpointError, brief_error
 from nriqa.models.iqa_nets import MIN_SIZE, build_arch
-from nriqa.paths import weights_dir
+from nriqa.paths import load_torch_file, weights_dir
 from nriqa.quality.base import Card, WeightFile, register
 
 _ARCH_TEXT = {
@@ -74,7 +74,7 @@ def recreate_hint(path: Path) -> str:
 def _read_checkpoint(path: Path) -> dict:
     """The checkpoint dict at ``path``; KitCheckpointError naming the file and the fix when unreadable."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_torch_file(path)
     except Exception as err:  # RuntimeError (bad zip), UnpicklingError, EOFError, OSError, ...
         raise KitCheckpointError(f"kit IQA checkpoint {path} is unreadable ({brief_error(err)}); "
                                  f"{recreate_hint(path)}") from err

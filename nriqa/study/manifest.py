@@ -5,6 +5,7 @@ checkout by ``python -m nriqa findings``.
 
     manifest(cfg)       -> {"commit": "3ba5759...", "code_changed": False, "python": "3.11.7",
                             "packages": {"torch": "2.14.1", ...}, "cpu_capability": "AVX2",
+                            "cpu_kernel_pins": {"ONEDNN_MAX_CPU_ISA": "AVX2", ...},
                             "threads": 1, "device": "cpu", "profile": "demo"}
     manifest_line(cfg)  -> "run manifest: commit 3ba5759, python 3.11.7, torch 2.14.1, ..., 1 thread(s) per job, cpu"
 
@@ -13,12 +14,13 @@ give the same manifest on every machine of one kind.
 """
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
 from typing import Any, Mapping
 
-from nriqa.compute import job_threads
+from nriqa.compute import CPU_KERNEL_PINS, job_threads
 from nriqa.paths import REPO_ROOT
 
 #: distributions whose code or shipped files decide the numbers (the measures' wheels included)
@@ -27,7 +29,7 @@ PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pyiqa", "lpips", "iqa-tor
 #: the files of the checkout whose change changes a run's numbers
 CODE_PATHS = ("nriqa", "notebooks/src", "pyproject.toml")
 #: keys two manifests must share for their numbers to be comparable
-COMPARED = ("python", "packages", "cpu_capability", "threads", "device")
+COMPARED = ("python", "packages", "cpu_capability", "cpu_kernel_pins", "threads", "device")
 
 
 def _git(*args: str) -> str | None:
@@ -76,10 +78,16 @@ def cpu_capability() -> str | None:
     return str(get()) if get else None
 
 
+def cpu_kernel_pins() -> dict[str, str | None]:
+    """The environment that fixes oneDNN's and MKL's kernels (:data:`nriqa.compute.CPU_KERNEL_PINS`)."""
+    return {key: os.environ.get(key) for key in CPU_KERNEL_PINS}
+
+
 def manifest(cfg: Mapping[str, Any]) -> dict:
     """The run manifest of a resolved profile (:func:`nriqa.study.runs.profile`)."""
     return {"commit": commit(), "code_changed": code_changed(), "python": platform.python_version(),
-            "packages": versions(), "cpu_capability": cpu_capability(), "threads": job_threads(cfg),
+            "packages": versions(), "cpu_capability": cpu_capability(), "cpu_kernel_pins": cpu_kernel_pins(),
+            "threads": job_threads(cfg),
             "device": str(cfg.get("device", "cpu")), "profile": str(cfg.get("name", "?"))}
 
 

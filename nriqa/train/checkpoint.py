@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from nriqa.errors import CheckpointError, brief_error
-from nriqa.paths import atomic_path
+from nriqa.paths import atomic_path, load_torch_file
 
 from .lock import outside_stacklevel
 
@@ -106,7 +106,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     loaded (truncated by a crash or a full disk, overwritten, not a checkpoint dict)."""
     path = Path(path)
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=False)
+        ck = load_torch_file(path, map_location)
     except FileNotFoundError:
         raise
     except MemoryError:
