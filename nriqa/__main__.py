@@ -23,6 +23,8 @@ file, a damaged checkpoint, a run folder another trainer holds) prints one line 
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import difflib
 import importlib
 import os
@@ -44,6 +46,21 @@ COMMANDS = {
     "run": ("nriqa.runner", "main"),
     "sweep": ("nriqa.sweep", "main"),
 }
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors():
+    """While a command parses its arguments, a usage error (an unknown flag, a missing value) is one
+    line on stderr, like every other user error, not argparse's usage block; exit status 2."""
+    original = argparse.ArgumentParser.error
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    argparse.ArgumentParser.error = error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original
 
 
 def _user_error(err: BaseException) -> bool:
@@ -71,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nriqa: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)
         return 2
     module, func = COMMANDS[cmd]
-    set_cpu_threads()  # as many torch threads as the machine has free cores (BENCHMARKS.md)
     try:
-        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+        set_cpu_threads()  # threads outside a job: the free cores; checks NRIQA_THREADS / OMP_NUM_THREADS
+        with _one_line_usage_errors():
+            return int(getattr(importlib.import_module(module), func)(rest) or 0)
     except Exception as err:  # noqa: BLE001 - user errors get one line; everything else its traceback
         if debug or not _user_error(err):
             raise

@@ -153,10 +153,14 @@ def set_cpu_threads() -> int:
     when the CLI, the notebook runner's kernels and the test session start; a job then sets its
     own (:func:`use_job_numerics`). Before torch is imported it sets ``OMP_NUM_THREADS`` (torch
     reads it on import); after, ``torch.set_num_threads``."""
+    budget = cpu_budget()   # checks $NRIQA_THREADS, whether or not OMP_NUM_THREADS is set
     chosen = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if chosen.isdigit() and int(chosen) >= 1 and os.environ.get("_NRIQA_OMP_SET") != chosen:
+    if chosen and not (chosen.isdigit() and int(chosen) >= 1):
+        raise ConfigError(f"OMP_NUM_THREADS must be a whole number >= 1, got {chosen!r} (unset it to let nriqa "
+                          "decide, or set NRIQA_THREADS)")
+    if chosen and os.environ.get("_NRIQA_OMP_SET") != chosen:
         return int(chosen)
-    n = cpu_budget()
+    n = budget
     os.environ["OMP_NUM_THREADS"] = os.environ["_NRIQA_OMP_SET"] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)

@@ -194,6 +194,23 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
         "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L, "iqa_sets": D}.items()},
 }
 
+#: numeric settings with a smallest sensible value (inclusive): a smaller one is a ConfigError at load
+#: time, before anything trains (``data.batch_size=0`` would otherwise fail deep in the sampler)
+MINIMUM: dict[str, float] = {
+    **{k: 1 for k in ("threads", "data.scale", "data.num_frames", "data.lr_patch", "data.batch_size",
+                      "data.test_max_frames", "data.test_max_clips", "data.test_max_side", "data.max_clips",
+                      "data.max_frames", "train.steps", "train.accumulate", "train.log_every",
+                      "train.keep_last", "train.max_nonfinite", "iqa.steps", "iqa.batch_size",
+                      "iqa.patch", "iqa.crop", "iqa.max_sources", "iqa.eval_crop", "iqa.ckpt_every",
+                      "pixels.steps", "pixels.crop", "verdicts.n_boot", "weights.probe_batches",
+                      "weights.balance_every", "adversarial.steps", "adversarial.transfer_steps",
+                      "asymmetry.max_sources")},
+    **{k: 0 for k in ("seed", "train.ckpt_every", "train.gradnorm_every", "train.flow_freeze_steps",
+                      "train.grad_clip", "train.ema_decay", "train.optimizer.lr",
+                      "train.optimizer.weight_decay", "train.schedule.eta_min", "train.schedule.warmup_steps",
+                      "iqa.lr", "iqa.seed", "pixels.lr", "pixels.anchor_weight", "adversarial.d_lr", "train.d_lr")},
+}
+
 #: subtrees whose keys are names chosen by the user, not settings: any key and value below them
 OPEN: tuple[str, ...] = (
     "train.objective",                # loss term (measure name, "gan", "weights") -> weight or spec
@@ -313,6 +330,9 @@ def _check_value(value: Any, path: str, where: str, profile: str, raw: str | Non
         has = _lookup(cfg, path)
         source = f" (profile {profile!r} has {path}: {_show(has)})" if has not in (_MISSING, None) else ""
         raise ConfigError(f"{where}: {path} must be {expected}{source}, got {got} {_show(value)}{hint}")
+    low = MINIMUM.get(_schema_path(path) or "")
+    if low is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
+        raise ConfigError(f"{where}: {path} must be >= {low}, got {_show(value)}")
     if isinstance(value, Mapping) and not _is_open(path) and (_is_section(path) or path in PER_NAME):
         known = known_children(path)
         for k, v in value.items():

@@ -8,10 +8,12 @@
 """
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import errno
+import hashlib
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -147,6 +149,45 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
+class StorageError(UserError):
+    """A file or folder cannot be written: the disk is full, the file system read-only, or the
+    folder not writable. One line naming the path; what was there before is untouched."""
+
+
+_DISK_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                errno.EPERM: "operation not permitted"}
+
+
+def storage_problem(err: BaseException, folder: str | os.PathLike) -> str | None:
+    """Why ``err`` (raised while writing into ``folder``) is the disk's fault, or None: an OSError
+    of a full, read-only or forbidden disk anywhere in its chain, or any failure (torch's writer
+    reports a full disk as "unexpected pos") while ``folder``'s disk has under 1 MiB free."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DISK_ERRNOS:
+            return _DISK_ERRNOS[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    try:
+        if shutil.disk_usage(folder).free < 1 << 20:
+            return "no space left on device"
+    except OSError:
+        pass
+    return None
+
+
+def storage_error(what: str, path: str | os.PathLike, err: BaseException) -> StorageError | None:
+    """A :class:`StorageError` for ``err`` when :func:`storage_problem` blames the disk, else None."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    why = storage_problem(err, folder)
+    if why is None:
+        return None
+    return StorageError(f"cannot write {what} {path}: {why}; anything written there before is untouched "
+                        "(make room or choose a writable folder, then run again: a training run resumes)")
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` only on success.
@@ -158,10 +199,13 @@ def atomic_path(target: str | os.PathLike, *, durable: bool = True) -> Iterator[
     (their process is gone) are removed first.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(target.parent, target.name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{host_name()}.{os.getpid()}.", suffix=".tmp",
-                               dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(target.parent, target.name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{host_name()}.{os.getpid()}.", suffix=".tmp",
+                                   dir=target.parent)
+    except OSError as err:
+        raise (storage_error("the file", target, err) or err) from err
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -174,6 +218,11 @@ def atomic_path(target: str | os.PathLike, *, durable: bool = True) -> Iterator[
         os.replace(tmp_path, target)
         if durable:
             fsync_dir(target.parent)
+    except (OSError, RuntimeError) as err:   # torch.save reports a full disk as a RuntimeError
+        disk = storage_error("the file", target, err)
+        if disk is None:
+            raise
+        raise disk from err
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -225,9 +274,9 @@ def load_torch_file(path: str | os.PathLike, map_location="cpu"):
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):
+        names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err))))
+        if "Weights only load failed" not in str(err) or not names:   # garbage or truncated, not a payload
             raise
-        names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err)))) or ["an object it may not build"]
         raise UnsafeFileError(f"refusing to load {path}: it names {', '.join(names)}, not only tensors, numbers "
                               "and arrays, so loading it could run code (nriqa never writes such a file; "
                               "use one you made with nriqa, or load it yourself if you trust it)") from None

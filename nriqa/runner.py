@@ -81,14 +81,40 @@ def notebook_parameters(book: Path) -> dict[str, dict]:
     return dict(pm.inspect_notebook(str(book)))
 
 
+_PARAMETER_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,),
+                    "dict": (dict,)}
+
+
+def parameter_type_ok(value, type_name: str | None) -> bool:
+    """Whether ``value`` (parsed from ``-p``) fits a parameters cell's annotation (``int``,
+    ``Optional[list]``, ...); an annotation this does not know accepts anything."""
+    name = (type_name or "").strip().strip("'\"")
+    optional = name.startswith("Optional[") and name.endswith("]")
+    if optional:
+        name = name[len("Optional["):-1]
+    if value is None:
+        return optional or name not in _PARAMETER_TYPES
+    kinds = _PARAMETER_TYPES.get(name)
+    if kinds is None:
+        return True
+    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+
+
 def check_parameters(books: list[Path], parameters: dict) -> None:
     """Raise a ``UserError`` (a ``ValueError``) naming every key of ``parameters`` that no notebook in ``books``
     defines in its parameters cell (a typo such as ``SEEED`` would otherwise be injected,
-    ignored, and the run would use the default)."""
+    ignored, and the run would use the default), or whose value does not fit the cell's annotation
+    (``-p SEED abc`` for ``SEED: int``): before any notebook runs."""
     known: dict[str, str] = {}
+    types: dict[str, str] = {}
     for book in books:
-        for name in notebook_parameters(book):
+        for name, spec in notebook_parameters(book).items():
             known.setdefault(name, book.name)
+            types.setdefault(name, spec.get("inferred_type_name"))
+    wrong = [f"-p {k} {v!r} is not {types[k]}" for k, v in parameters.items()
+             if k in types and not parameter_type_ok(v, types[k])]
+    if wrong:
+        raise UserError("; ".join(wrong) + " (the notebooks' parameters cells declare these types)")
     unknown = [k for k in parameters if k not in known]
     if unknown:
         hints = []
@@ -188,6 +214,9 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
         raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
     check_parameters(books, parameters or {})
     run_root = Path(run_root).expanduser().resolve() if run_root else runs_dir()
+    from .study.summary import SUMMARY_FILE, read_summary
+
+    read_summary(run_root / name / SUMMARY_FILE)   # a damaged summary fails now, not in the last cell
     out_dir = run_root / name / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}

@@ -279,6 +279,41 @@ def submit(jobs: list[Job], executor: str, folder: Path, res: Resources = Resour
     return ids
 
 
+# --------------------------------------------------------------------------- what the plan needs
+
+def missing_inputs(cfg: Mapping[str, Any]) -> list[str]:
+    """What a profile's plan needs that is not on disk, one line each: the folder datasets it trains
+    and evaluates on (``data.root``, ``data.eval_sets``; layout checked), the weights of its panel's
+    measures and of the loss terms it fine-tunes with (kit ``<arch>@embedded`` models aside: the plan
+    trains them). Empty when everything is there."""
+    from nriqa.analysis.evaluation import check_panel_names
+    from nriqa.data.folders import DATASETS, open_dataset
+
+    out: list[str] = []
+    data = dict(cfg.get("data") or {})
+    sets = [{"source": data.get("source", "embedded"), "root": data.get("root")}, *(data.get("eval_sets") or [])]
+    for entry in sets:
+        source = str(entry.get("source", "embedded")).lower()
+        if source not in DATASETS:
+            continue
+        try:
+            open_dataset(source, entry.get("root") or "", scale=int(data.get("scale", 4)))
+        except (FileNotFoundError, ValueError) as err:
+            out.append(f"dataset {source}: {' '.join(str(err).split())[:300]}")
+    ft = cfg.get("finetune") or {}
+    terms = {t for t, w in (ft.get("extra_terms") or {}).items() if w is not None}
+    for combo in ft.get("combos") or []:
+        terms |= set(combo)
+    names = sorted({*(cfg.get("panel") or []), *terms} - {"charbonnier", "pixel", "gan"})
+    names = [n for n in names if not n.endswith("@embedded")]
+    try:
+        missing = check_panel_names(names)
+    except ValueError as err:
+        return out + [f"measures: {err}"]
+    out += [f"weights of {n}: not on disk (python -m nriqa weights lists where each file goes)" for n in missing]
+    return out
+
+
 # --------------------------------------------------------------------------- command line
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,8 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done      {job.name:<40} {job.run_dir}")
     for job in todo:
         print(describe(job))
+    missing = missing_inputs(cfg) if todo else []
+    for line in missing:
+        print(f"MISSING   {line}")
     if args.dry_run:
+        if missing:
+            print(f"{len(missing)} input(s) missing: the jobs that need them would fail", file=sys.stderr)
         return 0
+    if missing:
+        raise UserError(f"{len(missing)} input(s) the plan needs are missing (listed above as MISSING); "
+                        "nothing was submitted")
     if not todo:
         print("nothing to submit: every run is done")
         return 0

@@ -55,3 +55,14 @@ def host_reads(monkeypatch):
             monkeypatch.setattr(torch.Tensor, attr, guarded)
         return seen
     return start
+
+
+@pytest.fixture(autouse=True)
+def _no_kit_set_leaks():
+    """A test that loads a study profile activates its kit set ($NRIQA_KIT_SET); the next test starts
+    without one again."""
+    yield
+    from nriqa.quality.kit import active_kit_set, use_kit_set
+
+    if active_kit_set() is not None:
+        use_kit_set(None)

@@ -58,3 +58,14 @@ def test_eval_cli_prints_summary_and_writes_csv(tmp_path, monkeypatch, capsys):
 def test_eval_cli_rejects_non_run_folders(tmp_path, capsys):
     assert cli.main([str(tmp_path)]) == 2
     assert "not run folders" in capsys.readouterr().err
+
+
+def test_a_named_measure_without_weights_is_an_error_not_a_skip(tmp_path, monkeypatch, capsys):
+    """--panel psnr,musiq,cnniqa@embedded: musiq's weights and the kit model are not on disk, so the
+    command fails before any work, naming both (a profile's panel may skip them instead)."""
+    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "no-weights"))
+    monkeypatch.setattr(nriqa.data, "build_test_set", lambda cfg: 1 / 0, raising=False)   # never reached
+    run = run_folder(tmp_path, "base")
+    rc = cli.main([str(run), "--panel", "psnr,musiq,cnniqa@embedded", "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "musiq, cnniqa@embedded cannot run" in err and "psnr" not in err.split("cannot run")[0]

@@ -156,6 +156,7 @@ def test_embedded_frames_are_decoded_again_from_a_corrupt_cache_file(embedded_un
 def kit_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path))
     saved = dict(base._REGISTRY)
+    base.unregister_where(lambda card: card.backend == kit.__name__)   # kit measures of earlier tests' folders
     folder = tmp_path / "kit"
     folder.mkdir()
     yield folder

@@ -61,7 +61,29 @@ def test_unknown_keys_and_wrong_types_are_errors(override, message):
     "experiment='001'",
 ])
 def test_valid_overrides_load(override):
-    load_profile("demo", [override])
+    """Each valid override loads and lands where it says, with the value it spells."""
+    from nriqa.config import parse_overrides
+
+    cfg = load_profile("demo", [override])
+    for dotted, value in parse_overrides([override]).items():
+        node = cfg
+        for key in dotted.split("."):
+            node = node[key]
+        assert node == value or (isinstance(value, str) and node == float(value)), (dotted, node, value)
+
+
+@pytest.mark.parametrize("override", ["data.batch_size=0", "finetune.steps=0", "threads=0", "iqa.steps=-3",
+                                      "train.optimizer.lr=-0.1", "seed=-1", "pixels.crop=0"])
+def test_values_below_their_minimum_fail_before_any_work(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{re.escape(key)} must be >= "):
+        load_profile("demo", [override])
+
+
+def test_every_minimum_names_a_schema_key():
+    from nriqa.config import MINIMUM, SCHEMA
+
+    assert set(MINIMUM) <= set(SCHEMA), set(MINIMUM) - set(SCHEMA)
 
 
 def test_open_subtrees_and_declared_keys_are_what_the_code_reads():

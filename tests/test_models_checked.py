@@ -108,3 +108,16 @@ def test_the_trainer_never_calls_the_checked_entry():
         names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
         assert not {"check_video", "upscale"} & names, f"{path.name} calls the checked entry"
+
+
+@pytest.mark.parametrize("name", ["basicvsrpp", "iseebetter", "vrt"])
+def test_forward_names_a_wrong_dtype_before_any_conv(name):
+    """uint8 or float64 frames given to a generator's forward: one VideoInputError naming the
+    conversion (a dtype check reads nothing back from the device), not torch's dtype RuntimeError."""
+    from nriqa.models import VideoInputError, build
+
+    model = build(name, "tiny")
+    with pytest.raises(VideoInputError, match=r"uint8 .*x\.float\(\) / 255"):
+        model(torch.zeros(1, 2, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(VideoInputError, match=r"float64 .*x\.to\(torch\.float32\)"):
+        model(torch.zeros(1, 2, 3, 8, 8, dtype=torch.float64))

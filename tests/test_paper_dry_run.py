@@ -135,3 +135,14 @@ def test_every_kit_iqa_model_takes_one_step_at_the_paper_patch(arch):
     with torch.no_grad():
         s = net(torch.rand(1, 3, PAPER["iqa"]["eval_crop"], PAPER["iqa"]["eval_crop"]))
     assert torch.isfinite(loss) and s.shape == (1,) and torch.isfinite(s).all()
+
+
+def test_dry_run_lists_the_missing_datasets_and_weights(tmp_path, capsys, monkeypatch):
+    """The paper profile without its datasets and weights: the plan is printed, and so is each missing input."""
+    from nriqa.sweep import main as sweep_main
+
+    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "no-weights"))
+    assert sweep_main(["--profile", "paper", "--dry-run", "--run-root", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "MISSING   dataset reds: reds: the dataset folder /data/REDS does not exist" in out.out
+    assert "MISSING   weights of musiq" in out.out and "input(s) missing" in out.err

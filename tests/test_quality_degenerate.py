@@ -136,13 +136,14 @@ def test_vif_flat_reference_is_0_and_a_singular_one_is_fitted_with_clipped_eigen
     flat = m(torch.stack([d["black"], d["white"], textured(1, 41, 43)[0]]),
              torch.stack([d["black"], d["grey"], d["grey"]]))
     assert flat.tolist() == [0.0, 0.0, 0.0]
-    # a ramp reference: pyiqa gives NaN; checked calls give the clipped fit, unchecked ones the NaN
+    # a ramp reference: checked calls give the clipped fit; unchecked ones pyiqa's own value, which is
+    # NaN with MKL's AVX-512 kernels and the same fit with the AVX2 ones nriqa pins (MKL_CBWR=AVX2)
     x = torch.stack([d["ramp"], d["black"], textured(1, 41, 43)[0]])
     ref = torch.stack([d["ramp"], d["ramp"], textured(1, 41, 43)[0]])
     raw = m(x, ref, check_values=False)
-    assert bool(raw[:2].isnan().all()) and bool(raw[2].isfinite())
     s = m(x, ref)
     assert abs(float(s[0]) - 1) < 1e-3 and abs(float(s[1])) < 1e-6
+    assert bool(raw[2].isfinite()) and all(bool(r.isnan()) or abs(float(r - c)) < 1e-3 for r, c in zip(raw[:2], s[:2]))
     assert float(s[2]) == float(raw[2])  # frames pyiqa scores keep pyiqa's score exactly
     # a one-pixel checkerboard reference: finite (meaningless) or a clear error, never a silent NaN
     try:

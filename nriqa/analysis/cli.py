@@ -16,9 +16,9 @@ import pandas as pd
 import yaml
 
 from nriqa import config, data
-from nriqa.compute import resolve_device, use_job_numerics
-from nriqa.analysis.evaluation import evaluate, resolve_panel
+from nriqa.analysis.evaluation import check_panel_names, evaluate, resolve_panel
 from nriqa.analysis.gain import gain_matrix, relative_gain
+from nriqa.compute import resolve_device, use_job_numerics
 from nriqa.paths import atomic_path
 
 
@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nriqa eval", description=__doc__.split("\n\n")[1].replace("``", ""))
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders to evaluate")
     parser.add_argument("--panel", default="demo",
-                        help=f"a profile's panel ({', '.join(config.available_profiles())}) or comma-separated "
-                             "measure names")
+                        help=f"a profile's panel ({', '.join(config.available_profiles())}: measures whose "
+                             "weights are missing are skipped and listed) or comma-separated measure names "
+                             "(each required: a missing one is an error)")
     parser.add_argument("--profile", default="demo", help="profile whose data section defines the test set")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set data.test_max_frames=2")
@@ -66,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = config.load_profile(args.profile, args.overrides)
     panel = resolve_panel(args.panel)
+    if args.panel not in config.available_profiles():   # named measures are required, never skipped
+        missing = check_panel_names(panel)
+        if missing:
+            print(f"nriqa eval: measure(s) {', '.join(missing)} cannot run: their weights are not on disk "
+                  "(`python -m nriqa weights` says which file goes where; a kit model trains with "
+                  "`python -m nriqa train-iqa <arch>`); a profile's panel (--panel demo) skips them instead",
+                  file=sys.stderr)
+            return 2
     device = resolve_device(args.device)
     use_job_numerics({**cfg, "device": device})  # the profile's threads: the same scores on any machine
     if cfg["data"].get("eval_sets"):

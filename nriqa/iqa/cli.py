@@ -11,9 +11,10 @@ import json
 import sys
 
 from nriqa.config import load_profile
-from nriqa.iqa.train import kit_name, train_iqa
+from nriqa.iqa.train import kit_name, kit_set_key, train_iqa
 from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import runs_dir
+from nriqa.quality.kit import use_kit_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
+    key = kit_set_key(cfg)
+    use_kit_set(key)   # installed in the kit set of this config (the study's, for an unchanged profile)
     rows = []
     for arch in archs:
         name = kit_name(arch, iqa.get("dataset", "embedded"))
-        run_dir = args.run_dir if (args.run_dir and len(archs) == 1) else runs_dir() / cfg["name"] / "iqa" / name
+        run_dir = args.run_dir if (args.run_dir and len(archs) == 1) else runs_dir() / cfg["name"] / "iqa" / f"{name}-{key}"
         m = train_iqa(arch, cfg, run_dir, init_from=args.init_from, progress=not args.no_progress)
         o = m["held_out"]["overall"]
         rows.append({"name": m["name"], "srcc": round(o["srcc"], 4), "plcc": round(o["plcc"], 4),

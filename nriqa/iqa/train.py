@@ -15,6 +15,7 @@ Adam, deterministic batches in (seed, step), tqdm. Resumes from ``run_dir/last.p
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -26,7 +27,7 @@ import torch.nn as nn
 from scipy import stats
 from tqdm.auto import tqdm
 
-from nriqa.compute import use_job_numerics
+from nriqa.compute import job_threads, use_job_numerics
 from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
 from nriqa.models import count_parameters
 from nriqa.errors import CheckpointError
@@ -54,6 +55,16 @@ def iqa_config(cfg: dict | None, arch: str | None = None) -> dict:
     if "seed" not in section and "seed" in cfg:
         out["seed"] = cfg["seed"]
     return out
+
+
+def kit_set_key(cfg: dict) -> str:
+    """8 hex digits naming the kit models a resolved profile trains (``iqa.models``, each arch's
+    :func:`iqa_config` less its checkpoint cadence, and the job threads): the kit set they are
+    installed in (:func:`nriqa.quality.kit.use_kit_set`), so other settings never replace them."""
+    models = list((cfg.get("iqa") or {}).get("models") or [])
+    keyed = {"models": {a: {k: v for k, v in iqa_config(cfg, a).items() if k != "ckpt_every"} for a in models},
+             "threads": job_threads(cfg)}
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 # --------------------------------------------------------------------------- data

@@ -24,9 +24,9 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from nriqa.errors import UserError
 
 from .basicvsrpp import BasicVSRPlusPlus
+from .ops import VideoInputError
 from .rbpn import RBPN
 from .spynet import SpyNet, load_spynet_weights
 from .vrt import VRT
@@ -102,11 +102,6 @@ def flow_parameters(model: nn.Module) -> list[nn.Parameter]:
         if isinstance(module, SpyNet):
             params.extend(module.parameters())
     return params
-
-
-class VideoInputError(UserError):
-    """A video tensor given to :func:`check_video` / :func:`upscale` (or returned by the model there)
-    has the wrong type, dtype, shape or values; the message names it and what was expected."""
 
 
 #: slack around [0, 1] that :func:`check_video` allows (bicubic resizing overshoots a little)

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ops import ConvResidualBlocks, FlowGuidedDeformConv, PixelShuffleUp, flow_warp, upsample_residual
+from .ops import ConvResidualBlocks, FlowGuidedDeformConv, PixelShuffleUp, check_lr, flow_warp, upsample_residual
 from .spynet import SpyNet, load_spynet_weights
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
@@ -101,7 +101,7 @@ class BasicVSRPlusPlus(nn.Module):
         return out[::-1] if branch.startswith("backward") else out
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        _check_video(lr)
+        check_lr(lr, self)
         b, t, _, h, w = lr.shape
         spatial = self.feat_extract(lr.reshape(b * t, 3, h, w)).view(b, t, -1, h, w)
         feats: dict[str, list[torch.Tensor]] = {"spatial": list(spatial.unbind(1))}
@@ -122,7 +122,3 @@ class BasicVSRPlusPlus(nn.Module):
         return (hr + base).view(b, t, 3, 4 * h, 4 * w)
 
 
-def _check_video(lr: torch.Tensor) -> None:
-    if not isinstance(lr, torch.Tensor) or lr.dim() != 5 or lr.size(2) != 3 or lr.size(1) < 1:
-        shape = tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__
-        raise ValueError(f"lr must be a video tensor (B,T,3,h,w) with T>=1; got {shape}")

@@ -11,6 +11,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops import deform_conv2d
 
+from nriqa.errors import UserError
+
+
+class VideoInputError(UserError):
+    """A video tensor given to a generator, :func:`nriqa.models.check_video` or :func:`nriqa.models.upscale`
+    (or returned by the model there) has the wrong type, dtype, shape or values; the message names it
+    and what was expected."""
+
+
+def check_lr(lr: torch.Tensor, model: nn.Module) -> None:
+    """What every generator's ``forward`` checks first, without reading a value from the device:
+    ``lr`` is a ``(B, T, 3, h, w)`` tensor, T >= 1, of the dtype of ``model``'s weights (float64 or
+    uint8 frames fail here with a :class:`VideoInputError` naming the conversion, not in a conv)."""
+    if not isinstance(lr, torch.Tensor) or lr.dim() != 5 or lr.size(2) != 3 or lr.size(1) < 1:
+        shape = tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__
+        raise VideoInputError(f"lr must be a video tensor (B,T,3,h,w) with T>=1; got {shape}")
+    weight = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if weight is not None and lr.dtype != weight.dtype and not torch.is_autocast_enabled(lr.device.type):
+        hint = "x.float() / 255" if lr.dtype == torch.uint8 else f"x.to({weight.dtype})"
+        raise VideoInputError(f"lr is {lr.dtype} but the model's weights are {weight.dtype}: pass {hint} "
+                              "(frames in [0, 1])")
+
 _GRIDS: dict[tuple, torch.Tensor] = {}
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .ops import check_lr
 from .spynet import SpyNet, load_spynet_weights
 
 K, S, P = 8, 4, 2  # x4 projection kernel, stride, padding (RBPN's setting for scale 4)
@@ -156,9 +157,7 @@ class RBPN(nn.Module):
         return out
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if not isinstance(lr, torch.Tensor) or lr.dim() != 5 or lr.size(2) != 3 or lr.size(1) < 1:
-            raise ValueError(f"lr must be a video tensor (B,T,3,h,w) with T>=1; got "
-                             f"{tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__}")
+        check_lr(lr, self)
         b, t, c, h, w = lr.shape
         centre = lr.reshape(b * t, c, h, w)
         idx = torch.arange(t, device=lr.device)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ops import FlowGuidedDeformConv, flow_warp, flow_warp_nearest4, upsample_residual
+from .ops import FlowGuidedDeformConv, check_lr, flow_warp, flow_warp_nearest4, upsample_residual
 from .spynet import SpyNet, load_spynet_weights
 
 Window = tuple[int, int, int]
@@ -404,9 +404,7 @@ class VRT(nn.Module):
         return back, fwd
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if not isinstance(lr, torch.Tensor) or lr.dim() != 5 or lr.size(2) != 3 or lr.size(1) < 1:
-            raise ValueError(f"lr must be a video tensor (B,T,3,h,w) with T>=1; got "
-                             f"{tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__}")
+        check_lr(lr, self)
         b, t0, _, h0, w0 = lr.shape
         x = lr if t0 > 1 else lr.expand(b, 2, 3, h0, w0)  # T=1: a static 2-frame clip
         ph, pw = (-h0) % 8, (-w0) % 8

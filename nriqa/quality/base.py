@@ -161,6 +161,14 @@ def register(card: Card, builder: Callable[..., nn.Module], *, replace: bool = T
     _REGISTRY[card.name] = (card, builder)
 
 
+def unregister_where(condition: Callable[[Card], bool]) -> list[str]:
+    """Remove every registered measure whose card meets ``condition``; returns their names."""
+    gone = [name for name, (card, _) in _REGISTRY.items() if condition(card)]
+    for name in gone:
+        del _REGISTRY[name]
+    return gone
+
+
 @contextlib.contextmanager
 def no_torch_hub_downloads() -> Iterator[None]:
     """Within the block, ``torch.hub`` (and torchvision through it) raises instead of downloading."""

@@ -1,6 +1,6 @@
 """Kit-trained NR-IQA checkpoints as quality measures (``cnniqa@embedded`` ...).
 
-A checkpoint ``weights_dir()/kit/<arch>@<dataset>.pt`` (written by ``train_iqa``) holds the
+A checkpoint ``weights_dir()/kit/<set>/<arch>@<dataset>.pt`` (written by ``train_iqa``) holds the
 network's ``state_dict``, its ``arch`` and a *calibration* of raw training-set scores
 (5th / 50th / 95th percentiles). The registered measure returns a calibrated score in (0, 1),
 higher = better:
@@ -12,11 +12,19 @@ so the middle of the training distribution maps to 0.5 and its 5..95 % span to a
 ``1 - s`` (lower-better, in (0, 1), differentiable).
 
 The networks are :mod:`nriqa.models.iqa_nets`; :func:`nriqa.iqa.train_iqa` trains them and
-installs the checkpoints. :func:`register_kit_models` registers every checkpoint on disk; the
-registry calls it when it is asked for an ``<arch>@<dataset>`` name it does not know.
+installs the checkpoints. :func:`register_kit_models` registers every checkpoint of the active
+set; the registry calls it when it is asked for an ``<arch>@<dataset>`` name it does not know.
+
+**Kit sets.** Models trained with other settings are other models: the study keys them by their
+training config (``nriqa.iqa.train.kit_set_key``: the ``iqa`` section per arch and the threads) and
+installs them in ``kit/<key>/``; :func:`use_kit_set` makes a set the active one (``$NRIQA_KIT_SET``,
+inherited by worker processes). So a smoke run never replaces the demo's models, and a card names
+its set. Without an active set, ``kit/`` itself holds the models (``nriqa train-iqa`` without a profile).
 """
 from __future__ import annotations
 
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -26,7 +34,7 @@ import torch.nn as nn
 from nriqa.errors import CheckpointError, brief_error
 from nriqa.models.iqa_nets import MIN_SIZE, build_arch
 from nriqa.paths import load_torch_file, weights_dir
-from nriqa.quality.base import Card, WeightFile, register
+from nriqa.quality.base import Card, WeightFile, register, unregister_where
 
 _ARCH_TEXT = {
     "cnniqa": "CNNIQA (pyiqa arch, random init)",
@@ -36,8 +44,33 @@ _ARCH_TEXT = {
 }
 
 
+KIT_SET_ENV = "NRIQA_KIT_SET"
+
+
+def active_kit_set() -> str | None:
+    """The kit set whose models are registered (``$NRIQA_KIT_SET``), None for ``kit/`` itself."""
+    return os.environ.get(KIT_SET_ENV, "").strip() or None
+
+
 def kit_dir() -> Path:
-    return weights_dir() / "kit"
+    """``weights_dir()/kit/<active set>`` (``weights_dir()/kit`` without one)."""
+    key = active_kit_set()
+    return weights_dir() / "kit" / key if key else weights_dir() / "kit"
+
+
+def use_kit_set(key: str | None) -> list[str]:
+    """Make ``key`` the active kit set (None: ``kit/`` itself): the kit measures registered from
+    another set are dropped and this set's are registered (returned). Sets ``$NRIQA_KIT_SET``, so
+    processes started afterwards (pool workers, notebook kernels) use the same set."""
+    if key is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", str(key)):
+        raise ValueError(f"kit set {key!r}: letters, digits, '_', '.', '-' only")
+    if key == active_kit_set():
+        return register_kit_models()
+    if key is None:
+        os.environ.pop(KIT_SET_ENV, None)
+    else:
+        os.environ[KIT_SET_ENV] = str(key)
+    return register_kit_models()
 
 
 class KitIQA(nn.Module):
@@ -67,7 +100,7 @@ def recreate_hint(path: Path) -> str:
     data = "" if dataset in ("", "embedded") else f" --dataset {dataset} --root <its folder>"
     name = Path(path).stem
     return (f"delete it and run `python -m nriqa train-iqa {arch} --profile demo{data}` (with the profile it "
-            f"was trained with): that reinstalls the checkpoint from its run folder runs/<profile>/iqa/{name}/, "
+            f"was trained with): that reinstalls the checkpoint from its run folder runs/<profile>/iqa/{name}-<set>/, "
             "or trains it again when that folder is gone (delete the folder too if its model.pt is broken)")
 
 
@@ -124,18 +157,23 @@ def kit_card(name: str, ckpt_meta: dict | None = None) -> Card:
             f"loss 1 - s.")
     if srcc is not None:
         desc += f" Held-out SRCC {srcc:.3f} (vs {'pseudo-score' if label == 'pseudo' else '(D)MOS'})."
+    key = active_kit_set()
+    if key:
+        desc += f" Kit set {key} (its training config: nriqa.iqa.train.kit_set_key)."
     weight = WeightFile(filename=f"{name}.pt", size_bytes=None, url=f"python -m nriqa train-iqa {arch}",
-                        subdir="kit", root="nriqa")
+                        subdir=kit_dir().relative_to(weights_dir()).as_posix(), root="nriqa")
     return Card(name=name, mode="NR", higher_better=True, score_range=(0.0, 1.0), differentiable=True,
                 min_size=MIN_SIZE, video=False, weights=(weight,), backend="nriqa.quality.kit", description=desc)
 
 
 def register_kit_models() -> list[str]:
-    """Register every checkpoint in ``weights_dir()/kit/*.pt`` as a quality measure; returns the names.
+    """Register every checkpoint in :func:`kit_dir` as a quality measure, in place of the kit measures
+    registered before (another set's, or files since removed); returns the names.
 
     An unreadable checkpoint is skipped with a warning naming it; looking its name up then raises
     :class:`KitCheckpointError` with the same message (see :func:`broken_checkpoint`).
     """
+    unregister_where(lambda card: card.backend == __name__)   # the kit measures are those on disk now
     names = []
     for path in sorted(kit_dir().glob("*@*.pt")):
         name = path.stem.lower()

@@ -40,9 +40,10 @@ from nriqa.config import deep_merge, load_profile
 from nriqa.data.iqa_sets import load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
-from nriqa.iqa.train import iqa_config, iqa_run_is_done
+from nriqa.iqa.train import iqa_config, iqa_run_is_done, kit_set_key
 from nriqa.iqa.transfer import gan_discriminator
 from nriqa.quality import register_kit_models
+from nriqa.quality.kit import use_kit_set
 from nriqa.paths import figures_dir, runs_dir
 from nriqa.train import run_is_done, train
 from nriqa.train.runs import run_key
@@ -66,6 +67,7 @@ def profile(name: str | None = None, overrides: Mapping[str, Any] | None = None,
         cfg["seed"] = int(seed)
     cfg["run_root"] = str(Path(run_root).expanduser().resolve() if run_root else runs_dir())
     use_job_numerics(cfg)  # this process computes (evaluates, optimises pixels) with the profile's threads
+    use_kit_set(kit_set_key(cfg))  # the kit IQA models this profile trains, never another profile's
     return cfg
 
 
@@ -483,16 +485,23 @@ def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = T
     return [_iqa_job(job) for job in jobs]   # every folder is done now: this reads metrics.json
 
 
+def kit_run_dir(cfg: Mapping[str, Any], arch: str) -> Path:
+    """``<RUN_ROOT>/<profile>/iqa/<arch>-<kit set>``: where the kit model ``arch`` of ``cfg`` trains."""
+    return profile_root(cfg) / "iqa" / f"{arch}-{kit_set_key(dict(cfg))}"
+
+
 def _kit_iqa_job(arch: str, cfg: dict) -> None:
-    train_iqa(arch, cfg, profile_root(cfg) / "iqa" / arch, progress=False)
+    train_iqa(arch, cfg, kit_run_dir(cfg, arch), progress=False)
 
 
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
     """Train (or load) the profile's kit NR-IQA models (``iqa.models``) on the embedded distortion
-    set and register them as ``<arch>@embedded`` measures. Returns one row per measure: params,
+    set (:func:`kit_run_dir`), install them in the profile's kit set
+    (:func:`nriqa.iqa.train.kit_set_key`) and register them as ``<arch>@embedded`` measures. Returns one row per measure: params,
     train_s, steps and held-out srcc / plcc / krcc. Models not trained yet train in the profile's
     :func:`workers` processes (each seeded by its config: the models serial training gives)."""
-    todo = [a for a in cfg["iqa"]["models"] if not iqa_run_is_done(profile_root(cfg) / "iqa" / a)]
+    use_kit_set(kit_set_key(dict(cfg)))
+    todo = [a for a in cfg["iqa"]["models"] if not iqa_run_is_done(kit_run_dir(cfg, a))]
     n_workers = workers(cfg)
     if n_workers > 1 and len(todo) > 1:
         c = iqa_config(dict(cfg), todo[0])
@@ -508,7 +517,7 @@ def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
         in_pool(_kit_iqa_job, [(a, dict(cfg)) for a in todo], n_workers=n_workers, threads=job_threads(cfg), what=what)
     rows = []
     for arch in cfg["iqa"]["models"]:
-        m = train_iqa(arch, dict(cfg), profile_root(cfg) / "iqa" / arch, progress=progress)
+        m = train_iqa(arch, dict(cfg), kit_run_dir(cfg, arch), progress=progress)
         overall = m["held_out"]["overall"]
         rows.append({"measure": m["name"], "params": m["params"], "train_s": m["train_seconds"],
                      "steps": m["steps"], **{k: overall[k] for k in ("srcc", "plcc", "krcc")}})

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from nriqa.errors import RunLockedError
-from nriqa.paths import host_name, pid_alive, remove_stale_tmp
+from nriqa.paths import host_name, pid_alive, remove_stale_tmp, storage_error
 
 try:
     import fcntl
@@ -140,10 +140,13 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     when another trainer holds it."""
     run_dir = Path(run_dir)
     created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # innermost first
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         fd = _acquire_flock(run_dir, path) if fcntl is not None else _acquire_exclusive(run_dir, path)
+    except OSError as err:   # a read-only or full disk: one line naming the folder
+        _remove_empty(created)
+        raise (storage_error("the run folder's lock", path, err) or err) from err
     except BaseException:
         _remove_empty(created)
         raise
