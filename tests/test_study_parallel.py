@@ -68,3 +68,16 @@ def test_kit_iqa_models_trained_in_workers_equal_serial_ones(tmp_path, monkeypat
     for arch, saved in models["1"].items():
         a, b = saved["state_dict"], models["2"][arch]["state_dict"]
         assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), arch
+
+
+def test_baselines_trained_side_by_side_equal_serial_ones(tmp_path, monkeypatch):
+    """Notebook 01's baselines train in the profile's workers: the same tensors as one process."""
+    monkeypatch.setenv("NRIQA_THREADS", "2")
+    trained = {}
+    for n_workers in (1, 2):
+        cfg = runs.profile("smoke", device="cpu", run_root=str(tmp_path / f"w{n_workers}"),
+                           overrides=["train.steps=2", "train.schedule.periods=[2]", f"workers={n_workers}"])
+        trained[n_workers] = runs.ensure_baselines(cfg, ["basicvsrpp", "iseebetter"], progress=False)
+    for model, folder in trained[1].items():
+        a, b = load_checkpoint(folder, "latest")["params"], load_checkpoint(trained[2][model], "latest")["params"]
+        assert trained[2][model].name == folder.name and all(torch.equal(a[k], b[k]) for k in a), model

@@ -37,7 +37,7 @@ from nriqa.study import baseline as study
 from nriqa.study.clock import timed
 from nriqa.study.evaluation import test_set
 from nriqa.study.manifest import manifest_line
-from nriqa.study.runs import ensure_baseline, figure_dir, profile
+from nriqa.study.runs import ensure_baselines, figure_dir, profile
 from nriqa.train import load_generator, read_log
 from nriqa.viz import save_figure
 
@@ -54,7 +54,7 @@ print(f"profile {cfg['name']}: models {models}, {cfg['train']['steps']} steps, "
 
 # %%
 with timed("training (or loading) the baselines"):
-    runs = {m: ensure_baseline(cfg, m) for m in models}
+    runs = ensure_baselines(cfg, models)   # side by side in the profile's `workers` processes
 logs = {m: read_log(r) for m, r in runs.items()}
 for m, r in runs.items():
     print(m, "->", r.name)

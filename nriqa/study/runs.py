@@ -329,6 +329,14 @@ def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True
     return ensure_run(baseline_config(cfg, model), progress=progress)
 
 
+def ensure_baselines(cfg: Mapping[str, Any], models: list[str], *, progress: bool = True) -> dict[str, Path]:
+    """``{model: baseline run}`` of :func:`ensure_baseline` for each of ``models``, the pending ones
+    trained side by side in the profile's :func:`workers` processes (the same runs as one by one)."""
+    folders = train_jobs([(baseline_config(cfg, m), None) for m in models], n_workers=workers(cfg),
+                         progress=progress)
+    return dict(zip(models, folders))
+
+
 Job = tuple[dict, "Path | None"]
 """One run to train: (resolved experiment config, ``init_from`` baseline folder or ``None``)."""
 
