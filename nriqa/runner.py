@@ -5,7 +5,7 @@
     python -m nriqa run -p SEED 1 -p DEVICE cuda       # notebook parameters
 
 Each notebook records its key findings in ``<RUN_ROOT>/<profile>/summary.json`` (the runner adds
-the notebooks' times); after a ``demo`` run the runner renders them into README's findings block
+the notebooks' times); after a ``demo`` run the runner renders them into FINDINGS.md's findings block
 and copies the summary to ``figures/summary.json`` (``python -m nriqa findings``).
 
 Executed copies go to ``<RUN_ROOT>/<profile>/notebooks/`` (``RUN_ROOT``: ``--run-root``, else
@@ -254,10 +254,10 @@ def _record_times(profile: str, run_root: Path, seconds: dict[str, float]) -> No
 
 
 def render_findings_into_readme(profile: str, run_root: Path | None = None,
-                                readme: Path = REPO_ROOT / "README.md") -> Path | None:
-    """After a demo run: README's findings block (between ``<!-- findings:start/end -->``) and
+                                readme: Path = REPO_ROOT / "FINDINGS.md") -> Path | None:
+    """After a demo run: FINDINGS.md's findings block (between ``<!-- findings:start/end -->``) and
     ``figures/summary.json`` rendered from ``<RUN_ROOT>/demo/summary.json``. Other profiles, or a
-    README without the block (an installed package), leave both alone. Returns the README written."""
+    FINDINGS.md without the block (an installed package), leave both alone. Returns the file written."""
     from .paths import figures_dir
     from .study.summary import SUMMARY_FILE, findings_block, write_findings
 

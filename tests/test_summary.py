@@ -132,13 +132,13 @@ def test_demo_run_renders_findings_into_readme(tmp_path, monkeypatch):
 def test_readme_findings_agree_with_the_committed_summary():
     """README's block is figures/summary.json rendered; before any demo run, a placeholder with no
     typed number in it."""
-    block = S.findings_block((REPO_ROOT / "README.md").read_text())
-    assert block is not None, "README.md lost its findings markers"
+    block = S.findings_block((REPO_ROOT / "FINDINGS.md").read_text())
+    assert block is not None, "FINDINGS.md lost its findings markers"
     committed = REPO_ROOT / "figures" / "summary.json"
     if committed.exists():
         assert block == S.render_findings(S.read_summary(committed), S.read_timing(committed)), (
-            "README's findings block differs from figures/summary.json: run "
-            "python -m nriqa findings --profile demo --write README.md after a demo run")
+            "FINDINGS.md differs from figures/summary.json: run "
+            "python -m nriqa findings --profile demo --write FINDINGS.md after a demo run")
     else:
         assert "make demo" in block
         assert not re.search(r"\d", block), f"typed numbers in README's findings block: {block!r}"

@@ -1,10 +1,10 @@
 """The run's key findings as data: each notebook records them in ``<RUN_ROOT>/<profile>/summary.json``,
-and README's findings block is rendered from that file (never typed by hand).
+and FINDINGS.md's findings block is rendered from that file (never typed by hand).
 
     record(cfg, "02_finetuning", {"gains": study.describe_gains(table),
                                   "best": finding("largest mean panel gain", 0.012, fmt="pct", n=9)})
     render_findings(load_summary(cfg))          # Markdown
-    python -m nriqa findings --profile demo --write README.md
+    python -m nriqa findings --profile demo --write FINDINGS.md
 
 A section is one notebook's findings (``{"01_baseline": {...}, ...}``); :func:`record` replaces
 the keys it is given and keeps the others, under a lock, and writes the file atomically. A value
@@ -50,9 +50,9 @@ except ImportError:  # Windows: atomic writes still, without the read-merge-writ
 SUMMARY_FILE = "summary.json"
 TIMING_FILE = "timing.json"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
-#: what README's block says before any demo run has written figures/summary.json (no digits)
+#: what FINDINGS.md's block says before any demo run has written figures/summary.json (no digits)
 PLACEHOLDER = ("_The findings are rendered here by `make demo` (`python -m nriqa findings --profile demo "
-               "--write README.md`) from the run's `summary.json`; no run has recorded them yet._")
+               "--write FINDINGS.md`) from the run's `summary.json`; no run has recorded them yet._")
 
 #: section -> heading in the rendered findings (unknown sections use their own name)
 TITLES = {
@@ -286,7 +286,7 @@ def write_findings(summary_file: str | os.PathLike, readme: str | os.PathLike | 
 def stale_findings(profile: str, files: Iterable[str | os.PathLike]) -> list[str]:
     """Warnings for each summary in ``files`` (those that exist) whose manifest says its numbers are
     not what this checkout gives with ``profile``: other code, versions, CPU kernels, threads or device
-    (:func:`nriqa.study.manifest.differences`); figures/summary.json is what README's findings show."""
+    (:func:`nriqa.study.manifest.differences`); figures/summary.json is what FINDINGS.md shows."""
     from nriqa.compute import resolve_device
     from nriqa.config import load_profile
 
@@ -310,11 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m nriqa findings``: print (or write into README) the findings of a profile's run."""
     ap = argparse.ArgumentParser(prog="python -m nriqa findings",
                                  description="Render the findings recorded in <RUN_ROOT>/<profile>/summary.json "
-                                             "as Markdown; --write puts them between README's findings markers "
+                                             "as Markdown; --write puts them between the findings markers of a Markdown file (FINDINGS.md) "
                                              "(the demo profile's summary is also copied to figures/summary.json).")
     ap.add_argument("--profile", default="demo", help="profile whose summary.json to render (default: demo)")
     ap.add_argument("--run-root", default=None, help="root of run folders (default: $NRIQA_RUNS, else runs/)")
-    ap.add_argument("--write", default=None, metavar="README", help="Markdown file whose findings block is replaced")
+    ap.add_argument("--write", default=None, metavar="FINDINGS.md", help="Markdown file whose findings block is replaced")
     args = ap.parse_args(argv)
     root = Path(args.run_root).expanduser() if args.run_root else runs_dir()
     src = root / args.profile / SUMMARY_FILE
