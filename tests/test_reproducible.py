@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nriqa.paths import load_torch_file
+
 A, B = os.environ.get("NRIQA_REPRO_A", ""), os.environ.get("NRIQA_REPRO_B", "")
 pytestmark = pytest.mark.skipif(not (A and B), reason="set NRIQA_REPRO_A and NRIQA_REPRO_B to two profile folders "
                                                       "of the same study (make test does)")
@@ -28,8 +30,7 @@ pytestmark = pytest.mark.skipif(not (A and B), reason="set NRIQA_REPRO_A and NRI
 
 def _tensors(path: Path) -> dict[str, torch.Tensor]:
     """The trained tensors of a checkpoint or model file, by dotted name (optimizer and RNG state aside)."""
-    # files this same `make test` wrote a minute ago (trainer checkpoints hold RNG state objects)
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    data = load_torch_file(path)
     if isinstance(data, dict) and "params" in data:       # a trainer checkpoint
         data = {"params": data["params"], "params_ema": data.get("params_ema") or {}}
     out: dict[str, torch.Tensor] = {}

@@ -7,6 +7,7 @@ import torch
 
 from nriqa import compute
 from nriqa.errors import ConfigError
+from nriqa.paths import load_torch_file
 from nriqa.study import runs
 from nriqa.train.checkpoint import load_checkpoint
 
@@ -62,7 +63,7 @@ def test_kit_iqa_models_trained_in_workers_equal_serial_ones(tmp_path, monkeypat
                            overrides=["iqa.models=[cnniqa,vitiqa]", "iqa.per_arch.vitiqa.steps=3", "workers=2"])
         table = runs.ensure_kit_iqa(cfg, progress=False)
         assert list(table.index) == ["cnniqa@embedded", "vitiqa@embedded"]
-        models[budget] = {a: torch.load(runs.kit_run_dir(cfg, a) / "model.pt", weights_only=False)
+        models[budget] = {a: load_torch_file(runs.kit_run_dir(cfg, a) / "model.pt")
                           for a in ("cnniqa", "vitiqa")}
     assert os.environ["NRIQA_THREADS"] == "2"
     for arch, saved in models["1"].items():
