@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.lr_patch}px | device {cfg['device']} | torch {torch.__version__} | threads "
           f"{torch.get_num_threads()} | {args.repeats} rounds x {args.steps} timed steps | "
           f"{time.perf_counter() - t0:.0f} s total")
-    print(f"| variant | frames/s | steps/s | time per step vs charbonnier |")
-    print(f"|---|---|---|---|")
+    print("| variant | frames/s | steps/s | time per step vs charbonnier |")
+    print("|---|---|---|---|")
     for name, values in speeds.items():
         fps = statistics.median(values)
         print(f"| {name} | {fps:.2f} | {fps / frames_per_step:.3f} | {base / fps:.2f}x |")

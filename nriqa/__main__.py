@@ -41,7 +41,7 @@ COMMANDS = {
     "train": ("nriqa.train.cli", "main"),
     "train-iqa": ("nriqa.iqa.cli", "main"),
     "eval": ("nriqa.analysis.cli", "main"),
-    "import-checkpoint": ("nriqa.study.released", "main"),
+    "import-checkpoint": ("nriqa.study.checkpoint_import", "main"),
     "findings": ("nriqa.study.summary", "main"),
     "run": ("nriqa.runner", "main"),
     "sweep": ("nriqa.sweep", "main"),

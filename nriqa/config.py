@@ -142,17 +142,17 @@ S, I, F, B, L, D = (str,), (int,), (float,), (bool,), (list,), (dict,)
 SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     # the run: set by the profile, by nriqa.study.runs for each run, and by the notebooks' parameters
     "name": (S, "train/cli.py"), "device": (S, "train/trainer.py"), "seed": (I, "train/trainer.py"),
-    "model": (S, "train/runs.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
-    "models": (L, "study/runs.py"), "model_size": (S, "train/runs.py"), "panel": (L, "study/evaluation.py"),
-    "spynet_weights": (S, "train/runs.py"),
+    "model": (S, "train/generators.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
+    "models": (L, "study/runs.py"), "model_size": (S, "train/generators.py"), "panel": (L, "study/judging.py"),
+    "spynet_weights": (S, "train/generators.py"),
     "seeds": (L, "study/runs.py"), "workers": ((int, str), "study/runs.py"), "threads": (I, "compute.py"),
     # nriqa.data.factory
     **{f"data.{k}": (t, "data/factory.py") for k, t in {
         "source": S, "root": S, "degradation": S, "scale": I, "num_frames": I, "lr_patch": I, "batch_size": I,
         "test_max_frames": I, "test_max_clips": I, "test_max_side": I, "max_clips": I, "max_frames": I,
         "preload": B, "eval_sets": L}.items()},
-    # nriqa.train.config.TrainConfig (finetune takes each of these too: it is merged over train)
-    **{f"train.{k}": (t, "train/config.py") for k, t in {
+    # nriqa.train.train_config.TrainConfig (finetune takes each of these too: it is merged over train)
+    **{f"train.{k}": (t, "train/train_config.py") for k, t in {
         "steps": I, "objective": D, "optimizer": D, "schedule": D, "flow_lr_mult": F, "flow_freeze_steps": I,
         "grad_clip": F, "accumulate": I, "ema_decay": F, "log_every": I, "gradnorm_every": I, "ckpt_every": I,
         "keep_last": I, "max_nonfinite": I, "amp": (str, bool), "channels_last": (str, bool), "compile": B,
@@ -165,8 +165,8 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     # nriqa.study.runs: the fine-tune grid
     "finetune.model": (S, "study/runs.py"), "finetune.models": (L, "study/runs.py"),
     "finetune.extra_terms": (D, "study/runs.py"), "finetune.combos": (L, "study/runs.py"),
-    # nriqa.iqa.train.DEFAULTS (and iqa.models: which kit models the study trains)
-    **{f"iqa.{k}": (t, "iqa/train.py") for k, t in {
+    # nriqa.iqa.iqa_training.DEFAULTS (and iqa.models: which kit models the study trains)
+    **{f"iqa.{k}": (t, "iqa/iqa_training.py") for k, t in {
         "steps": I, "batch_size": I, "patch": I, "lr": F, "margin": F, "rank_weight": F, "pseudo_weight": F,
         "dataset": S, "root": S, "crop": I, "max_sources": I, "eval_crop": I, "ckpt_every": I, "seed": I,
         "per_arch": D}.items()},
@@ -175,22 +175,22 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     **{f"weights.{k}": (t, "study/weighting.py") for k, t in {
         "combos": L, "target_share": (float, dict), "reference": S, "probe_batches": I, "balance_every": I,
         "weightings": L}.items()},
-    # nriqa.study.runs / nriqa.study.adversarial
+    # nriqa.study.runs / nriqa.study.discriminator_choice
     **{f"adversarial.{k}": (t, "study/runs.py") for k, t in {
         "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F}.items()},
-    **{f"adversarial.{k}": (t, "study/adversarial.py") for k, t in {
+    **{f"adversarial.{k}": (t, "study/discriminator_choice.py") for k, t in {
         "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D, "transfer_trunks": L}.items()},
-    "adversarial.artifact_gan.discriminator": (S, "study/adversarial.py"),
-    "adversarial.artifact_gan.weight": (F, "study/adversarial.py"),
-    # nriqa.study.artifacts: notebook 03's pixel-optimization gallery
-    **{f"pixels.{k}": (t, "study/artifacts.py") for k, t in {
+    "adversarial.artifact_gan.discriminator": (S, "study/discriminator_choice.py"),
+    "adversarial.artifact_gan.weight": (F, "study/discriminator_choice.py"),
+    # nriqa.study.artifact_sources: notebook 03's pixel-optimization gallery
+    **{f"pixels.{k}": (t, "study/artifact_sources.py") for k, t in {
         "steps": I, "lr": F, "crop": I, "anchor_weight": F, "terms": L, "start": L, "with": L}.items()},
     # nriqa.analysis.claims.Settings: how a verdict follows from the runs
     **{f"verdicts.{k}": (t, "analysis/claims.py") for k, t in {
         "n_boot": I, "seed": I, "equivalence_margin": F, "artifact_margin": F, "rho_margin": F,
         "transfer_bar": F}.items()},
-    # nriqa.study.asymmetry
-    **{f"asymmetry.{k}": (t, "study/asymmetry.py") for k, t in {
+    # nriqa.study.assess_vs_optimize
+    **{f"asymmetry.{k}": (t, "study/assess_vs_optimize.py") for k, t in {
         "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L, "iqa_sets": D}.items()},
 }
 
@@ -220,7 +220,7 @@ OPEN: tuple[str, ...] = (
     "adversarial.fidelity",           # term -> weight
     "adversarial.artifact_term",      # term -> weight
     "asymmetry.adversarial_fidelity",  # term -> weight
-    "asymmetry.iqa_sets",             # {fr: [{name, root, split}], nr: [...]}: checked by nriqa.study.asymmetry
+    "asymmetry.iqa_sets",             # {fr: [{name, root, split}], nr: [...]}: checked by nriqa.study.assess_vs_optimize
 )
 
 #: subtrees whose keys are names and whose values are a section of their own (architecture -> iqa settings)

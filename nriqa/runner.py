@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # imported here, not at the top: the study pulls in torch and pandas, which ``--help`` and a
     # failed run never need
-    from .study.runs import figure_dir, profile as load
+    from .study.runs import figure_dir
+    from .study.runs import profile as load
 
     written = render_findings_into_readme(args.profile, args.run_root)
     if written:

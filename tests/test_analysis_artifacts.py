@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from nriqa.analysis import artifacts as A
+from nriqa.viz import plots
 
 
 def photo(name: str, size: int = 96) -> torch.Tensor:
@@ -144,7 +145,7 @@ def test_bad_inputs_are_named(gt):
 
 def test_crop_grid_draws(gt):
     crops = A.top_crops(colored_dots(gt), gt, "chroma_noise", k=2, size=24)
-    fig = A.crop_grid(crops, gt, {"baseline": gaussian_blur(gt), "dots": colored_dots(gt)})
+    fig = plots.crop_grid(crops, gt, {"baseline": gaussian_blur(gt), "dots": colored_dots(gt)})
     assert len(fig.axes) == 2 * 3
     assert fig.axes[0].get_title() == "ground truth"
 

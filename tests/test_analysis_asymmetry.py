@@ -7,9 +7,10 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
-from nriqa.analysis import asymmetry_correlation, asymmetry_scatter, asymmetry_table, assessment_accuracy
+from nriqa.analysis import assessment_accuracy, asymmetry_correlation, asymmetry_table
 from nriqa.analysis.asymmetry import correlations, iqa_arrays
 from nriqa.data.iqa_sets import IQASet
+from nriqa.viz.plots import asymmetry_scatter
 
 
 def photo(name, size=48):

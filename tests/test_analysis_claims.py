@@ -175,8 +175,8 @@ def test_transfer_changes_pair_kind_and_seed_and_drop_incomplete_seeds():
 
 
 def test_pct_keeps_two_significant_digits_of_small_gains():
-    assert claims.pct(0.0123) == "+1.23%" and claims.pct(-0.5) == "-50.00%" and claims.pct(0.0) == "+0.00%"
-    assert claims.pct(1.2e-5) == "+0.0012%" and claims.pct(-3e-4) == "-0.030%"
+    assert claims.signed_pct(0.0123) == "+1.23%" and claims.signed_pct(-0.5) == "-50.00%" and claims.signed_pct(0.0) == "+0.00%"
+    assert claims.signed_pct(1.2e-5) == "+0.0012%" and claims.signed_pct(-3e-4) == "-0.030%"
 
 
 def test_report_shows_effect_interval_n_and_rule():

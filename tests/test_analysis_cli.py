@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import nriqa.data
-from nriqa.analysis import cli, evaluation as evaluate_mod
+from nriqa.analysis import cli
+from nriqa.analysis import evaluation as evaluate_mod
 
 
 class Bicubic(torch.nn.Module):

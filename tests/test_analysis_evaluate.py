@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from nriqa import quality
-from nriqa.analysis import evaluate, gain_heatmap, metric_hacking, relative_gain
+from nriqa.analysis import evaluate, metric_hacking, relative_gain
 from nriqa.analysis.evaluation import measure_fingerprint, resolve_panel, source_fingerprint
 from nriqa.config import load_profile
 from nriqa.viz import save_figure
+from nriqa.viz.plots import gain_heatmap
 
 
 def clip_from(name: str, t: int = 3, size: int = 48) -> dict:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nriqa.analysis import pixel_optimization as P
-from nriqa.study import artifacts as S
+from nriqa.study import artifact_sources as S
 from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
 
 
@@ -86,7 +86,7 @@ def test_crops_figure_picks_the_artifact_run_and_says_ties():
     dotted = {"c": (gt["c"] + 0.4 * (torch.rand(2, 1, 40, 40, generator=g) < 0.05)
                     * torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)).clamp(0, 1)}
     outputs = {"ground truth": gt, "baseline": base, "same": dict(base), "other": dict(base), "dots": dotted}
-    from nriqa.study.evaluation import artifact_table
+    from nriqa.study.judging import artifact_table
 
     arts = artifact_table(outputs)
     assert S.runs_with_artifact(arts, "chroma_noise", 1) == ["dots"]  # not the first runs in order

@@ -11,7 +11,7 @@ from nriqa.analysis.claims import AGREES, DISAGREES, INCONCLUSIVE, Settings
 from nriqa.analysis.rankboot import cube_means, gain_cube, hierarchical_spearman
 from nriqa.analysis.stats import spearman_interval
 from nriqa.errors import UserError
-from nriqa.study import asymmetry as study
+from nriqa.study import assess_vs_optimize as study
 
 S = Settings(n_boot=400)
 
@@ -92,7 +92,7 @@ def test_few_measures_are_never_agrees():
 
 
 def test_scatter_draws_each_measures_seed_range():
-    from nriqa.analysis import asymmetry_scatter
+    from nriqa.viz.plots import asymmetry_scatter
 
     t = pd.DataFrame({"run": ["a"] * 4 + ["b"] * 4 + ["c"] * 2, "seed": [0, 0, 1, 1] * 2 + [0, 0],
                       "clip": ["x", "y"] * 5, "gain": [0.0, 0.2, 0.4, 0.6, -0.1, -0.1, 0.1, 0.3, 0.5, 0.5]})

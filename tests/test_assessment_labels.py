@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from nriqa.analysis.asymmetry import (assessment_accuracy, assessment_frame, level_order_srcc,
-                                      pseudo_labels)
+from nriqa.analysis.asymmetry import assessment_accuracy, assessment_frame, level_order_srcc, pseudo_labels
 from nriqa.data.iqa_sets import IQASet
 from nriqa.errors import ConfigError
-from nriqa.study import asymmetry as study
+from nriqa.study import assess_vs_optimize as study
 
 
 def _levels_set():
@@ -61,9 +60,14 @@ def test_level_order_srcc_equals_scipy_per_group():
         if g == 4:
             lv[:2] = lv[2]                                    # tied levels
         sc = rng.integers(0, 3, n).astype(float) if g != 3 else np.full(n, 0.7)   # ties; group 3 flat
-        sources += [f"s{g}"] * (n + 1); kinds += ["blur"] * (n + 1)
-        levels += [0, *lv]; scores += [9.0, *sc]
-    sources += ["lone", "lone"]; kinds += ["noise", "noise"]; levels += [0, 1]; scores += [1.0, 2.0]
+        sources += [f"s{g}"] * (n + 1)
+        kinds += ["blur"] * (n + 1)
+        levels += [0, *lv]
+        scores += [9.0, *sc]
+    sources += ["lone", "lone"]
+    kinds += ["noise", "noise"]
+    levels += [0, 1]
+    scores += [1.0, 2.0]
     s, lv = np.array(scores), np.array(levels)
     rhos, taus = [], []
     for g in sorted(set(sources) - {"lone"}):

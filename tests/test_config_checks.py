@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from nriqa import config as nconfig
-from nriqa.study import runs as ex
 from nriqa.config import OPEN, SCHEMA, load_profile
 from nriqa.errors import ConfigError, UserError
+from nriqa.study import runs as ex
 
 NOTEBOOK_SRC = Path(__file__).resolve().parent.parent / "notebooks" / "src"
 
@@ -88,8 +88,8 @@ def test_every_minimum_names_a_schema_key():
 
 def test_open_subtrees_and_declared_keys_are_what_the_code_reads():
     """Every TrainConfig field, iqa default and optional data key is known; the open subtrees exist."""
-    from nriqa.iqa.train import DEFAULTS
-    from nriqa.train.config import TrainConfig
+    from nriqa.iqa.iqa_training import DEFAULTS
+    from nriqa.train.train_config import TrainConfig
 
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(nconfig.known_children("train"))
     assert set(DEFAULTS) | {"models", "per_arch"} == set(nconfig.known_children("iqa"))
@@ -153,7 +153,7 @@ def test_what_the_notebooks_benchmarks_and_tests_pass_still_loads(tmp_path):
 
 
 def test_train_config_errors_are_config_errors():
-    from nriqa.train.config import TrainConfig
+    from nriqa.train.train_config import TrainConfig
 
     with pytest.raises(ConfigError, match="train.steps must be a positive integer"):
         TrainConfig.from_cfg({"train": {"steps": 0, "objective": {"charbonnier": 1.0}}})

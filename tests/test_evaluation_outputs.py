@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from nriqa.analysis import evaluation as evaluate_mod
 from nriqa.analysis import generator_outputs
-from nriqa.study import evaluation as study_eval
+from nriqa.study import judging as study_eval
 
 
 class CountingUpscaler(torch.nn.Module):

@@ -17,9 +17,10 @@ from nriqa.models.convert import to_reference_state_dict
 from nriqa.models.released import RELEASED, released_path
 from nriqa.models.spynet import SpyNet
 from nriqa.study import runs
-from nriqa.study.released import import_checkpoint
+from nriqa.study.checkpoint_import import import_checkpoint
 from nriqa.train import load_generator, run_is_done
-from nriqa.train.runs import TRAINING_KEYS, build_generator
+from nriqa.train.generators import build_generator
+from nriqa.train.run_files import TRAINING_KEYS
 
 
 def _reference_file(tmp_path, name, *, wrap="params", prefix="", extra=None, seed=0):

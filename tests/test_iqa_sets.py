@@ -186,7 +186,9 @@ def test_embedded_set_splits_are_content_disjoint_and_cached(tmp_path, monkeypat
     te = iqa_sets.embedded_distortion_set("test", crop=64, max_sources=3, progress=False)
     assert len(tr) == len(te) == 3 * (1 + 5 * len(DISTORTIONS))
     assert not set(tr.sources) & set(te.sources)
-    hashes = lambda ds: {ds.images[i].numpy().tobytes() for i, k in enumerate(ds.kinds) if k == "pristine"}
+    def hashes(ds):
+        return {ds.images[i].numpy().tobytes() for i, k in enumerate(ds.kinds) if k == "pristine"}
+
     assert not hashes(tr) & hashes(te)
     cached = list((tmp_path / "iqa").glob("embedded-train-*.pt"))
     assert len(cached) == 1

@@ -7,13 +7,13 @@ import pytest
 import torch
 from skimage import data as skdata
 
-import nriqa.iqa.train as tr
+import nriqa.iqa.iqa_training as tr
 from nriqa import quality
 from nriqa.data.distortions import distort
 from nriqa.data.iqa_sets import build_distortion_set
 from nriqa.iqa import train_iqa
 from nriqa.iqa.cli import main as train_iqa_cli
-from nriqa.iqa.train import PairSampler, load_init, targets_01
+from nriqa.iqa.iqa_training import PairSampler, load_init, targets_01
 from nriqa.models import count_parameters
 from nriqa.models.discriminators import build_discriminator
 from nriqa.models.iqa_nets import build_arch

@@ -7,8 +7,8 @@ import torch
 import yaml
 
 from nriqa.errors import CheckpointError
+from nriqa.iqa.iqa_training import init_target, load_init
 from nriqa.iqa.nets import build_iqa_net, stlpips_trunk_state
-from nriqa.iqa.train import init_target, load_init
 from nriqa.iqa.transfer import gan_discriminator
 from nriqa.models.discriminators import KINDS, backbone_keys, build_discriminator
 from nriqa.quality import card
@@ -98,7 +98,7 @@ def test_stlpips_trunk_initialises_an_iqa_head():
 def test_describe_trunk_transfer_states_numbers_and_skips():
     import pandas as pd
 
-    from nriqa.study.adversarial import describe_trunk_transfer
+    from nriqa.study.discriminator_choice import describe_trunk_transfer
     t = pd.DataFrame([{"backbone": "stlpips-alex", "init": "random", "srcc": 0.5, "rank_acc": 0.6, "note": ""},
                       {"backbone": "stlpips-alex", "init": "st-lpips trunk", "srcc": 0.75, "rank_acc": 0.9,
                        "note": ""},
@@ -119,7 +119,8 @@ def test_trunk_arch_is_not_installed_as_a_kit_measure(tmp_path):
 def test_transfer_folders_are_keyed_by_what_changes_the_iqa_model(tmp_path):
     from pathlib import Path
 
-    from nriqa.study import adversarial, runs
+    from nriqa.study import discriminator_choice as adversarial
+    from nriqa.study import runs
     cfg = runs.profile("smoke", device="cpu", run_root=str(tmp_path))
     gan = Path("gan-basicvsrpp-patchgan-w0.01-s1-0123abcd")
     folder = lambda c, run=gan, seed=1: adversarial.transfer_folder(  # noqa: E731
@@ -139,9 +140,10 @@ def test_smoke_transfer_has_one_pair_per_kind_and_seed_and_is_cached(tmp_path, m
     the same as serial training; a second call trains nothing."""
     import pandas as pd
 
-    import nriqa.iqa.train as iqa_train
+    import nriqa.iqa.iqa_training as iqa_train
     from nriqa.iqa import train_iqa
-    from nriqa.study import adversarial, runs
+    from nriqa.study import discriminator_choice as adversarial
+    from nriqa.study import runs
     cfg = runs.profile("smoke", ["iqa.max_sources=3"], device="cpu", run_root=str(tmp_path))  # 168 images a split
     cfg["workers"] = 2
     model = cfg["finetune"]["model"]

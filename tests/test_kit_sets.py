@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from nriqa import quality
-from nriqa.iqa.train import kit_set_key
+from nriqa.iqa.iqa_training import kit_set_key
 from nriqa.quality.kit import active_kit_set, kit_dir
 from nriqa.study import runs
 

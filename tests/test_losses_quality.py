@@ -7,7 +7,7 @@ from torch import nn
 
 from nriqa import quality
 from nriqa.losses import LossInputError, QualityLoss
-from nriqa.losses.quality import tile_grid, tile_starts
+from nriqa.losses.quality_loss import split_tiles, tile_starts
 from nriqa.quality import base
 
 STANDIN = "test-standin-sharpness"
@@ -96,12 +96,12 @@ def test_video_is_mean_over_frames(standin):
     assert loss(video).item() == pytest.approx(per_frame.mean().item(), rel=1e-5)
 
 
-def test_tile_grid_covers_frame_deterministically(standin):
+def test_split_tiles_covers_frame_deterministically(standin):
     assert tile_starts(40, 16) == [0, 12, 24]
     assert tile_starts(32, 16) == [0, 16]
     assert tile_starts(16, 16) == [0]
     x = torch.rand(2, 3, 40, 33)
-    tiles, k = tile_grid(x, 16)
+    tiles, k = split_tiles(x, 16)
     assert k == 3 * 3 and tiles.shape == (2 * 9, 3, 16, 16)
     assert torch.equal(tiles[9 + 4], x[1, :, 12:28, 8:24])  # frame 1, middle tile
     loss = QualityLoss(standin, tile=16)
@@ -197,7 +197,7 @@ def test_unvalidated_loss_lets_nan_reach_the_trainer_guard():
 def test_pad_small_mirror_pads_to_the_measure_size_and_keeps_the_pixel_scale():
     """``pad_small`` scores a 64 px frame inside a 96 px mirror image of itself (niqe needs 96):
     the centre is the frame unchanged; too small a frame, or both small-frame options, is an error."""
-    from nriqa.losses.quality import _mirror_pad
+    from nriqa.losses.quality_loss import _mirror_pad
 
     x = torch.rand(2, 3, 3, 64, 64)                      # (B, T, 3, H, W)
     y = _mirror_pad(x, 96)

@@ -1,7 +1,6 @@
 """Gradients, determinism and a short overfit of the tiny generators."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torch.nn.functional as F

@@ -11,7 +11,11 @@ import pytest
 import torch
 
 from nriqa.errors import ConfigError
-from nriqa.study import adversarial, artifacts, asymmetry, baseline, evaluation, finetuning, runs, weighting
+from nriqa.study import artifact_sources as artifacts
+from nriqa.study import assess_vs_optimize as asymmetry
+from nriqa.study import baseline, finetuning, runs, weighting
+from nriqa.study import discriminator_choice as adversarial
+from nriqa.study import judging as evaluation
 
 NRIQA = Path(runs.__file__).resolve().parents[1]
 
@@ -403,7 +407,7 @@ def test_weighting_arms_run_every_seed_and_the_hand_arm_is_notebook_02s_fine_tun
             assert {s: runs.run_name(*j) for s, j in hand.items()} == {s: runs.run_name(*j) for s, j in nb02.items()}
         online = arms[weighting.arm_label(c, "online")]
         assert {j[0]["seed"] for j in online.values()} == set(runs.seeds(cfg))
-        assert all(runs.run_name(*j).startswith(f"w-basicvsrpp-online-") for j in online.values())
+        assert all(runs.run_name(*j).startswith("w-basicvsrpp-online-") for j in online.values())
         assert meta[weighting.arm_label(c, "static")]["measures"] == [k for k in grads[c]["param_norm"] if k != "charbonnier"]
 
 

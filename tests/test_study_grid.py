@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nriqa import sweep
 from nriqa.config import load_profile
 from nriqa.errors import ConfigError
-from nriqa import sweep
-from nriqa.study import evaluation, finetuning, runs
+from nriqa.study import finetuning, runs
+from nriqa.study import judging as evaluation
 from nriqa.viz import plots
 
 MODELS = ["basicvsrpp", "vrt"]

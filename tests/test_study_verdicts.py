@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nriqa.study import artifacts, verdicts
+from nriqa.study import artifact_sources as artifacts
+from nriqa.study import verdicts
 
 
 class _Noisy(torch.nn.Module):

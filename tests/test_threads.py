@@ -7,8 +7,7 @@ import time
 import pytest
 import torch
 
-from nriqa.compute import (concurrent_jobs, cpu_budget, job_threads, runnable_others, set_cpu_threads,
-                           use_job_numerics)
+from nriqa.compute import concurrent_jobs, cpu_budget, job_threads, runnable_others, set_cpu_threads, use_job_numerics
 from nriqa.errors import ConfigError
 
 
@@ -80,7 +79,7 @@ def test_the_load_decides_how_many_jobs_run_at_once(budget, threads, workers, wa
 
 def test_threads_key_the_run_folder():
     from nriqa.config import load_profile
-    from nriqa.train.runs import run_key
+    from nriqa.train.run_files import run_key
 
     cfg = load_profile("smoke")
     assert run_key(cfg) != run_key({**cfg, "threads": 2})

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
+from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
 from torch import nn
 
 from nriqa.train import read_log, train
 from nriqa.train.balance import GradNormBalancer, measure_gradients, project_conflicts, static_weights
-from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 
 class ScaleModel(nn.Module):

@@ -14,10 +14,10 @@ import textwrap
 from pathlib import Path
 
 import torch
+from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 from nriqa.train import read_log, train
 from nriqa.train.checkpoint import load_checkpoint
-from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 TESTS = Path(__file__).resolve().parent
 SPEC = {"charbonnier": 1.0, "bright": 0.1}

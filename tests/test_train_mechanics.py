@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 
 import pytest
 import torch
 import yaml
+from test_train_doubles import Crash, ToyDiscriminator, ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 from nriqa.train import NonFiniteError, load_generator, read_log, run_is_done, train, training_changes
 from nriqa.train.checkpoint import load_checkpoint, step_checkpoints
 from nriqa.train.ema import EMA
 from nriqa.train.schedule import CosineRestarts, build_schedule
-from test_train_doubles import Crash, ToyDiscriminator, ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 
 def _run(tmp, cfg, *, objective=None, dropout=0.1, seed=0, init_from=None):

@@ -8,11 +8,11 @@ import copy
 
 import pytest
 import torch
+from test_train_doubles import toy_cfg
 from torch import nn
 
-from nriqa.train.config import TrainConfig
 from nriqa.train.optim import FUSED_MIN_TORCH, build_optimizer, require_fused_adam, step_unless_nonfinite
-from test_train_doubles import toy_cfg
+from nriqa.train.train_config import TrainConfig
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

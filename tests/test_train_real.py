@@ -53,7 +53,7 @@ def test_real_finetune_with_nr_term_via_cli(baseline, tmp_path, capsys):
     base_run, _ = baseline
     out = tmp_path / "fine"
     rc = main(["smoke", *sum([["--set", s] for s in STEPS], []), "--set", "train.steps=1", "--set", "data.lr_patch=24",  # niqe needs >= 96 px HR frames
-              
+
                "--set", "train.objective={charbonnier: 1.0, niqe: 0.02}", "--model", "basicvsrpp",
                "--run-dir", str(out), "--init-from", str(base_run), "--no-progress"])
     assert rc == 0 and str(out) in capsys.readouterr().out

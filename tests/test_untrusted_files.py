@@ -88,7 +88,7 @@ def test_iqa_set_caches_refuse_it(tmp_path, payload):
 
 
 def test_iqa_training_init_and_resume_refuse_it(tmp_path, payload):
-    from nriqa.iqa.train import _state_dict_of, train_iqa
+    from nriqa.iqa.iqa_training import _state_dict_of, train_iqa
 
     with pytest.raises(UnsafeFileError):
         _state_dict_of(payload(tmp_path / "init.pt", state_dict={}))

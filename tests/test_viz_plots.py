@@ -31,7 +31,7 @@ def test_sample_frames_crop_and_captions():
 def test_gain_heatmap_without_flags_and_save(tmp_path, monkeypatch):
     matrix = pd.DataFrame({"psnr": [0.1, 0.05], "niqe": [-0.2, 0.0], "average": [-0.05, 0.025]},
                           index=pd.Index(["a", "b"], name="run"))
-    fig = plots.gain_heatmap(matrix, row_labels={"a": "+ NIQE"})
+    fig = plots.matrix_heatmap(matrix, row_labels={"a": "+ NIQE"})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["+ NIQE", "b"]
     assert not ax.patches and fig.hacking.empty
@@ -49,7 +49,8 @@ def test_saved_figures_are_byte_identical_when_redrawn(tmp_path):
 
     def draw(folder):
         fig, ax = plt.subplots()
-        ax.plot([0, 1], [1, 0]); ax.set_title("same")
+        ax.plot([0, 1], [1, 0])
+        ax.set_title("same")
         paths = save_figure(fig, "same", folder=folder)
         plt.close(fig)
         return [p.read_bytes() for p in paths]

@@ -23,6 +23,8 @@
 # execution loads them instead of training again.
 
 # %% tags=["parameters"]
+from typing import Optional  # the parameters' annotations below
+
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
@@ -35,7 +37,7 @@ import torch
 
 from nriqa.study import baseline as study
 from nriqa.study.clock import timed
-from nriqa.study.evaluation import test_set
+from nriqa.study.judging import test_set
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_baselines, figure_dir, profile
 from nriqa.train import load_generator, read_log

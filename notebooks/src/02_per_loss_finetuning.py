@@ -24,6 +24,8 @@
 # is reported first.
 
 # %% tags=["parameters"]
+from typing import Optional  # the parameters' annotations below
+
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
@@ -32,7 +34,7 @@ SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of 
 # %%
 from nriqa.study import finetuning as study
 from nriqa.study.clock import timed
-from nriqa.study.evaluation import evaluate_runs, save_table
+from nriqa.study.judging import evaluate_runs, save_table
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, finetune_grid, finetune_runs, profile, profile_root
 

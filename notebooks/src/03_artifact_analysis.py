@@ -27,6 +27,8 @@
 # pixels directly against each loss term.
 
 # %% tags=["parameters"]
+from typing import Optional  # the parameters' annotations below
+
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
@@ -34,14 +36,16 @@ SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of 
 HACK_THRESHOLD: float = 0.05  # own-metric gain minus mean held-out gain that flags metric hacking
 
 # %%
+from IPython.display import display
 
-from nriqa.analysis import gain_heatmap, metric_hacking, relative_gain
-from nriqa.study import artifacts as study
+from nriqa.analysis import metric_hacking, relative_gain
+from nriqa.study import artifact_sources as study
 from nriqa.study.clock import timed
-from nriqa.study.evaluation import ARTIFACTS, artifact_table, evaluate_runs, first_seed, run_outputs
+from nriqa.study.judging import ARTIFACTS, artifact_table, evaluate_runs, first_seed, run_outputs
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
 from nriqa.viz import save_figure
+from nriqa.viz.plots import gain_heatmap
 from nriqa.viz.widgets import compare_frames
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
@@ -147,7 +151,7 @@ confusion.round(3)
 # %%
 with timed("pixel optimization gallery"):
     starts, gt_crop = study.pixel_starts(cfg, outputs)
-    gallery = study.pixel_gallery(cfg, starts, gt_crop)
+    gallery = study.profile_pixel_gallery(cfg, starts, gt_crop)
 print(f"gallery: {len(gallery.images)} images in {gallery.seconds:.1f} s")
 fig = study.gallery_figure(gallery, title=f"what each loss wants in pixels ({study.pixel_settings(cfg)['steps']} Adam steps)")
 save_figure(fig, "03_pixel_gallery", folder=FIG);
@@ -176,7 +180,7 @@ inherit.round(3)
 #   adds less than the profile's `artifact_margin` of each artifact over the baseline.
 
 # %%
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from nriqa.analysis import claims
 

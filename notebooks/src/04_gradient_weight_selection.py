@@ -26,6 +26,8 @@
 # the combination's own terms) over seeds x clips, with a 95% interval.
 
 # %% tags=["parameters"]
+from typing import Optional  # the parameters' annotations below
+
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
@@ -34,10 +36,9 @@ SEED: int = 0  # seed of the baseline; each weighting runs once per seed of the 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from nriqa.analysis import claims
-
 from nriqa.study import weighting as study
 from nriqa.study.clock import timed
 from nriqa.study.manifest import manifest_line

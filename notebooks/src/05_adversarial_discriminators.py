@@ -24,6 +24,8 @@
 # compare its held-out accuracy with a random initialisation of the same seed.
 
 # %% tags=["parameters"]
+from typing import Optional  # the parameters' annotations below
+
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
@@ -34,7 +36,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from nriqa.analysis import claims
-from nriqa.study import adversarial as study
+from nriqa.study import discriminator_choice as study
 from nriqa.study.clock import timed
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile, seeds
@@ -93,7 +95,7 @@ Markdown(claims.report(verdicts))
 
 # %%
 with timed("the fine-tunes with and without a GAN term"):
-    suppression = study.artifact_suppression(cfg, model)
+    suppression = study.suppression_table(cfg, model)
 suppression
 
 # %%

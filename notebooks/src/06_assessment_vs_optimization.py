@@ -30,6 +30,8 @@
 # measures are listed apart: they answer different questions.
 
 # %% tags=["parameters"]
+from typing import Optional  # the parameters' annotations below
+
 PROFILE: "Optional[str]" = None  # demo | smoke | paper; None: $NRIQA_PROFILE, else demo
 DEVICE: str = "auto"  # auto | cpu | cuda | cuda:N
 RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS, else <repository>/runs
@@ -38,12 +40,13 @@ SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of 
 # %%
 from IPython.display import Markdown
 
-from nriqa.analysis import assessment_frame, asymmetry_scatter, asymmetry_table, claims
-from nriqa.study import asymmetry as study
+from nriqa.analysis import assessment_frame, asymmetry_table, claims
+from nriqa.study import assess_vs_optimize as study
 from nriqa.study.clock import timed
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile
 from nriqa.viz import save_figure
+from nriqa.viz.plots import asymmetry_scatter
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
@@ -100,7 +103,7 @@ Markdown(claims.report(verdicts))
 # %%
 model = cfg["finetune"]["model"]
 with timed("the adversarial fine-tunes with fidelity terms"):
-    adv = study.adversarial_fidelity(cfg, model, assess)
+    adv = study.adversarial_fidelity_table(cfg, model, assess)
 adv
 
 # %%

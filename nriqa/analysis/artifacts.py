@@ -25,7 +25,7 @@ video (flattened to frames), float RGB in ``[0, 1]``; ``pred`` and ``gt`` share 
 :mod:`nriqa.analysis.inject` puts each artifact into clean frames; its ``confusion_table`` shows
 which detector answers to which artifact.
 
-:func:`top_crops` finds the windows where a measure is highest; :func:`crop_grid` draws them.
+:func:`top_crops` finds the windows where a measure is highest; :func:`nriqa.viz.plots.crop_grid` draws them.
 """
 from __future__ import annotations
 
@@ -34,8 +34,6 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from nriqa.viz import plots
 
 Tensor = torch.Tensor
 
@@ -535,10 +533,3 @@ def top_crops(pred: Tensor, gt: Tensor, measure: str | Callable[..., ArtifactMap
         if len(chosen) == k:
             break
     return chosen
-
-
-def crop_grid(crops: Sequence[Crop], gt: Tensor, outputs: dict[str, Tensor], **kw):
-    """Figure of crops: rows = crops, columns = ground truth then each output (e.g. baseline,
-    runs).  ``gt``/``outputs`` are frames ``(N,3,H,W)`` or a clip ``(1,T,3,H,W)``.  See
-    :func:`nriqa.viz.plots.crop_grid`."""
-    return plots.crop_grid(crops, gt, outputs, **kw)

@@ -7,7 +7,7 @@
   (:func:`pseudo_labels`). On a human-rated set the label is the (D)MOS.
 - :func:`asymmetry_table`: one row per measure -- its assessment accuracy and its mean relative
   gain when used as a loss (from :func:`nriqa.analysis.relative_gain`).
-- :func:`asymmetry_scatter`: the two against each other, with Spearman's rho and its p-value.
+- :func:`nriqa.viz.plots.asymmetry_scatter` draws the two against each other, with Spearman's rho.
 
 An IQA set is any object with ``arrays() -> (images (N,3,H,W), refs (N,3,H,W) | None, labels (N,))``,
 images in [0, 1] and labels *higher = better quality* (MOS; negate DMOS first), or an
@@ -27,7 +27,6 @@ from scipy.optimize import curve_fit
 
 from nriqa import quality
 from nriqa.data.iqa_sets import PSEUDO_TERMS, pseudo_terms
-from nriqa.viz import plots
 
 from .stats import row_spearman
 
@@ -302,24 +301,3 @@ def asymmetry_correlation(table: pd.DataFrame, x: str = "srcc", y: str = "gain")
         raise ValueError(f"need at least 3 measures for a rank correlation, got {len(d)}")
     rho, p = stats.spearmanr(d[x], d[y])
     return float(rho), float(p)
-
-
-def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None, xlabel: str | None = None, spread: tuple[str, str] | None = None):
-    """Assessment accuracy (``x``) vs mean relative gain as a loss (``y``), one labelled point per
-    measure, with Spearman's rho and its p-value in the title (``fig.spearman``); drawn by
-    :func:`nriqa.viz.plots.asymmetry_scatter`. ``xlabel`` (e.g. what the SRCC is against) replaces
-    the x axis label; ``spread=(lo, hi)``: columns drawn as a bar through each point (e.g. the
-    lowest and highest seed's gain, :func:`nriqa.study.asymmetry.seed_range`)."""
-    for c in (x, y, label, *(spread or ())):
-        if c not in table.columns:
-            raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
-    d = table[[x, y, label, *(spread or ())]].dropna(subset=[x, y, label])
-    if len(d) < 2:
-        raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
-    rho, p = stats.spearmanr(d[x], d[y])
-    fig = plots.asymmetry_scatter(d, x=x, y=y, label=label, title=title, spearman=(float(rho), float(p)),
-                                  spread=spread)
-    if xlabel:
-        fig.axes[0].set_xlabel(xlabel)
-    return fig

@@ -94,7 +94,7 @@ class Verdict:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
 
-def pct(x: float) -> str:
+def signed_pct(x: float) -> str:
     """A signed percentage with two significant digits (``0.0123`` -> ``+1.2%``, ``1e-5`` -> ``+0.0010%``)."""
     if not math.isfinite(x):
         return "nan"
@@ -105,7 +105,7 @@ def pct(x: float) -> str:
 def _num(x: float, percent: bool) -> str:
     if not math.isfinite(x):
         return "–"
-    return pct(x) if percent else f"{x:+.3g}"
+    return signed_pct(x) if percent else f"{x:+.3g}"
 
 
 COLUMNS = ("claim", "effect", "interval", "n", "rule", "verdict")
@@ -195,7 +195,7 @@ def not_better(claim: str, est: Estimate, margin: float, *, percent: bool = True
     when the interval lies above 0, else ``inconclusive``."""
     lo, hi = est.interval(0.95)
     p, passed = tost(est, margin)
-    rule = (f"agrees if the 95% interval lies below 0, equivalent if TOST within ±{pct(margin).lstrip('+') if percent else margin} "
+    rule = (f"agrees if the 95% interval lies below 0, equivalent if TOST within ±{signed_pct(margin).lstrip('+') if percent else margin} "
             f"passes (p = {p:.3f}), disagrees if above 0")
     if math.isfinite(lo) and lo > 0:
         verdict = DISAGREES

@@ -34,10 +34,10 @@ import torch
 from tqdm.auto import tqdm
 
 from nriqa import config, quality
-from nriqa.models import check_video, upscale
-from nriqa.quality.kit import KitCheckpointError
 from nriqa.errors import brief_error
+from nriqa.models import check_video, upscale
 from nriqa.paths import atomic_path
+from nriqa.quality.kit import KitCheckpointError
 from nriqa.train import load_generator
 
 COLUMNS = ["run", "model", "dataset", "clip", "frame", "measure", "score"]

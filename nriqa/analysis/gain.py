@@ -8,7 +8,7 @@ so a positive gain is always an improvement (0.05 = 5 % better than the baseline
 first averaged over frames within each ``level`` unit (default: per clip, which keeps the
 ratio stable where per-frame baselines come close to 0), the gain is computed per unit against
 the baseline's matching unit (same model, dataset, clip), then averaged over everything not
-in ``by``.  :func:`gain_heatmap` draws the gain matrix with the metric-hacking flags.
+in ``by``.  :func:`nriqa.viz.plots.gain_heatmap` draws the gain matrix with the metric-hacking flags.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from nriqa import quality
-from nriqa.viz import plots
 
 _KEYS = {"frame": ["model", "dataset", "clip", "frame"], "clip": ["model", "dataset", "clip"],
          "dataset": ["model", "dataset"]}
@@ -133,24 +132,3 @@ def metric_hacking(gains: pd.DataFrame, own: Mapping[str, str | Sequence[str]], 
         out.append({"run": r, "own": ",".join(ms), "own_gain": own_g, "heldout_gain": held_g,
                     "excess": excess, "flagged": bool(excess > threshold)})
     return pd.DataFrame(out, columns=["run", "own", "own_gain", "heldout_gain", "excess", "flagged"])
-
-
-def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure", value: str = "gain",
-                 row_labels: Mapping[str, str] | None = None, own: Mapping[str, str | Sequence[str]] | None = None,
-                 hacking_threshold: float = 0.1, title: str | None = None, vmax: float | None = None,
-                 cmap: str = "RdBu"):
-    """Heatmap of the mean relative gain (:func:`gain_matrix`, with its ``average`` column) drawn by
-    :func:`nriqa.viz.plots.gain_heatmap`.
-
-    ``gains``: output of :func:`relative_gain` (already averaged over models and datasets, or
-    averaged here).  ``own``: run -> the measure(s) it optimized; runs flagged by
-    :func:`metric_hacking` (own gain > held-out mean + ``hacking_threshold``) get their
-    own-measure cells boxed and hatched, and a note under the plot; the flag table is
-    ``fig.hacking``.
-    """
-    mat = gain_matrix(gains, row=row, col=col, value=value, average=True)
-    if mat.empty:
-        raise ValueError("gains is empty: nothing to draw")
-    flags = metric_hacking(gains, own, threshold=hacking_threshold, row=row, col=col, value=value) if own else None
-    return plots.gain_heatmap(mat, flags=flags, row_labels=row_labels, hacking_threshold=hacking_threshold,
-                              title=title, vmax=vmax, cmap=cmap)

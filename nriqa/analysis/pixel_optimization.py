@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from nriqa.losses.pixel import Charbonnier
-from nriqa.losses.quality import QualityLoss
+from nriqa.losses.quality_loss import QualityLoss
 
 from . import artifacts as A
 

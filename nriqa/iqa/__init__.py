@@ -13,7 +13,7 @@ measure ``<arch>@<dataset>`` (:mod:`nriqa.quality.kit`).
 from __future__ import annotations
 
 from nriqa.data.iqa_sets import IQASet, embedded_distortion_set, load_iqa_dataset
-from nriqa.iqa.train import evaluate_iqa, train_iqa
+from nriqa.iqa.iqa_training import evaluate_iqa, train_iqa
 
 
 def distortion_set(split: str = "train", **kw) -> IQASet:

@@ -11,7 +11,7 @@ import json
 import sys
 
 from nriqa.config import load_profile
-from nriqa.iqa.train import kit_name, kit_set_key, train_iqa
+from nriqa.iqa.iqa_training import kit_name, kit_set_key, train_iqa
 from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import runs_dir
 from nriqa.quality.kit import use_kit_set

@@ -3,7 +3,7 @@ and trained state, read from the run folder (``config.yaml`` and ``checkpoints/l
 
 The IQA backbone is then built as ``disc-<kind>`` with the same options (same size and overrides as
 the run's ``train.objective.gan`` spec), so that its backbone loads whole
-(:func:`nriqa.iqa.train.load_init` refuses less than 95 % of the backbone tensors).
+(:func:`nriqa.iqa.iqa_training.load_init` refuses less than 95 % of the backbone tensors).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from nriqa.errors import CheckpointError, ConfigError
 from nriqa.train.checkpoint import load_checkpoint
-from nriqa.train.runs import read_config
+from nriqa.train.run_files import read_config
 
 _TERM_KEYS = ("weight", "discriminator", "loss")  # the GAN spec's keys that do not build the network
 

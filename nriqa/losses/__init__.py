@@ -12,7 +12,7 @@ from nriqa.losses.adversarial import LOSSES as ADVERSARIAL_LOSSES
 from nriqa.losses.adversarial import AdversarialTerm, discriminator_loss, generator_loss
 from nriqa.losses.objective import Objective, build_adversarial
 from nriqa.losses.pixel import Charbonnier
-from nriqa.losses.quality import QualityLoss
+from nriqa.losses.quality_loss import QualityLoss
 
 __all__ = ["ADVERSARIAL_LOSSES", "AdversarialTerm", "Charbonnier", "LossInputError", "Objective",
            "QualityLoss", "UnknownNameError", "build_adversarial", "discriminator_loss", "generator_loss"]

@@ -29,7 +29,7 @@ from nriqa.losses._checks import (
 )
 from nriqa.losses.adversarial import AdversarialTerm
 from nriqa.losses.pixel import Charbonnier
-from nriqa.losses.quality import QualityLoss, kit_hint, unknown_name_message
+from nriqa.losses.quality_loss import QualityLoss, kit_hint, unknown_name_message
 from nriqa.models.discriminators import build_discriminator
 
 PIXEL_NAMES = ("charbonnier", "pixel")

@@ -24,7 +24,6 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-
 from .basicvsrpp import BasicVSRPlusPlus
 from .ops import VideoInputError
 from .rbpn import RBPN

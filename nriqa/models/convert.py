@@ -18,6 +18,7 @@ is the inverse (parameters only), used by the tests and to export.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import torch
 import torch.nn as nn

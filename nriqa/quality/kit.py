@@ -16,7 +16,7 @@ installs the checkpoints. :func:`register_kit_models` registers every checkpoint
 set; the registry calls it when it is asked for an ``<arch>@<dataset>`` name it does not know.
 
 **Kit sets.** Models trained with other settings are other models: the study keys them by their
-training config (``nriqa.iqa.train.kit_set_key``: the ``iqa`` section per arch and the threads) and
+training config (``nriqa.iqa.iqa_training.kit_set_key``: the ``iqa`` section per arch and the threads) and
 installs them in ``kit/<key>/``; :func:`use_kit_set` makes a set the active one (``$NRIQA_KIT_SET``,
 inherited by worker processes). So a smoke run never replaces the demo's models, and a card names
 its set. Without an active set, ``kit/`` itself holds the models (``nriqa train-iqa`` without a profile).
@@ -159,7 +159,7 @@ def kit_card(name: str, ckpt_meta: dict | None = None) -> Card:
         desc += f" Held-out SRCC {srcc:.3f} (vs {'pseudo-score' if label == 'pseudo' else '(D)MOS'})."
     key = active_kit_set()
     if key:
-        desc += f" Kit set {key} (its training config: nriqa.iqa.train.kit_set_key)."
+        desc += f" Kit set {key} (its training config: nriqa.iqa.iqa_training.kit_set_key)."
     weight = WeightFile(filename=f"{name}.pt", size_bytes=None, url=f"python -m nriqa train-iqa {arch}",
                         subdir=kit_dir().relative_to(weights_dir()).as_posix(), root="nriqa")
     return Card(name=name, mode="NR", higher_better=True, score_range=(0.0, 1.0), differentiable=True,

@@ -14,7 +14,7 @@ import torch
 from nriqa.analysis import evaluate
 from nriqa.data import bicubic_resize
 
-from .evaluation import dataset_label, test_set
+from .judging import dataset_label, test_set
 
 
 class Bicubic(torch.nn.Module):

@@ -1,7 +1,7 @@
 """Notebook 02: when one extra term is added to Charbonnier, what happens to the other measures?
 
 The runs are :func:`nriqa.study.runs.finetune_runs` (the baseline, then one fine-tune per entry of
-the profile's grid), scored with :func:`nriqa.study.evaluation.evaluate_runs`.
+the profile's grid), scored with :func:`nriqa.study.judging.evaluate_runs`.
 
 The first paper's design fine-tunes that grid on every model of ``finetune.models``
 (:func:`nriqa.study.runs.model_finetune_runs`) and scores each on every test set of
@@ -15,7 +15,7 @@ import pandas as pd
 
 from nriqa.analysis import gain_matrix, relative_gain
 
-from .evaluation import Runs, evaluate_runs, seed_mean, test_sets
+from .judging import Runs, evaluate_runs, seed_mean, test_sets
 from .runs import finetune_models
 from .text import pct, tied
 
@@ -46,7 +46,7 @@ def grid_scores(cfg: Mapping[str, Any], runs_by_model: Mapping[str, Runs], *,
                 panel: list[str] | None = None) -> pd.DataFrame:
     """Tidy scores (``run, seed, model, dataset, clip, frame, measure, score``) of every model's runs
     (``{model: {label: {seed: run}}}``, :func:`nriqa.study.runs.model_finetune_runs`) on every test
-    set of :func:`nriqa.study.evaluation.test_sets`."""
+    set of :func:`nriqa.study.judging.test_sets`."""
     sets = test_sets(cfg)
     return pd.concat([evaluate_runs(cfg, runs, model=model, panel=panel, sets=sets)
                       for model, runs in runs_by_model.items()], ignore_index=True)

@@ -2,11 +2,11 @@
 
 Run folders live under ``<RUN_ROOT>/<profile>/`` and are named ``<experiment>-s<seed>-<key>``
 (:func:`run_name`): a readable experiment name, the seed, and 8 hex digits of
-:func:`nriqa.train.runs.run_key`, a hash of everything that changes the trained weights (model and
+:func:`nriqa.train.run_files.run_key`, a hash of everything that changes the trained weights (model and
 size, objective terms and weights, steps, optimizer, schedule, EMA, data settings, seed, and the key
 of the baseline a fine-tune starts from). A changed setting trains a new folder; the same settings
 find the finished (or the interrupted, which resumes) folder again. Logging cadence, TensorBoard,
-``run_root`` and the device are not in the key (:data:`nriqa.train.runs.UNKEYED_TRAIN`). The
+``run_root`` and the device are not in the key (:data:`nriqa.train.run_files.UNKEYED_TRAIN`). The
 folder's ``config.yaml`` holds the resolved config, ``run_key`` and ``keyed`` (what was hashed).
 
 Experiment names:
@@ -40,13 +40,13 @@ from nriqa.config import deep_merge, load_profile
 from nriqa.data.iqa_sets import load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
-from nriqa.iqa.train import iqa_config, iqa_run_is_done, kit_set_key
+from nriqa.iqa.iqa_training import iqa_config, iqa_run_is_done, kit_set_key
 from nriqa.iqa.transfer import gan_discriminator
+from nriqa.paths import figures_dir, runs_dir
 from nriqa.quality import register_kit_models
 from nriqa.quality.kit import use_kit_set
-from nriqa.paths import figures_dir, runs_dir
 from nriqa.train import run_is_done, train
-from nriqa.train.runs import run_key
+from nriqa.train.run_files import run_key
 
 _PIXEL_TERMS = {"charbonnier", "pixel"}
 
@@ -477,7 +477,7 @@ def _iqa_job(job: IqaJob, progress: bool = False) -> dict:
 
 def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = True) -> list[dict]:
     """The held-out metrics of every :class:`IqaJob`, in order: each trained unless its folder is
-    done (:func:`nriqa.iqa.train.iqa_run_is_done`); jobs with the same folder train once.
+    done (:func:`nriqa.iqa.iqa_training.iqa_run_is_done`); jobs with the same folder train once.
     ``n_workers > 1`` trains the pending ones in that many spawned processes, as :func:`train_jobs`
     does (each training is seeded by its config, so the results are those of serial training)."""
     todo = list({j.folder: j for j in jobs if not iqa_run_is_done(j.folder)}.values())
@@ -505,7 +505,7 @@ def _kit_iqa_job(arch: str, cfg: dict) -> None:
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
     """Train (or load) the profile's kit NR-IQA models (``iqa.models``) on the embedded distortion
     set (:func:`kit_run_dir`), install them in the profile's kit set
-    (:func:`nriqa.iqa.train.kit_set_key`) and register them as ``<arch>@embedded`` measures. Returns one row per measure: params,
+    (:func:`nriqa.iqa.iqa_training.kit_set_key`) and register them as ``<arch>@embedded`` measures. Returns one row per measure: params,
     train_s, steps and held-out srcc / plcc / krcc. Models not trained yet train in the profile's
     :func:`workers` processes (each seeded by its config: the models serial training gives)."""
     use_kit_set(kit_set_key(dict(cfg)))

@@ -4,7 +4,7 @@ Every fine-tune arm is ``{seed: run folder}`` (:func:`nriqa.study.runs.seeds`); 
 :mod:`nriqa.analysis.claims` need one value per arm, seed and clip, never an average over seeds:
 
 - :func:`gains`: relative gains over the baseline (:func:`nriqa.analysis.stats.paired_gains`) on
-  the measures named, from :func:`nriqa.study.evaluation.evaluate_runs` scores;
+  the measures named, from :func:`nriqa.study.judging.evaluate_runs` scores;
 - :func:`artifact_values` / :func:`artifact_changes`: the artifact measures of every seed's
   outputs on every test clip (mean over frames, higher = more artifact), and their change over
   the baseline on the same clip.
@@ -24,7 +24,7 @@ from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.analysis.stats import paired_change, paired_gains
 from nriqa.compute import resolve_device
 
-from .evaluation import ARTIFACTS, Runs, seeded, test_set
+from .judging import ARTIFACTS, Runs, seeded, test_set
 from .runs import profile_root
 
 
@@ -46,7 +46,7 @@ def artifact_values(cfg: Mapping[str, Any], runs: Runs, measures: Sequence[str] 
     """``run, seed, clip, measure, value``: each artifact measure of each seed's outputs on each
     test clip (mean over frames; 0 = no more than the ground truth, higher = more artifact).
 
-    The outputs are the frames :func:`nriqa.study.evaluation.evaluate_runs` scored, read from the
+    The outputs are the frames :func:`nriqa.study.judging.evaluate_runs` scored, read from the
     ``eval-cache`` (:func:`nriqa.analysis.generator_outputs`): a generator runs only for a folder
     never evaluated."""
     rows = []

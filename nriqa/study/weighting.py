@@ -28,13 +28,12 @@ from nriqa.errors import ConfigError
 from nriqa.losses import Objective
 from nriqa.train import load_generator
 from nriqa.train.balance import measure_gradients, static_weights
-from nriqa.train.runs import read_log_rows
+from nriqa.train.run_files import read_log_rows
 
 from . import verdicts as vt
-from .evaluation import artifact_table, evaluate_runs, mean_gain, run_outputs
+from .judging import artifact_table, evaluate_runs, mean_gain, run_outputs
 from .runs import Job, arm_jobs, slug, term_label, train_arms
 from .text import pct, tied
-
 
 WEIGHTINGS = ("hand", "static", "online")
 """The weightings this notebook can compare (the module docstring says what each is)."""

@@ -16,9 +16,10 @@ the warm-up EMA the run is scored with); ``train.lock`` while a
 trainer runs in it (:mod:`nriqa.train.lock`).
 """
 from . import balance
-from .config import TrainConfig
-from .runs import load_generator, read_log, run_is_done, training_changes
+from .generators import load_generator
+from .run_files import read_log, run_is_done, training_changes
 from .state import NonFiniteError
+from .train_config import TrainConfig
 from .trainer import train
 
 __all__ = ["train", "load_generator", "read_log", "run_is_done", "training_changes", "balance", "NonFiniteError",

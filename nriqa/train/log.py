@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
-from .runs import LOG_FILE
+from .run_files import LOG_FILE
 
 if TYPE_CHECKING:
     from .state import Tally

@@ -23,10 +23,16 @@ import torch
 from nriqa import config as nconfig
 from nriqa.paths import atomic_write_text
 
-from .checkpoint import (load_checkpoint, load_resume_checkpoint, rng_state, save_checkpoint, set_rng_state,
-                         step_checkpoints)
+from .checkpoint import (
+    load_checkpoint,
+    load_resume_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    step_checkpoints,
+)
 from .log import finite_or_none
-from .runs import CONFIG_FILE, DONE_FILE, LOG_FILE, config_changes, read_config, read_log_rows
+from .run_files import CONFIG_FILE, DONE_FILE, LOG_FILE, config_changes, read_config, read_log_rows
 
 if TYPE_CHECKING:
     from .trainer import _Trainer
@@ -164,7 +170,7 @@ def resume_or_start(tr: "_Trainer") -> int:
             run_dir.mkdir(parents=True, exist_ok=True)
             record = dict(tr.cfg)
             record["config_hash"] = tr.hash
-            if tr.key is not None:  # what the run folder is keyed by (nriqa.train.runs.keyed_config)
+            if tr.key is not None:  # what the run folder is keyed by (nriqa.train.run_files.keyed_config)
                 record["run_key"], record["keyed"] = tr.key, tr.keyed
             if tr.init_record is not None:
                 record["init_from"] = tr.init_record

@@ -43,16 +43,25 @@ from nriqa.losses import Objective, discriminator_loss
 from . import distributed as ddp
 from .balance import grad_norm, loss_weights, projected_backward, term_norms
 from .checkpoint import seed_all
-from .config import GAN_TERM, TrainConfig, resolve_flag
 from .ema import EMA
+from .generators import build_generator
 from .lock import claim_run_folder
 from .log import TensorBoard, append_row, log_row
 from .optim import build_optimizer, step_unless_nonfinite
-from .runs import (DONE_FILE, TRAINING_KEYS, _model_name, build_generator, config_hash, flow_parameters,
-                   keyed_changes, keyed_config, read_config, run_key,
-                   training_changes)
+from .run_files import (
+    DONE_FILE,
+    TRAINING_KEYS,
+    config_hash,
+    keyed_changes,
+    keyed_config,
+    model_name,
+    read_config,
+    run_key,
+    training_changes,
+)
 from .schedule import build_schedule
 from .state import NonFiniteError, Tally, baseline_record, checkpoint, resume_or_start, stop_if_nonfinite, write_done
+from .train_config import GAN_TERM, TrainConfig, resolve_flag
 
 __all__ = ["train", "NonFiniteError", "TrainConfig", "training_changes", "TRAINING_KEYS", "GAN_TERM"]
 
@@ -83,7 +92,7 @@ def train(cfg: dict, run_dir: str | Path, *, init_from: str | Path | None = None
     tc = TrainConfig.from_cfg(cfg)
     cfg = dict(cfg)
     if model is None:
-        cfg["model"], cfg["model_size"] = _model_name(cfg)
+        cfg["model"], cfg["model_size"] = model_name(cfg)
     if init_from is not None and not (Path(init_from) / "checkpoints" / "latest.pt").exists():
         raise FileNotFoundError(f"init_from={init_from}: no checkpoints/latest.pt there "
                                 "(is it a finished baseline run?)")
@@ -134,7 +143,7 @@ class _Trainer:
         self.gen.train()
 
         # --- optimizer (flow network in its own group, at flow_lr_mult x the rate), schedule, EMA ---------
-        flow_ids = {id(p) for p in flow_parameters(self.gen)}
+        flow_ids = {id(p) for p in _flow_parameters(self.gen)}
         self.params = [p for p in self.gen.parameters() if p.requires_grad]
         self.flow = [p for p in self.params if id(p) in flow_ids]
         main = [p for p in self.params if id(p) not in flow_ids]
@@ -302,3 +311,12 @@ class _Trainer:
         if self.info.is_main:
             write_done(self, total_steps, started)
         return self.run_dir
+
+
+def _flow_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """``nriqa.models.flow_parameters``; a model built while nriqa.models was never imported has none
+    (this keeps a hand-made model from paying for the torchvision import)."""
+    import sys
+
+    models = sys.modules.get("nriqa.models")
+    return list(models.flow_parameters(model)) if models is not None else []

@@ -38,7 +38,27 @@ def _frames(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- gain heatmap
-def gain_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
+def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure", value: str = "gain",
+                 row_labels: Mapping[str, str] | None = None, own: Mapping[str, str | Sequence[str]] | None = None,
+                 hacking_threshold: float = 0.1, title: str | None = None, vmax: float | None = None,
+                 cmap: str = "RdBu"):
+    """Heatmap of the mean relative gain of ``gains`` (output of
+    :func:`nriqa.analysis.relative_gain`), rows ``row``, columns ``col`` and their ``average``
+    (:func:`nriqa.analysis.gain_matrix`), drawn by :func:`matrix_heatmap`. ``own``: run -> the
+    measure(s) it optimized; runs flagged by :func:`nriqa.analysis.metric_hacking` (own gain >
+    held-out mean + ``hacking_threshold``) get their own-measure cells boxed and hatched, and a note
+    under the plot; the flag table is ``fig.hacking``."""
+    from nriqa.analysis.gain import gain_matrix, metric_hacking
+
+    mat = gain_matrix(gains, row=row, col=col, value=value, average=True)
+    if mat.empty:
+        raise ValueError("gains is empty: nothing to draw")
+    flags = metric_hacking(gains, own, threshold=hacking_threshold, row=row, col=col, value=value) if own else None
+    return matrix_heatmap(mat, flags=flags, row_labels=row_labels, hacking_threshold=hacking_threshold,
+                          title=title, vmax=vmax, cmap=cmap)
+
+
+def matrix_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
                  row_labels: Mapping[str, str] | None = None, hacking_threshold: float = 0.1,
                  title: str | None = None, vmax: float | None = None, cmap: str = "RdBu",
                  xlabel: str = "evaluation measure"):
@@ -102,7 +122,7 @@ def model_dataset_heatmap(table: pd.DataFrame, *, title: str | None = None, vmax
     cells as given (labels ``<model> / <dataset>``) then their ``mean`` (last); cells hold the
     relative gain over each model's baseline (fractions, drawn in %; blue = better). Thin lines
     separate consecutive columns whose model (the label before `` / ``) differs."""
-    fig = gain_heatmap(table, title=title, vmax=vmax, xlabel="model / test set")
+    fig = matrix_heatmap(table, title=title, vmax=vmax, xlabel="model / test set")
     ax = fig.axes[0]
     models = [str(c).split(" / ")[0] for c in table.columns[:-1]]
     for j in range(1, len(models)):
@@ -334,17 +354,23 @@ def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 8) -> list:
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None, spearman: tuple[float, float] | None = None,
-                      spread: tuple[str, str] | None = None):
+                      title: str | None = None, xlabel: str | None = None, spread: tuple[str, str] | None = None):
     """Scatter of assessment accuracy (``x``, e.g. SRCC) vs optimization value (``y``, mean
-    relative gain as a loss), one labelled point per row of ``table`` with all three values.
-    ``spearman=(rho, p)`` (:func:`nriqa.analysis.asymmetry_scatter` computes it) goes into the
-    title with the number of points, and is kept as ``fig.spearman``. ``spread=(lo, hi)``: columns
-    of ``table`` drawn as a vertical bar through each point (e.g. its lowest and highest seed)."""
+    relative gain as a loss), one labelled point per row of ``table`` with all three values, and
+    Spearman's rho with its p-value and n in the title (kept as ``fig.spearman``). ``xlabel`` (e.g.
+    what the SRCC is against) replaces the x axis label; ``spread=(lo, hi)``: columns of ``table``
+    drawn as a vertical bar through each point (e.g. its lowest and highest seed's gain,
+    :func:`nriqa.study.assess_vs_optimize.seed_range`)."""
+    from scipy import stats
+
     for c in (x, y, label, *(spread or ())):
         if c not in table.columns:
             raise ValueError(f"table lacks column {c!r}; it has {list(table.columns)}")
     d = table[[x, y, label]].dropna()
+    if len(d) < 2:
+        raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
+    rho, p = stats.spearmanr(d[x], d[y])
+    spearman = (float(rho), float(p))
     fig = _figure((4.8, 3.8))
     ax = fig.add_subplot()
     if spread is not None:
@@ -361,11 +387,11 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     else:
         ax.set_ylabel(y)
     lines = [title] if title else []
-    if spearman is not None:
-        rho, p = spearman
-        lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})")
+    lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})")
     ax.set_title("\n".join(lines), fontsize=9)
     ax.margins(x=0.12, y=0.1)  # room for the labels of points at the edges
     _place_labels(fig, ax, d[x].to_numpy(float), d[y].to_numpy(float), list(d[label]))
+    if xlabel:
+        ax.set_xlabel(xlabel)
     fig.spearman = spearman
     return fig

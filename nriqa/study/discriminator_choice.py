@@ -5,7 +5,7 @@ Every adversarial run fine-tunes the baseline with ``fidelity + w * GAN``
 fidelity-only fine-tune (same steps, no GAN) isolates the GAN term's effect, and the spread of
 its seeds (:func:`nriqa.study.runs.noise_seeds`) measures the seed noise. Every arm is trained once
 per seed of :func:`nriqa.study.runs.seeds`; gains are averaged over seeds and are positive =
-better (:mod:`nriqa.study.evaluation`).
+better (:mod:`nriqa.study.judging`).
 """
 from __future__ import annotations
 
@@ -15,20 +15,35 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
+
 from nriqa import quality
 from nriqa.analysis import claims
 from nriqa.analysis.asymmetry import level_order_srcc
 from nriqa.compute import job_threads
 from nriqa.errors import CheckpointError
 from nriqa.iqa import train_iqa
+from nriqa.iqa.iqa_training import HELD_OUT_SCORES, iqa_config, load_held_out_scores
 from nriqa.iqa.nets import stlpips_trunk_state
-from nriqa.iqa.train import HELD_OUT_SCORES, iqa_config, load_held_out_scores
 from nriqa.iqa.transfer import discriminator_spec
 
 from . import verdicts as vt
-from .evaluation import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
-from .runs import (IqaJob, arm_jobs, ensure_baseline, fidelity_jobs, gan_arm_jobs, gan_name, gan_terms,
-                   middle_gan_weight, noise_seeds, profile_root, term_label, train_arms, train_iqa_jobs, workers)
+from .judging import ARTIFACTS, artifact_table, evaluate_runs, fr_gain, fr_measures, mean_gain, run_outputs
+from .runs import (
+    IqaJob,
+    arm_jobs,
+    ensure_baseline,
+    fidelity_jobs,
+    gan_arm_jobs,
+    gan_name,
+    gan_terms,
+    middle_gan_weight,
+    noise_seeds,
+    profile_root,
+    term_label,
+    train_arms,
+    train_iqa_jobs,
+    workers,
+)
 from .text import pct
 
 
@@ -75,7 +90,7 @@ def seed_spread(scores: pd.DataFrame, arm: str) -> tuple[float, float]:
     return (sum(abs(panel[o]) for o in others) / len(others), sum(abs(fr[o]) for o in others) / len(others))
 
 
-def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
+def suppression_table(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
     """The NR-IQA fine-tune ``adversarial.artifact_term`` (notebook 02's run), the same plus the GAN
     term ``adversarial.artifact_gan`` (same steps), each once per seed of :func:`noise_seeds`.
     Rows: ``without GAN`` and ``with GAN`` (artifact measures of each arm's first seed,
@@ -95,7 +110,7 @@ def artifact_suppression(cfg: Mapping[str, Any], model: str, *, progress: bool =
 
 def suppression_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> tuple[dict, dict]:
     """``({"baseline": run, "without GAN": {seed: run}, "with GAN": {seed: run}}, term)``: the
-    runs of :func:`artifact_suppression` (each arm once per seed of :func:`noise_seeds`) and the
+    runs of :func:`suppression_table` (each arm once per seed of :func:`noise_seeds`) and the
     NR-IQA term (``adversarial.artifact_term``, null entries dropped)."""
     a = cfg["adversarial"]
     term = {k: v for k, v in a["artifact_term"].items() if v is not None}  # null drops a base term
@@ -190,7 +205,7 @@ def transfer_folder(cfg: Mapping[str, Any], icfg: Mapping[str, Any], arch: str, 
                     init_run: Path | None) -> Path:
     """``<profile>/iqa-transfer/<arch>-<options>-<random|discriminator>-s<seed>-<key>``: the keyed
     folder of one transfer IQA training. The key (8 hex digits) hashes what changes the trained
-    weights: the IQA settings (:func:`nriqa.iqa.train.iqa_config` of ``icfg``, steps and seed
+    weights: the IQA settings (:func:`nriqa.iqa.iqa_training.iqa_config` of ``icfg``, steps and seed
     included), the arch and its options, and the GAN run the init comes from (its folder name,
     which holds that run's own key). A random-init arm names no run, so two kinds that built the
     same arch would share it."""

@@ -24,7 +24,8 @@ from nriqa.models.convert import convert_state_dict
 from nriqa.models.released import RELEASED, spynet_file
 from nriqa.paths import atomic_write_text, file_sha256
 from nriqa.train.checkpoint import save_checkpoint
-from nriqa.train.runs import CONFIG_FILE, DONE_FILE, _model_name, build_generator, config_hash, run_is_done
+from nriqa.train.generators import build_generator
+from nriqa.train.run_files import CONFIG_FILE, DONE_FILE, config_hash, model_name, run_is_done
 
 from .runs import baseline_config, profile, run_dir
 
@@ -55,7 +56,7 @@ def import_checkpoint(cfg: Mapping[str, Any], model: str, file: str | Path) -> P
     if model not in available():
         raise ConfigError(f"unknown generator {model!r}; available: {', '.join(available())}")
     bcfg = baseline_config(cfg, model)
-    bcfg["model"], bcfg["model_size"] = _model_name(bcfg)
+    bcfg["model"], bcfg["model_size"] = model_name(bcfg)
     folder = run_dir(bcfg)
     if run_is_done(folder) or (folder / CONFIG_FILE).exists():
         raise UserError(f"{folder} already holds a baseline run; move it away to import {file} in its place")

@@ -1,25 +1,22 @@
 """Run folders: ``config.yaml``, ``checkpoints/``, ``log.jsonl``, ``done.json``.
 
-Readers for the notebooks: :func:`run_is_done`, :func:`read_log`, :func:`load_generator`.
+Readers for the notebooks: :func:`run_is_done`, :func:`read_log` (the generator itself:
+:func:`nriqa.train.generators.load_generator`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import torch
 import yaml
-from torch import nn
 
 from nriqa.compute import job_threads
 from nriqa.errors import ConfigError
 
-from .checkpoint import load_checkpoint
-from .config import TrainConfig
+from .train_config import TrainConfig
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
@@ -55,7 +52,7 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
     trained on CUDA is reused on the CPU: the same experiment, other float rounding), ``run_root``,
     the profile name and the notebooks' sections (panel, ...). ``threads`` (the job's torch threads,
     :func:`nriqa.compute.job_threads`) is keyed: float sums split over other threads round otherwise."""
-    name, size = _model_name(cfg)
+    name, size = model_name(cfg)
     train = {k: v for k, v in asdict(TrainConfig.from_cfg(cfg)).items() if k not in UNKEYED_TRAIN}
     out: dict[str, Any] = {"model": name, "model_size": size, "seed": int(cfg.get("seed", 0)), "train": train,
                            "threads": job_threads(cfg),
@@ -145,53 +142,9 @@ def read_log(run_dir: str | Path):
     return df
 
 
-def _model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
+def model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """``(model, model_size)`` a config names: ``cfg["model"]`` (else ``cfg["models"][0]``), size ``tiny`` by default."""
     name = cfg.get("model") or (cfg.get("models") or [None])[0]
     if not name:
         raise ConfigError("config names no generator: set cfg['model'] (or cfg['models'][0])")
     return str(name), str(cfg.get("model_size", "tiny"))
-
-
-def build_generator(cfg: Mapping[str, Any], *, pretrained: bool = True) -> nn.Module:
-    """The generator a config names (``cfg["model"]`` or ``cfg["models"][0]``, ``cfg["model_size"]``);
-    with ``pretrained``, its SpyNet starts from ``cfg["spynet_weights"]`` (a published checkpoint's
-    name, see :mod:`nriqa.models.released`, or a path) when the config names one."""
-    # imported here, not at the top: nriqa.models imports torchvision (seconds), which a run with its own model skips
-    from nriqa import models
-    from nriqa.models.released import spynet_file
-
-    name, size = _model_name(cfg)
-    if name not in models.available():
-        raise ConfigError(f"unknown generator model={name!r}; available: {models.available()} "
-                          "(set it with --model NAME or --set model=NAME)")
-    spynet = spynet_file(cfg.get("spynet_weights")) if pretrained else None
-    try:
-        return models.build(name, size, **({"spynet_path": str(spynet)} if spynet else {}))
-    except ValueError as err:
-        if "size" in str(err):  # an unknown model_size
-            raise ConfigError(f"model_size={size!r}: {err}") from None
-        raise
-
-
-def flow_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """``nriqa.models.flow_parameters``; a model built while nriqa.models was never imported has none
-    (this keeps a hand-made model from paying for the torchvision import)."""
-    models = sys.modules.get("nriqa.models")
-    return list(models.flow_parameters(model)) if models is not None else []
-
-
-def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu", *,
-                   which: str = "latest", model: nn.Module | None = None) -> nn.Module:
-    """The trained generator of a run, in ``eval()`` mode on ``device``.
-
-    ``ema=True`` loads the exponential moving average of the weights (``params_ema``: a warm-up
-    EMA unless ``train.ema_warmup`` is false, see ``done.json``'s ``evaluated``), else the raw
-    ``params``; ``which`` picks ``latest``, ``best`` or ``step_000100``. ``model`` loads into
-    a module you built yourself instead of the one ``config.yaml`` names.
-    """
-    ckpt = load_checkpoint(Path(run_dir), which)
-    if model is None:
-        model = build_generator(read_config(run_dir), pretrained=False)   # the checkpoint has every weight
-    key = "params_ema" if ema and ckpt.get("params_ema") is not None else "params"
-    model.load_state_dict(ckpt[key])
-    return model.to(device).eval()

@@ -25,9 +25,20 @@ from nriqa.errors import ConfigError
 from nriqa.iqa import distortion_set
 
 from . import verdicts as vt
-from .evaluation import evaluate_runs, mean_gain
-from .runs import (arm_jobs, ensure_baseline, fidelity_terms, finetune_grid, finetune_runs, gan_arm_jobs, gan_name,
-                   gan_overrides, gan_terms, middle_gan_weight, train_arms)
+from .judging import evaluate_runs, mean_gain
+from .runs import (
+    arm_jobs,
+    ensure_baseline,
+    fidelity_terms,
+    finetune_grid,
+    finetune_runs,
+    gan_arm_jobs,
+    gan_name,
+    gan_overrides,
+    gan_terms,
+    middle_gan_weight,
+    train_arms,
+)
 from .text import pct, tied
 
 
@@ -181,7 +192,7 @@ def adversarial_fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: b
     return {"baseline": base, **train_arms(cfg, arms, progress=progress)}
 
 
-def adversarial_fidelity(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,
+def adversarial_fidelity_table(cfg: Mapping[str, Any], model: str, assess: Mapping[str, Mapping[str, float]], *,
                          progress: bool = True) -> pd.DataFrame:
     """Under adversarial training, is a good assessor a good fidelity term? Each measure's arm of
     :func:`adversarial_fidelity_runs` against Charbonnier + GAN on the panel without that measure

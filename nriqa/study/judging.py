@@ -19,7 +19,7 @@ from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.compute import resolve_device
 from nriqa.data import build_test_set, build_test_sets
 from nriqa.paths import atomic_path
-from nriqa.train.runs import read_config
+from nriqa.train.run_files import read_config
 
 from .runs import profile_root
 

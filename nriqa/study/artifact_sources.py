@@ -1,7 +1,7 @@
 """Notebook 03: which loss terms produce which artifacts, and does a run hack its own measure?
 
-Artifact values come from :func:`nriqa.study.evaluation.artifact_table` (rows = runs, columns =
-:data:`nriqa.study.evaluation.ARTIFACTS`, higher = more artifact).
+Artifact values come from :func:`nriqa.study.judging.artifact_table` (rows = runs, columns =
+:data:`nriqa.study.judging.ARTIFACTS`, higher = more artifact).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from nriqa.data.embedded import embedded_clips
 from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
 
 from . import verdicts as vt
-from .evaluation import ARTIFACTS, evaluate_runs, test_set
+from .judging import ARTIFACTS, evaluate_runs, test_set
 
 
 def own_measures(grid: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -118,7 +118,7 @@ def pixel_starts(cfg: Mapping[str, Any], outputs: Mapping[str, Mapping[str, torc
     """Start images ``{"bicubic" | "baseline": (1,3,c,c)}`` and the ground truth ``(1,3,c,c)``:
     the centre ``pixels.crop`` px of one held-out frame (``clip``: default the first test clip),
     as the bicubic x scale upscale of its LR frame and as the baseline run's output
-    (``outputs`` of :func:`nriqa.study.evaluation.run_outputs`)."""
+    (``outputs`` of :func:`nriqa.study.judging.run_outputs`)."""
     s = pixel_settings(cfg)
     clips = {c["name"]: c for c in test_set(cfg)}
     name = clip or next(iter(clips))
@@ -140,7 +140,7 @@ def pixel_starts(cfg: Mapping[str, Any], outputs: Mapping[str, Mapping[str, torc
     return starts, cut(gt)
 
 
-def pixel_gallery(cfg: Mapping[str, Any], starts: Mapping[str, torch.Tensor], gt: torch.Tensor):
+def profile_pixel_gallery(cfg: Mapping[str, Any], starts: Mapping[str, torch.Tensor], gt: torch.Tensor):
     """:func:`nriqa.analysis.pixel_optimization.pixel_gallery` with the profile's ``pixels`` settings."""
 
     s = pixel_settings(cfg)

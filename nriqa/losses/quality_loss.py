@@ -61,7 +61,7 @@ def tile_starts(size: int, tile: int) -> list[int]:
     return [round(i * (size - tile) / (n - 1)) for i in range(n)]
 
 
-def tile_grid(x: Tensor, tile: int) -> tuple[Tensor, int]:
+def split_tiles(x: Tensor, tile: int) -> tuple[Tensor, int]:
     """``(N,C,H,W)`` -> ``(N*k, C, tile, tile)`` tiles (frame-major) and ``k`` tiles per frame."""
     n, c, h, w = x.shape
     tiles = [x[:, :, i:i + tile, j:j + tile] for i in tile_starts(h, tile) for j in tile_starts(w, tile)]
@@ -224,8 +224,8 @@ class QualityLoss(nn.Module):
         ref = self._fit_size(ref) if ref is not None else None
         per_frame = 1
         if self.tile is not None:
-            x, per_frame = tile_grid(x, self.tile)
-            ref = tile_grid(ref, self.tile)[0] if ref is not None else None
+            x, per_frame = split_tiles(x, self.tile)
+            ref = split_tiles(ref, self.tile)[0] if ref is not None else None
         # values were checked above when validating; unvalidated calls (the trainer's hot path)
         # must not sync with the device, and a NaN must reach the trainer's non-finite guard
         if isinstance(self.measure, quality.Measure):

@@ -29,9 +29,9 @@ from tqdm.auto import tqdm
 
 from nriqa.compute import job_threads, use_job_numerics
 from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
-from nriqa.models import count_parameters
 from nriqa.errors import CheckpointError
 from nriqa.iqa.nets import TRUNK_ARCHS, build_iqa_net, known_arch
+from nriqa.models import count_parameters
 from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import atomic_path, atomic_write_text, load_torch_file
 from nriqa.quality.kit import kit_dir, register_kit_models
@@ -168,7 +168,7 @@ def predict(model: nn.Module, ds: IQASet, *, eval_crop: int = 384, batch: int = 
     return torch.cat(out).numpy()
 
 
-def correlations(pred: np.ndarray, target: np.ndarray) -> dict:
+def srcc_plcc(pred: np.ndarray, target: np.ndarray) -> dict:
     """SRCC, PLCC (plain Pearson, no logistic fit) and KRCC (scipy.stats)."""
     if len(pred) < 3 or np.std(pred) == 0 or np.std(target) == 0:
         return {"srcc": float("nan"), "plcc": float("nan"), "krcc": float("nan"), "n": int(len(pred))}
@@ -183,11 +183,11 @@ def evaluate_iqa(model: nn.Module, ds: IQASet, *, ref: IQASet | None = None, eva
     ``pred``: the model's :func:`predict` scores of ``ds`` when already computed."""
     pred = predict(model, ds, eval_crop=eval_crop) if pred is None else np.asarray(pred)
     t = targets_01(ds, ref)
-    res = {"overall": correlations(pred, t), "per_kind": {}}
+    res = {"overall": srcc_plcc(pred, t), "per_kind": {}}
     kinds = sorted(set(ds.kinds) - {"pristine", "unknown"})
     for k in kinds:
         idx = np.array([i for i, kk in enumerate(ds.kinds) if kk in (k, "pristine")])
-        res["per_kind"][k] = correlations(pred[idx], t[idx])
+        res["per_kind"][k] = srcc_plcc(pred[idx], t[idx])
     if ds.label == "pseudo":
         sampler = PairSampler(ds, t, 0)
         good = total = 0
