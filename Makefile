@@ -17,7 +17,7 @@ export ONEDNN_MAX_CPU_ISA ?= AVX2
 export MKL_CBWR ?= AVX2
 endif
 
-.PHONY: venv demo test test-unit test-notebooks browser-test lab notebooks bench clean
+.PHONY: venv demo test lint test-unit test-notebooks browser-test lab notebooks bench clean
 
 venv: $(STAMP)
 
@@ -35,17 +35,17 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m nriqa run --profile $(PROFILE)
 
-## Whole test suite: pytest unit tests; nbval over the notebooks in the smoke profile (a CPU budget of
-## one core, one training process); the same notebooks again by `nriqa run` into a second run root (a
-## budget of two cores, two training processes, a busy process beside it), checked for one image output
-## per saved figure (tests/test_executed_notebooks.py) and for the same summary.json bytes and trained
-## tensors as the first pass (tests/test_reproducible.py).
+## Whole test suite: ruff (lint + import order); pytest unit tests; nbval over the notebooks in the
+## smoke profile (a CPU budget of one core, one training process); the same notebooks again by
+## `nriqa run` into a second run root (a budget of two cores, two training processes, a busy process
+## beside it), checked for one image output per saved figure (tests/test_executed_notebooks.py) and
+## for the same summary.json bytes and trained tensors as the first pass (tests/test_reproducible.py).
 SMOKE_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs NRIQA_WEIGHTS=$(CURDIR)/runs/smoke/weights
 AGAIN_ENV := NRIQA_PROFILE=smoke NRIQA_RUNS=$(CURDIR)/runs/again NRIQA_WEIGHTS=$(CURDIR)/runs/again/smoke/weights
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout=900 --durations=10 -m "not browser"
 	rm -rf runs/smoke runs/again
-	$(SMOKE_ENV) NRIQA_THREADS=1 NRIQA_STATIC=1 \
+	$(SMOKE_ENV) NRIQA_THREADS=1 NRIQA_STATIC=1 NRIQA_BATCH=1 \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  notebooks -q -p no:cacheprovider
 	$(AGAIN_ENV) NRIQA_THREADS=2 $(PY) tests/beside_busy.py \
@@ -53,6 +53,11 @@ test: $(STAMP)
 	NRIQA_EXECUTED=$(CURDIR)/runs/again/smoke/notebooks \
 	  NRIQA_REPRO_A=$(CURDIR)/runs/smoke NRIQA_REPRO_B=$(CURDIR)/runs/again/smoke \
 	  $(PY) -m pytest tests/test_executed_notebooks.py tests/test_reproducible.py -q -p no:cacheprovider
+
+## Lint and import order (ruff, settings in pyproject.toml); the first step of `make test`.
+LINTED := nriqa tests benchmarks notebooks/src
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q

@@ -107,7 +107,8 @@ def _measure_row(name: str, size: str, shape: tuple, repeats: int, device: str, 
     peak = (torch.cuda.max_memory_allocated() if cuda else
             (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024)
     row = dict(model=name, size=size, device=device, shape=list(shape), params=count_parameters(model),
-               seconds=statistics.median(times), cpu_seconds=statistics.median(cpu_times), frames_per_s=shape[0] * shape[1] / statistics.median(times),
+               seconds=statistics.median(times), cpu_seconds=statistics.median(cpu_times),
+               frames_per_s=shape[0] * shape[1] / statistics.median(times),
                peak_mem_mb=peak / 2 ** 20, threads=torch.get_num_threads())
     if ref_dir and not cuda and size == "paper":  # the references hard-code paper-only parts
         ref = _reference(name, model, ref_dir)

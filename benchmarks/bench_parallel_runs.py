@@ -31,7 +31,8 @@ from nriqa.study import runs
 
 def jobs(run_root: str, n: int, steps: int, term: str, weight: float) -> list[tuple[dict, None]]:
     cfg = runs.profile("demo", device="cpu", run_root=run_root)
-    cfg["finetune"] = {**cfg["finetune"], "steps": steps, "schedule": {**cfg["finetune"]["schedule"], "periods": [steps]},
+    cfg["finetune"] = {**cfg["finetune"], "steps": steps,
+                       "schedule": {**cfg["finetune"]["schedule"], "periods": [steps]},
                        "log_every": steps, "ckpt_every": 0}
     return [(runs.finetune_config(runs.with_seed(cfg, seed), "basicvsrpp", {term: weight}), None) for seed in range(n)]
 

@@ -1,5 +1,5 @@
 """Torch threads on a busy machine: N training steps of tiny BasicVSR++ (the clip, model and
-optimizer of ``tests/test_models_training.py::test_tiny_basicvsrpp_overfits_one_clip``) with 2 and
+optimizer of ``tests/test_models.py::test_tiny_basicvsrpp_overfits_one_clip``) with 2 and
 with 1 thread while one extra busy loop runs, each row in a fresh process, alternating.
 
     python benchmarks/bench_threads.py --steps 15 --rounds 2
@@ -20,7 +20,7 @@ CHILD = """
 import os, sys, time, torch
 n, steps = int(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(n)
-from tests.test_models_training import _clip
+from tests.test_models import _clip
 from nriqa.models import build
 torch.manual_seed(0)
 lr, hr = _clip()

@@ -220,7 +220,8 @@ OPEN: tuple[str, ...] = (
     "adversarial.fidelity",           # term -> weight
     "adversarial.artifact_term",      # term -> weight
     "asymmetry.adversarial_fidelity",  # term -> weight
-    "asymmetry.iqa_sets",             # {fr: [{name, root, split}], nr: [...]}: checked by nriqa.study.assess_vs_optimize
+    "asymmetry.iqa_sets",             # {fr: [{name, root, split}], nr: [...]}:
+                                      # checked by nriqa.study.assess_vs_optimize
 )
 
 #: subtrees whose keys are names and whose values are a section of their own (architecture -> iqa settings)

@@ -13,10 +13,18 @@ Executed copies go to ``<RUN_ROOT>/<profile>/notebooks/`` (``RUN_ROOT``: ``--run
 and prints the failing cell. A ``-p`` name that no selected notebook's parameters cell defines is
 an error before anything runs.
 
-While a notebook runs, one status line in the terminal shows which notebook, its last printed
-line (e.g. the run being trained) and the progress bar (step, rate, ETA); the kernels see
-``NRIQA_BATCH=1``, so progress bars are plain text (readable in the saved notebook, not widgets
-stuck at 0) and the viewers draw static figures. Figures are shown inline in the executed copies.
+While a notebook runs, one status line in the terminal shows which notebook and its last printed
+line (e.g. the run being trained). The kernels see ``NRIQA_BATCH=1``: a headless run, so each
+training prints one plain line when it ends instead of a progress bar (``nriqa.progress``; a bar
+would be saved in the notebook as a widget stuck at 0 %), and the viewers draw static figures.
+Figures are shown inline in the executed copies.
+
+The executed copies hold no path of this machine: the run root reaches the kernels as
+``$NRIQA_RUNS`` (the notebooks' ``RUN_ROOT = None`` reads it), a profile file inside the repository
+as a path relative to ``notebooks/`` (where the kernels start), one outside it as
+``$NRIQA_PROFILE``; papermill's ``input_path``/``output_path`` are written relative to the
+repository (``<RUN_ROOT>/...`` for a run root outside it). The kernels are started with CurveZMQ
+transport encryption where their kernelspec supports it (ipykernel's, the ``nriqa`` kernel's).
 """
 from __future__ import annotations
 
@@ -176,13 +184,14 @@ class StatusLine:
 
 
 @contextlib.contextmanager
-def _kernel_environment():
-    """What the notebook kernels inherit during a batch run, restored afterwards."""
+def _kernel_environment(extra: dict[str, str] | None = None):
+    """What the notebook kernels inherit during a batch run (plus ``extra``), restored afterwards."""
     changes = {
-        "NRIQA_BATCH": "1",                     # plain-text progress bars, static viewers
+        "NRIQA_BATCH": "1",                     # a headless run: plain progress lines, static viewers
         "TQDM_MININTERVAL": os.environ.get("TQDM_MININTERVAL", "2"),  # a few updates, not one per step
         # figures inline in the executed notebooks, whatever backend the shell exported (Agg)
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        **(extra or {}),
     }
     saved = {k: os.environ.get(k) for k in [*changes, "OMP_NUM_THREADS", "_NRIQA_OMP_SET"]}
     os.environ.update(changes)
@@ -197,6 +206,72 @@ def _kernel_environment():
                 os.environ[k] = v
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def kernel_inputs(profile: str, run_root: Path) -> tuple[dict, dict[str, str]]:
+    """``(parameters, environment)`` that tell the notebooks the profile and the run root without a
+    path of this machine in the executed copy: the run root as ``$NRIQA_RUNS`` (the notebooks'
+    ``RUN_ROOT = None`` default reads it); a bundled profile by name; a profile file inside the
+    repository relative to ``notebooks/`` (the kernels' working folder), one outside it as
+    ``$NRIQA_PROFILE`` (read by the notebooks' ``PROFILE = None`` default)."""
+    env = {"NRIQA_RUNS": str(run_root)}
+    if Path(profile).suffix not in {".yaml", ".yml"}:
+        return {"PROFILE": profile}, env
+    path = Path(profile).expanduser().resolve()
+    if _inside(path, REPO_ROOT):
+        return {"PROFILE": Path(os.path.relpath(path, NOTEBOOKS_DIR)).as_posix()}, env
+    return {}, {**env, "NRIQA_PROFILE": str(path)}
+
+
+def shown_path(path: Path, run_root: Path) -> str:
+    """``path`` as an executed notebook records it: relative to the repository, else to the run root
+    (``<RUN_ROOT>/smoke/notebooks/...``), else its name."""
+    path = Path(path).resolve()
+    if _inside(path, REPO_ROOT):
+        return path.relative_to(REPO_ROOT).as_posix()
+    if _inside(path, Path(run_root).resolve()):
+        return "<RUN_ROOT>/" + path.relative_to(Path(run_root).resolve()).as_posix()
+    return path.name
+
+
+def _relative_metadata(target: Path, book: Path, run_root: Path) -> None:
+    """papermill's ``input_path``/``output_path`` in the executed copy ``target``: :func:`shown_path`,
+    not the absolute paths papermill was given."""
+    import nbformat
+
+    if not target.exists():
+        return
+    nb = nbformat.read(target, as_version=4)
+    meta = nb.metadata.get("papermill")
+    if meta is None:
+        return
+    meta["input_path"], meta["output_path"] = shown_path(book, run_root), shown_path(target, run_root)
+    nbformat.write(nb, target)
+
+
+def _kernel_config():
+    """nbclient/jupyter_client configuration of the kernels papermill starts: CurveZMQ keys where the
+    kernelspec declares support (``KernelManager.transport_encryption = "auto"``, jupyter_client >=
+    8.10 with a pyzmq built with CurveZMQ), so ipykernel does not warn "Kernel is running over TCP
+    without encryption". That warning is logged by the kernel process itself (ipykernel's
+    ``IPKernelApp`` logger, to the kernel's stderr, which is the terminal), where no filter of this
+    process reaches it; its cause, unencrypted TCP sockets, is what this removes. Elsewhere (an older
+    jupyter_client, no CurveZMQ, a kernelspec without ``supported_encryption``) kernels start as before."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if not (KernelManager.class_traits().get("transport_encryption") and zmq.has("curve")):
+        return Config()
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
 def run_notebooks(profile: str = "demo", only: list[str] | None = None,
                   parameters: dict | None = None, run_root: Path | None = None,
                   kernel_name: str = "python3", status_stream=None) -> list[Path]:
@@ -207,8 +282,6 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     from .config import load_profile
 
     name = str(load_profile(profile)["name"])  # fail fast on an unknown profile, before any notebook starts
-    if Path(profile).suffix in {".yaml", ".yml"}:  # a profile file: the kernels start in notebooks/
-        profile = str(Path(profile).expanduser().resolve())
     books = list_notebooks(only=only)
     if not books:
         raise FileNotFoundError(f"no numbered notebooks found in {NOTEBOOKS_DIR}")
@@ -219,8 +292,9 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
     read_summary(run_root / name / SUMMARY_FILE)   # a damaged summary fails now, not in the last cell
     out_dir = run_root / name / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = {"PROFILE": profile, "RUN_ROOT": str(run_root)}
+    params, kernel_env = kernel_inputs(profile, run_root)
     params.update(parameters or {})
+    config = _kernel_config()
     done, seconds = [], {}
     for book in books:
         target = out_dir / book.name
@@ -228,16 +302,18 @@ def run_notebooks(profile: str = "demo", only: list[str] | None = None,
         print(f"[nriqa run] {book.name} ...", flush=True)
         status = StatusLine(book.stem, stream=status_stream)
         try:
-            with _kernel_environment():
+            with _kernel_environment(kernel_env):
                 pm.execute_notebook(str(book), str(target), parameters=params, kernel_name=kernel_name,
                                     cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=False,
-                                    stdout_file=status, stderr_file=status)
+                                    stdout_file=status, stderr_file=status, config=config)
         except pm.PapermillExecutionError as err:
             status.close()
+            _relative_metadata(target, book, run_root)
             print(f"[nriqa run] FAILED in {book.name}, cell {err.exec_count}:\n{err.source}\n"
                   f"{err.ename}: {err.evalue}\nexecuted copy: {target}", file=sys.stderr)
             raise
         status.close()
+        _relative_metadata(target, book, run_root)
         seconds[book.stem] = time.time() - t0
         print(f"[nriqa run] {book.name} done in {seconds[book.stem]:.0f} s -> {target}", flush=True)
         done.append(target)

@@ -332,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder of the run folders (default: NRIQA_RUNS, else runs/ of the repository)")
     ap.add_argument("--device", default=None,
                     help="device of every job (default: cuda on slurm; on local, cuda when present, else cpu)")
-    ap.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs per training job; above 1 the job runs torchrun")
+    ap.add_argument("--gpus", type=int, default=1, metavar="N",
+                    help="GPUs per training job; above 1 the job runs torchrun")
     ap.add_argument("--partition", default=None, help="slurm partition")
     ap.add_argument("--timeout-min", type=int, default=60 * 24, metavar="MIN", help="time limit of each job in minutes")
     ap.add_argument("--cpus-per-task", type=int, default=8, metavar="N", help="CPU cores of each job (data loading)")

@@ -66,3 +66,28 @@ def _no_kit_set_leaks():
 
     if active_kit_set() is not None:
         use_kit_set(None)
+
+
+@pytest.fixture()
+def offline_home(tmp_path, monkeypatch):
+    """Empty TORCH_HOME / NRIQA_WEIGHTS in tmp, and any network connection raises."""
+    import socket
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "weights"))
+
+    def no_network(*a, **k):
+        raise AssertionError("a test tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    return tmp_path
+
+
+@pytest.fixture()
+def no_wheels(tmp_path, monkeypatch):
+    """Every package file is looked up under an empty folder, as if the wheels were not installed."""
+    from nriqa.quality import base
+
+    monkeypatch.setattr(base, "package_dir", lambda dist: tmp_path / "site-packages")
+    return tmp_path / "site-packages"

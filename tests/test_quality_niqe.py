@@ -232,3 +232,11 @@ def test_niqe_loss_reads_nothing_back_to_the_host(monkeypatch, host_reads):
     monkeypatch.undo()
     assert seen == []
     assert torch.isfinite(value) and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_builder_refuses_an_absent_file_too(no_wheels):
+    """The loaders check the file themselves (a builder called directly gets the same error)."""
+    from nriqa.quality import niqe
+
+    with pytest.raises(q.WeightsMissingError, match="pip install iqa-torch==1.2.1"):
+        niqe.published_params()

@@ -1,14 +1,15 @@
-"""nriqa.quality registry: cards, errors before compute, to_loss, and direction on real frames."""
+"""nriqa.quality registry: cards, one clear error before any build when weight files are missing,
+errors before compute, to_loss, and direction on real frames."""
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
+from doubles import WHEEL_MEASURES, save_torch
 
 from nriqa import quality as q
-from nriqa.quality import cli
+from nriqa.quality import base
 
 # measures whose weights are not needed (they run offline) and that are cheap enough for tests
 FR_OFFLINE = ["psnr", "ssim", "cw_ssim", "fsim", "vif", "gmsd", "nlpd", "vsi", "lpips-vgg-randtrunk"]
@@ -190,26 +191,46 @@ def test_piqe_direction(frames):
     assert (m(frames) < m(blur(frames, 2.5))).all()
 
 
-def test_lpips_randtrunk_is_reproducible(frames):
-    from nriqa.quality.lpips_measure import build_lpips
-
-    x = frames[:1, :, :32, :32]
-    y = noise(x, 0.1)
-    a = measure("lpips-vgg-randtrunk")(y, x)
-    torch.manual_seed(12345)                       # the global RNG must not matter
-    b = build_lpips("vgg", random_trunk=True)(y, x)
-    assert torch.equal(a, b) and a.item() > 0
-
-
 # ---------------------------------------------------------------- CLI
-def test_quality_cli_table_and_json(capsys):
-    assert cli.quality_main([]) == 0
-    out = capsys.readouterr().out
-    assert "lpips-vgg-randtrunk" in out and "MISSING" in out and "1 - s" in out
-    assert cli.quality_main(["--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    by = {r["name"]: r for r in rows}
-    assert by["ssim"]["higher_better"] is True and by["ssim"]["present"] is True
-    assert by["maniqa"]["weights"][0]["filename"] == "ckpt_koniq10k.pt"
-    assert cli.quality_main(["--offline", "--json"]) == 0
-    assert all(r["present"] for r in json.loads(capsys.readouterr().out))
+
+
+# ------------------------------------------------------------ weight files: one error before any build
+
+def test_missing_weights_one_error_before_build(offline_home, monkeypatch):
+    import nriqa.quality.pyiqa_measures as pm
+
+    def must_not_build(*a, **k):
+        raise AssertionError("builder ran although weights are missing")
+
+    monkeypatch.setattr(pm, "build_pyiqa", must_not_build)
+    with pytest.raises(q.WeightsMissingError) as e:
+        q.create("dbcnn")
+    msg = str(e.value)
+    for name in ("vgg16-397923af.pth", "DBCNN_scnn-7ea73d75.pth", "DBCNN_KonIQ10k-2de81c0a.pth"):
+        assert name in msg
+    assert str(offline_home / "torch/hub/pyiqa") in msg
+    assert "python -m nriqa weights fetch dbcnn" in msg
+    # partly present: only the missing file is named
+    save_torch({}, q.card("dbcnn").weights[0].path)
+    with pytest.raises(q.WeightsMissingError) as e:
+        q.create("dbcnn")
+    assert "vgg16-397923af.pth" not in str(e.value) and "DBCNN_scnn" in str(e.value)
+    assert "dbcnn" not in q.offline_names()
+
+
+@pytest.mark.parametrize("name", sorted(WHEEL_MEASURES))
+def test_missing_wheel_file_one_error_before_build(name, no_wheels, monkeypatch):
+    _, pip = WHEEL_MEASURES[name]
+    c, _builder = base._REGISTRY[name]
+
+    def must_not_build(*a, **k):
+        raise AssertionError("builder ran although a file is missing")
+
+    monkeypatch.setitem(base._REGISTRY, name, (c, must_not_build))
+    assert not q.card(name).present and name not in q.offline_names()
+    with pytest.raises(q.WeightsMissingError) as e:
+        q.create(name)
+    msg = str(e.value)
+    for w in c.weights:
+        assert w.filename in msg and str(no_wheels / w.subdir / w.filename) in msg
+    assert pip in msg and f"python -m nriqa weights fetch {name}" in msg

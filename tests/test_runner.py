@@ -161,15 +161,144 @@ def test_version():
     assert out.returncode == 0 and out.stdout.strip() == f"nriqa {nriqa.__version__}"
 
 
-def test_a_profile_file_runs_under_its_name_and_reaches_the_kernels_as_an_absolute_path(tmp_path, monkeypatch):
+def _record_calls(monkeypatch) -> list:
+    """papermill.execute_notebook replaced by a recorder of (output path, parameters, the kernels'
+    NRIQA_* environment, keyword arguments)."""
     import papermill
 
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters, **kw: calls.append(
+        (Path(dst), parameters, {k: v for k, v in os.environ.items() if k.startswith("NRIQA_")}, kw)))
+    return calls
+
+
+def test_a_profile_file_outside_the_repository_reaches_the_kernels_by_environment(tmp_path, monkeypatch):
+    """Its absolute path is in the kernels' environment ($NRIQA_PROFILE), not in the executed notebook;
+    nor is the run root ($NRIQA_RUNS)."""
     prof = tmp_path / "mine.yaml"
     prof.write_text("base: smoke\nname: mine\n")
-    calls = []
-    monkeypatch.setattr(papermill, "execute_notebook",
-                        lambda src, dst, parameters, **kw: calls.append((Path(dst), parameters)))
+    calls = _record_calls(monkeypatch)
     monkeypatch.chdir(tmp_path)  # a relative path to the profile file, as a user types it
+    monkeypatch.delenv("NRIQA_PROFILE", raising=False)
     done = runner.run_notebooks("mine.yaml", only=["01"], run_root=tmp_path / "runs", status_stream=io.StringIO())
     assert [d.parent for d in done] == [tmp_path / "runs" / "mine" / "notebooks"]
-    assert calls[0][0] == done[0] and calls[0][1]["PROFILE"] == str(prof)
+    dst, params, env, _ = calls[0]
+    assert dst == done[0] and params == {}
+    assert env["NRIQA_PROFILE"] == str(prof) and env["NRIQA_RUNS"] == str(tmp_path / "runs")
+    assert env["NRIQA_BATCH"] == "1"
+    assert "NRIQA_PROFILE" not in os.environ  # restored after the run
+
+
+def test_profiles_reach_the_kernels_without_a_path_of_this_machine(tmp_path, monkeypatch):
+    """A bundled profile by name, a profile file of the repository relative to notebooks/ (where the
+    kernels start); never RUN_ROOT as a parameter (the notebooks read $NRIQA_RUNS)."""
+    calls = _record_calls(monkeypatch)
+    runner.run_notebooks("smoke", only=["00"], run_root=tmp_path, status_stream=io.StringIO())
+    inside = REPO_ROOT / "tests" / "profiles" / "smoke_two_workers.yaml"
+    runner.run_notebooks(str(inside), only=["00"], run_root=tmp_path, status_stream=io.StringIO())
+    assert calls[0][1] == {"PROFILE": "smoke"}
+    assert calls[1][1] == {"PROFILE": "../tests/profiles/smoke_two_workers.yaml"}
+    assert (NOTEBOOKS_DIR / calls[1][1]["PROFILE"]).resolve() == inside.resolve()
+    assert all(c[2]["NRIQA_RUNS"] == str(tmp_path) for c in calls)
+    # the kernels are started with CurveZMQ keys where jupyter_client, pyzmq and their kernelspec
+    # allow it (then ipykernel does not warn "Kernel is running over TCP without encryption")
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    config = calls[0][3]["config"]
+    if KernelManager.class_traits().get("transport_encryption") and zmq.has("curve"):
+        assert config.KernelManager.transport_encryption == "auto"
+
+
+def test_executed_copies_record_paths_relative_to_the_repository_or_the_run_root(tmp_path):
+    import nbformat
+
+    book = NOTEBOOKS_DIR / "00_tour.ipynb"
+    target = tmp_path / "smoke" / "notebooks" / "00_tour.ipynb"
+    target.parent.mkdir(parents=True)
+    nb = nbformat.read(book, as_version=4)
+    nb.metadata["papermill"] = {"input_path": str(book), "output_path": str(target), "parameters": {}}
+    nbformat.write(nb, target)
+    runner._relative_metadata(target, book, tmp_path)
+    meta = nbformat.read(target, as_version=4).metadata["papermill"]
+    assert meta["input_path"] == "notebooks/00_tour.ipynb"
+    assert meta["output_path"] == "<RUN_ROOT>/smoke/notebooks/00_tour.ipynb"
+    assert runner.shown_path(REPO_ROOT / "runs" / "x.ipynb", tmp_path) == "runs/x.ipynb"
+
+
+def test_verdicts_and_findings_are_explained_once_in_the_tour_and_linked_from_the_others():
+    def markdown(book):
+        return "\n".join(c.source for c in nbformat.read(book, as_version=4).cells if c.cell_type == "markdown")
+
+    books = list_notebooks()
+    tour = markdown(books[0])
+    for heading in ("How to read a verdict", "Recorded findings"):
+        assert re.search(rf"^## {heading}$", tour, re.M), heading
+    for book in books[1:]:
+        text = markdown(book)
+        assert "(00_tour.ipynb#Recorded-findings)" in text, book.name
+        assert "README's findings block" not in text and "*Inconclusive* means" not in text, book.name
+        if book.name[:2] >= "03":  # the notebooks with verdict tables
+            assert "(00_tour.ipynb#How-to-read-a-verdict)" in text, book.name
+        for anchor in re.findall(r"\(00_tour\.ipynb#([^)]+)\)", text):
+            assert re.search(rf"^#+ {anchor.replace('-', ' ')}$", tour, re.M), (book.name, anchor)
+
+
+def test_headless_progress_is_one_plain_line_per_bar(monkeypatch, capsys):
+    """Under ``nriqa run`` / nbval (NRIQA_BATCH=1) a bar that stays on screen becomes one line when it
+    ends, a transient one (leave=False) prints nothing, and no tqdm bar is drawn."""
+    from nriqa.progress import LineProgress, progress_bar
+
+    monkeypatch.setenv("NRIQA_BATCH", "1")
+    bar = progress_bar(total=4, initial=0, disable=False, desc="train", unit="step", dynamic_ncols=True)
+    assert isinstance(bar, LineProgress)
+    for _ in range(4):
+        bar.update(1)
+    bar.set_postfix(loss="0.031", skipped=0)
+    bar.close()
+    bar.close()  # once
+    for _ in progress_bar(range(2, 5), desc="train-iqa cnniqa", initial=2, total=5, unit="step"):
+        pass
+    for _ in progress_bar([1, 2], desc="eval run/set", leave=False):
+        pass
+    for _ in progress_bar([1, 2], desc="nothing", enabled=False):
+        pass
+    stopped = progress_bar(total=4, desc="train", unit="step")
+    stopped.update(1)
+    stopped.close()
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert re.fullmatch(r"train: 4 steps done in \d+\.\d s \(.* step/s; loss=0\.031, skipped=0\)", lines[0]), lines
+    assert lines[1].startswith("train-iqa cnniqa: 3 steps (resumed at 2) done in "), lines
+    assert lines[2].startswith("train: 1 step stopped at 1 of 4 in "), lines
+    assert len(lines) == 3 and not out.err
+    assert "%|" not in out.out and "\r" not in out.out
+
+
+def test_progress_outside_a_headless_run_is_a_tqdm_bar(monkeypatch):
+    import tqdm
+
+    from nriqa.progress import progress_bar
+
+    monkeypatch.delenv("NRIQA_BATCH", raising=False)
+    bar = progress_bar(total=3, desc="train", enabled=False)
+    assert isinstance(bar, tqdm.std.tqdm) and bar.disable
+    bar.close()
+
+
+def test_a_run_saves_no_path_of_this_machine_and_starts_kernels_without_the_tcp_warning(tmp_path, capfd,
+                                                                                      monkeypatch):
+    """``nriqa run`` of the tour: the executed copy holds neither the run root's nor the repository's
+    absolute path, and the kernel's "running over TCP without encryption" warning is not printed."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    # the kernel imports the nriqa under test, not another checkout's editable install
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    done = runner.run_notebooks("smoke", only=["00"], run_root=tmp_path, status_stream=io.StringIO())
+    text = done[0].read_text()
+    assert str(tmp_path) not in text and str(REPO_ROOT) not in text
+    meta = nbformat.read(done[0], as_version=4).metadata["papermill"]
+    assert meta["input_path"] == "notebooks/00_tour.ipynb" and meta["parameters"] == {"PROFILE": "smoke"}
+    if KernelManager.class_traits().get("transport_encryption") and zmq.has("curve"):
+        assert "without encryption" not in capfd.readouterr().err

@@ -1,11 +1,10 @@
-"""The study's verdict tables: per-seed artifact values and changes, paper A's arm selection."""
+"""nriqa.study.verdicts: per-seed artifact values and changes, gains per seed."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 import torch
 
-from nriqa.study import artifact_sources as artifacts
 from nriqa.study import verdicts
 
 
@@ -48,20 +47,6 @@ def test_artifact_values_score_every_seed_and_clip(monkeypatch, tmp_path):
     assert set(ch["run"]) == {"noisy"} and len(ch) == 2 * 2 * 2
     chroma = ch[ch["measure"] == "chroma_noise"]["change"]
     assert (chroma > 0).all()                                        # the noisy arm adds coloured dots
-
-
-def test_paper_a_arms_are_found_in_the_grid():
-    grid = {"niqe-kit": {"niqe-kit": 0.1}, "piqe": {"piqe": 0.2}, "gmsd": {"gmsd": 0.5},
-            "lpips-vgg-randtrunk": {"lpips-vgg-randtrunk": 1.0},
-            "piqe + lpips-vgg-randtrunk": {"piqe": 0.2, "lpips-vgg-randtrunk": 1.0}}
-    assert artifacts.nr_terms(grid) == ["niqe-kit", "piqe"]
-    cfg = {"finetune": {"extra_terms": {"niqe-kit": 0.1, "lpips-vgg-randtrunk": None},
-                        "combos": [{"piqe": 0.2, "lpips-vgg-randtrunk": 1.0}]}}
-    assert artifacts.lpips_term(cfg) == "lpips-vgg-randtrunk"
-    assert artifacts.lpips_term({"finetune": {"extra_terms": {"niqe-kit": 0.1}}}) is None
-    assert artifacts.nr_lpips_pairs(grid, "lpips-vgg-randtrunk") == [("piqe + lpips-vgg-randtrunk",
-                                                                      "piqe")]
-    assert verdicts.modes(["psnr", "niqe-kit"], "FR") == ["psnr"]
 
 
 def test_gains_keep_seeds_apart_and_skip_absent_measures():

@@ -136,10 +136,28 @@ def test_local_executor_trains_the_plan_then_skips_it(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     cfg = study_runs.profile(str(prof), device="cpu", run_root=str(tmp_path / "runs"))
     base = study_runs.run_dir(study_runs.baseline_config(cfg, "basicvsrpp"))
-    ft = study_runs.run_dir(*study_runs.finetune_job(cfg, "basicvsrpp", {"niqe-kit": 0.02}, baseline=base, seed=0))
+    ft = study_runs.run_dir(*study_runs.arm_jobs(cfg, "basicvsrpp", {"niqe-kit": 0.02}, baseline=base,
+                                                arm_seeds=[0])[0])
     assert run_is_done(base) and run_is_done(ft), out
     assert out.count("submitted ") == 2
     assert str(base) in (ft / "config.yaml").read_text()  # fine-tuned from the baseline's weights
     assert sweep.main(argv) == 0
     again = capsys.readouterr().out
     assert "submitted" not in again and "nothing to submit" in again
+
+
+def test_the_sweep_plans_the_grid_on_every_model_each_from_its_own_baseline(tmp_path):
+    models = ["basicvsrpp", "vrt"]
+    cfg = study_runs.profile("smoke", {"models": models, "finetune.models": models}, device="cpu",
+                             run_root=str(tmp_path))
+    jobs = sweep.plan(cfg, profile="smoke")
+    by_dir = {j.run_dir: j for j in jobs if j.run_dir is not None}
+    grid = study_runs.finetune_grid(cfg)
+    for model in models:
+        base = study_runs.baseline_config(cfg, model)
+        for terms in grid.values():
+            for ft, init in study_runs.arm_jobs(cfg, model, terms, baseline=study_runs.run_dir(base)).values():
+                job = by_dir[study_runs.run_dir(ft, init)]  # the folder notebook 02 looks for
+                assert job.init_from == study_runs.run_dir(base) and base["experiment"] in job.after
+    gan = [j for j in jobs if j.kind == "finetune" and j.config["experiment"].startswith("gan-")]
+    assert gan and all(j.config["model"] == cfg["finetune"]["model"] for j in gan)  # the GAN grid: one model

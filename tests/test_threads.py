@@ -1,80 +1,73 @@
-"""A job computes with the profile's threads; the machine's load decides only how many jobs run at
-once (nriqa.compute)."""
-import subprocess
-import sys
-import time
+"""Threads and workers across modules (nriqa.compute, nriqa.train, nriqa.study, nriqa.iqa): a run's
+threads are part of its folder key; independent fine-tunes, baselines and kit IQA models trained in
+worker processes (profile key ``workers``) give the runs that serial training gives, whatever threads
+the calling process had: the same folders, the same weights."""
+from __future__ import annotations
 
-import pytest
 import torch
 
-from nriqa.compute import concurrent_jobs, cpu_budget, job_threads, runnable_others, set_cpu_threads, use_job_numerics
-from nriqa.errors import ConfigError
+from nriqa.paths import load_torch_file
+from nriqa.study import runs
+from nriqa.train.checkpoint import load_checkpoint
 
 
-@pytest.mark.parametrize("cores, busy, want", [(2, 0, 2), (2, 0.4, 2), (2, 1, 1), (2, 5, 1), (16, 3, 13), (1, 0, 1)])
-def test_budget_is_the_free_cores(monkeypatch, cores, busy, want):
-    monkeypatch.delenv("NRIQA_THREADS", raising=False)
-    assert cpu_budget(cores=cores, busy=busy) == want
-
-
-def test_nriqa_threads_sets_the_budget_and_is_checked(monkeypatch):
-    monkeypatch.setenv("NRIQA_THREADS", "3")
-    assert cpu_budget(cores=2, busy=2) == 3
-    for bad in ("zero", "0", "-1", "1.5"):
-        monkeypatch.setenv("NRIQA_THREADS", bad)
-        with pytest.raises(ConfigError, match="NRIQA_THREADS"):
-            cpu_budget()
-
-
-def test_set_cpu_threads_keeps_the_users_omp_num_threads(monkeypatch):
+def _grid_runs(root, n_workers: int, process_threads: int) -> dict:
     before = torch.get_num_threads()
+    torch.set_num_threads(process_threads)  # what the machine's load gave this process: must not matter
     try:
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        monkeypatch.delenv("_NRIQA_OMP_SET", raising=False)
-        monkeypatch.setenv("NRIQA_THREADS", "2")
-        assert set_cpu_threads() == 1  # the user's choice stands
-        monkeypatch.setenv("_NRIQA_OMP_SET", "1")  # ... unless nriqa set it itself: then re-decided
-        assert set_cpu_threads() == 2 and torch.get_num_threads() == 2
+        cfg = runs.profile("smoke", device="cpu", run_root=str(root))
+        cfg["workers"] = n_workers
+        return runs.finetune_runs(cfg, "basicvsrpp", {"gmsd": {"gmsd": 0.5}}, progress=False)
     finally:
         torch.set_num_threads(before)
 
 
-def test_a_busy_process_is_counted():
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)
-        assert runnable_others(samples=9, every=0.01) >= 1
-    finally:
-        busy.kill()
-        busy.wait()
+def test_two_workers_train_the_same_runs_as_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("NRIQA_THREADS", "2")  # a budget of 2 cores: two workers of the profile's 1 thread
+    serial, parallel = _grid_runs(tmp_path / "a", 1, 2), _grid_runs(tmp_path / "b", 2, 1)
+    assert list(parallel["gmsd"]) == [0, 1]                               # smoke: seeds [0, 1]
+    for label in serial:
+        for seed, folder in serial[label].items():
+            other = parallel[label][seed]
+            assert other.name == folder.name and runs.run_is_done(other)  # run_root is not in the key
+            a, b = load_checkpoint(folder, "latest"), load_checkpoint(other, "latest")
+            for key in ("params", "params_ema"):
+                assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), (label, seed, key)
+    s0, s1 = (load_checkpoint(serial["gmsd"][s], "latest")["params"] for s in (0, 1))
+    assert any(not torch.equal(s0[k], s1[k]) for k in s0)                 # the seeds are different runs
 
 
-def test_job_threads_come_from_the_profile_and_are_checked():
-    assert job_threads({}) == 1 and job_threads({"threads": 3}) == 3
-    for bad in (0, -2, 1.5, "2", True):
-        with pytest.raises(ConfigError, match="threads"):
-            job_threads({"threads": bad})
+def test_kit_iqa_models_trained_in_workers_equal_serial_ones(tmp_path, monkeypatch):
+    """ensure_kit_iqa trains pending kit models in the profile's workers: the same tensors as one process."""
+    import os
+
+    models = {}
+    for budget, root in (("1", tmp_path / "serial"), ("2", tmp_path / "pool")):
+        monkeypatch.setenv("NRIQA_THREADS", budget)
+        monkeypatch.setenv("NRIQA_WEIGHTS", str(root / "weights"))
+        cfg = runs.profile("smoke", device="cpu", run_root=str(root),
+                           overrides=["iqa.models=[cnniqa,vitiqa]", "iqa.per_arch.vitiqa.steps=3", "workers=2"])
+        table = runs.ensure_kit_iqa(cfg, progress=False)
+        assert list(table.index) == ["cnniqa@embedded", "vitiqa@embedded"]
+        models[budget] = {a: load_torch_file(runs.kit_run_dir(cfg, a) / "model.pt")
+                          for a in ("cnniqa", "vitiqa")}
+    assert os.environ["NRIQA_THREADS"] == "2"
+    for arch, saved in models["1"].items():
+        a, b = saved["state_dict"], models["2"][arch]["state_dict"]
+        assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), arch
 
 
-def test_use_job_numerics_ignores_the_machine(monkeypatch):
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.setenv("NRIQA_THREADS", "2")
-        torch.set_num_threads(2)
-        assert use_job_numerics({"threads": 1, "device": "cpu"}) == 1
-        assert torch.get_num_threads() == 1
-        assert torch.are_deterministic_algorithms_enabled()
-    finally:
-        torch.set_num_threads(before)
-        torch.use_deterministic_algorithms(False)
-
-
-@pytest.mark.parametrize("budget, threads, workers, want", [(2, 1, 2, 2), (1, 1, 2, 1), (2, 2, 2, 1), (16, 2, 4, 4),
-                                                            (1, 4, 3, 1)])
-def test_the_load_decides_how_many_jobs_run_at_once(budget, threads, workers, want):
-    cfg = {"threads": threads, "device": "cpu"}
-    assert concurrent_jobs(cfg, workers, budget=budget) == want
-    assert concurrent_jobs({**cfg, "device": "cuda"}, workers, budget=budget) == workers
+def test_baselines_trained_side_by_side_equal_serial_ones(tmp_path, monkeypatch):
+    """Notebook 01's baselines train in the profile's workers: the same tensors as one process."""
+    monkeypatch.setenv("NRIQA_THREADS", "2")
+    trained = {}
+    for n_workers in (1, 2):
+        cfg = runs.profile("smoke", device="cpu", run_root=str(tmp_path / f"w{n_workers}"),
+                           overrides=["train.steps=2", "train.schedule.periods=[2]", f"workers={n_workers}"])
+        trained[n_workers] = runs.ensure_baselines(cfg, ["basicvsrpp", "iseebetter"], progress=False)
+    for model, folder in trained[1].items():
+        a, b = load_checkpoint(folder, "latest")["params"], load_checkpoint(trained[2][model], "latest")["params"]
+        assert trained[2][model].name == folder.name and all(torch.equal(a[k], b[k]) for k in a), model
 
 
 def test_threads_key_the_run_folder():
@@ -84,22 +77,3 @@ def test_threads_key_the_run_folder():
     cfg = load_profile("smoke")
     assert run_key(cfg) != run_key({**cfg, "threads": 2})
     assert run_key(cfg) == run_key({**cfg, "workers": 2})   # how many at once: not the result
-
-
-def test_importing_nriqa_pins_the_cpu_kernels():
-    """AVX-512 kernels round differently from AVX2 ones: importing nriqa first makes every x86-64
-    machine use the AVX2 kernels (ATen dispatch, oneDNN, MKL), unless the user chose otherwise."""
-    import platform
-
-    from nriqa.compute import CPU_KERNEL_PINS
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("the pins are for x86-64")
-    env = {k: v for k, v in __import__("os").environ.items() if k not in CPU_KERNEL_PINS}
-    code = ("import nriqa, os, torch; torch.rand(3).sum(); "
-            "print(torch.backends.cpu.get_cpu_capability(), os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['MKL_CBWR'])")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["AVX2", "AVX2", "AVX2"], out.stderr
-    env["ONEDNN_MAX_CPU_ISA"] = "SSE41"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split()[1] == "SSE41"   # the user's choice stands

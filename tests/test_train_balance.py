@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
+from doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
 from torch import nn
 
 from nriqa.train import read_log, train
@@ -78,7 +78,8 @@ def test_online_balancing_reaches_target_share(tmp_path):
     obj = ToyObjective(spec)
     run = train(cfg, tmp_path / "r", model=ToyVSR(), sampler=ToySampler(), objective=obj, progress=False)
     last = read_log(run).iloc[-1]
-    achieved = last["weight/bright"] * last["gradnorm/bright"] / (last["weight/charbonnier"] * last["gradnorm/charbonnier"])
+    achieved = (last["weight/bright"] * last["gradnorm/bright"]
+                / (last["weight/charbonnier"] * last["gradnorm/charbonnier"]))
     assert achieved == pytest.approx(share, rel=0.15)
     assert abs(last["weight/bright"] - 1.0) > 0.5                          # it really moved
     assert last["weight/charbonnier"] == 1.0                               # the reference keeps its weight

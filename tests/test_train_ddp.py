@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import torch
-from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
+from doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 from nriqa.train import read_log, train
 from nriqa.train.checkpoint import load_checkpoint
@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent("""
     import torch
     sys.path.insert(0, {tests!r})
     from nriqa.train import train
-    from test_train_doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
+    from doubles import ToyObjective, ToySampler, ToyVSR, toy_cfg
     torch.manual_seed(0)
     model = ToyVSR()
     train(toy_cfg(**{cfg!r}), {run!r}, model=model, sampler=ToySampler(), objective=ToyObjective({spec!r}),

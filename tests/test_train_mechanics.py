@@ -7,8 +7,9 @@ import warnings
 import pytest
 import torch
 import yaml
-from test_train_doubles import Crash, ToyDiscriminator, ToyObjective, ToySampler, ToyVSR, toy_cfg
+from doubles import Crash, ToyDiscriminator, ToyObjective, ToySampler, ToyVSR, toy_cfg
 
+from nriqa.losses import TrainingObjective
 from nriqa.train import NonFiniteError, load_generator, read_log, run_is_done, train, training_changes
 from nriqa.train.checkpoint import load_checkpoint, step_checkpoints
 from nriqa.train.ema import EMA
@@ -18,8 +19,8 @@ from nriqa.train.schedule import CosineRestarts, build_schedule
 def _run(tmp, cfg, *, objective=None, dropout=0.1, seed=0, init_from=None):
     torch.manual_seed(seed)
     model = ToyVSR(dropout=dropout)
-    return train(cfg, tmp, model=model, sampler=ToySampler(), objective=objective or ToyObjective(cfg["train"]["objective"]),
-                 progress=False, init_from=init_from)
+    return train(cfg, tmp, model=model, sampler=ToySampler(),
+                 objective=objective or ToyObjective(cfg["train"]["objective"]), progress=False, init_from=init_from)
 
 
 def _tensors(obj, prefix=""):
@@ -215,6 +216,11 @@ def test_init_from_records_baseline(tmp_path):
 
 
 def test_bad_config_fails_before_work(tmp_path):
+    assert isinstance(ToyObjective(), TrainingObjective)
+    bare = ToyObjective()
+    del bare.adversarial, bare.balancing  # (instance attributes of the double)
+    with pytest.raises(TypeError, match=r"TrainingObjective.*lacks balancing, adversarial"):
+        train(toy_cfg(), tmp_path / "r", model=ToyVSR(), sampler=ToySampler(), objective=bare)
     with pytest.raises(ValueError, match="train.steps"):
         train(toy_cfg(steps=0), tmp_path / "r", model=ToyVSR(), sampler=ToySampler(), objective=ToyObjective())
     with pytest.raises(ValueError, match="optimizer.name"):
@@ -263,8 +269,8 @@ def test_step_makes_no_host_sync(tmp_path, monkeypatch):
             return _original(self, *a, **kw)
         monkeypatch.setattr(torch.Tensor, name, guarded)
     spec = {"charbonnier": 1.0, "bright": 0.1, "weights": "gradnorm"}
-    cfg = toy_cfg(steps=4, objective=spec, accumulate=2, gradnorm_every=1, log_every=2, ckpt_every=2, project_conflicts=True,
-                  balance={"reference": "charbonnier", "shares": 0.2, "every": 1})
+    cfg = toy_cfg(steps=4, objective=spec, accumulate=2, gradnorm_every=1, log_every=2, ckpt_every=2,
+                  project_conflicts=True, balance={"reference": "charbonnier", "shares": 0.2, "every": 1})
     torch.manual_seed(0)
     adv = AdversarialTerm(ToyDiscriminator(), loss="hinge", weight=0.01)
     run = train(cfg, tmp_path / "r", model=ToyVSR(dropout=0.1), sampler=ToySampler(),

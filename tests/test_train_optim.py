@@ -8,7 +8,7 @@ import copy
 
 import pytest
 import torch
-from test_train_doubles import toy_cfg
+from doubles import toy_cfg
 from torch import nn
 
 from nriqa.train.optim import FUSED_MIN_TORCH, build_optimizer, require_fused_adam, step_unless_nonfinite

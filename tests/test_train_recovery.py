@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_doubles import Crash, ToyObjective, ToySampler, ToyVSR, toy_cfg
+from doubles import Crash, ToyObjective, ToySampler, ToyVSR, toy_cfg
 
 from nriqa.errors import CheckpointError, RunLockedError, UserError
 from nriqa.paths import atomic_write_text, host_name, stale_tmp_files

@@ -107,5 +107,6 @@ def test_no_unsafe_load_in_the_package():
         for m in re.finditer(r"torch\.load\(([^)]*)\)", text):
             if "weights_only=True" not in m.group(1):
                 bad.append(f"{path.relative_to(REPO_ROOT)}: {m.group(0)}")
-        bad += [f"{path.relative_to(REPO_ROOT)}: weights_only=False" for _ in re.finditer(r"weights_only\s*=\s*False", text)]
+        bad += [f"{path.relative_to(REPO_ROOT)}: weights_only=False"
+                for _ in re.finditer(r"weights_only\s*=\s*False", text)]
     assert not bad, bad

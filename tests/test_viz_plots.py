@@ -1,10 +1,11 @@
-"""Plot helpers draw what they are given and save PNG + SVG atomically."""
+"""nriqa.viz.plots: plot helpers draw what they are given."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from nriqa.viz import plots, save_figure
+from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
 
 
 def test_training_curves_picks_loss_columns():
@@ -44,42 +45,6 @@ def test_gain_heatmap_without_flags_and_save(tmp_path, monkeypatch):
         save_figure(fig, "../escape")
 
 
-def test_saved_figures_are_byte_identical_when_redrawn(tmp_path):
-    import matplotlib.pyplot as plt
-
-    def draw(folder):
-        fig, ax = plt.subplots()
-        ax.plot([0, 1], [1, 0])
-        ax.set_title("same")
-        paths = save_figure(fig, "same", folder=folder)
-        plt.close(fig)
-        return [p.read_bytes() for p in paths]
-
-    first, second = draw(tmp_path / "a"), draw(tmp_path / "b")
-    assert first == second
-    assert b"<dc:date>" not in first[1]
-
-
-def test_save_figure_shows_the_figure_in_a_kernel(tmp_path, monkeypatch):
-    """Bare Figures are not tracked by pyplot: save_figure shows them as a PNG cell output."""
-    import IPython.display
-
-    import nriqa.viz as viz
-
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
-    monkeypatch.setattr(viz, "in_notebook", lambda: False)
-    fig = plots.sample_frames({"gt": torch.rand(3, 8, 8)})
-    save_figure(fig, "quiet", folder=tmp_path)
-    assert shown == []
-    monkeypatch.setattr(viz, "in_notebook", lambda: True)
-    save_figure(fig, "shown", folder=tmp_path)
-    save_figure(fig, "not_shown", folder=tmp_path, show=False)
-    assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{n}.{e}" for n in ("quiet", "shown", "not_shown") for e in ("png", "svg"))
-
-
 def test_scatter_labels_of_close_points_go_to_different_sides_and_gains_read_in_percent():
     t = pd.DataFrame({"measure": ["a", "b", "c", "far"], "srcc": [0.5, 0.5, 0.51, 0.9],
                       "gain": [0.01, 0.0101, 0.01, -0.02]})
@@ -112,3 +77,15 @@ def test_gradient_share_labels_fit_above_full_bars():
     ax = fig.axes[0]
     top = max(t.get_position()[1] for t in ax.texts)
     assert top == pytest.approx(1.02) and ax.get_ylim()[1] > top + 0.05
+
+
+def test_tiles_zoom_difference_and_grid():
+    x = torch.rand(3, 20, 20)
+    z = zoom_tile(x, y=2, x0=3, size=5, zoom=3)
+    assert z.shape == (3, 15, 15) and torch.equal(z[:, :3, :3], x[:, 2:3, 3:4].expand(3, 3, 3))
+    d = difference_tile(x, x)
+    assert torch.allclose(d, torch.full_like(d, 0.5))
+    fig = tile_grid({"r1": {"a": z, "b": z}, "r2": {"a": z}}, captions={"r1": {"a": "s 1.0 \u2191"}})
+    assert sum(1 for a in fig.axes if a.images) == 3
+    with pytest.raises(ValueError, match="empty"):
+        tile_grid({})

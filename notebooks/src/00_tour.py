@@ -103,3 +103,30 @@ table = pd.DataFrame([{"name": c.name, "mode": c.mode, "higher_better": c.higher
                        "range": c.score_range, "differentiable": c.differentiable,
                        "min_size": c.min_size, "present": c.present} for c in quality.cards()])
 table.sort_values(["present", "mode", "name"], ascending=[False, True, True])
+
+# %% [markdown]
+# ## How to read a verdict
+# Notebooks 03 to 06 test the papers' claims against their own runs and show each claim as a row
+# of a verdict table: the *effect* (e.g. a mean relative gain over the baseline, in %), its *95%
+# interval* (a bootstrap over the seeds and the test clips, arms paired on seed and clip), *n* (what
+# the effect rests on, e.g. "3 seeds x 4 clips") and the *rule* that turns them into the verdict:
+#
+# - **agrees** or **disagrees**: the 95% interval lies entirely on one side of zero (or of the
+#   claim's bar or margin, as the rule says): the side the claim predicts, or the other one;
+# - **equivalent**: a claimed absence of effect passed an equivalence test (TOST) against the
+#   profile's margin;
+# - **inconclusive**: this run cannot tell, because the interval holds both zero and effects that
+#   matter. It is neither agreement nor disagreement. One seed gives no interval at all (`n` then
+#   says "1 seed"), and an effect smaller than the seed-to-seed spread stays undecided; more seeds
+#   (the profile's `seeds`) narrow the intervals.
+#
+# Every row is computed from the run's own numbers (re-running a notebook on another profile
+# rewrites it); the margins, the bars and the number of bootstrap replicates are the profile's
+# `verdicts` section.
+
+# %% [markdown]
+# ## Recorded findings
+# Each numbered notebook ends with a `record(...)` cell: its key numbers and verdict rows go to the
+# run's `summary.json` (`<RUN_ROOT>/<profile>/summary.json`). `python -m nriqa findings` renders
+# them into FINDINGS.md; `make demo` does it after a demo run and copies the summary to
+# `figures/summary.json`.

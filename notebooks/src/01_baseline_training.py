@@ -110,6 +110,23 @@ save_figure(fig, "01_sample_frames", folder=FIG);
 # each model reconstructs it, between bicubic upsampling (the floor) and the ground truth.*
 
 # %% [markdown]
+# ## The two formulas of this notebook
+# Training minimises the Charbonnier loss `mean(sqrt((SR - HR)^2 + eps^2))`, eps = 1e-6 (an L1
+# loss that is smooth at 0); each baseline is judged by its PSNR gain over bicubic upsampling,
+# `PSNR(model) - PSNR(bicubic)` in dB, with `PSNR = 10 log10(1 / MSE)`. Below: the loss of the
+# first baseline on the frames above, by hand and as the trainer computes it, and the gains from
+# the table above.
+
+# %%
+from nriqa.losses.pixel import Charbonnier
+
+sr, hr = outs[models[0]], item["hr"]  # the first baseline's output and the ground truth shown above
+charbonnier = torch.sqrt((sr - hr) ** 2 + 1e-6 ** 2).mean()
+assert torch.isclose(charbonnier, Charbonnier(eps=1e-6)(sr, hr)), "the trainer's Charbonnier term"
+print(f"Charbonnier loss of {models[0]} on the first test clip: {charbonnier:.5f}")
+(summary["psnr"] - summary.loc["bicubic", "psnr"]).drop("bicubic").to_frame("PSNR gain over bicubic (dB)").round(2)
+
+# %% [markdown]
 # ## What the numbers show
 # Printed from the table above (this run's measurements, PSNR in dB, SSIM in [0, 1]). The demo
 # profile trains tiny models for a few hundred CPU steps, so read it as: does each family clear
@@ -129,8 +146,8 @@ print(study.describe_baselines(summary, models))
 
 # %% [markdown]
 # ## Recorded findings
-# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
-# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+# The key numbers above go to this run's `summary.json`
+# ([where the findings go](00_tour.ipynb#Recorded-findings)).
 
 # %%
 from nriqa.study.summary import finding, record
@@ -142,3 +159,4 @@ record(cfg, "01_baseline", {
                                     n=f"{len(clips)} test clips"),
     "baselines": study.describe_baselines(summary, models),
 })
+print("recorded in this run's summary.json, section 01_baseline")

@@ -76,6 +76,21 @@ print(set(scores["run"]) == set(runs))
 table = study.gain_table(scores)
 (100 * table).sort_values("mean", ascending=False).style.format("{:+.2f} %")  # in %
 
+# %% [markdown]
+# The same table by hand from the scores: each run's mean score per clip (over seeds and frames)
+# against the baseline's on that clip, signed by the measure's direction, then averaged over clips.
+
+# %%
+import numpy as np
+
+sign = scores.groupby("measure")["higher_better"].first().map({True: 1.0, False: -1.0})  # sign_m
+per_clip = scores.groupby(["run", "model", "dataset", "clip", "measure"])["score"].mean().unstack("run")
+base = per_clip.pop("baseline")
+gain = per_clip.sub(base, axis=0).div(base.abs().clip(lower=1e-8), axis=0).mul(sign, axis=0, level="measure")
+by_hand = gain.groupby(level="measure").mean().T  # runs x measures: the table above, without its mean column
+assert np.allclose(by_hand.loc[table.index, table.columns[:-1]], table.iloc[:, :-1], equal_nan=True)
+print(f"by hand: the same gains for {len(by_hand)} runs x {by_hand.shape[1]} measures")
+
 # %%
 save_table(table, cfg, "02_relative_gain")
 print(study.describe_gains(table))
@@ -124,8 +139,8 @@ else:
 
 # %% [markdown]
 # ## Recorded findings
-# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
-# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+# The key numbers above go to this run's `summary.json`
+# ([where the findings go](00_tour.ipynb#Recorded-findings)).
 
 # %%
 from nriqa.study.summary import finding, record
@@ -139,3 +154,4 @@ record(cfg, "02_finetuning", {
                             n=f"{len(table)} runs x {len(table.columns) - 1} panel measures"),
     "gains": study.describe_gains(table),
 })
+print("recorded in this run's summary.json, section 02_finetuning")

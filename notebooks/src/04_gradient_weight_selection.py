@@ -34,6 +34,8 @@ RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS
 SEED: int = 0  # seed of the baseline; each weighting runs once per seed of the profile's `seeds` (default [SEED])
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -69,24 +71,44 @@ for label, g in grads.items():
     print(pd.DataFrame(g["cosine"]).round(3), "\n")
 
 # %% [markdown]
+# **The static weights from these norms.** Each quality term `k` gets
+# `w_k = share * w_ref * |g_ref| / |g_k|`, so that its weighted gradient norm is `share`
+# (`weights.target_share`) times the reference term's (`weights.reference`, weight `w_ref = 1`);
+# `|g|` are the gradient norms of the table above. The static arms below are trained with these.
+
+# %%
+share, ref = float(wcfg["target_share"]), wcfg["reference"]
+static_w = {combo: {k: share * 1.0 * row[ref] / row[k] for k in row.dropna().index if k != ref}
+            for combo, row in norms.iterrows()}
+for spec in wcfg["combos"]:  # what the study trains the static arms with
+    used = study.weighting_specs(cfg, spec, grads[term_label(spec)])["static"]
+    assert all(math.isclose(w, used[k], rel_tol=1e-12) for k, w in static_w[term_label(spec)].items()), used
+pd.DataFrame(static_w).T  # combination x quality term: w_k
+
+# %% [markdown]
 # ## Hand-set vs gradient-chosen weightings of the same combinations
 # The profile's `weights.weightings` names the weightings compared (all three by default).
 # The hand-set arm is notebook 02's fine-tune with the same weights (reused when it is trained).
 # `held_out_gain` is the mean relative gain over the baseline on the panel less the
 # combination's terms, over every seed and clip; `lo`, `hi` its 95% interval, `n` what it rests
-# on. `mean_gain` is the whole panel's (seeds averaged); the artifact measures are of the first seed.
+# on. `mean_gain` is the whole panel's (seeds averaged); gains in %. The second table holds the
+# artifact measures of each arm's first seed.
 
 # %%
 with timed("fine-tuning (or loading) every weighting on every seed and scoring it"):
     comparison = study.weighting_comparison(cfg, model, baseline, grads)
-comparison
+shown = comparison.set_index(["combo", "weighting"])
+gain_columns = ["held_out_gain", "lo", "hi", "mean_gain"]
+display(shown[["weights", *gain_columns, "n"]].style.format("{:+.2%}", subset=gain_columns))
+shown.drop(columns=["weights", *gain_columns, "n"]).round(3)  # the artifact measures, of each arm's first seed
 
 # %% tags=["nbval-check-output"] expected_output="True"
 print(set(comparison["weighting"]) == set(study.weightings(cfg)))
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
-table = {v: 100 * comparison.pivot(index="combo", columns="weighting", values=v) for v in ("held_out_gain", "lo", "hi")}  # in %
+table = {v: 100 * comparison.pivot(index="combo", columns="weighting", values=v)  # in %
+         for v in ("held_out_gain", "lo", "hi")}
 pivot = table["held_out_gain"]
 err = [[(pivot[w] - table["lo"][w]).to_numpy(), (table["hi"][w] - pivot[w]).to_numpy()] for w in pivot.columns]
 pivot.plot.bar(ax=ax, rot=0, yerr=err, capsize=3)
@@ -104,8 +126,8 @@ save_figure(fig, "04_weighting_comparison", folder=FIG);
 # Per combination: do the hand-set weights improve the held-out panel; do the gradient-chosen
 # weights improve it *more* than the hand-set ones (paired on seed and clip); and do the
 # gradient-chosen weights leave it unchanged (an equivalence test against the profile's
-# `verdicts.equivalence_margin`)? A row *agrees* or *disagrees* only when its 95% interval
-# excludes zero (or the margin); *inconclusive* is not agreement.
+# `verdicts.equivalence_margin`)? Notebook 00 says
+# [how to read a verdict](00_tour.ipynb#How-to-read-a-verdict).
 
 # %%
 verdicts = comparison.attrs["verdicts"]
@@ -143,11 +165,12 @@ print(study.describe_weighting(comparison))
 
 # %% [markdown]
 # ## Recorded findings
-# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
-# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+# The key numbers above go to this run's `summary.json`
+# ([where the findings go](00_tour.ipynb#Recorded-findings)).
 
 # %%
 from nriqa.study.summary import record, verdict_rows
 
 record(cfg, "04_weighting", {"weightings": study.describe_weighting(comparison),
                              "verdicts": verdict_rows(verdicts)})
+print("recorded in this run's summary.json, section 04_weighting")

@@ -33,6 +33,7 @@ SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of 
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import Markdown
 
 from nriqa.analysis import claims
@@ -57,12 +58,12 @@ print("discriminators:", acfg["discriminators"], "GAN weights:", acfg["gan_weigh
 # fine-tune (same steps, no GAN) isolates the adversarial term's effect, and the spread of its
 # seeds (other sampled batches, at least two) shows the seed noise. Faithful detail is judged by the
 # full-reference measures of the panel (`fr_gain_vs_fidelity`). Every arm is trained once per seed
-# of the profile (`seeds`); the verdicts below use every seed and clip (see the last section).
+# of the profile (`seeds`); the verdicts below use every seed and clip.
 
 # %%
 with timed("training (or loading) the adversarial grid and scoring it"):
     grid = study.adversarial_grid(cfg, model)
-grid
+grid.style.format("{:+.2%}", subset=["mean_gain", "gain_vs_fidelity", "fr_gain_vs_fidelity"])  # gains in %
 
 # %% tags=["nbval-check-output"] expected_output="True"
 print(len(grid) == len(acfg["discriminators"]) * len(acfg["gan_weights"]))
@@ -96,7 +97,7 @@ Markdown(claims.report(verdicts))
 # %%
 with timed("the fine-tunes with and without a GAN term"):
     suppression = study.suppression_table(cfg, model)
-suppression
+suppression.style.format("{:+.2%}", subset=["mean_gain"])  # the panel gain in %
 
 # %%
 art_verdicts = study.suppression_verdicts(cfg, model)
@@ -139,6 +140,18 @@ verdicts += transfer_verdicts
 Markdown(claims.report(transfer_verdicts))
 
 # %% [markdown]
+# The transfer effect by hand from the `pairs` table: `change = SRCC(from the discriminator) -
+# SRCC(from random)` per kind and seed, averaged over the kinds, then over the seeds (a seed that
+# lacks a kind's pair left out): the first verdict row's effect.
+
+# %%
+change = pairs.pivot_table(index="seed", columns="discriminator", values="change").dropna()  # seeds x kinds
+effect = change.mean(axis=1).mean()
+assert np.isclose(effect, transfer_verdicts[0].effect, rtol=0, atol=1e-9, equal_nan=True)
+print(f"mean change from discriminator initialisation: {effect:+.3f} "
+      f"({change.shape[0]} seed(s) x {change.shape[1]} kind(s))")
+
+# %% [markdown]
 # For scale: the same IQA training from a *perceptually* pretrained trunk, ST-LPIPS's AlexNet
 # trunk (trained on human 2AFC judgments; shipped in the stlpips-pytorch wheel), against the same
 # trunk from random initialisation. An ImageNet arm needs weights that are not on this machine:
@@ -151,22 +164,9 @@ print(study.describe_trunk_transfer(trunks))
 trunks
 
 # %% [markdown]
-# ## The claims against this run's numbers
-# Each row is computed from the runs above (re-running the notebook on another profile rewrites
-# it): the effect, its 95% interval (a bootstrap over seeds and clips), what `n` counts, and the
-# rule that turns them into the verdict. The margins and the number of bootstrap replicates are
-# the profile's `verdicts` section.
-
-# %%
-Markdown(claims.report(verdicts))
-
-# %% [markdown]
 # ## How to read this run, and where it can disagree with the papers
-# A row *agrees* or *disagrees* only when its 95% interval excludes zero on one side; *equivalent*
-# means a claimed absence of effect passed an equivalence test against the profile's margin.
-# *Inconclusive* means this run cannot tell: the interval contains both zero and effects that
-# matter. It is not agreement and not disagreement. It is what one seed gives (no interval can
-# be formed: `n` then says "1 seed"), and what small effects next to the seed-to-seed spread give.
+# The verdict tables above are this run's claims against its numbers (notebook 00 says
+# [how to read a verdict](00_tour.ipynb#How-to-read-a-verdict)); *inconclusive* is not agreement.
 # On the demo profile the GAN fine-tunes are short and their weights small, so the GAN term's
 # gradient is small next to the fidelity and NR-IQA terms', and the discriminator has little time
 # to learn what the artifacts look like; more seeds (`seeds` in the profile) narrow the intervals.
@@ -177,8 +177,8 @@ Markdown(claims.report(verdicts))
 
 # %% [markdown]
 # ## Recorded findings
-# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
-# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+# The key numbers above go to this run's `summary.json`
+# ([where the findings go](00_tour.ipynb#Recorded-findings)).
 
 # %%
 from nriqa.study.summary import finding, record, verdict_rows
@@ -186,6 +186,8 @@ from nriqa.study.summary import finding, record, verdict_rows
 record(cfg, "05_adversarial", {
     "grid": study.describe_adversarial(grid),
     "transfer": study.describe_transfer(transfer),
-    "transfer_change": finding(f"mean held-out {study.transfer_label(transfer)} change from discriminator initialisation",
-                               transfer_verdicts[0].effect, fmt="+.3f", n=transfer_verdicts[0].n),
+    "transfer_change": finding(
+        f"mean held-out {study.transfer_label(transfer)} change from discriminator initialisation",
+        transfer_verdicts[0].effect, fmt="+.3f", n=transfer_verdicts[0].n),
     "verdicts": verdict_rows(verdicts)})
+print("recorded in this run's summary.json, section 05_adversarial")

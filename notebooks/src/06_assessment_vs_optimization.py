@@ -38,7 +38,9 @@ RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS
 SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of the profile's `seeds` (default [SEED])
 
 # %%
+import numpy as np
 from IPython.display import Markdown
+from scipy.stats import spearmanr
 
 from nriqa.analysis import assessment_frame, asymmetry_table, claims
 from nriqa.study import assess_vs_optimize as study
@@ -68,7 +70,7 @@ assessment_frame(assess)
 units = study.optimization_gains(cfg)  # one held-out panel gain per measure, seed and test clip
 optimize = study.optimization_values(cfg, units)  # its mean over seeds and clips
 table = asymmetry_table(assess, optimize)
-table
+table.dropna(axis=1, how="all").style.format("{:+.2%}", subset=["gain"])  # gain in %; no all-empty column
 
 # %% tags=["nbval-check-output"] expected_output="True"
 print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
@@ -93,6 +95,18 @@ verdicts = [study.asymmetry_verdict(cfg, table, units)]
 Markdown(claims.report(verdicts))
 
 # %% [markdown]
+# The asymmetry by hand from the table: Spearman's rank correlation between how well each measure
+# assesses (`srcc`) and what optimizing it did to the other panel measures (`gain`), the verdict's
+# effect. Near zero or negative is the asymmetry; it needs at least three measures.
+
+# %%
+both = table.dropna(subset=["srcc", "gain"])
+rho = spearmanr(both["srcc"], both["gain"])[0] if len(both) >= 3 else float("nan")
+assert np.isclose(rho, verdicts[0].effect, rtol=0, atol=1e-9, equal_nan=True)
+print(f"Spearman rho (srcc, gain) over {len(both)} measures: {rho:+.3f}" if len(both) >= 3
+      else f"{len(both)} measures: too few for a rank correlation")
+
+# %% [markdown]
 # ## Under adversarial training
 # The papers add: *especially under adversarial training*. The best assessors among the
 # full-reference measures are added as fidelity terms to a Charbonnier + GAN fine-tune
@@ -104,7 +118,7 @@ Markdown(claims.report(verdicts))
 model = cfg["finetune"]["model"]
 with timed("the adversarial fine-tunes with fidelity terms"):
     adv = study.adversarial_fidelity_table(cfg, model, assess)
-adv
+adv.style.format("{:+.2%}", subset=["gain_vs_charbonnier_gan"])  # the panel gain in %
 
 # %%
 adv_verdicts = study.adversarial_fidelity_verdicts(cfg, model, assess)
@@ -121,21 +135,12 @@ fidelity = study.fidelity_family(cfg)
 fidelity
 
 # %% [markdown]
-# ## The claims against this run's numbers
-# Computed from the runs above; re-running the notebook on another profile rewrites it. Each row
-# gives the effect (a Spearman rho over the measures, or a paired gain difference over seeds and
-# clips), its 95% bootstrap interval (for the rho: measures, then each measure's seeds and the
-# clips resampled), what `n` counts and the rule; the margins are the profile's
-# `verdicts` section.
-
-# %%
-Markdown(claims.report(verdicts))
-
-# %% [markdown]
 # ## How to read this run, and where it can disagree with the papers
-# A row *agrees* or *disagrees* only when its 95% interval excludes zero on one side, and
-# *equivalent* means an equivalence test against the profile's margin passed. *Inconclusive* means
-# this run cannot tell, and is not a vote for the papers' claim: a rank correlation over a handful
+# The verdict tables above are this run's claims against its numbers (notebook 00 says
+# [how to read a verdict](00_tour.ipynb#How-to-read-a-verdict)). The asymmetry row's effect is a
+# Spearman rho over the measures, its 95% interval a bootstrap over the measures, then each
+# measure's seeds and the clips; the adversarial rows are paired gain differences over seeds and
+# clips. *Inconclusive* is not a vote for the papers' claim: a rank correlation over a handful
 # of measures has an interval that spans most of [-1, 1], so the asymmetry row needs many more
 # measures (or the `paper` profile's panel) before it can decide, whatever its rho. The set-up
 # also leans towards the papers' result: the kit NR-IQA models were trained on the same
@@ -147,11 +152,12 @@ Markdown(claims.report(verdicts))
 
 # %% [markdown]
 # ## Recorded findings
-# The key numbers above go to this run's `summary.json` (`<RUN_ROOT>/<profile>/`), from which
-# README's findings block is rendered (`python -m nriqa findings`; `make demo` does it).
+# The key numbers above go to this run's `summary.json`
+# ([where the findings go](00_tour.ipynb#Recorded-findings)).
 
 # %%
 from nriqa.study.summary import record, verdict_rows
 
 record(cfg, "06_asymmetry", {"asymmetry": study.describe_asymmetry(table),
                              "verdicts": verdict_rows(verdicts)})
+print("recorded in this run's summary.json, section 06_asymmetry")

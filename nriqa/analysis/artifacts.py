@@ -307,8 +307,9 @@ def blur(pred: Tensor, gt: Tensor, *, cutoff: float = 0.125, sigma: float = 1.0,
     """Blur: loss of high-frequency luma energy relative to the ground truth.
 
     Score ``max(0, -log2 r)`` with ``r`` = :func:`high_frequency_ratio`: 0 = as much fine detail
-    as GT, 1 = half of GT's high-frequency power lost, 5 = 97 % lost (a bicubic x4 upscale).  Map: ``clip(1 - E_pred / E_gt, 0, 1)`` of local high-pass
-    luma energy, weighted by where the ground truth has detail (``E_gt / (E_gt + eps)``).
+    as GT, 1 = half of GT's high-frequency power lost, 5 = 97 % lost (a bicubic x4 upscale).  Map:
+    ``clip(1 - E_pred / E_gt, 0, 1)`` of local high-pass luma energy, weighted by where the ground
+    truth has detail (``E_gt / (E_gt + eps)``).
     """
     p, g = _pair(pred, gt)
     scores = (-torch.log2(high_frequency_ratio(p, g, cutoff=cutoff).clamp_min(1e-6))).clamp_min(0)

@@ -180,7 +180,7 @@ def level_order_srcc(scores: np.ndarray, sources, kinds, levels, *, higher_bette
     group where the measure gives one score to every level counts as 0 (it orders nothing).
     Returns ``{"srcc", "krcc", "groups"}``; 1 = every level order right, -1 = every one reversed.
     Groups of one size are scored together as arrays (scipy's ``spearmanr`` / ``kendalltau`` per
-    group give the same numbers, ``tests/test_assessment_labels.py``)."""
+    group give the same numbers, ``tests/test_analysis_asymmetry.py``)."""
     s = np.asarray(scores, float) * (1.0 if higher_better else -1.0)
     levels = np.asarray(levels)
     if not (len(s) == len(sources) == len(kinds) == len(levels)):

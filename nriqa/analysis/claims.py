@@ -195,7 +195,8 @@ def not_better(claim: str, est: Estimate, margin: float, *, percent: bool = True
     when the interval lies above 0, else ``inconclusive``."""
     lo, hi = est.interval(0.95)
     p, passed = tost(est, margin)
-    rule = (f"agrees if the 95% interval lies below 0, equivalent if TOST within ±{signed_pct(margin).lstrip('+') if percent else margin} "
+    rule = ("agrees if the 95% interval lies below 0, equivalent if TOST within "
+            f"±{signed_pct(margin).lstrip('+') if percent else margin} "
             f"passes (p = {p:.3f}), disagrees if above 0")
     if math.isfinite(lo) and lo > 0:
         verdict = DISAGREES
@@ -211,7 +212,8 @@ def not_better(claim: str, est: Estimate, margin: float, *, percent: bool = True
 # --------------------------------------------------------------------------- notebook 05
 
 def discriminator_ranking(gains: pd.DataFrame, kinds: Mapping[str, str], s: Settings, *,
-                          outcome: str = "reconstruct detail more faithfully (full-reference measures)") -> list[Verdict]:
+                          outcome: str = ("reconstruct detail more faithfully "
+                                          "(full-reference measures)")) -> list[Verdict]:
     """Patch-level vs vanilla and convolutional vs Transformer discriminators.
 
     Args:
@@ -249,7 +251,8 @@ def artifact_suppression(changes: pd.DataFrame, *, without: str, with_gan: str, 
     for m in measures:
         rows = changes[changes["measure"] == m]
         est = contrast(rows, [without], [with_gan], rng=s.rng(), n_boot=s.n_boot, value="value")
-        out.append(directional(f"a discriminator suppresses the {m.replace('_', ' ')} an NR-IQA loss ({term}) introduces",
+        out.append(directional(f"a discriminator suppresses the {m.replace('_', ' ')} "
+                               f"an NR-IQA loss ({term}) introduces",
                                est, percent=False, note=f"{m} without GAN minus with GAN"))
     return out
 
@@ -390,7 +393,8 @@ def adversarial_fidelity(gains: Mapping[str, pd.DataFrame], srcc: Mapping[str, f
     out = []
     for name, g in gains.items():
         est = contrast(g, [name], [reference], rng=s.rng(), n_boot=s.n_boot)
-        out.append(not_better(f"under adversarial training, a good assessor ({name}, SRCC {srcc.get(name, float('nan')):.2f}) "
+        out.append(not_better("under adversarial training, a good assessor "
+                              f"({name}, SRCC {srcc.get(name, float('nan')):.2f}) "
                               f"is not a better fidelity term than {reference}", est, s.equivalence_margin,
                               note="held-out panel gain difference"))
     return out

@@ -41,7 +41,8 @@ def summary_tables(df: pd.DataFrame, baseline: str | None = None) -> dict[str, p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nriqa eval", description=__doc__.split("\n\n")[1].replace("``", ""))
+    parser = argparse.ArgumentParser(prog="python -m nriqa eval",
+                                     description=__doc__.split("\n\n")[1].replace("``", ""))
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders to evaluate")
     parser.add_argument("--panel", default="demo",
                         help=f"a profile's panel ({', '.join(config.available_profiles())}: measures whose "

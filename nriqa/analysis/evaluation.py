@@ -31,12 +31,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from nriqa import config, quality
 from nriqa.errors import brief_error
 from nriqa.models import check_video, upscale
 from nriqa.paths import atomic_path
+from nriqa.progress import progress_bar
 from nriqa.quality.kit import KitCheckpointError
 from nriqa.train import load_generator
 
@@ -131,6 +131,15 @@ def test_set_fingerprint(test_set: Sequence[Mapping]) -> str:
     return h.hexdigest()[:12]
 
 
+test_set_fingerprint.__test__ = False  # a package function, not a pytest test
+
+
+def _cache_key(source: Any, test_set: Sequence[Mapping]) -> str:
+    """``<source fingerprint>-<test-set fingerprint>``: the part of every cache file name of ``source``
+    on ``test_set`` that changes when the outputs or the clips would."""
+    return f"{source_fingerprint(source)}-{test_set_fingerprint(test_set)}"
+
+
 def _read_frames_folder(folder: Path) -> torch.Tensor:
     import cv2  # imported on use: only frame folders need it
 
@@ -220,10 +229,20 @@ def _read_cached_outputs(path: Path, test_set: Sequence[Mapping]) -> dict[str, t
 
 
 class _Outputs:
-    """Produces the output clip ``(T,3,H,W)`` in [0,1] for each test clip, lazily.
+    """The one place that turns :func:`evaluate`'s first argument into output clips ``(T,3,H,W)`` in
+    [0,1], one test clip at a time (lazily). It accepts four kinds of source:
 
-    For a run folder with a ``cache`` file path, clips are read from that file when it holds them and
-    :meth:`save` writes what the generator produced, so the generator runs once per checkpoint.
+    - an ``nn.Module`` generator, run on each clip's ``lr`` (bf16 autocast on CUDA with ``amp``);
+      its output must be finite and is clamped to [0, 1];
+    - a run folder (``config.yaml`` or ``checkpoints/``): its generator is loaded on first use
+      (:func:`nriqa.train.load_generator`, EMA weights) and run as above; with :meth:`use_cache`
+      the clips are read from, and :meth:`save` writes them to, ``outputs__*.pt`` in the cache
+      folder, so the generator runs once per checkpoint;
+    - a folder of output frames ``<folder>/<clip>/*.png`` (sorted by name);
+    - a dict ``{clip: (T,3,H,W) tensor}``.
+
+    Frames and dict entries must be float [0, 1] and finite. Anything else raises TypeError (a path
+    that is no folder: FileNotFoundError).
     """
 
     def __init__(self, source: Any, device: str, amp: bool):
@@ -250,10 +269,18 @@ class _Outputs:
             raise TypeError("generator_or_run_dir must be an nn.Module, a run folder, a folder of "
                             f"<clip>/*.png frames or a dict {{clip: (T,3,H,W)}}; got {type(source).__name__}")
 
-    def use_cache(self, path: Path, test_set: Sequence[Mapping]) -> None:
-        """Read and write a run folder's outputs at ``path`` (no-op for other sources)."""
-        if self.generator is not None or self.mapping is not None or self.frames_dir is not None:
+    @staticmethod
+    def runs_generator(source: Any) -> bool:
+        """Whether ``source`` is (or, being a path that is no folder of frames, is taken for) a
+        generator or run folder, so the test clips need their ``lr`` frames."""
+        return isinstance(source, (torch.nn.Module, str, Path)) and not _is_frames_folder(source)
+
+    def use_cache(self, cache: Path | None, key: str, test_set: Sequence[Mapping]) -> None:
+        """Read and write a run folder's outputs in the cache folder ``cache`` under ``key`` (the source and
+        test-set fingerprints; :func:`_outputs_path`); no-op without a cache or for other sources."""
+        if cache is None or self.generator is not None or self.mapping is not None or self.frames_dir is not None:
             return
+        path = _outputs_path(cache, self._run_dir, key)
         self.cache = path
         if path.exists():
             self._cached = _read_cached_outputs(path, test_set)
@@ -310,8 +337,7 @@ def generator_outputs(run_dir: Path | str, test_set: Sequence[Mapping], *, cache
     _check_test_set(test_set, needs_lr=True)
     outputs = _Outputs(run_dir, device, amp)
     if cache_dir is not None:
-        outputs.use_cache(_outputs_path(Path(cache_dir), run_dir, f"{source_fingerprint(run_dir)}-"
-                                        f"{test_set_fingerprint(test_set)}"), test_set)
+        outputs.use_cache(Path(cache_dir), _cache_key(run_dir, test_set), test_set)
     result = {str(c["name"]): outputs.clip(c) for c in test_set}
     outputs.save(test_set)
     return result
@@ -451,11 +477,127 @@ def _read_cached_scores(path: Path, name: str, expected: list[tuple[str, int]]) 
             raise ValueError("its higher_better column is not True/False throughout")
     except Exception as err:  # pandas raises EmptyDataError, ParserError, UnicodeDecodeError, ...
         warnings.warn(f"evaluation cache {path} is unreadable ({brief_error(err)}); scoring "
-                      f"{name!r} again and replacing the file", stacklevel=3)
+                      f"{name!r} again and replacing the file", stacklevel=4)
         return None
     t = t[need].copy()
     t["frame"], t["score"] = frames.astype(int), scores
     return t
+
+
+def _check_arguments(source: Any, test_set: Sequence[Mapping], names: Sequence[str], labels: Mapping[str, Any],
+                     *, check_names: bool) -> None:
+    """:func:`evaluate`'s checks before any compute: the test set (with ``lr`` frames when the source is a
+    generator or run folder), non-empty string labels and, with ``check_names``, the measure names."""
+    _check_test_set(test_set, needs_lr=_Outputs.runs_generator(source))
+    for label, v in labels.items():
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"{label} must be a non-empty string, got {v!r}")
+    if check_names:
+        check_panel_names(names)  # unknown names fail here, before any compute
+
+
+class _ScoreFiles:
+    """Where one source's scores on one dataset are cached: ``<cache>/<prefix><key>[-<measure fingerprint>].csv``
+    per measure (:func:`_scores_prefix`); no file without a cache folder. The measure's fingerprint is part of
+    the name for registry measures (``fingerprint``), not for those of a custom ``create``."""
+
+    def __init__(self, cache: Path | None, run: str, dataset: str, folder: str, key: str, *, fingerprint: bool):
+        self.cache, self.run, self.dataset, self.folder = cache, run, dataset, folder
+        self.key, self.fingerprint = key, fingerprint
+
+    def prefix(self, name: str) -> str:
+        return _scores_prefix(self.run, self.dataset, name, self.folder)
+
+    def path(self, name: str) -> Path | None:
+        mkey = measure_fingerprint(name) if self.fingerprint else ""
+        return self.cache / f"{self.prefix(name)}{self.key}{mkey and '-' + mkey}.csv" \
+            if self.cache is not None else None
+
+
+def _cached_scores(files: _ScoreFiles, names: Sequence[str], test_set: Sequence[Mapping], *, run: str, model: str,
+                   dataset: str) -> tuple[list[pd.DataFrame], dict[str, Path | None]]:
+    """Cache lookup: the tables of the measures whose cached scores read back whole (labelled ``run``,
+    ``model``, ``dataset``), and ``{measure: its cache file or None}`` of those left to score."""
+    tables: list[pd.DataFrame] = []
+    to_score: dict[str, Path | None] = {}
+    expected = _expected_rows(test_set)
+    for name in names:
+        path = files.path(name)
+        t = _read_cached_scores(path, name, expected) if path is not None and path.exists() else None
+        if t is not None:
+            t["run"], t["model"], t["dataset"] = run, model, dataset
+            tables.append(t)
+        else:
+            to_score[name] = path
+    return tables, to_score
+
+
+def _make_measures(names: list[str], device: str, create: Callable[[str, str], Any] | None,
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """``({name: measure}, skipped)``: the measures of ``names`` that can run, and those that cannot for
+    lack of weights (one warning names them; nothing is downloaded)."""
+    measures: dict[str, Any] = {}
+    skipped: list[str] = check_panel_names(names) if create is None else []
+    for name in names:
+        if name in skipped:
+            continue
+        try:
+            measures[name] = (create or _default_create)(name, device)
+        except FileNotFoundError:  # includes nriqa.quality.WeightsMissingError
+            skipped.append(name)
+    if skipped:
+        warnings.warn(f"skipping measures whose weights are missing (nothing is downloaded): {skipped}; "
+                      "see `python -m nriqa weights`", stacklevel=3)
+    return measures, skipped
+
+
+def _score_outputs(outputs: _Outputs, test_set: Sequence[Mapping], measures: Mapping[str, Any], *, run: str,
+                   model: str, dataset: str, batch_size: int, device: str, progress: bool) -> dict[str, pd.DataFrame]:
+    """Scoring: ``{measure: table}`` of every output frame of every clip (its ``eval_frames`` only, when
+    given) scored by each of ``measures``, clip by clip (each clip's outputs are made once)."""
+    rows: dict[str, list[dict]] = {n: [] for n in measures}
+    clips = progress_bar(test_set, desc=f"eval {run}/{dataset}", leave=False) if progress and measures else test_set
+    for clip in clips if measures else []:
+        pred, gt = outputs.clip(clip), clip["hr"][0].float()
+        frame_ids = list(range(pred.shape[0]))
+        if clip.get("eval_frames") is not None:  # e.g. Vimeo-90K: the centre frame only
+            frame_ids = [int(i) for i in clip["eval_frames"]]
+            pred, gt = pred[frame_ids], gt[frame_ids]
+        for name, m in measures.items():
+            card = _card_of(name, m)
+            fr = getattr(card, "mode", "NR") == "FR"
+            hb = bool(getattr(card, "higher_better", True))
+            video = bool(getattr(card, "video", False))
+            for f, s in zip(frame_ids, _score_frames(m, name, pred, gt, fr, batch_size, device, video)):
+                rows[name].append({"run": run, "model": model, "dataset": dataset,
+                                   "clip": str(clip["name"]), "frame": f, "measure": name,
+                                   "score": s, "higher_better": hb})
+    return {name: pd.DataFrame(r, columns=COLUMNS + ["higher_better"]) for name, r in rows.items()}
+
+
+def _write_scores(files: _ScoreFiles, scored: Mapping[str, pd.DataFrame],
+                  paths: Mapping[str, Path | None]) -> list[pd.DataFrame]:
+    """Cache writing: each measure's new table goes to its cache file (atomically), replacing the older
+    files of the same source, dataset and measure; returns the tables."""
+    for name, t in scored.items():
+        path = paths[name]
+        if path is not None:
+            for old in path.parent.glob(f"{files.prefix(name)}*.csv"):
+                old.unlink()  # stale entries of an older checkpoint of the same folder
+            with atomic_path(path) as tmp:
+                t.to_csv(tmp, index=False)
+    return list(scored.values())
+
+
+def _score_table(tables: list[pd.DataFrame], names: Sequence[str], skipped: list[str]) -> pd.DataFrame:
+    """One table of ``tables`` sorted by measure (in ``names`` order), clip and frame, with
+    ``attrs["skipped"]``."""
+    df = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS + ["higher_better"])
+    order = {n: i for i, n in enumerate(names)}
+    df = df.sort_values(["measure", "clip", "frame"], key=lambda c: c.map(order) if c.name == "measure" else c,
+                        kind="stable").reset_index(drop=True)
+    df.attrs["skipped"] = skipped
+    return df
 
 
 def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str | Sequence[str], *,
@@ -464,9 +606,15 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
              create: Callable[[str, str], Any] | None = None, progress: bool = True) -> pd.DataFrame:
     """Score every output frame of every test clip with every measure of ``panel``.
 
+    In order: check the arguments, turn the first argument into outputs (:class:`_Outputs`), look the
+    scores up in the cache (:func:`_cached_scores`), make the measures the cache lacks
+    (:func:`_make_measures`), score the outputs with them (:func:`_score_outputs`), write their scores
+    (and a run folder's outputs) to the cache (:func:`_write_scores`), and sort one table (:func:`_score_table`).
+
     Args:
-        generator_or_run_dir: ``nn.Module`` generator, run folder, folder of ``<clip>/*.png``
-            output frames, or ``{clip: (T,3,H,W)}`` tensors in [0,1].
+        generator_or_run_dir: one of the four kinds :class:`_Outputs` accepts: an ``nn.Module``
+            generator, a run folder, a folder of ``<clip>/*.png`` output frames, or ``{clip: (T,3,H,W)}``
+            tensors in [0,1].
         test_set: ``[{"name", "lr": (1,T,3,h,w), "hr": (1,T,3,H,W)}]`` (``nriqa.data.build_test_set``);
             a clip's optional ``"eval_frames"`` (list of indices) restricts scoring to those frames.
         panel: measure names, or a profile name whose ``panel`` to use (:func:`resolve_panel`).
@@ -485,81 +633,20 @@ def evaluate(generator_or_run_dir: Any, test_set: Sequence[Mapping], panel: str 
         names are in ``df.attrs["skipped"]``.
     """
     names = resolve_panel(panel)
-    _check_test_set(test_set, needs_lr=isinstance(generator_or_run_dir, (torch.nn.Module, str, Path))
-                    and not _is_frames_folder(generator_or_run_dir))
-    for label, v in (("run", run), ("model", model), ("dataset", dataset)):
-        if not isinstance(v, str) or not v:
-            raise ValueError(f"{label} must be a non-empty string, got {v!r}")
-    if create is None:
-        check_panel_names(names)  # unknown names fail here, before any compute
+    _check_arguments(generator_or_run_dir, test_set, names, {"run": run, "model": model, "dataset": dataset},
+                     check_names=create is None)
     outputs = _Outputs(generator_or_run_dir, device, amp)
     cache = Path(cache_dir) if cache_dir is not None else None
-    key = f"{source_fingerprint(generator_or_run_dir)}-{test_set_fingerprint(test_set)}"
-    if cache is not None and isinstance(generator_or_run_dir, (str, Path)):
-        outputs.use_cache(_outputs_path(cache, Path(generator_or_run_dir), key), test_set)
+    key = _cache_key(generator_or_run_dir, test_set)
+    outputs.use_cache(cache, key, test_set)
+    files = _ScoreFiles(cache, run, dataset, _folder_tag(generator_or_run_dir), key, fingerprint=create is None)
 
-    frames_needed: dict[str, Path | None] = {}
-    tables: list[pd.DataFrame] = []
-    expected = _expected_rows(test_set)
-    folder = _folder_tag(generator_or_run_dir)
-    for name in names:
-        mkey = measure_fingerprint(name) if create is None else ""
-        path = cache / f"{_scores_prefix(run, dataset, name, folder)}{key}{mkey and '-' + mkey}.csv" \
-            if cache else None
-        t = _read_cached_scores(path, name, expected) if path is not None and path.exists() else None
-        if t is not None:
-            t["run"], t["model"], t["dataset"] = run, model, dataset
-            tables.append(t)
-        else:
-            frames_needed[name] = path
-
+    tables, to_score = _cached_scores(files, names, test_set, run=run, model=model, dataset=dataset)
     skipped: list[str] = []
-    if frames_needed:
-        measures: dict[str, Any] = {}
-        if create is None:
-            skipped = check_panel_names(list(frames_needed))
-        for name in frames_needed:
-            if name in skipped:
-                continue
-            try:
-                measures[name] = (create or _default_create)(name, device)
-            except FileNotFoundError:  # includes nriqa.quality.WeightsMissingError
-                skipped.append(name)
-        if skipped:
-            warnings.warn(f"skipping measures whose weights are missing (nothing is downloaded): {skipped}; "
-                          "see `python -m nriqa weights`", stacklevel=2)
-        rows: dict[str, list[dict]] = {n: [] for n in measures}
-        clips = test_set
-        if progress and measures:
-            clips = tqdm(test_set, desc=f"eval {run}/{dataset}", leave=False)
-        for clip in clips if measures else []:
-            pred, gt = outputs.clip(clip), clip["hr"][0].float()
-            frame_ids = list(range(pred.shape[0]))
-            if clip.get("eval_frames") is not None:  # e.g. Vimeo-90K: the centre frame only
-                frame_ids = [int(i) for i in clip["eval_frames"]]
-                pred, gt = pred[frame_ids], gt[frame_ids]
-            for name, m in measures.items():
-                card = _card_of(name, m)
-                fr = getattr(card, "mode", "NR") == "FR"
-                hb = bool(getattr(card, "higher_better", True))
-                video = bool(getattr(card, "video", False))
-                for f, s in zip(frame_ids, _score_frames(m, name, pred, gt, fr, batch_size, device, video)):
-                    rows[name].append({"run": run, "model": model, "dataset": dataset,
-                                       "clip": str(clip["name"]), "frame": f, "measure": name,
-                                       "score": s, "higher_better": hb})
-        for name, r in rows.items():
-            t = pd.DataFrame(r, columns=COLUMNS + ["higher_better"])
-            path = frames_needed[name]
-            if path is not None:
-                for old in path.parent.glob(f"{_scores_prefix(run, dataset, name, folder)}*.csv"):
-                    old.unlink()  # stale entries of an older checkpoint of the same folder
-                with atomic_path(path) as tmp:
-                    t.to_csv(tmp, index=False)
-            tables.append(t)
+    if to_score:
+        measures, skipped = _make_measures(list(to_score), device, create)
+        scored = _score_outputs(outputs, test_set, measures, run=run, model=model, dataset=dataset,
+                                batch_size=batch_size, device=device, progress=progress)
+        tables += _write_scores(files, scored, to_score)
         outputs.save(test_set)
-    df = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS + ["higher_better"])
-    order = {n: i for i, n in enumerate(names)}
-    df = df.sort_values(["measure", "clip", "frame"], key=lambda c: c.map(order) if c.name == "measure" else c,
-                        kind="stable").reset_index(drop=True)
-    df.attrs["skipped"] = skipped
-    return df
+    return _score_table(tables, names, skipped)

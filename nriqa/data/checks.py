@@ -9,7 +9,8 @@ marker), so that a whole dataset is checked in seconds to minutes without decodi
   missing or repeated in a clip;
 - the frames of a clip share one size;
 - the dataset's own LR frames (each degradation folder that exists) carry the HR frames' numbers
-  (paired by number, never by position), share one size, and ``LR x scale`` equals the HR size (mod-cropped to a multiple of ``scale``).
+  (paired by number, never by position), share one size, and ``LR x scale`` equals the HR size
+  (mod-cropped to a multiple of ``scale``).
 
 The first problem raises :class:`~nriqa.errors.DatasetError` naming the file and what was expected.
 Sizes in messages are width x height.
@@ -169,9 +170,9 @@ def check_dataset(ds: "FolderDataset", *, decode: bool = False, progress: bool =
         info[split] = len(split_names)
         names += [n for n in split_names if n not in names]
     if progress:
-        from tqdm.auto import tqdm
+        from nriqa.progress import progress_bar
 
-        names = tqdm(names, desc=f"checking {ds.name}", leave=False)
+        names = progress_bar(names, desc=f"checking {ds.name}", leave=False)
     sizes, lr, counts = Counter(), Counter(), []
     for clip in names:
         found = check_clip(ds, clip, decode=decode)

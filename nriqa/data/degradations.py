@@ -96,7 +96,7 @@ def bicubic_resize(x: Tensor, scale: float | None = None, size: tuple[int, int] 
       padding, weights rebuilt every call; here two cached dense matmuls).
     - shapes: pyiqa takes 2-D to 4-D tensors only; video ``(B, T, C, H, W)`` works here directly.
 
-    Both are differentiable. tests/test_bicubic_vs_pyiqa.py pins the agreement.
+    Both are differentiable. tests/test_data_degradations.py pins the agreement.
     """
     _check_image(x)
     if (scale is None) == (size is None):

@@ -38,12 +38,12 @@ import numpy as np
 import skimage.data
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from nriqa.data.clip import Clip
 from nriqa.data.frames_io import read_video, to_tensor
 from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir
+from nriqa.progress import progress_bar
 
 CACHE_VERSION = "v1"
 SEGMENT_LEN = 16
@@ -68,7 +68,8 @@ class _Unit:
 
 UNITS = (
     _Unit("bigbuckbunny", "video", "bigbuckbunny.mp4", f"seg{SEGMENT_LEN}-max{MAX_CLIPS_PER_SOURCE}-side{MAX_SIDE}"),
-    _Unit("bikes", "video", "bikes.mp4", f"shots{BIKES_SHOTS}-seg{SEGMENT_LEN}-max{MAX_CLIPS_PER_SOURCE}-side{MAX_SIDE}"),
+    _Unit("bikes", "video", "bikes.mp4",
+          f"shots{BIKES_SHOTS}-seg{SEGMENT_LEN}-max{MAX_CLIPS_PER_SOURCE}-side{MAX_SIDE}"),
     _Unit("carphone", "video", "carphone_pristine.mp4", f"seg{SEGMENT_LEN}-max{MAX_CLIPS_PER_SOURCE}"),
     *(_Unit(f"photo-{p}", "photo", p, f"pan{PAN_WINDOW}-{PAN_PHOTO_SIDE}-T{SEGMENT_LEN}")
       for p in ("astronaut", "coffee", "rocket", "motorcycle", "chelsea")),
@@ -238,7 +239,7 @@ def embedded_clips(split: str = "train", *, progress: bool = True) -> list[Clip]
     _check_split(split)
     units = UNITS
     if progress and any(u.name not in _MEMO and not _cache_file(u).exists() for u in UNITS):
-        units = tqdm(UNITS, desc="decoding embedded clips (first use)", leave=False)
+        units = progress_bar(UNITS, desc="decoding embedded clips (first use)", leave=False)
     clips = []
     for unit in units:
         for name, frames in _load_unit(unit).items():

@@ -1,7 +1,8 @@
 """Folder datasets in their usual on-disk layouts: Vimeo-90K septuplets, REDS, Vid4; single video files.
 
 Each dataset checks its layout when constructed and fails fast, naming the missing path and printing
-the expected layout; :meth:`FolderDataset.check` checks every frame file (``python -m nriqa data``). ``clips(split)`` loads frames into memory as :class:`~nriqa.data.clip.Clip`
+the expected layout; :meth:`FolderDataset.check` checks every frame file (``python -m nriqa data``).
+``clips(split)`` loads frames into memory as :class:`~nriqa.data.clip.Clip`
 objects; ``clips(split, lazy=True)`` returns :class:`~nriqa.data.clip.LazyClip` objects that stay on
 disk until a sampler reads a window (what ``build_train_sampler`` uses for folder datasets). HR frames are
 cropped at the bottom/right to multiples of ``scale`` ("mod-crop"); a dataset's own LR frames are
@@ -25,13 +26,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from nriqa.data.checks import check_dataset
 from nriqa.data.clip import Clip, LazyClip
 from nriqa.data.embedded import _area_resize
 from nriqa.data.frames_io import list_frames, numbered_frames, pair_frames, read_image, read_video, to_tensor
 from nriqa.data.sampler import _check_degradation, test_clips
+from nriqa.progress import progress_bar
 
 
 def _mod_crop(frames, scale: int):
@@ -131,7 +132,7 @@ class FolderDataset:
         """
         names = self.clip_names(split)[:max_clips]
         if progress and not lazy:
-            names = tqdm(names, desc=f"{self.name} {split}", leave=False)
+            names = progress_bar(names, desc=f"{self.name} {split}", leave=False)
         make = self.lazy_clip if lazy else self.load_clip
         return [make(n, degradation, max_frames) for n in names]
 
@@ -278,4 +279,5 @@ def video_clip(path: str | Path, *, name: str | None = None, max_frames: int | N
     return Clip(name=name or Path(path).stem, source="video", hr=to_tensor(frames))
 
 
-__all__ = ["DATASETS", "REDS", "FolderDataset", "LayoutError", "LazyClip", "Vid4", "Vimeo90K", "open_dataset", "video_clip"]
+__all__ = ["DATASETS", "REDS", "FolderDataset", "LayoutError", "LazyClip", "Vid4", "Vimeo90K", "open_dataset",
+           "video_clip"]

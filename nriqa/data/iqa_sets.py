@@ -30,12 +30,12 @@ import torch
 from scipy.io import loadmat
 from scipy.ndimage import convolve, uniform_filter
 from skimage.metrics import structural_similarity
-from tqdm.auto import tqdm
 
 from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
 from nriqa.data.embedded import pristine_frames
 from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir, load_torch_file
+from nriqa.progress import progress_bar
 
 SPLITS = ("train", "test", "all")
 EMBEDDED_VERSION = 1
@@ -177,7 +177,7 @@ def build_distortion_set(pristine: torch.Tensor, *, name: str = "embedded", crop
         raise ValueError(f"pristine must be a non-empty (N, 3, H, W) tensor, got {tuple(pristine.shape)}")
 
     images, scores, sources, kind_list, levels = [], [], [], [], []
-    for s in tqdm(range(len(pristine)), desc=f"distortion set {name}", disable=not progress):
+    for s in progress_bar(range(len(pristine)), desc=f"distortion set {name}", disable=not progress):
         ref = _centre_crop(pristine[s].float().clamp(0, 1), crop)
         # quantise first so the stored uint8 pristine is exactly the reference
         ref = (ref * 255 + 0.5).floor() / 255

@@ -58,7 +58,8 @@ class TrainSampler:
                  batch_size: int = 4, degradation: str = "BI", seed: int = 0, quantize_lr: bool = True,
                  augment: bool = True) -> None:
         self.degradation = _check_degradation(degradation)
-        for name, v in {"scale": scale, "num_frames": num_frames, "lr_patch": lr_patch, "batch_size": batch_size}.items():
+        for name, v in {"scale": scale, "num_frames": num_frames, "lr_patch": lr_patch,
+                        "batch_size": batch_size}.items():
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"TrainSampler: {name} must be a positive integer, got {v!r}")
         clips = list(clips)
@@ -160,7 +161,8 @@ def test_clips(clips: Sequence[Clip], *, degradation: str = "BI", scale: int = 4
             "name": clip.name,
             "source": clip.source,
             "lr": lr[:, :, top:top + ch, left:left + cw].unsqueeze(0).contiguous(),
-            "hr": sub.hr[:, :, scale * top:scale * (top + ch), scale * left:scale * (left + cw)].unsqueeze(0).contiguous(),
+            "hr": sub.hr[:, :, scale * top:scale * (top + ch),
+                         scale * left:scale * (left + cw)].unsqueeze(0).contiguous(),
         })
     return out
 

@@ -18,7 +18,8 @@ from nriqa.quality.kit import use_kit_set
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nriqa train-iqa", description=__doc__.split("\n\n")[1].replace("``", ""))
+    ap = argparse.ArgumentParser(prog="python -m nriqa train-iqa",
+                                 description=__doc__.split("\n\n")[1].replace("``", ""))
     ap.add_argument("arch", help=f"one of {list(ARCHS)}, 'disc-<kind>' or 'all' (the profile's iqa.models)")
     ap.add_argument("--profile", default="demo", help="bundled profile name (demo, smoke, paper) or a YAML path")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the profile's iqa steps)")
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for arch in archs:
         name = kit_name(arch, iqa.get("dataset", "embedded"))
-        run_dir = args.run_dir if (args.run_dir and len(archs) == 1) else runs_dir() / cfg["name"] / "iqa" / f"{name}-{key}"
+        run_dir = args.run_dir if (args.run_dir and len(archs) == 1) \
+            else runs_dir() / cfg["name"] / "iqa" / f"{name}-{key}"
         m = train_iqa(arch, cfg, run_dir, init_from=args.init_from, progress=not args.no_progress)
         o = m["held_out"]["overall"]
         rows.append({"name": m["name"], "srcc": round(o["srcc"], 4), "plcc": round(o["plcc"], 4),

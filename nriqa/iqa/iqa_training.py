@@ -1,6 +1,17 @@
 """Train a kit NR-IQA model: ``train_iqa(arch, cfg, run_dir)``.
 
-Read top to bottom: config -> data -> model -> loop -> evaluation -> checkpoint.
+Read top to bottom: config -> data -> model -> loop -> evaluation -> checkpoint. :func:`train_iqa`
+is the sequence of its steps: :func:`_initialise` (``init_from``), :func:`_load_sets`, :func:`_resume`,
+:func:`_train_loop` (one :func:`_train_step` per batch), :func:`_run_metrics`, :func:`_save_run`.
+
+Why this loop stays beside :mod:`nriqa.train` (the generator trainer) rather than in it: it trains on
+(better, worse) *pairs* of images drawn afresh from ``(seed, step)`` with a margin ranking loss plus an
+L1 regression on [0, 1] targets, and ends by scoring held-out images (SRCC/PLCC/KRCC, level-order
+accuracy, calibration percentiles, ``held_out_scores.npz``) and installing a kit measure; it runs on the
+CPU with plain Adam and none of the generator trainer's EMA, DDP, bf16 autocast, LR schedule,
+non-finite-step skipping, run lock or RNG-state checkpoints (its batches need no saved RNG state). What
+it shares with :mod:`nriqa.train`: the job's thread settings (:func:`nriqa.compute.use_job_numerics`),
+atomic writes and the safe loader of :mod:`nriqa.paths`, and resuming from its last checkpoint.
 
 Labels (stated honestly):
 - embedded set: pairs of images of the same source and distortion kind at different levels
@@ -10,7 +21,7 @@ Labels (stated honestly):
 - published sets: pairs ordered by the (D)MOS, and L1 on the MOS mapped to [0, 1] (higher better).
 
 Loss = rank_weight * mean(relu(margin - (s_better - s_worse))) + pseudo_weight * L1(s, target).
-Adam, deterministic batches in (seed, step), tqdm. Resumes from ``run_dir/last.pt``; when
+Adam, deterministic batches in (seed, step), a progress bar. Resumes from ``run_dir/last.pt``; when
 ``run_dir`` already has ``model.pt`` and ``metrics.json`` it returns the metrics without training.
 """
 from __future__ import annotations
@@ -19,13 +30,13 @@ import hashlib
 import json
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 from scipy import stats
-from tqdm.auto import tqdm
 
 from nriqa.compute import job_threads, use_job_numerics
 from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
@@ -34,6 +45,7 @@ from nriqa.iqa.nets import TRUNK_ARCHS, build_iqa_net, known_arch
 from nriqa.models import count_parameters
 from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import atomic_path, atomic_write_text, load_torch_file
+from nriqa.progress import progress_bar
 from nriqa.quality.kit import kit_dir, register_kit_models
 
 DEFAULTS = {
@@ -283,102 +295,167 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     ``data``: an explicit ``(train_set, test_set)`` pair instead of ``cfg["dataset"]``.
     """
     c = iqa_config(cfg, arch)
+    _check_arch(arch, install)
+    arch_options = dict(arch_options or {})
+    run_dir = Path(run_dir)
+    if iqa_run_is_done(run_dir):
+        return _finished_run(run_dir, install)
+
+    use_job_numerics(cfg or {})  # the profile's threads (a bare iqa section: the default), never the load
+    torch.manual_seed(int(c["seed"]))
+    model = build_iqa_net(arch, **arch_options)
+    init = _initialise(model, init_from)
+    train_set, test_set = data if data is not None else _load_sets(c, progress)
+    sampler = PairSampler(train_set, targets_01(train_set), int(c["seed"]))
+    opt = torch.optim.Adam(model.parameters(), lr=float(c["lr"]))
+    start = _resume(run_dir / "last.pt", model, opt)
+    trained = _train_loop(model, opt, train_set, sampler, c, start, run_dir / "last.pt", arch, progress)
+
+    test_pred = predict(model, test_set, eval_crop=int(c["eval_crop"]))
+    metrics = _run_metrics(arch, c, model, train_set, test_set, test_pred, trained, init, arch_options)
+    _save_run(run_dir, model, metrics, trained.history, test_pred, test_set)
+    if install:
+        _install(run_dir / "model.pt", metrics["name"])
+    return metrics
+
+
+def _check_arch(arch: str, install: bool) -> None:
+    """Fail before any work on an unknown arch, or on one that cannot be installed as a kit measure."""
     if not known_arch(arch):
         raise ValueError(f"unknown IQA arch {arch!r}; choose one of {list(ARCHS)}, {list(TRUNK_ARCHS)} "
                          "or 'disc-<discriminator kind>'")
     if install and arch in TRUNK_ARCHS:   # nriqa.quality.kit rebuilds kit archs from nriqa.models only
         raise ValueError(f"IQA arch {arch!r} cannot be installed as a kit measure; train it with install=False")
-    arch_options = dict(arch_options or {})
-    run_dir = Path(run_dir)
-    final, metrics_path, last = run_dir / "model.pt", run_dir / "metrics.json", run_dir / "last.pt"
-    if iqa_run_is_done(run_dir):
-        metrics = json.loads(metrics_path.read_text())
-        if install:
-            _install(final, metrics["name"])
-        return metrics
 
-    use_job_numerics(cfg or {})  # the profile's threads (a bare iqa section: the default), never the load
-    torch.manual_seed(int(c["seed"]))
-    model = build_iqa_net(arch, **arch_options)
+
+def _finished_run(run_dir: Path, install: bool) -> dict:
+    """The saved metrics of a finished run (its checkpoint installed again with ``install``)."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    if install:
+        _install(run_dir / "model.pt", metrics["name"])
+    return metrics
+
+
+@dataclass
+class _Init:
+    """What ``init_from`` put into the model: tensors loaded, backbone tensors loaded, backbone size."""
+    loaded: int = 0
+    backbone_loaded: int = 0
+    backbone: int = 0
+
+
+def _initialise(model: nn.Module, init_from) -> _Init:
+    """Load ``init_from`` (if any) into ``model`` (:func:`load_init`) and count what it filled."""
     target, required = init_target(model)
-    n_init = n_backbone_loaded = 0
+    init = _Init(backbone=len(required or []))
     if init_from is not None:
         init_from = _state_dict_of(init_from)
-        n_init = load_init(model, init_from)
+        init.loaded = load_init(model, init_from)
         own = target.state_dict()
-        n_backbone_loaded = sum(k in init_from and tuple(init_from[k].shape) == tuple(own[k].shape)
-                                for k in required or [])
-    if data is not None:
-        train_set, test_set = data
-    else:
-        kw = {"crop": c["crop"], "max_sources": c["max_sources"], "progress": progress} \
-            if c["dataset"] == "embedded" else {}
-        train_set = load_iqa_dataset(c["dataset"], c["root"], "train", **kw)
-        test_set = load_iqa_dataset(c["dataset"], c["root"], "test", **kw)
-    sampler = PairSampler(train_set, targets_01(train_set), int(c["seed"]))
-    opt = torch.optim.Adam(model.parameters(), lr=float(c["lr"]))
-    steps = int(c["steps"])
-    start, history, elapsed, cpu_elapsed = 0, [], 0.0, 0.0
-    if last.exists():
-        state = load_torch_file(last)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, history, elapsed = state["step"], state["history"], state["elapsed"]
-        cpu_elapsed = state.get("cpu_elapsed", 0.0)
+        init.backbone_loaded = sum(k in init_from and tuple(init_from[k].shape) == tuple(own[k].shape)
+                                   for k in required or [])
+    return init
 
+
+def _load_sets(c: dict, progress: bool) -> tuple[IQASet, IQASet]:
+    """``(train_set, test_set)`` of ``c["dataset"]`` (the embedded set: built at ``crop`` from ``max_sources``)."""
+    kw = {"crop": c["crop"], "max_sources": c["max_sources"], "progress": progress} \
+        if c["dataset"] == "embedded" else {}
+    train_set = load_iqa_dataset(c["dataset"], c["root"], "train", **kw)
+    return train_set, load_iqa_dataset(c["dataset"], c["root"], "test", **kw)
+
+
+@dataclass
+class _Progress:
+    """Where training stands: the next step, the per-step history and the seconds (wall, CPU) spent so far."""
+    step: int = 0
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0
+    cpu_elapsed: float = 0.0
+
+
+def _resume(last: Path, model: nn.Module, opt: torch.optim.Optimizer) -> _Progress:
+    """The progress saved in ``last`` (model and optimizer state loaded back), or a fresh start."""
+    if not last.exists():
+        return _Progress()
+    state = load_torch_file(last)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return _Progress(state["step"], state["history"], state["elapsed"], state.get("cpu_elapsed", 0.0))
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, ds: IQASet, sampler: PairSampler, step: int,
+                c: dict) -> dict:
+    """One update on the batch of ``step``: margin ranking loss on (better, worse) pairs + L1 on their targets."""
+    xb, xw, tb, tw = make_batch(ds, sampler, step, int(c["batch_size"]), int(c["patch"]))
+    s = model(torch.cat([xb, xw]))
+    sb, sw = s[: len(xb)], s[len(xb):]
+    rank = torch.relu(float(c["margin"]) - (sb - sw)).mean()
+    l1 = (s - torch.cat([tb, tw])).abs().mean()
+    loss = float(c["rank_weight"]) * rank + float(c["pseudo_weight"]) * l1
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"step": step + 1, "loss": loss.item(), "rank": rank.item(), "l1": l1.item()}
+
+
+def _train_loop(model: nn.Module, opt: torch.optim.Optimizer, ds: IQASet, sampler: PairSampler, c: dict,
+                done: _Progress, last: Path, arch: str, progress: bool) -> _Progress:
+    """Train from ``done.step`` to ``c["steps"]``, saving ``last`` every ``ckpt_every`` steps (not after the
+    final one); returns the progress at the end (history, total wall and CPU seconds)."""
+    steps, history = int(c["steps"]), done.history
     t0, c0 = time.perf_counter(), time.process_time()
     model.train()
-    bar = tqdm(range(start, steps), desc=f"train-iqa {arch}", disable=not progress, initial=start, total=steps)
+    bar = progress_bar(range(done.step, steps), desc=f"train-iqa {arch}", disable=not progress, initial=done.step,
+                       total=steps, unit="step")
     for step in bar:
-        xb, xw, tb, tw = make_batch(train_set, sampler, step, int(c["batch_size"]), int(c["patch"]))
-        s = model(torch.cat([xb, xw]))
-        sb, sw = s[: len(xb)], s[len(xb):]
-        rank = torch.relu(float(c["margin"]) - (sb - sw)).mean()
-        l1 = (s - torch.cat([tb, tw])).abs().mean()
-        loss = float(c["rank_weight"]) * rank + float(c["pseudo_weight"]) * l1
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        history.append({"step": step + 1, "loss": loss.item(), "rank": rank.item(), "l1": l1.item()})
+        history.append(_train_step(model, opt, ds, sampler, step, c))
         bar.set_postfix(rank=f"{history[-1]['rank']:.3f}", l1=f"{history[-1]['l1']:.3f}")
         if (step + 1) % int(c["ckpt_every"]) == 0 and step + 1 < steps:
             with atomic_path(last) as tmp:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
-                            "history": history, "elapsed": elapsed + time.perf_counter() - t0,
-                            "cpu_elapsed": cpu_elapsed + time.process_time() - c0}, tmp)
-    train_seconds = elapsed + time.perf_counter() - t0
-    train_cpu_seconds = cpu_elapsed + time.process_time() - c0
+                            "history": history, "elapsed": done.elapsed + time.perf_counter() - t0,
+                            "cpu_elapsed": done.cpu_elapsed + time.process_time() - c0}, tmp)
+    return _Progress(steps, history, done.elapsed + time.perf_counter() - t0,
+                     done.cpu_elapsed + time.process_time() - c0)
 
-    test_pred = predict(model, test_set, eval_crop=int(c["eval_crop"]))
+
+def _run_metrics(arch: str, c: dict, model: nn.Module, train_set: IQASet, test_set: IQASet, test_pred: np.ndarray,
+                 trained: _Progress, init: _Init, arch_options: dict) -> dict:
+    """The run's metrics: held-out scores (:func:`evaluate_iqa` on ``test_pred``), the calibration
+    percentiles of the training set's scores, the training's size, time and losses, and the config."""
     held_out = evaluate_iqa(model, test_set, ref=train_set, eval_crop=int(c["eval_crop"]), pred=test_pred)
     train_pred = predict(model, train_set, eval_crop=int(c["eval_crop"]))
     p5, p50, p95 = (float(v) for v in np.percentile(train_pred, [5, 50, 95]))
-    name = kit_name(arch, c["dataset"])
-    metrics = {
-        "name": name, "arch": arch, "dataset": c["dataset"], "label": train_set.label,
-        "params": count_parameters(model), "train_seconds": round(train_seconds, 2),
-        "train_cpu_seconds": round(train_cpu_seconds, 2), "torch_threads": torch.get_num_threads(), "steps": steps,
-        "n_train": len(train_set), "n_test": len(test_set), "init_loaded_tensors": n_init,
-        "backbone_tensors": len(required or []), "backbone_loaded": n_backbone_loaded,
-        "arch_options": arch_options,
+    history = trained.history
+    return {
+        "name": kit_name(arch, c["dataset"]), "arch": arch, "dataset": c["dataset"], "label": train_set.label,
+        "params": count_parameters(model), "train_seconds": round(trained.elapsed, 2),
+        "train_cpu_seconds": round(trained.cpu_elapsed, 2), "torch_threads": torch.get_num_threads(),
+        "steps": int(c["steps"]), "n_train": len(train_set), "n_test": len(test_set),
+        "init_loaded_tensors": init.loaded, "backbone_tensors": init.backbone,
+        "backbone_loaded": init.backbone_loaded, "arch_options": arch_options,
         "first_rank_loss": float(np.mean([h["rank"] for h in history[:10]])) if history else None,
         "last_rank_loss": float(np.mean([h["rank"] for h in history[-10:]])) if history else None,
         "calibration": {"p5": p5, "p50": p50, "p95": p95},
         "held_out": held_out, "config": c,
     }
+
+
+def _save_run(run_dir: Path, model: nn.Module, metrics: dict, history: list, test_pred: np.ndarray,
+              test_set: IQASet) -> None:
+    """Write ``model.pt`` (arch, options, weights, calibration, metrics), the held-out scores,
+    ``history.jsonl`` and ``metrics.json``, then remove the resume file ``last.pt``."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(final) as tmp:
-        torch.save({"arch": arch, "arch_options": arch_options, "state_dict": model.state_dict(), "calibration": metrics["calibration"],
-                    "name": name, "label": train_set.label, "metrics": {k: v for k, v in metrics.items()
-                                                                        if k != "config"}}, tmp)
+    with atomic_path(run_dir / "model.pt") as tmp:
+        torch.save({"arch": metrics["arch"], "arch_options": metrics["arch_options"], "state_dict": model.state_dict(),
+                    "calibration": metrics["calibration"], "name": metrics["name"], "label": metrics["label"],
+                    "metrics": {k: v for k, v in metrics.items() if k != "config"}}, tmp)
     save_held_out_scores(run_dir, test_pred, test_set)
     atomic_write_text(run_dir / "history.jsonl", "\n".join(json.dumps(h) for h in history) + "\n")
-    atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
-    if last.exists():
-        last.unlink()
-    if install:
-        _install(final, name)
-    return metrics
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    if (run_dir / "last.pt").exists():
+        (run_dir / "last.pt").unlink()
 
 
 HELD_OUT_SCORES = "held_out_scores.npz"

@@ -9,12 +9,16 @@ Spec (plain data, as in the profiles)::
      "weights": "gradnorm"}                   # optional balancing mode, kept in .balancing
 
 Term names are the spec keys, except that ``"pixel"`` is stored as ``"charbonnier"``.
+
+:class:`TrainingObjective` names what the trainer (:func:`nriqa.train.train`) reads of an
+objective; :class:`Objective` is one, and a hand-made objective passed as ``objective=`` must be.
 """
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +38,44 @@ from nriqa.models.discriminators import build_discriminator
 
 PIXEL_NAMES = ("charbonnier", "pixel")
 SPECIAL_KEYS = ("gan", "weights")
+
+
+@runtime_checkable
+class TrainingObjective(Protocol):
+    """What the trainer reads of an objective (``isinstance`` checks that every member is there).
+
+    - :attr:`weights`: ``{term: weight}`` of the terms; read when training starts, and with online
+      balancing the balanced weights are written back into it at every log interval
+    - :attr:`balancing`: the spec's ``"weights"`` mode (``"gradnorm"``) or None (fixed weights)
+    - :attr:`losses`: ``{term: module(pred, target) -> scalar}`` that skip the input checks (the
+      step calls them after the first, checked, :meth:`terms` call, so it never syncs with the
+      device), or None: every step calls :meth:`terms`
+    - :attr:`adversarial`: an :class:`AdversarialTerm` (logged as term ``gan``) or None
+    - :meth:`terms`: the unweighted terms (no adversarial one), inputs checked;
+      ``objective(pred, target)``: ``(weighted total, terms)``
+    """
+
+    weights: dict[str, float]
+    balancing: str | None
+    losses: Mapping[str, Callable[..., Tensor]] | None
+    adversarial: AdversarialTerm | None
+
+    def terms(self, pred: Tensor, target: Tensor | None = None) -> dict[str, Tensor]: ...
+
+    def __call__(self, pred: Tensor, target: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]: ...
+
+
+#: the members of :class:`TrainingObjective` (for the error that names the ones an object lacks)
+TRAINING_OBJECTIVE_MEMBERS = ("weights", "balancing", "losses", "adversarial", "terms", "__call__")
+
+
+def check_training_objective(objective: object) -> None:
+    """Raise ``TypeError`` naming the :class:`TrainingObjective` members ``objective`` lacks."""
+    if not isinstance(objective, TrainingObjective):
+        missing = [m for m in TRAINING_OBJECTIVE_MEMBERS if not hasattr(objective, m)]
+        raise TypeError(f"objective= must have the members of nriqa.losses.TrainingObjective "
+                        f"({', '.join(TRAINING_OBJECTIVE_MEMBERS)}); a {type(objective).__name__} lacks "
+                        f"{', '.join(missing)} (set e.g. adversarial = None, balancing = None, losses = None)")
 
 
 def _parse_weight(name: str, value) -> tuple[float, dict]:

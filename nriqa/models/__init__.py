@@ -5,7 +5,7 @@
     flow_parameters(model)                           # SpyNet params, to freeze / give a smaller LR
 
 "paper" is the published configuration (parameter counts checked against the authors'
-code, see tests/test_models_params.py); "tiny" runs a forward+backward on (1,5,3,32,32) in
+code, see tests/test_models.py); "tiny" runs a forward+backward on (1,5,3,32,32) in
 well under a second on a CPU. Pretrained SpyNet weights load from a local file only
 (``spynet_path=...``); nothing is downloaded.
 

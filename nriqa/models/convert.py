@@ -28,7 +28,9 @@ Rule = tuple[str, "str | Callable[[re.Match], str]"]
 _SPYNET: list[Rule] = [
     (r"^spynet\.basic_module\.(\d+)\.basic_module\.(\d+)\.(?:conv\.)?", r"spynet.basic_module.\1.layers.\2."),
 ]
-_SPYNET_INV: list[Rule] = [(r"^spynet\.basic_module\.(\d+)\.layers\.(\d+)\.", r"spynet.basic_module.\1.basic_module.\2.")]
+_SPYNET_INV: list[Rule] = [
+    (r"^spynet\.basic_module\.(\d+)\.layers\.(\d+)\.", r"spynet.basic_module.\1.basic_module.\2."),
+]
 
 _BLOCKS = r"(feat_extract|reconstruction|backbone\.\w+)"
 _RULES: dict[str, list[Rule]] = {

@@ -22,9 +22,9 @@ Every discriminator takes images ``(N, 3, H, W)`` in ``[0, 1]`` (mapped to ``[-1
 returns raw logits (no sigmoid), and exposes ``kind``, ``size``, ``min_size`` (smallest
 accepted side), ``feature_dim`` (channels ``C`` / token width ``D`` of ``backbone``) and
 ``backbone(x)``, and ``backbone_modules`` (the names of the submodules / parameters that
-``backbone(x)`` uses; :func:`backbone_keys` lists their state-dict keys).  ``paper`` widths follow the published networks (base 64 channels; ViT:
-patch 16, width 384, depth 6, 6 heads); ``tiny`` ones (base 8; ViT width 32, depth 2) run in
-milliseconds on a CPU.
+``backbone(x)`` uses; :func:`backbone_keys` lists their state-dict keys).  ``paper`` widths follow
+the published networks (base 64 channels; ViT: patch 16, width 384, depth 6, 6 heads); ``tiny``
+ones (base 8; ViT width 32, depth 2) run in milliseconds on a CPU.
 """
 from __future__ import annotations
 

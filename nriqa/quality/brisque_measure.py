@@ -31,7 +31,7 @@ wheel's code elsewhere. The wheel's feature code departs from MATLAB's in five p
 ``grey="matlab"`` (the default) takes MATLAB's grey image, rounded to 8 bits as ``rgb2gray`` on
 uint8 does (the rounding passes gradients straight through); ``grey="wheel"`` takes the wheel's and
 then reproduces the package's ``BRISQUE().score()`` within 0.01 on five scikit-image photos
-(``tests/test_quality_brisque.py``). Why the grey image and nothing else: on the five TID2013
+(``tests/test_quality_brisque_measure.py``). Why the grey image and nothing else: on the five TID2013
 images of the reference toolbox's calibration table (I03, I04, I06, I08, I19; MATLAB 94.64, -0.11,
 0.99, 5.36, 72.26) the wheel's features give 102.34, 0.84, 0.75, 8.80, 90.69 (I04 and I06 swapped,
 mean distance 6.15), MATLAB's rounded grey 94.94, 0.98, 1.38, 9.02, 91.49 (the published ranking,

@@ -12,11 +12,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from nriqa.models.released import RELEASED
 from nriqa.models.released import SUBDIR as RELEASED_SUBDIR
 from nriqa.paths import atomic_path, file_sha256
+from nriqa.progress import progress_bar
 from nriqa.quality.base import Card, WeightFile
 from nriqa.quality.kit import register_kit_models
 from nriqa.quality.registry import card, cards, loss_mapping
@@ -73,7 +72,7 @@ def fetch_file(w: WeightFile, *, progress: bool = True, opener=None) -> Path:
             total = int(resp.headers.get("Content-Length") or 0) or None
             bar = None
             if progress:
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=w.filename, leave=False)
+                bar = progress_bar(total=total, unit="B", unit_scale=True, desc=w.filename, leave=False)
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 out.write(chunk)
                 if bar is not None:

@@ -58,11 +58,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from nriqa.data import bicubic_resize, pristine_frames
 from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir
+from nriqa.progress import progress_bar
 from nriqa.quality.base import Card, WeightFile, register, verified_path
 
 PATCH = 96                      # patch side of the published model
@@ -224,7 +224,7 @@ def fit_pristine(frames: torch.Tensor, patch: int = PATCH, threshold: float = SH
     rows = []
     it = range(0, frames.shape[0], batch)
     if progress:
-        it = tqdm(it, desc="niqe pristine fit", leave=False)
+        it = progress_bar(it, desc="niqe pristine fit", leave=False)
     with torch.no_grad():
         for i in it:
             f, sharp = niqe_features(frames[i: i + batch].float(), patch)

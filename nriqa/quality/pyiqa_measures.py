@@ -244,7 +244,7 @@ def _pyiqa_card(name: str, mode: str, *, higher_better: bool, score_range: tuple
 
 
 # Mode and direction restate pyiqa's table (``pyiqa.default_model_configs.DEFAULT_CONFIGS``:
-# ``metric_mode``, ``lower_better``); tests/test_pyiqa_cards.py checks that they agree. They are
+# ``metric_mode``, ``lower_better``); tests/test_quality_pyiqa_measures.py checks that they agree. They are
 # written out rather than read at import because importing pyiqa takes seconds, and listing the
 # measures must not. pyiqa's ranges are rough ("~0, ~1"); the ranges here are the ones
 # :func:`~nriqa.quality.registry.to_loss` normalises with. Where they differ from pyiqa's: psnr

@@ -187,7 +187,8 @@ class Measure(nn.Module):
         x = self._check(x, "input x", check_values)
         if c.mode == "FR":
             if ref is None:
-                raise MeasureInputError(f"{c.name} is a full-reference (FR) measure: call it with ref=<reference images>")
+                raise MeasureInputError(f"{c.name} is a full-reference (FR) measure: "
+                                        "call it with ref=<reference images>")
             ref = self._check(ref, "reference ref", check_values)
             if ref.shape != x.shape:
                 raise MeasureInputError(f"{c.name}: ref shape {tuple(ref.shape)} must equal x shape {tuple(x.shape)}")

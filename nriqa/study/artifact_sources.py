@@ -238,7 +238,8 @@ def detector_confusion(strength: float = 0.5, *, clips: tuple[str, ...] = ("bike
     picked = []
     for n in clips:
         h, w = named[n].shape[-2:]
-        picked.append(named[n][:frames, :, (h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size])
+        picked.append(named[n][:frames, :, (h - size) // 2:(h - size) // 2 + size,
+                               (w - size) // 2:(w - size) // 2 + size])
     return confusion_table(picked, strength=strength)
 
 
@@ -279,7 +280,8 @@ def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: p
         caps["image"][name] = f"{unit} {score[name]:.2f} {arrow}".strip()
     scale = SCALES.get(measure, "log2 energy ratio against the ground truth")
     note = (f"{measure} on clip {clip} ({scale}, 0 = clean; "
-            f"\u2191 more than the baseline, \u2193 less); crop at frame {frame}, ({crop.y},{crop.x}), {size} px x{zoom}")
+            "\u2191 more than the baseline, \u2193 less); "
+            f"crop at frame {frame}, ({crop.y},{crop.x}), {size} px x{zoom}")
     return tile_grid(tiles, captions=caps, title=f"{measure}: runs with most of it", note=note, cell=1.7, fontsize=7)
 
 # --------------------------------------------------------------------------- paper A verdicts

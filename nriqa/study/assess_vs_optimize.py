@@ -202,7 +202,8 @@ def adversarial_fidelity_table(cfg: Mapping[str, Any], model: str, assess: Mappi
     scores = evaluate_runs(cfg, runs, model=model)
     names = [n for n in runs if n not in ("baseline", "charbonnier + GAN")]
     rows = [{"measure": name, "srcc": assess.get(name, {}).get("srcc", float("nan")),
-             "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name], baseline="charbonnier + GAN")[name]}
+             "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name],
+                                                  baseline="charbonnier + GAN")[name]}
             for name in names]
     return pd.DataFrame(rows, columns=["measure", "srcc", "gain_vs_charbonnier_gan"])
 

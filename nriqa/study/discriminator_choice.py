@@ -1,7 +1,7 @@
 """Notebook 05: with a fidelity term in the objective, does the kind of discriminator matter?
 
 Every adversarial run fine-tunes the baseline with ``fidelity + w * GAN``
-(:func:`nriqa.study.runs.ensure_gan_run`). Two reference runs make its numbers readable: the
+(:func:`nriqa.study.runs.gan_arm_jobs`). Two reference runs make its numbers readable: the
 fidelity-only fine-tune (same steps, no GAN) isolates the GAN term's effect, and the spread of
 its seeds (:func:`nriqa.study.runs.noise_seeds`) measures the seed noise. Every arm is trained once
 per seed of :func:`nriqa.study.runs.seeds`; gains are averaged over seeds and are positive =
@@ -168,8 +168,10 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     """The fidelity-only gain, the seed noise, and each discriminator kind's mean
     ``gain_vs_fidelity`` over GAN weights (convolutional kinds vs ViT when both are present)."""
     by_disc = grid.groupby("discriminator")["gain_vs_fidelity"].mean().sort_values(ascending=False)
-    lines = [f"fidelity-only fine-tune: mean panel gain {pct(grid.attrs.get('fidelity_gain', float('nan')))} over the baseline",
-             f"seed noise (fidelity-only, other seeds vs the first): {pct(grid.attrs.get('noise', float('nan')), sign=False)} "
+    lines = [f"fidelity-only fine-tune: mean panel gain {pct(grid.attrs.get('fidelity_gain', float('nan')))} "
+             "over the baseline",
+             "seed noise (fidelity-only, other seeds vs the first): "
+             f"{pct(grid.attrs.get('noise', float('nan')), sign=False)} "
              f"(full-reference measures: {pct(grid.attrs.get('fr_noise', float('nan')), sign=False)})",
              "mean gain of adding the GAN term (vs fidelity-only), averaged over GAN weights:"]
     lines += [f"  {d}: {pct(v)}" for d, v in by_disc.items()]
@@ -197,7 +199,8 @@ def _options_slug(options: Mapping[str, Any]) -> str:
 def _row(m: dict, **keys) -> dict:
     o = m["held_out"]["overall"]
     return {**keys, "srcc": o["srcc"], "plcc": o["plcc"], "krcc": o["krcc"],
-            "rank_acc": o.get("rank_acc", float("nan")), "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
+            "rank_acc": o.get("rank_acc", float("nan")),
+            "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
             "backbone_tensors": m.get("backbone_tensors", 0)}
 
 
@@ -243,10 +246,12 @@ def _level_row(m: dict, folder: Path) -> dict:
     set with distortion levels (:func:`nriqa.analysis.asymmetry.level_order_srcc` of the saved
     held-out scores; the SRCC against the FR pseudo-score beside it), else the set's own (MOS)."""
     o = m["held_out"]["overall"]
-    out = {"rank_acc": o.get("rank_acc", float("nan")), "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
+    out = {"rank_acc": o.get("rank_acc", float("nan")),
+           "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
            "backbone_tensors": m.get("backbone_tensors", 0)}
     if m.get("label") != "pseudo":
-        return {"label": str(m.get("label")), "srcc": o["srcc"], "krcc": o["krcc"], "srcc_fr_pseudo": float("nan"), **out}
+        return {"label": str(m.get("label")), "srcc": o["srcc"], "krcc": o["krcc"],
+                "srcc_fr_pseudo": float("nan"), **out}
     held = load_held_out_scores(folder)
     if held is None:
         raise CheckpointError(f"{folder} has no {HELD_OUT_SCORES} (trained by an older nriqa); "

@@ -241,7 +241,7 @@ def middle_gan_weight(cfg: Mapping[str, Any]) -> float:
 
 # --------------------------------------------------------------------------- cached training
 
-def ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progress: bool = True) -> Path:
+def _ensure_run(cfg: Mapping[str, Any], *, init_from: Path | None = None, progress: bool = True) -> Path:
     """Train ``cfg`` unless its run folder (:func:`run_dir`) is already done; resume it when
     interrupted. Says which run it trains (one line, when ``progress``), so a notebook's output and
     ``nriqa run``'s status line name the run behind the progress bar."""
@@ -278,10 +278,10 @@ def _worker_init(threads: int) -> None:
 
 
 def _train_job(cfg: dict, init_from: Path | None) -> Path:
-    return ensure_run(cfg, init_from=init_from, progress=False)
+    return _ensure_run(cfg, init_from=init_from, progress=False)
 
 
-def in_pool(fn, args: list[tuple], *, n_workers: int, threads: int, what=None) -> None:
+def _in_pool(fn, args: list[tuple], *, n_workers: int, threads: int, what=None) -> None:
     """``fn(*a)`` for every ``a`` of ``args`` in ``min(n_workers, len(args))`` spawned processes
     (``concurrent.futures.ProcessPoolExecutor``), each with the jobs' ``threads`` torch threads and
     the kit NR-IQA measures registered (:func:`_worker_init`); ``what(processes, threads)``, when
@@ -313,20 +313,20 @@ def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: 
     folders = [run_dir(cfg, init) for cfg, init in jobs]
     todo = [(dict(cfg), init) for (cfg, init), f in zip(jobs, folders) if not run_is_done(f)]
     if n_workers <= 1 or len(todo) <= 1:
-        return [ensure_run(cfg, init_from=init, progress=progress) for cfg, init in jobs]
+        return [_ensure_run(cfg, init_from=init, progress=progress) for cfg, init in jobs]
 
     def what(k: int, threads: int) -> str | None:
         names = ", ".join(run_dir(cfg, init).name for cfg, init in todo)
         return f"training {len(todo)} runs in {k} processes of {threads} thread(s): {names}" if progress else None
 
-    in_pool(_train_job, todo, n_workers=n_workers, threads=job_threads(todo[0][0]), what=what)
+    _in_pool(_train_job, todo, n_workers=n_workers, threads=job_threads(todo[0][0]), what=what)
     return folders
 
 
 def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> Path:
     """The Charbonnier baseline of ``model`` with the profile's ``seed`` (trained on first use,
     cached afterwards)."""
-    return ensure_run(baseline_config(cfg, model), progress=progress)
+    return _ensure_run(baseline_config(cfg, model), progress=progress)
 
 
 def ensure_baselines(cfg: Mapping[str, Any], models: list[str], *, progress: bool = True) -> dict[str, Path]:
@@ -341,10 +341,11 @@ Job = tuple[dict, "Path | None"]
 """One run to train: (resolved experiment config, ``init_from`` baseline folder or ``None``)."""
 
 
-def finetune_job(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
+def _finetune_job(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
                  seed: int, name: str | None = None, train_overrides: Mapping[str, Any] | None = None) -> Job:
     """The :data:`Job` of one fine-tune of ``baseline`` with ``extra_terms`` and ``seed``."""
-    return finetune_config(with_seed(cfg, seed), model, extra_terms, name=name, train_overrides=train_overrides), baseline
+    return finetune_config(with_seed(cfg, seed), model, extra_terms, name=name,
+                           train_overrides=train_overrides), baseline
 
 
 def train_arms(cfg: Mapping[str, Any], arms: Mapping[str, Mapping[int, Job]], *,
@@ -359,36 +360,13 @@ def train_arms(cfg: Mapping[str, Any], arms: Mapping[str, Mapping[int, Job]], *,
     return out
 
 
-def ensure_finetune(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
-                    name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
-                    baseline: Path | None = None, seed: int | None = None, progress: bool = True) -> Path:
-    """One fine-tune of ``model``'s baseline (or of the run ``baseline``) with ``extra_terms`` added
-    to Charbonnier, with ``seed`` (default: the first of :func:`seeds`)."""
-    base = baseline or ensure_baseline(cfg, model, progress=progress)
-    ft, _ = finetune_job(cfg, model, extra_terms, baseline=base, seed=seeds(cfg)[0] if seed is None else seed,
-                         name=name, train_overrides=train_overrides)
-    return ensure_run(ft, init_from=base, progress=progress)
-
-
 def arm_jobs(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *, baseline: Path,
              name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
              arm_seeds: list[int] | None = None) -> dict[int, Job]:
     """``{seed: job}`` of one arm: a fine-tune of ``baseline`` per seed (default :func:`seeds`)."""
-    return {s: finetune_job(cfg, model, extra_terms, baseline=baseline, seed=s, name=name,
+    return {s: _finetune_job(cfg, model, extra_terms, baseline=baseline, seed=s, name=name,
                             train_overrides=train_overrides)
             for s in (seeds(cfg) if arm_seeds is None else arm_seeds)}
-
-
-def ensure_arm(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str, Any], *,
-               name: str | None = None, train_overrides: Mapping[str, Any] | None = None,
-               baseline: Path | None = None, arm_seeds: list[int] | None = None,
-               progress: bool = True) -> dict[int, Path]:
-    """``{seed: run}``: one fine-tune per seed (default :func:`seeds`), every seed from the same
-    baseline (trained in parallel with the profile's ``workers``)."""
-    base = baseline or ensure_baseline(cfg, model, progress=progress)
-    jobs = arm_jobs(cfg, model, extra_terms, baseline=base, name=name, train_overrides=train_overrides,
-                    arm_seeds=arm_seeds)
-    return train_arms(cfg, {"arm": jobs}, progress=progress)["arm"]
 
 
 def finetune_runs(cfg: Mapping[str, Any], model: str, grid: Mapping[str, Mapping[str, Any]] | None = None, *,
@@ -424,34 +402,11 @@ def gan_arm_jobs(cfg: Mapping[str, Any], model: str, discriminator: str, weight:
                     name=gan_name(model, discriminator, weight), train_overrides=gan_overrides(cfg))
 
 
-def ensure_gan_run(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
-                   seed: int | None = None, progress: bool = True) -> Path:
-    """The fine-tune ``gan-<model>-<discriminator>-w<weight>`` with ``seed`` (default: the first of
-    :func:`seeds`): fidelity terms + GAN term, GAN-run steps (:func:`gan_overrides`)."""
-    return ensure_finetune(cfg, model, gan_terms(cfg, discriminator, weight),
-                           name=gan_name(model, discriminator, weight), seed=seed,
-                           train_overrides=gan_overrides(cfg), progress=progress)
-
-
-def gan_arm(cfg: Mapping[str, Any], model: str, discriminator: str, weight: float, *,
-            progress: bool = True) -> dict[int, Path]:
-    """``{seed: run}``: the GAN arm of :func:`gan_arm_jobs`, trained."""
-    base = ensure_baseline(cfg, model, progress=progress)
-    return train_arms(cfg, {"arm": gan_arm_jobs(cfg, model, discriminator, weight, baseline=base)},
-                      progress=progress)["arm"]
-
-
 def fidelity_jobs(cfg: Mapping[str, Any], model: str, *, baseline: Path) -> dict[int, Job]:
     """``{seed: job}`` of the fidelity-only arm ``gan-<model>-fidelity-only`` (GAN-run steps, no
     GAN), one per seed of :func:`noise_seeds` (at least two: their spread measures the noise)."""
     return arm_jobs(cfg, model, fidelity_terms(cfg), baseline=baseline, name=f"gan-{model}-fidelity-only",
                     train_overrides=gan_overrides(cfg), arm_seeds=noise_seeds(cfg))
-
-
-def fidelity_runs(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> dict[str, dict[int, Path]]:
-    """``{"fidelity": {seed: run}}``: the fidelity-only arm of :func:`fidelity_jobs`, trained."""
-    base = ensure_baseline(cfg, model, progress=progress)
-    return train_arms(cfg, {"fidelity": fidelity_jobs(cfg, model, baseline=base)}, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -485,7 +440,7 @@ def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = T
         def what(k: int, threads: int) -> str | None:
             return f"training {len(todo)} IQA models in {k} processes of {threads} thread(s)" if progress else None
 
-        in_pool(_iqa_job, [(job,) for job in todo], n_workers=n_workers, threads=job_threads(todo[0].cfg),
+        _in_pool(_iqa_job, [(job,) for job in todo], n_workers=n_workers, threads=job_threads(todo[0].cfg),
                 what=what)
     else:
         for job in todo:
@@ -505,9 +460,10 @@ def _kit_iqa_job(arch: str, cfg: dict) -> None:
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
     """Train (or load) the profile's kit NR-IQA models (``iqa.models``) on the embedded distortion
     set (:func:`kit_run_dir`), install them in the profile's kit set
-    (:func:`nriqa.iqa.iqa_training.kit_set_key`) and register them as ``<arch>@embedded`` measures. Returns one row per measure: params,
-    train_s, steps and held-out srcc / plcc / krcc. Models not trained yet train in the profile's
-    :func:`workers` processes (each seeded by its config: the models serial training gives)."""
+    (:func:`nriqa.iqa.iqa_training.kit_set_key`) and register them as ``<arch>@embedded`` measures.
+    Returns one row per measure: params, train_s, steps and held-out srcc / plcc / krcc. Models not
+    trained yet train in the profile's :func:`workers` processes (each seeded by its config: the
+    models serial training gives)."""
     use_kit_set(kit_set_key(dict(cfg)))
     todo = [a for a in cfg["iqa"]["models"] if not iqa_run_is_done(kit_run_dir(cfg, a))]
     n_workers = workers(cfg)
@@ -522,7 +478,7 @@ def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
             return f"training kit IQA models {', '.join(todo)} in {k} processes of {threads} thread(s)" if progress \
                 else None
 
-        in_pool(_kit_iqa_job, [(a, dict(cfg)) for a in todo], n_workers=n_workers, threads=job_threads(cfg), what=what)
+        _in_pool(_kit_iqa_job, [(a, dict(cfg)) for a in todo], n_workers=n_workers, threads=job_threads(cfg), what=what)
     rows = []
     for arch in cfg["iqa"]["models"]:
         m = train_iqa(arch, dict(cfg), kit_run_dir(cfg, arch), progress=progress)

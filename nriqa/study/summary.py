@@ -214,10 +214,12 @@ def _cell(text: str) -> str:
 def _render_value(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
         # an indented line (a describe_* sub-item) becomes a nested bullet
-        return [("  " if line[:1].isspace() else "") + f"- {line.strip()}" for line in value.splitlines() if line.strip()]
+        return [("  " if line[:1].isspace() else "") + f"- {line.strip()}"
+                for line in value.splitlines() if line.strip()]
     if isinstance(value, Mapping) and "what" in value:
         n = f" (n = {value['n']})" if value.get("n") is not None else ""
-        return [f"- {value['what']}: {format_value(value.get('value'), value.get('fmt', '.3g'), value.get('unit', ''))}{n}"]
+        return [f"- {value['what']}: "
+                f"{format_value(value.get('value'), value.get('fmt', '.3g'), value.get('unit', ''))}{n}"]
     if isinstance(value, list) and value and all(isinstance(v, Mapping) and "verdict" in v for v in value):
         return ["", claims.report(value), ""]
     if value is None or isinstance(value, (int, float)):
@@ -310,11 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m nriqa findings``: print (or write into README) the findings of a profile's run."""
     ap = argparse.ArgumentParser(prog="python -m nriqa findings",
                                  description="Render the findings recorded in <RUN_ROOT>/<profile>/summary.json "
-                                             "as Markdown; --write puts them between the findings markers of a Markdown file (FINDINGS.md) "
+                                             "as Markdown; --write puts them between the findings markers "
+                                             "of a Markdown file (FINDINGS.md) "
                                              "(the demo profile's summary is also copied to figures/summary.json).")
     ap.add_argument("--profile", default="demo", help="profile whose summary.json to render (default: demo)")
     ap.add_argument("--run-root", default=None, help="root of run folders (default: $NRIQA_RUNS, else runs/)")
-    ap.add_argument("--write", default=None, metavar="FINDINGS.md", help="Markdown file whose findings block is replaced")
+    ap.add_argument("--write", default=None, metavar="FINDINGS.md",
+                    help="Markdown file whose findings block is replaced")
     args = ap.parse_args(argv)
     root = Path(args.run_root).expanduser() if args.run_root else runs_dir()
     src = root / args.profile / SUMMARY_FILE
@@ -328,6 +332,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["record", "record_timing", "read_timing", "finding", "verdict_rows", "summary_path", "read_summary", "load_summary",
-           "render_findings", "findings_block", "replace_block", "write_findings", "format_value",
+__all__ = ["record", "record_timing", "read_timing", "finding", "verdict_rows", "summary_path", "read_summary",
+           "load_summary", "render_findings", "findings_block", "replace_block", "write_findings", "format_value",
            "START", "END", "PLACEHOLDER"]

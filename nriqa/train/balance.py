@@ -103,7 +103,7 @@ def measure_gradients(model: nn.Module, objective, batches: Iterable[Mapping[str
         "param_norm": {k: v / n for k, v in sums["param_norm"].items()},
         "output_norm": {k: v / n for k, v in sums["output_norm"].items()},
         "cosine": {a: {b: v / n for b, v in row.items()} for a, row in sums["cosine"].items()},
-        "weights": dict(getattr(objective, "weights", {}) or {}),
+        "weights": dict(objective.weights),
         "batches": n,
     }
 
@@ -186,7 +186,8 @@ class GradNormBalancer:
         self.shares = _shares_for(weights, reference, shares)
         unknown = set(self.shares) - set(weights)
         if unknown:
-            raise ConfigError(f"train.balance.shares names terms {sorted(unknown)} not in the objective {sorted(weights)}")
+            raise ConfigError(f"train.balance.shares names terms {sorted(unknown)} not in the objective "
+                              f"{sorted(weights)}")
         self.weights = {k: torch.tensor(float(v), device=device) for k, v in weights.items()}
         self.norm_ema = {k: torch.zeros((), device=device) for k in weights}
         self.seen = {k: torch.zeros((), device=device) for k in weights}

@@ -23,7 +23,8 @@ def _default_run_dir(cfg: dict) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nriqa train", description=__doc__.split("\n\n")[1].replace("``", ""))
+    parser = argparse.ArgumentParser(prog="python -m nriqa train",
+                                     description=__doc__.split("\n\n")[1].replace("``", ""))
     parser.add_argument("profile", help="bundled profile name (demo, smoke, paper) or a YAML path")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=50 (repeatable)")

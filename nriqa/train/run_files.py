@@ -143,7 +143,8 @@ def read_log(run_dir: str | Path):
 
 
 def model_name(cfg: Mapping[str, Any]) -> tuple[str, str]:
-    """``(model, model_size)`` a config names: ``cfg["model"]`` (else ``cfg["models"][0]``), size ``tiny`` by default."""
+    """``(model, model_size)`` a config names: ``cfg["model"]`` (else ``cfg["models"][0]``), size ``tiny`` by
+    default."""
     name = cfg.get("model") or (cfg.get("models") or [None])[0]
     if not name:
         raise ConfigError("config names no generator: set cfg['model'] (or cfg['models'][0])")

@@ -25,7 +25,8 @@ class CosineRestarts:
 
     def __post_init__(self) -> None:
         if not self.periods or any(int(p) <= 0 for p in self.periods):
-            raise ConfigError(f"schedule.periods must be a non-empty list of positive step counts, got {self.periods!r}")
+            raise ConfigError(f"schedule.periods must be a non-empty list of positive step counts, "
+                              f"got {self.periods!r}")
         self.periods = [int(p) for p in self.periods]
         if not self.restart_weights:
             self.restart_weights = [1.0] * len(self.periods)

@@ -1,6 +1,15 @@
-"""What a run carries across steps and across processes: the on-device tally and the host half of
-the non-finite guard, the checkpoint dict, starting or resuming a run folder, and the records of
-where a run came from and how it ended.
+"""What a run carries across steps and across processes, and what its run folder records.
+
+- :class:`Tally`: the on-device counters of the step (log-interval sums, the loss EMA that picks
+  ``best.pt``, runs of skipped steps); :func:`stop_if_nonfinite` is the host half of the
+  non-finite guard (:class:`NonFiniteError`)
+- :class:`TrainState`: everything that changes as a run trains (generator, EMA, optimizers,
+  schedule, tally, loss weights, balancer, discriminator): :meth:`TrainState.checkpoint` is the
+  checkpoint dict, :meth:`TrainState.restore` loads one back
+- :class:`RunFolder`: the run folder and what the run in it is (config, its hash, run key, the
+  ``init_from`` baseline): :meth:`RunFolder.resume_or_start`, :meth:`RunFolder.save` (a
+  checkpoint, ``best.pt`` when it scores best), :meth:`RunFolder.finish` (``done.json``)
+- :func:`baseline_record`: the weights and the record a fine-tune (``init_from``) starts from
 
 Checkpoint keys (``save_checkpoint`` writes this dict as it is): ``step``, ``params``,
 ``params_ema``, ``ema`` (:meth:`EMA.counters_state`), ``optimizer``, ``scheduler``, ``rng``, ``config_hash``,
@@ -14,11 +23,13 @@ import json
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import torch
+from torch import nn
 
 from nriqa import config as nconfig
 from nriqa.paths import atomic_write_text
@@ -31,11 +42,15 @@ from .checkpoint import (
     set_rng_state,
     step_checkpoints,
 )
+from .lock import outside_stacklevel
 from .log import finite_or_none
 from .run_files import CONFIG_FILE, DONE_FILE, LOG_FILE, config_changes, read_config, read_log_rows
 
 if TYPE_CHECKING:
-    from .trainer import _Trainer
+    from .balance import GradNormBalancer
+    from .distributed import DistInfo
+    from .ema import EMA
+    from .schedule import CosineRestarts
 
 
 class NonFiniteError(RuntimeError):
@@ -119,92 +134,147 @@ def stop_if_nonfinite(tally: Tally, step: int, max_nonfinite: int, run_dir: Path
     tally.nonfinite_max = tally.nonfinite_run.clone()  # the worst run since this check
 
 
-def checkpoint(tr: "_Trainer", step: int) -> None:
-    """Save the checkpoint of ``step``; it becomes ``best.pt`` when its score beats the best so far:
-    ``evaluate(EMA generator)`` when the trainer has one, else the EMA of the training loss."""
-    t = tr.tally
-    if tr.evaluate is not None:
-        score = float(tr.evaluate(tr.ema.module))
-        tr.ema.module.eval()  # evaluate may have switched it to train()
-    else:
-        score = float(t.loss_ema.item()) if t.loss_ema_seen.item() > 0 else math.inf
-    is_best = math.isfinite(score) and score < t.best_score
-    if is_best:
-        t.best_score, t.best_step = score, step
-    save_checkpoint(tr.run_dir, checkpoint_state(tr, step), keep_last=int(tr.tc.keep_last), is_best=is_best)
+@dataclass(eq=False)
+class TrainState:
+    """Everything that changes as a run trains, i.e. what a checkpoint holds besides the RNGs.
+
+    ``weights`` (term -> 0-dim tensor) is the dict the step multiplies by; with online balancing it
+    *is* ``balancer.weights``. Every field keeps its object for the whole run (restored in place).
+    """
+
+    gen: nn.Module
+    ema: EMA
+    opt: torch.optim.Optimizer
+    schedule: CosineRestarts
+    tally: Tally
+    weights: dict[str, torch.Tensor]
+    balancer: GradNormBalancer | None = None
+    disc: nn.Module | None = None
+    d_opt: torch.optim.Optimizer | None = None
+
+    def checkpoint(self, step: int, *, config_hash: str, model: Any, model_size: Any) -> dict:
+        """Everything an exact resume needs, after ``step`` optimizer steps (the RNGs read now)."""
+        state = {
+            "step": step, "params": self.gen.state_dict(), "params_ema": self.ema.state_dict(),
+            "ema": self.ema.counters_state(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": {"name": "cosine_restarts", "step": step, **self.schedule.__dict__},
+            "rng": rng_state(), "config_hash": config_hash,
+            "model": model, "model_size": model_size,
+            "trainer": self.tally.state_dict(),
+            "weights": {k: v.cpu() for k, v in self.weights.items()},
+        }
+        if self.balancer is not None:
+            state["balancer"] = self.balancer.state_dict()
+        if self.disc is not None:
+            state["discriminator"] = self.disc.state_dict()
+            state["d_optimizer"] = self.d_opt.state_dict()
+        return state
+
+    def restore(self, ck: Mapping, device: str) -> int:
+        """Load a :meth:`checkpoint` dict back (not the RNGs); returns its step."""
+        self.gen.load_state_dict(ck["params"])
+        self.ema.load_state_dict(ck["params_ema"])
+        self.ema.load_counters(ck.get("ema"))
+        self.opt.load_state_dict(ck["optimizer"])
+        for k, v in ck.get("weights", {}).items():
+            if k in self.weights:
+                self.weights[k] = v.to(device)
+        if self.balancer is not None and "balancer" in ck:
+            self.balancer.load_state_dict(ck["balancer"])  # (its weights are self.weights)
+        if self.disc is not None:
+            self.disc.load_state_dict(ck["discriminator"])
+            self.d_opt.load_state_dict(ck["d_optimizer"])
+        self.tally.load_state_dict(ck["trainer"])
+        return int(ck["step"])
+
+    def score(self, evaluate: Callable[[nn.Module], float] | None) -> float:
+        """Lower is better: ``evaluate(EMA generator)`` when given, else the EMA of the training loss."""
+        if evaluate is not None:
+            score = float(evaluate(self.ema.module))
+            self.ema.module.eval()  # evaluate may have switched it to train()
+            return score
+        t = self.tally
+        return float(t.loss_ema.item()) if t.loss_ema_seen.item() > 0 else math.inf
 
 
-def checkpoint_state(tr: "_Trainer", step: int) -> dict:
-    """Everything an exact resume needs, after ``step`` optimizer steps."""
-    state = {
-        "step": step, "params": tr.gen.state_dict(), "params_ema": tr.ema.state_dict(),
-        "ema": tr.ema.counters_state(),
-        "optimizer": tr.opt.state_dict(),
-        "scheduler": {"name": "cosine_restarts", "step": step, **tr.schedule.__dict__},
-        "rng": rng_state(), "config_hash": tr.hash,
-        "model": tr.cfg.get("model"), "model_size": tr.cfg.get("model_size"),
-        "trainer": tr.tally.state_dict(),
-        "weights": {k: v.cpu() for k, v in tr.weights.items()},
-    }
-    if tr.balancer is not None:
-        state["balancer"] = tr.balancer.state_dict()
-    if tr.disc is not None:
-        state["discriminator"] = tr.disc.state_dict()
-        state["d_optimizer"] = tr.d_opt.state_dict()
-    return state
+@dataclass(eq=False)
+class RunFolder:
+    """A run folder and what the run in it is: ``cfg`` (resolved, with ``model``/``model_size``), its
+    ``config_hash``, the ``run_key``/``keyed`` config it is keyed by (None for a hand-made model) and
+    ``init_from``, the record of the baseline a fine-tune starts from (:func:`baseline_record`)."""
 
+    path: Path
+    cfg: dict
+    config_hash: str
+    key: str | None = None
+    keyed: dict | None = None
+    init_from: dict | None = None
 
-def resume_or_start(tr: "_Trainer") -> int:
-    """Load ``checkpoints/latest.pt`` into the trainer when there is one (the newest intact ``step_*.pt``
-    when it cannot be loaded, with a warning), else start the run folder (``config.yaml``, no log).
-    Returns the step to continue from."""
-    run_dir, info = tr.run_dir, tr.info
-    seed = int(tr.cfg.get("seed", 0))
-    # ranks other than 0 draw their own stream (dropout differs per rank; 0 keeps the checkpointed one)
-    rank_seed = seed * 1_000_003 + info.rank * 7919
-    ck = load_resume_checkpoint(run_dir, map_location=tr.device)
-    if ck is None:
+    def resume_or_start(self, state: TrainState, info: DistInfo, device: str) -> int:
+        """Load ``checkpoints/latest.pt`` into ``state`` when there is one (the newest intact ``step_*.pt``
+        when it cannot be loaded, with a warning), else start the run folder (``config.yaml``, no log).
+        Returns the step to continue from."""
+        seed = int(self.cfg.get("seed", 0))
+        # ranks other than 0 draw their own stream (dropout differs per rank; 0 keeps the checkpointed one)
+        rank_seed = seed * 1_000_003 + info.rank * 7919
+        ck = load_resume_checkpoint(self.path, map_location=device)
+        if ck is None:
+            if info.enabled and not info.is_main:
+                torch.manual_seed(rank_seed)
+            if info.is_main:
+                self._start()
+            return 0
+        if ck.get("config_hash") != self.config_hash:
+            changed = _resume_changes(read_config(self.path), self.cfg)
+            if changed:
+                warnings.warn(f"resuming {self.path} with a changed config ({changed})",
+                              stacklevel=outside_stacklevel())  # train()'s caller
+        start = state.restore(ck, device)
         if info.enabled and not info.is_main:
-            torch.manual_seed(rank_seed)
+            torch.manual_seed(rank_seed + start)
+        else:
+            set_rng_state(ck["rng"])
         if info.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            record = dict(tr.cfg)
-            record["config_hash"] = tr.hash
-            if tr.key is not None:  # what the run folder is keyed by (nriqa.train.run_files.keyed_config)
-                record["run_key"], record["keyed"] = tr.key, tr.keyed
-            if tr.init_record is not None:
-                record["init_from"] = tr.init_record
-            atomic_write_text(run_dir / CONFIG_FILE, nconfig.dump(record))
-            (run_dir / LOG_FILE).unlink(missing_ok=True)
-        return 0
+            truncate_log(self.path, start)
+        self.init_from = read_config(self.path).get("init_from")
+        return start
 
-    if ck.get("config_hash") != tr.hash:
-        changed = _resume_changes(read_config(run_dir), tr.cfg)
-        if changed:
-            warnings.warn(f"resuming {run_dir} with a changed config ({changed})", stacklevel=4)  # 4: train()'s caller
-    tr.gen.load_state_dict(ck["params"])
-    tr.ema.load_state_dict(ck["params_ema"])
-    tr.ema.load_counters(ck.get("ema"))
-    tr.opt.load_state_dict(ck["optimizer"])
-    for k, v in ck.get("weights", {}).items():
-        if k in tr.weights:
-            tr.weights[k] = v.to(tr.device)
-    if tr.balancer is not None and "balancer" in ck:
-        tr.balancer.load_state_dict(ck["balancer"])
-        tr.weights = tr.balancer.weights
-    if tr.disc is not None:
-        tr.disc.load_state_dict(ck["discriminator"])
-        tr.d_opt.load_state_dict(ck["d_optimizer"])
-    tr.tally.load_state_dict(ck["trainer"])
-    start = int(ck["step"])
-    if info.enabled and not info.is_main:
-        torch.manual_seed(rank_seed + start)
-    else:
-        set_rng_state(ck["rng"])
-    if info.is_main:
-        truncate_log(run_dir, start)
-    tr.init_record = read_config(run_dir).get("init_from")
-    return start
+    def _start(self) -> None:
+        """``config.yaml`` (the config, its hash, the run key and keyed config, ``init_from``), no log."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        record = dict(self.cfg)
+        record["config_hash"] = self.config_hash
+        if self.key is not None:  # what the run folder is keyed by (nriqa.train.run_files.keyed_config)
+            record["run_key"], record["keyed"] = self.key, self.keyed
+        if self.init_from is not None:
+            record["init_from"] = self.init_from
+        atomic_write_text(self.path / CONFIG_FILE, nconfig.dump(record))
+        (self.path / LOG_FILE).unlink(missing_ok=True)
+
+    def save(self, state: TrainState, step: int, *, keep_last: int,
+             evaluate: Callable[[nn.Module], float] | None = None) -> None:
+        """Save the checkpoint of ``step``; it becomes ``best.pt`` when its :meth:`TrainState.score`
+        beats the best so far."""
+        score, t = state.score(evaluate), state.tally
+        is_best = math.isfinite(score) and score < t.best_score
+        if is_best:
+            t.best_score, t.best_step = score, step
+        ck = state.checkpoint(step, config_hash=self.config_hash, model=self.cfg.get("model"),
+                              model_size=self.cfg.get("model_size"))
+        save_checkpoint(self.path, ck, keep_last=int(keep_last), is_best=is_best)
+
+    def finish(self, state: TrainState, steps: int, started: float, *, best_by: str, world_size: int) -> None:
+        """``done.json``: when and how the run ended, which checkpoint is best and by what measure
+        (``best_by``), and the EMA the run is evaluated with."""
+        t = state.tally
+        rec = {"step": steps, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "seconds": round(time.perf_counter() - started, 3), "config_hash": self.config_hash,
+               "best_step": t.best_step, "best_score": finite_or_none(t.best_score),
+               "best_by": best_by,
+               "loss_ema": finite_or_none(float(t.loss_ema.item())), "world_size": world_size,
+               "init_from": self.init_from, "evaluated": state.ema.card()}
+        atomic_write_text(self.path / DONE_FILE, json.dumps(rec, indent=2))
 
 
 def _resume_changes(saved: dict, cfg: Mapping) -> list[str]:
@@ -229,7 +299,8 @@ def baseline_record(init_from: Path, which_weights: str) -> tuple[dict, dict]:
     record = {"path": str(init_from.resolve()), "step": int(ckpt["step"]), "weights": key,
               "config_hash": base_hash or ckpt.get("config_hash"), "done": (init_from / DONE_FILE).exists()}
     if not record["done"]:
-        warnings.warn(f"init_from {init_from} has no done.json: starting from its step {record['step']}", stacklevel=3)
+        warnings.warn(f"init_from {init_from} has no done.json: starting from its step {record['step']}",
+                      stacklevel=outside_stacklevel())
     return ckpt[key], record
 
 
@@ -240,14 +311,3 @@ def truncate_log(run_dir: Path, step: int) -> None:
         return
     rows = [r for r in read_log_rows(run_dir) if r.get("step", 0) <= step]
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def write_done(tr: "_Trainer", steps: int, started: float) -> None:
-    """``done.json``: when and how the run ended, which checkpoint is best and by what measure."""
-    rec = {"step": steps, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "seconds": round(time.perf_counter() - started, 3), "config_hash": tr.hash,
-           "best_step": tr.tally.best_step, "best_score": finite_or_none(tr.tally.best_score),
-           "best_by": "evaluate" if tr.evaluate is not None else "train_loss_ema",
-           "loss_ema": finite_or_none(float(tr.tally.loss_ema.item())), "world_size": tr.info.world_size,
-           "init_from": tr.init_record, "evaluated": tr.ema.card()}
-    atomic_write_text(tr.run_dir / DONE_FILE, json.dumps(rec, indent=2))

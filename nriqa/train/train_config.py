@@ -57,7 +57,8 @@ class TrainConfig:
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> "TrainConfig":
         if not isinstance(cfg, Mapping) or not isinstance(cfg.get("train"), Mapping):
-            raise ConfigError("cfg must be a resolved profile with a cfg['train'] mapping (see nriqa/profiles/demo.yaml)")
+            raise ConfigError("cfg must be a resolved profile with a cfg['train'] mapping "
+                              "(see nriqa/profiles/demo.yaml)")
         t = dict(cfg["train"])
         unknown = sorted(set(t) - set(cls.__dataclass_fields__))
         if unknown:

@@ -1,5 +1,6 @@
 """evaluate() + relative_gain() + metric hacking with real frames, synthetic outputs and small
-stand-in measures (the analysis must not need a trained model or downloaded weights)."""
+stand-in measures (the analysis must not need a trained model or downloaded weights); the run
+folders' cached outputs (generator_outputs)."""
 import time
 from types import SimpleNamespace
 
@@ -9,9 +10,11 @@ import pytest
 import skimage.data
 import torch
 import torch.nn.functional as F
+from doubles import CountingUpscaler, random_clip, run_folder
 
 from nriqa import quality
-from nriqa.analysis import evaluate, metric_hacking, relative_gain
+from nriqa.analysis import evaluate, generator_outputs, metric_hacking, relative_gain
+from nriqa.analysis import evaluation as evaluate_mod
 from nriqa.analysis.evaluation import measure_fingerprint, resolve_panel, source_fingerprint
 from nriqa.config import load_profile
 from nriqa.viz import save_figure
@@ -313,3 +316,26 @@ def test_measure_fingerprint_follows_weight_files(tmp_path, monkeypatch):
     b = measure_fingerprint("fakefp@embedded")
     assert a and b and a != b
     assert measure_fingerprint("fakefp@embedded") == b
+
+
+# ----------------------------------------------------------------------------- a run folder's cached outputs
+def test_outputs_recomputed_for_a_new_checkpoint_or_a_damaged_file(tmp_path, monkeypatch):
+    clips = [random_clip("a", 0)]
+    gen = CountingUpscaler(1.0)
+    monkeypatch.setattr(evaluate_mod._Outputs, "_load_generator", lambda self: gen)
+    rdir, cache = run_folder(tmp_path, "r"), tmp_path / "cache"
+    first = generator_outputs(rdir, clips, cache_dir=cache)
+    generator_outputs(rdir, clips, cache_dir=cache)
+    assert gen.calls == 1
+    (files,) = [list(cache.glob("outputs__*.pt"))]
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="unreadable"):
+        again = generator_outputs(rdir, clips, cache_dir=cache)
+    assert gen.calls == 2 and torch.equal(again["a"], first["a"])
+    (rdir / "checkpoints" / "latest.pt").write_bytes(b"a newer checkpoint")
+    generator_outputs(rdir, clips, cache_dir=cache)
+    assert gen.calls == 3
+    assert len(list(cache.glob("outputs__*.pt"))) == 1  # the older checkpoint's file is replaced
+    generator_outputs(rdir, clips)  # no cache: always runs
+    assert gen.calls == 4

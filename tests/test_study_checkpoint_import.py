@@ -1,4 +1,4 @@
-"""Released checkpoints become finished baseline runs; ``weights fetch`` knows where each is published.
+"""nriqa.study.checkpoint_import: released checkpoints become finished baseline runs.
 
 The state_dicts here are synthetic: our tiny models' weights under the reference key layouts (the
 inverse of the converter), plus MMEditing's wrapper, prefix and iteration counter written by hand.
@@ -14,13 +14,10 @@ from nriqa.__main__ import main as cli
 from nriqa.errors import CheckpointError, ConfigError, UserError
 from nriqa.models import build
 from nriqa.models.convert import to_reference_state_dict
-from nriqa.models.released import RELEASED, released_path
 from nriqa.models.spynet import SpyNet
 from nriqa.study import runs
 from nriqa.study.checkpoint_import import import_checkpoint
 from nriqa.train import load_generator, run_is_done
-from nriqa.train.generators import build_generator
-from nriqa.train.run_files import TRAINING_KEYS
 
 
 def _reference_file(tmp_path, name, *, wrap="params", prefix="", extra=None, seed=0):
@@ -106,34 +103,3 @@ def test_cli_imports_into_the_profiles_run_root(tmp_path, smoke, capsys):
     assert folder == str(runs.run_dir(runs.baseline_config(cfg, "vrt"))) and run_is_done(folder)
     assert cli(["import-checkpoint", "vrt", str(tmp_path / "missing.pth"), "--profile", "smoke",
                 "--run-root", str(root)]) == 2
-
-
-def test_weights_fetch_knows_where_each_checkpoint_is_published(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "weights"))
-    fetched = []
-    monkeypatch.setattr("nriqa.quality.cli.fetch_file", lambda w, **kw: fetched.append((w.url, w.path)))
-    assert {"basicvsrpp", "vrt", "vrt16", "iseebetter", "spynet"} <= set(RELEASED)
-    assert all(r.url.startswith("https://") for r in RELEASED.values())
-    assert cli(["weights", "fetch", "vrt16", "spynet"]) == 0
-    assert fetched == [(RELEASED["vrt16"].url, released_path("vrt16")), (RELEASED["spynet"].url, released_path("spynet"))]
-    released_path("vrt").parent.mkdir(parents=True, exist_ok=True)
-    released_path("vrt").write_bytes(b"x")
-    assert cli(["weights", "fetch", "vrt"]) == 0 and len(fetched) == 2
-    assert "present" in capsys.readouterr().out
-
-
-def test_paper_profile_starts_flow_from_published_spynet(tmp_path, monkeypatch):
-    monkeypatch.setenv("NRIQA_WEIGHTS", str(tmp_path / "weights"))
-    paper = runs.profile("paper", device="cpu", run_root=str(tmp_path))
-    assert paper["spynet_weights"] in RELEASED and RELEASED[paper["spynet_weights"]].model == "spynet"
-    base = runs.baseline_config(paper, "basicvsrpp")
-    with pytest.raises(FileNotFoundError, match=str(released_path("spynet"))):
-        build_generator(base)
-    flow = SpyNet()                                            # the published shape: 6 levels, 7x7
-    released_path("spynet").parent.mkdir(parents=True)
-    torch.save({"state_dict": {f"generator.spynet.{k}": v for k, v in flow.state_dict().items()}},
-               released_path("spynet"))
-    net = build_generator(base)
-    for k, v in flow.state_dict().items():
-        assert torch.equal(net.spynet.state_dict()[k], v), k
-    assert "spynet_weights" in TRAINING_KEYS   # a run with other flow weights is another run

@@ -1,12 +1,15 @@
-"""The pyiqa-backed cards agree with pyiqa's own metric table, and the pyiqa internals that the
-offline build patches still exist. Nothing is constructed or downloaded: only pyiqa's
-configuration table (``pyiqa.default_model_configs.DEFAULT_CONFIGS``) and module attributes are read.
+"""nriqa.quality.pyiqa_measures: the pyiqa-backed cards agree with pyiqa's own metric table, and the
+pyiqa internals that the offline build patches still exist (only pyiqa's configuration table,
+``pyiqa.default_model_configs.DEFAULT_CONFIGS``, and module attributes are read); pyiqa measures build
+offline from created weight files with the network blocked, and a download pyiqa reaches for is refused.
 """
 from __future__ import annotations
 
 import inspect
 
 import pytest
+import torch
+from doubles import save_torch
 
 from nriqa import quality as q
 from nriqa.quality.pyiqa_measures import CARDS
@@ -93,3 +96,47 @@ def test_offline_build_targets_exist_in_installed_pyiqa():
     assert callable(pyiqa.create_metric)
     init_src = inspect.getsource(InferenceModel.__init__)
     assert "self.net =" in init_src and "self.metric_mode =" in init_src
+
+
+# ------------------------------------------------------------ offline builds from created weight files
+
+def test_pyiqa_pieapp_loads_created_file_offline(offline_home):
+    from pyiqa.archs.pieapp_arch import PieAPP
+
+    torch.manual_seed(0)
+    net = PieAPP(pretrained=False)
+    sd = {k: torch.randn_like(v) * 0.05 if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    assert q.card("pieapp").missing
+    save_torch(sd, q.card("pieapp").weights[0].path)
+    assert q.card("pieapp").present and "pieapp" in q.offline_names()
+    m = q.create("pieapp")
+    got = m.net.net.state_dict()
+    assert set(got) == set(sd) and all(torch.equal(got[k], sd[k]) for k in sd)
+    assert not any(p.requires_grad for p in m.parameters()) and not m.training
+    x = torch.rand(1, 3, 64, 64)
+    s = m(x, x.flip(-1))
+    assert s.shape == (1,) and torch.isfinite(s).all()
+
+
+def test_pyiqa_timm_backbone_is_not_downloaded(offline_home):
+    """HyperIQA: the timm ResNet-50 is built bare and fully overwritten by the created checkpoint."""
+    from pyiqa.archs.hypernet_arch import HyperNet
+
+    from nriqa.quality.pyiqa_measures import _offline_build
+
+    torch.manual_seed(0)
+    with _offline_build():
+        net = HyperNet(pretrained=False)
+    sd = {k: v + 0.01 if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    save_torch({"params": sd}, q.card("hyperiqa").weights[0].path)
+    m = q.create("hyperiqa")
+    got = m.net.net.state_dict()
+    assert all(torch.equal(got[k], sd[k]) for k in sd)
+
+
+def test_unlisted_download_is_refused(offline_home):
+    """If pyiqa reaches for a file the card does not list, the build fails loudly, offline."""
+    from nriqa.quality.pyiqa_measures import build_pyiqa
+
+    with pytest.raises(q.WeightsMissingError, match="nothing is downloaded"):
+        build_pyiqa("brisque")

@@ -1,15 +1,14 @@
-"""The first paper's design (notebook 02, "every model on every dataset"): the fine-tuning grid
-trained on every model of ``finetune.models``, scored on every test set of ``data.eval_sets``, and
-the loss term x (model, dataset) gain table checked against a hand computation from the scores."""
+"""nriqa.study.finetuning (notebook 02). The first paper's design ("every model on every dataset"):
+the fine-tuning grid trained on every model of ``finetune.models``, scored on every test set of
+``data.eval_sets``, and the loss term x (model, dataset) gain table checked against a hand computation
+from the scores; the one-model gain table and its sentence."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from doubles import toy_scores
 
-from nriqa import sweep
-from nriqa.config import load_profile
-from nriqa.errors import ConfigError
 from nriqa.study import finetuning, runs
 from nriqa.study import judging as evaluation
 from nriqa.viz import plots
@@ -94,22 +93,6 @@ def test_gain_table_averages_seeds_then_cells_on_constructed_scores():
     assert table.loc["t", "mean"] == pytest.approx((0.1 + 2 / 30) / 2)
 
 
-def test_finetune_models_default_to_finetune_model_and_the_paper_names_all_three():
-    assert runs.finetune_models(load_profile("paper")) == ["basicvsrpp", "iseebetter", "vrt"]
-    for name in ("demo", "smoke"):
-        cfg = load_profile(name)
-        assert runs.finetune_models(cfg) == [cfg["finetune"]["model"]]
-        assert not finetuning.several_cells(cfg)  # notebook 02 trains nothing extra there
-    assert finetuning.several_cells(load_profile("paper"))
-    with pytest.raises(ConfigError, match="not among the profile's models"):
-        runs.finetune_models(load_profile("smoke", {"finetune.models": ["vrt"]}))
-    with pytest.raises(ConfigError, match="twice"):
-        runs.finetune_models(load_profile("smoke", {"finetune.models": ["basicvsrpp", "basicvsrpp"]}))
-    # finetune.models is the study's, not a trainer knob: it stays out of the fine-tune's train section
-    cfg = load_profile("paper")
-    assert "models" not in runs.finetune_config(cfg, "vrt", {"dists": 1.0})["train"]
-
-
 def test_the_models_and_test_sets_scored_do_not_change_what_a_run_trains(tmp_path):
     """Adding a model to finetune.models or a test set to data.eval_sets finds the runs trained before."""
     cfg = runs.profile("smoke", device="cpu", run_root=str(tmp_path))
@@ -122,25 +105,10 @@ def test_the_models_and_test_sets_scored_do_not_change_what_a_run_trains(tmp_pat
             == runs.run_dir(runs.finetune_config(cfg, "basicvsrpp", terms), runs.run_dir(base)))
 
 
-def test_eval_sets_with_the_same_source_need_distinct_names():
-    from nriqa.data import build_test_sets
+# ----------------------------------------------------------------------------- gain table of one model
 
-    with pytest.raises(ConfigError, match="twice"):
-        build_test_sets({"source": "embedded", "test_max_clips": 1, "test_max_frames": 1, "test_max_side": 8,
-                         "eval_sets": [{"source": "embedded"}, {"source": "embedded"}]})
-
-
-def test_the_sweep_plans_the_grid_on_every_model_each_from_its_own_baseline(tmp_path):
-    cfg = runs.profile("smoke", {"models": MODELS, "finetune.models": MODELS}, device="cpu",
-                       run_root=str(tmp_path))
-    jobs = sweep.plan(cfg, profile="smoke")
-    by_dir = {j.run_dir: j for j in jobs if j.run_dir is not None}
-    grid = runs.finetune_grid(cfg)
-    for model in MODELS:
-        base = runs.baseline_config(cfg, model)
-        for terms in grid.values():
-            for ft, init in runs.arm_jobs(cfg, model, terms, baseline=runs.run_dir(base)).values():
-                job = by_dir[runs.run_dir(ft, init)]  # the folder notebook 02 looks for
-                assert job.init_from == runs.run_dir(base) and base["experiment"] in job.after
-    gan = [j for j in jobs if j.kind == "finetune" and j.config["experiment"].startswith("gan-")]
-    assert gan and all(j.config["model"] == cfg["finetune"]["model"] for j in gan)  # the GAN grid: one model
+def test_gain_table_and_its_sentence():
+    table = finetuning.gain_table(toy_scores())
+    assert list(table.columns) == ["psnr", "niqe", "mean"] and set(table.index) == {"a", "b"}
+    assert table.loc["a", "mean"] == pytest.approx(0.1625) and table.loc["a", "niqe"] == pytest.approx(0.225)
+    assert finetuning.describe_gains(table) == "largest mean panel gain: a (+16.25 %); smallest: b (-10.00 %)"

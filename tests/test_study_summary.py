@@ -77,8 +77,9 @@ def test_render_formats_numbers_sentences_and_verdicts():
         "02_finetuning": {"gain": S.finding("largest mean panel gain", 0.01234, fmt="pct", n="9 runs"),
                           "text": "largest: a\nsmallest: b\n  sub-item: c", "_seed": 1},
         "01_baseline": {"db": S.finding("PSNR over bicubic", -0.0512, fmt="+.2f", unit="dB", n=3)},
-        "05_adversarial": {"verdicts": S.verdict_rows([Verdict("GANs help", 0.01, 0.002, 0.018, "3 seeds x 3 clips",
-                                                                    "agrees if the 95% interval lies above 0", "agrees")])},
+        "05_adversarial": {"verdicts": S.verdict_rows([Verdict(
+            "GANs help", 0.01, 0.002, 0.018, "3 seeds x 3 clips", "agrees if the 95% interval lies above 0",
+            "agrees")])},
     }
     text = S.render_findings(summary)
     assert text.index("notebook 01") < text.index("notebook 02") < text.index("notebook 05")

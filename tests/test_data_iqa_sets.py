@@ -1,8 +1,10 @@
 """IQA datasets: fake copies of the published layouts, and the embedded distortion set."""
+
 import cv2
 import numpy as np
 import pytest
 import torch
+from doubles import flat_image
 from scipy.io import savemat
 
 from nriqa.data import iqa_sets
@@ -196,3 +198,35 @@ def test_embedded_set_splits_are_content_disjoint_and_cached(tmp_path, monkeypat
     assert torch.equal(again.images, tr.images)
     with pytest.raises(ValueError, match="split"):
         iqa_sets.embedded_distortion_set("val")
+
+
+def test_spaq_and_live_challenge_layouts_load(tmp_path):
+    from scipy.io import savemat
+
+    from nriqa.data.iqa_sets import load_iqa_dataset
+    spaq = tmp_path / "spaq"
+    for i in range(4):
+        flat_image(spaq / "TestImage" / f"{i:05d}.jpg", 30 * i)
+    (spaq / "Annotations").mkdir()
+    (spaq / "Annotations" / "MOS and Image attribute scores.csv").write_text(
+        "Image name,MOS,Brightness\n" + "".join(f"{i:05d}.jpg,{10 * i + 5},50\n" for i in range(4)))
+    ds = load_iqa_dataset("spaq", spaq)
+    assert (ds.name, ds.label, len(ds), ds.scores.tolist()) == ("spaq", "mos", 4, [5.0, 15.0, 25.0, 35.0])
+
+    livec = tmp_path / "livec"
+    names = ["t1.bmp", "10.bmp", "11.bmp"]
+    flat_image(livec / "Images" / "trainingImages" / "t1.bmp", 10)
+    flat_image(livec / "Images" / "10.bmp", 20)
+    flat_image(livec / "Images" / "11.bmp", 30)
+    (livec / "Data").mkdir()
+    cell = np.empty((3, 1), dtype=object)
+    for i, n in enumerate(names):
+        cell[i, 0] = n
+    savemat(livec / "Data" / "AllImages_release.mat", {"AllImages_release": cell})
+    savemat(livec / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.array([[50.0, 60.0, 70.0]])})
+    ds = load_iqa_dataset("live-challenge", livec)
+    assert ds.sources == names and ds.scores.tolist() == [50.0, 60.0, 70.0]
+    assert ds.images[0].parent.name == "trainingImages" and float(ds.image(2).mean()) == pytest.approx(30 / 255)
+    (livec / "Images" / "11.bmp").unlink()
+    with pytest.raises(FileNotFoundError, match="11.bmp"):
+        load_iqa_dataset("live-challenge", livec)

@@ -1,0 +1,73 @@
+"""nriqa.study.artifact_sources (notebook 03): which run shows an artifact most, the prose about it,
+paper A's arms, pixel-optimisation settings, the crops and gallery figures."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from nriqa.study import artifact_sources as artifacts
+from nriqa.study import verdicts
+
+
+def _artifacts() -> pd.DataFrame:
+    return pd.DataFrame({"chroma_noise": [0.1, 0.5, 0.3], "edge_artifacts": [0.9, 0.0, 0.0],
+                         "blur": [0.2, 0.1, 0.4]}, index=["baseline", "x", "y"])
+
+
+def test_worst_run_skips_the_baseline_unless_alone():
+    arts = _artifacts()
+    assert artifacts.worst_run(arts, "chroma_noise") == "x"
+    assert artifacts.worst_run(arts, "edge_artifacts") == "x"        # baseline is highest but excluded
+    assert artifacts.worst_run(arts.loc[["baseline"]], "blur") == "baseline"
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[2] == "blur (added blur): highest in 'y' (0.4, 2.0x the baseline's 0.2)"
+    arts["edge_artifacts"] = 0.0
+    arts.loc["y", "chroma_noise"] = 0.00021
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[1] == "edge_artifacts: all runs 0.000: no dotted edges detected"
+    assert text[0] == "chroma_noise (coloured dots): highest in 'x' (0.5, 5.0x the baseline's 0.1)"
+    assert artifacts.own_measures({"x": {"niqe": 1, "lpips": 2}}) == {"x": ["niqe", "lpips"]}
+    arts["edge_artifacts"] = [0.0002, 0.0009, 0.0]  # near zero: not "highest in x"
+    arts["blur"] = [2.0, 2.01, 2.005]  # within 1 %: level
+    text = artifacts.describe_artifacts(arts).splitlines()
+    assert text[1] == "edge_artifacts: all runs below 0.001: no dotted edges detected"
+    assert text[2] == "blur (added blur): all runs 2 (spread 0.01): no run stands out"
+
+
+def test_pixel_settings_reads_the_profile():
+    s = artifacts.pixel_settings({"pixels": {"steps": 3, "terms": ["gmsd", "nosuch@embedded"]}})
+    assert s["steps"] == 3 and s["terms"] == ["gmsd"] and s["start"] == ["bicubic", "baseline"]
+    with pytest.raises(ValueError, match="start"):
+        artifacts.pixel_settings({"pixels": {"start": ["noise"]}})
+
+
+def test_crops_figure_picks_the_artifact_run_and_says_ties():
+    g = torch.Generator().manual_seed(0)
+    gt = {"c": (0.2 + 0.6 * torch.rand(2, 3, 40, 40, generator=g))}
+    base = {"c": gt["c"].clone()}
+    dotted = {"c": (gt["c"] + 0.4 * (torch.rand(2, 1, 40, 40, generator=g) < 0.05)
+                    * torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)).clamp(0, 1)}
+    outputs = {"ground truth": gt, "baseline": base, "same": dict(base), "other": dict(base), "dots": dotted}
+    from nriqa.study.judging import artifact_table
+
+    arts = artifact_table(outputs)
+    assert artifacts.runs_with_artifact(arts, "chroma_noise", 1) == ["dots"]  # not the first runs in order
+    fig = artifacts.crops_figure(outputs, arts, "chroma_noise", k_runs=2, size=16, zoom=2)
+    labels = [a.get_xlabel() for a in fig.axes if a.get_xlabel()]
+    assert any("\u2191" in t for t in labels) and any("= baseline" in t for t in labels)
+    assert [a.get_title() for a in fig.axes if a.get_title()][:3] == ["ground truth", "baseline", "dots"]
+
+
+def test_paper_a_arms_are_found_in_the_grid():
+    grid = {"niqe-kit": {"niqe-kit": 0.1}, "piqe": {"piqe": 0.2}, "gmsd": {"gmsd": 0.5},
+            "lpips-vgg-randtrunk": {"lpips-vgg-randtrunk": 1.0},
+            "piqe + lpips-vgg-randtrunk": {"piqe": 0.2, "lpips-vgg-randtrunk": 1.0}}
+    assert artifacts.nr_terms(grid) == ["niqe-kit", "piqe"]
+    cfg = {"finetune": {"extra_terms": {"niqe-kit": 0.1, "lpips-vgg-randtrunk": None},
+                        "combos": [{"piqe": 0.2, "lpips-vgg-randtrunk": 1.0}]}}
+    assert artifacts.lpips_term(cfg) == "lpips-vgg-randtrunk"
+    assert artifacts.lpips_term({"finetune": {"extra_terms": {"niqe-kit": 0.1}}}) is None
+    assert artifacts.nr_lpips_pairs(grid, "lpips-vgg-randtrunk") == [("piqe + lpips-vgg-randtrunk",
+                                                                      "piqe")]
+    assert verdicts.modes(["psnr", "niqe-kit"], "FR") == ["psnr"]

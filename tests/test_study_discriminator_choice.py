@@ -1,0 +1,28 @@
+"""nriqa.study.discriminator_choice (notebook 05): the discriminator grid's and the transfer's sentences."""
+from __future__ import annotations
+
+import pandas as pd
+
+from nriqa.study import discriminator_choice as adversarial
+
+
+def test_describe_adversarial_and_transfer():
+    grid = pd.DataFrame({"discriminator": ["vit", "vit", "patchgan"], "gain_vs_fidelity": [-0.02, 0.0, 0.01]})
+    grid.attrs.update(fidelity_gain=0.5, noise=0.001, fr_noise=0.002)
+    lines = adversarial.describe_adversarial(grid).splitlines()
+    assert lines[3:] == ["  patchgan: +1.00 %", "  vit: -1.00 %",
+                         "convolutional kinds mean +1.00 % vs Transformer (vit) -1.00 %"]
+    transfer = pd.DataFrame({"discriminator": ["unet", "unet"], "init": ["random", "discriminator"],
+                             "srcc": [0.1, 0.4]})
+    assert adversarial.describe_transfer(transfer).splitlines() == [
+        "unet: SRCC random 0.100 -> from discriminator 0.400 (+0.300)",
+        "mean change from discriminator initialisation: +0.300 SRCC (1 seed x 1 kind)"]
+    seeded = pd.DataFrame({"discriminator": ["vit"] * 4 + ["unet"] * 4, "seed": [0, 0, 1, 1] * 2,
+                           "init": ["random", "discriminator"] * 4, "label": "level order",
+                           "srcc": [0.1, 0.4, 0.3, 0.2, 0.5, 0.5, 0.5, 0.6]})
+    assert adversarial.describe_transfer(seeded).splitlines() == [
+        "vit: level-order SRCC random 0.200 -> from discriminator 0.300 (+0.100) per seed +0.300, -0.100",
+        "unet: level-order SRCC random 0.500 -> from discriminator 0.550 (+0.050) per seed +0.000, +0.100",
+        "mean change from discriminator initialisation: +0.075 level-order SRCC (2 seeds x 2 kinds)"]
+    assert adversarial.transfer_pairs(seeded)[["discriminator", "seed"]].values.tolist() == [
+        ["vit", 0], ["vit", 1], ["unet", 0], ["unet", 1]]
