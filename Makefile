@@ -64,15 +64,31 @@ test-unit: $(STAMP)
 
 ## Optional: the notebooks in a real browser (JupyterLab + Chromium via playwright, tests/test_browser.py).
 ## Installs Debian's chromium with apt-get (root) when no Chromium is on PATH; `make test` never does.
+## Runs the smoke profile into runs/browser/run (skipped with BROWSER_EXECUTED=<folder of executed
+## notebooks>) and saves screenshots of the executed notebooks 03 and 06 in JupyterLab, their
+## figures and verdict tables, and of the frame comparer widget to runs/browser/*.png (listed at the end).
+BROWSER_DIR      := $(CURDIR)/runs/browser
+BROWSER_EXECUTED ?=
 browser-test: $(STAMP)
 	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq chromium)
-	$(PY) -m pytest tests/test_browser.py -m browser -q -p no:cacheprovider -rs
+ifeq ($(BROWSER_EXECUTED),)
+	rm -rf $(BROWSER_DIR)/run
+	NRIQA_THREADS=1 $(PY) -m nriqa run --profile smoke --run-root $(BROWSER_DIR)/run
+endif
+	NRIQA_BROWSER_EXECUTED=$(or $(BROWSER_EXECUTED),$(BROWSER_DIR)/run/smoke/notebooks) \
+	  NRIQA_BROWSER_SHOTS=$(BROWSER_DIR) \
+	  $(PY) -m pytest tests/test_browser.py -m browser -q -p no:cacheprovider -rs
+	@echo "screenshots in JupyterLab (notebooks 03, 06; the comparer):"; \
+	  ls -1 $(BROWSER_DIR)/*.png 2>/dev/null || echo "  none"
 
 ## JupyterLab rooted at the repository: notebooks/ to explore, runs/demo/notebooks/ to read what
 ## `make demo` executed; opens on notebooks/.
+## Its contents manager (nriqa.lab) opens a notebook whose .ipynb was edited outside JupyterLab and
+## rewrites its notebooks/src source from it (plain jupytext refuses: "File Load Error").
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+	  --ServerApp.contents_manager_class=nriqa.lab.PairedNotebooksContentsManager
 
 ## Rewrite notebooks/*.ipynb from their jupytext sources in notebooks/src/.
 notebooks: $(STAMP)

@@ -7,8 +7,12 @@ reviewable as plain Python. Each source is a jupytext *percent* script paired wi
 - ``# %% [markdown]`` a markdown cell, ``# %%`` a code cell;
 - ``# %% tags=["parameters"]`` the papermill parameters cell (first code cell; typed, commented
   assignments, which ``papermill --help-notebook`` lists);
-- ``# %% tags=["nbval-check-output"] expected_output="True"`` a code cell whose printed output
+- ``# %% expected_output="True" tags=["nbval-check-output"]`` a code cell whose printed output
   nbval compares with ``expected_output`` (written into the notebook as the cell's stored output).
+
+Cell metadata keys are written in sorted order, as the ``.ipynb`` stores them: jupytext in
+JupyterLab compares the cells of a paired ``.ipynb`` newer than its source with the source's, and
+refuses to open it ("File Load Error") when they differ, key order included (tests/test_lab.py).
 
 On top of what ``jupytext --sync`` would write, this script gives every cell a stable id
 (``<NN>-<index>``) and drops jupytext's per-version bookkeeping, so rebuilding an unchanged

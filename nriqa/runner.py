@@ -6,7 +6,8 @@
 
 Each notebook records its key findings in ``<RUN_ROOT>/<profile>/summary.json`` (the runner adds
 the notebooks' times); after a ``demo`` run the runner renders them into FINDINGS.md's findings block
-and copies the summary to ``figures/summary.json`` (``python -m nriqa findings``).
+and README's headline block, draws ``figures/claims_scoreboard.png`` and copies the summary to
+``figures/summary.json`` (``python -m nriqa findings``).
 
 Executed copies go to ``<RUN_ROOT>/<profile>/notebooks/`` (``RUN_ROOT``: ``--run-root``, else
 ``$NRIQA_RUNS``, else ``runs/`` of the repository); the run stops at the first failing notebook
@@ -331,16 +332,22 @@ def _record_times(profile: str, run_root: Path, seconds: dict[str, float]) -> No
 
 def render_findings_into_readme(profile: str, run_root: Path | None = None,
                                 readme: Path = REPO_ROOT / "FINDINGS.md") -> Path | None:
-    """After a demo run: FINDINGS.md's findings block (between ``<!-- findings:start/end -->``) and
-    ``figures/summary.json`` rendered from ``<RUN_ROOT>/demo/summary.json``. Other profiles, or a
-    FINDINGS.md without the block (an installed package), leave both alone. Returns the file written."""
+    """After a demo run: FINDINGS.md's findings block (between ``<!-- findings:start/end -->``), the
+    headline block of the README.md beside it (``<!-- headline:start/end -->``, where it has one),
+    ``figures/claims_scoreboard.png`` and ``figures/summary.json``, rendered from
+    ``<RUN_ROOT>/demo/summary.json``. Other profiles, or a FINDINGS.md without the block (an installed
+    package), leave them alone. Returns the FINDINGS.md written."""
     from .paths import figures_dir
-    from .study.summary import SUMMARY_FILE, findings_block, write_findings
+    from .study.summary import HEADLINE_END, HEADLINE_START, SUMMARY_FILE, findings_block, write_findings
 
     if profile != "demo" or not readme.exists() or findings_block(readme.read_text()) is None:
         return None
+    front = readme.with_name("README.md")
+    targets = [readme] + ([front] if front != readme and front.exists()
+                          and findings_block(front.read_text(), HEADLINE_START, HEADLINE_END) is not None else [])
     root = Path(run_root).expanduser().resolve() if run_root else runs_dir()
-    write_findings(root / profile / SUMMARY_FILE, readme=readme, copy_to=figures_dir() / SUMMARY_FILE)
+    write_findings(root / profile / SUMMARY_FILE, readme=targets, copy_to=figures_dir() / SUMMARY_FILE,
+                   figures=figures_dir())
     return readme
 
 
@@ -381,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
 
     written = render_findings_into_readme(args.profile, args.run_root)
     if written:
-        print(f"[nriqa run] findings rendered into {written} and figures/summary.json")
+        print(f"[nriqa run] findings rendered into {written} (and README's headline), "
+              "figures/claims_scoreboard.png and figures/summary.json")
     figs = figure_dir(load(args.profile, run_root=args.run_root))
     print(f"[nriqa run] all notebooks done in {time.time() - t0:.0f} s; figures in {figs}")
     for f in sorted(figs.glob("*.png")):

@@ -36,7 +36,7 @@ LAYERS = {
     "analysis": 7,
     "viz": 8,
     "study": 9,
-    "runner": 10, "sweep": 10, "__main__": 10,
+    "runner": 10, "sweep": 10, "lab": 10, "__main__": 10,
 }
 SHARED = {"paths", "config", "errors", "compute", "progress"}   # importable from every layer
 

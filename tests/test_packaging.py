@@ -136,6 +136,23 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme and "make demo" in readme
 
 
+def test_readme_is_a_front_door():
+    """README fits on a few screens: both commands on the first, the scoreboard figure, the headline
+    block the findings are rendered into, and links to the pages everything else moved to."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; move detail to docs/"
+    first = "\n".join(lines[:40])
+    assert re.search(r"^make demo\b", first, re.M) and re.search(r"^make test\b", first, re.M), \
+        "make demo and make test belong in README's first 40 lines"
+    text = "\n".join(lines)
+    assert "](figures/claims_scoreboard.png)" in text
+    assert "<!-- headline:start -->" in text and "<!-- headline:end -->" in text
+    for page in re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)(?:#[\w-]+)?\)", text):
+        assert (ROOT / page).is_file(), f"README links to {page}, which does not exist"
+    assert "docs/architecture.md#glossary-the-studys-nouns" in text
+    assert "## Glossary: the study's nouns" in (ROOT / "docs" / "architecture.md").read_text()
+
+
 def test_cli_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "nriqa", "--help"], capture_output=True, text=True, check=True)
     for cmd in ["data", "quality", "weights", "train", "train-iqa", "eval", "run", "sweep"]:

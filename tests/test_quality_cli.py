@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -76,6 +77,27 @@ def test_quality_command_lists_them_as_runnable_offline():
     for name in ("niqe", "niqe-kit", "brisque", "st-lpips-vgg", "st-lpips-alex"):
         assert rows[name]["present"] and rows[name]["differentiable"], name
     assert "niqe-live" not in rows
+
+
+def test_quality_cli_explains_its_columns_and_lists_untrained_kit_models(offline_home, capsys):
+    assert cli.quality_main([]) == 0
+    out = capsys.readouterr().out
+    table, legend = out.split("\ncolumns:\n")
+    for column in ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "backend"):
+        assert re.search(rf"^  {column} +\S", legend, re.M), f"the legend does not explain {column!r}"
+    for word in ("none:", "present:", "MISSING k/n:", "not trained yet:"):
+        assert word in legend
+    for arch in ("cnniqa", "wadiqam", "dbcnn", "vitiqa"):
+        assert re.search(rf"^{arch}@embedded +NR .* not trained yet +nriqa\.quality\.kit$", table, re.M), arch
+    assert cli.quality_main(["--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert not rows["dbcnn@embedded"]["present"]
+    assert rows["dbcnn@embedded"]["status"].startswith("not trained yet: trained by notebook 02")
+    assert cli.quality_main(["--offline", "--json"]) == 0
+    assert "dbcnn@embedded" not in {r["name"] for r in json.loads(capsys.readouterr().out)}
+    # a model another kit set holds is said to be there, not untrained
+    save_torch({}, offline_home / "weights" / "kit" / "abc123" / "vitiqa@embedded.pt")
+    assert re.search(r"^vitiqa@embedded .* in kit set abc123 ", cli.card_table([], cli.untrained_kit_cards([])), re.M)
 
 
 def test_quality_cli_table_and_json(capsys):

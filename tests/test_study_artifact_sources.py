@@ -25,14 +25,19 @@ def test_worst_run_skips_the_baseline_unless_alone():
     arts["edge_artifacts"] = 0.0
     arts.loc["y", "chroma_noise"] = 0.00021
     text = artifacts.describe_artifacts(arts).splitlines()
-    assert text[1] == "edge_artifacts: all runs 0.000: no dotted edges detected"
+    assert text[1] == "edge_artifacts (dotted edges): all runs 0.000: none detected"
     assert text[0] == "chroma_noise (coloured dots): highest in 'x' (0.5, 5.0x the baseline's 0.1)"
     assert artifacts.own_measures({"x": {"niqe": 1, "lpips": 2}}) == {"x": ["niqe", "lpips"]}
     arts["edge_artifacts"] = [0.0002, 0.0009, 0.0]  # near zero: not "highest in x"
     arts["blur"] = [2.0, 2.01, 2.005]  # within 1 %: level
     text = artifacts.describe_artifacts(arts).splitlines()
-    assert text[1] == "edge_artifacts: all runs below 0.001: no dotted edges detected"
+    assert text[1] == "edge_artifacts (dotted edges): all runs below 0.001: none detected"
     assert text[2] == "blur (added blur): all runs 2 (spread 0.01): no run stands out"
+    # a highest run level with the baseline is a non-result; a measure named as what it detects is said once
+    arts = pd.DataFrame({"ringing": [0.018, 0.0182, 0.01], "eyes": [0.1, 0.3, 0.1]}, index=["baseline", "x", "y"])
+    assert artifacts.describe_artifacts(arts).splitlines() == [
+        "eyes (dark blobs): highest in 'x' (0.3, 3.0x the baseline's 0.1)",
+        "ringing (oscillation across edges): none detected above the baseline's 0.018 (highest: 'x', 0.018)"]
 
 
 def test_pixel_settings_reads_the_profile():
@@ -53,10 +58,30 @@ def test_crops_figure_picks_the_artifact_run_and_says_ties():
 
     arts = artifact_table(outputs)
     assert artifacts.runs_with_artifact(arts, "chroma_noise", 1) == ["dots"]  # not the first runs in order
+    # only runs with more of it than the baseline are shown: "same" and "other" tie with it
+    assert artifacts.runs_with_artifact(arts, "chroma_noise", 3) == ["dots"]
     fig = artifacts.crops_figure(outputs, arts, "chroma_noise", k_runs=2, size=16, zoom=2)
     labels = [a.get_xlabel() for a in fig.axes if a.get_xlabel()]
-    assert any("\u2191" in t for t in labels) and any("= baseline" in t for t in labels)
-    assert [a.get_title() for a in fig.axes if a.get_title()][:3] == ["ground truth", "baseline", "dots"]
+    assert any("\u2191" in t and "vs baseline" in t for t in labels)
+    assert all(t.startswith("chroma_noise\n") for t in labels)  # the detector's name, not "dots"
+    assert [a.get_title() for a in fig.axes if a.get_title()] == ["ground truth", "baseline", "dots"]
+    rows = [a.get_ylabel() for a in fig.axes if a.get_ylabel()]
+    assert rows == ["image", "difference to baseline,\namplified 4\u00d7"]  # not "x4", the upscaling factor
+
+
+def test_no_crop_figure_where_no_run_has_more_than_the_baseline():
+    """A run with less of an artifact than the baseline, or within the tie, is no reason for a crop
+    figure: crops_figure returns None and the notebook prints one line instead; small values keep
+    their significant digits."""
+    arts = pd.DataFrame({"blur": [4.73, 4.72, 4.38], "eyes": [0.0005, 0.0009, 0.0004],
+                         "ringing": [0.034, 0.0345, 0.058]}, index=["baseline", "gmsd", "brisque"])
+    assert artifacts.runs_with_artifact(arts, "blur") == []          # both below the baseline
+    assert artifacts.runs_with_artifact(arts, "eyes") == []          # +0.0004: within the 0.001 floor
+    assert artifacts.runs_with_artifact(arts, "ringing") == ["brisque"]  # +0.0005 (gmsd) is within 1 %
+    assert artifacts.crops_figure({}, arts, "blur") is None  # decided before any frame is read
+    line = artifacts.no_crops_line("blur")
+    assert line == "blur: none detected \u2014 no run has more than the baseline (no crop figure)"
+    assert artifacts._sig(0.00123) == "0.00123" and artifacts._sig(0.0) == "0"
 
 
 def test_paper_a_arms_are_found_in_the_grid():

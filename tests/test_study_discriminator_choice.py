@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from nriqa.study import discriminator_choice as adversarial
 
@@ -26,3 +27,20 @@ def test_describe_adversarial_and_transfer():
         "mean change from discriminator initialisation: +0.075 level-order SRCC (2 seeds x 2 kinds)"]
     assert adversarial.transfer_pairs(seeded)[["discriminator", "seed"]].values.tolist() == [
         ["vit", 0], ["vit", 1], ["unet", 0], ["unet", 1]]
+
+
+def test_per_seed_gains_average_to_the_grid_mean():
+    """Each GAN arm's mean panel gain per seed (the circles of notebook 05's figure); their mean
+    over seeds is the arm's mean_gain."""
+    from nriqa.study.judging import mean_gain
+
+    rows = [{"run": "baseline", "seed": 0, "clip": c, "measure": m, "score": 10.0, "higher_better": True}
+            for c in ("a", "b") for m in ("psnr", "ssim")]
+    for s, eff in ((0, 0.01), (1, 0.03)):
+        rows += [{"run": "vit w=0.05", "seed": s, "clip": c, "measure": m, "score": 10.0 * (1 + eff),
+                  "higher_better": True} for c in ("a", "b") for m in ("psnr", "ssim")]
+    scores = pd.DataFrame(rows).assign(model="m", dataset="d", frame=0)
+    per = adversarial.per_seed_gains(scores, {"vit w=0.05": {"discriminator": "vit", "gan_weight": 0.05}})
+    assert per[["discriminator", "gan_weight", "seed"]].values.tolist() == [["vit", 0.05, 0], ["vit", 0.05, 1]]
+    assert per["mean_gain"].tolist() == pytest.approx([0.01, 0.03])
+    assert per["mean_gain"].mean() == pytest.approx(mean_gain(scores)["vit w=0.05"])

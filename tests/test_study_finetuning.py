@@ -112,3 +112,20 @@ def test_gain_table_and_its_sentence():
     assert list(table.columns) == ["psnr", "niqe", "mean"] and set(table.index) == {"a", "b"}
     assert table.loc["a", "mean"] == pytest.approx(0.1625) and table.loc["a", "niqe"] == pytest.approx(0.225)
     assert finetuning.describe_gains(table) == "largest mean panel gain: a (+16.25 %); smallest: b (-10.00 %)"
+
+
+def test_gains_sentence_says_held_out_gains_outliers_and_metric_hacking():
+    """With the runs' own measures the sentence reports held-out gains (own measures excluded), names a
+    mean one cell decides as an outlier, and flags a run whose own-measure gain dwarfs its held-out gain."""
+    table = pd.DataFrame({"psnr": [0.01, -0.01, -0.02], "niqe": [0.02, -12.02, -0.01], "ssim": [0.0, 0.005, 0.0],
+                          "dbcnn@embedded": [0.0, 0.0, 0.625]}, index=["a", "b", "dbcnn@embedded"])
+    table["mean"] = table.mean(axis=1)
+    own = {"a": ["psnr"], "b": ["ssim"], "dbcnn@embedded": ["dbcnn@embedded"]}
+    held = finetuning.held_out_means(table, own)
+    assert held["dbcnn@embedded"] == pytest.approx(-0.01) and table.loc["dbcnn@embedded", "mean"] > 0.14
+    lines = finetuning.describe_gains(table, own).splitlines()
+    assert lines[0] == ("largest held-out panel gain (own measures excluded): a (+0.67 %); smallest: b (-401.00 %, "
+                        "an outlier: one cell, niqe at -1202.00 %; its other 2 average -0.5 %)")
+    assert "dbcnn@embedded (own +62.50 %, held-out -1.00 %)" in lines[1]
+    assert lines[1].startswith("flagged for metric hacking (own-measure gain above the held-out one by more than "
+                               "10 points)")

@@ -83,12 +83,13 @@ def test_render_formats_numbers_sentences_and_verdicts():
     }
     text = S.render_findings(summary)
     assert text.index("notebook 01") < text.index("notebook 02") < text.index("notebook 05")
-    assert "- PSNR over bicubic: -0.05 dB (n = 3)" in text
-    assert "- largest mean panel gain: +1.23 % (n = 9 runs)" in text
+    # a section's first finding is its one-sentence summary, not repeated as a bullet
+    assert "*Found:* PSNR over bicubic: -0.05 dB (n = 3)." in text and "- PSNR over bicubic" not in text
+    assert "*Found:* largest mean panel gain: +1.23 % (n = 9 runs)." in text
     assert "(seed 1)" in text and "\n- smallest: b\n  - sub-item: c" in text
     assert text.index("largest mean panel gain: +1.23") < text.index("- largest: a")  # recorded order
-    assert ("| GANs help | +1.00% | [+0.20%, +1.80%] | 3 seeds x 3 clips | agrees if the 95% interval lies above 0"
-            " | **agrees** |") in text
+    assert "| GANs help | +1.00% | [+0.20%, +1.80%] | **agrees** |" in text
+    assert "n = 3 seeds x 3 clips for every row. Rule: agrees if the 95% interval lies above 0." in text
     assert "_seed" not in text and "_recorded" not in text
     assert S.render_findings({}) == S.PLACEHOLDER
 
@@ -113,6 +114,20 @@ def test_findings_command_writes_readme_and_copies_summary(tmp_path, monkeypatch
     capsys.readouterr()
     assert nriqa_main(["findings", "--profile", "smoke", "--run-root", str(tmp_path)]) == 2
     assert "no findings recorded" in capsys.readouterr().err
+    # a FINDINGS.md fills the README.md beside it (its headline block) and draws the scoreboard
+    (tmp_path / "site").mkdir()
+    findings, front = tmp_path / "site" / "FINDINGS.md", tmp_path / "site" / "README.md"
+    findings.write_text(f"# f\n{S.START}\n{S.PLACEHOLDER}\n{S.END}\n")
+    front.write_text(f"# r\n{S.HEADLINE_START}\n{S.HEADLINE_PLACEHOLDER}\n{S.HEADLINE_END}\n")
+    rows = [_row("measures differ", "-0.2", "[-1, +1]", "inconclusive")]
+    S.record(_cfg(tmp_path), "06_asymmetry", {"verdicts": rows})
+    assert nriqa_main(["findings", "--profile", "demo", "--run-root", str(tmp_path), "--write", str(findings)]) == 0
+    assert "**inconclusive** (-0.2" in S.findings_block(front.read_text(), S.HEADLINE_START, S.HEADLINE_END)
+    assert "| **B2** |" in S.findings_block(findings.read_text())
+    before = findings.read_text(), front.read_text()
+    assert nriqa_main(["findings", "--profile", "demo", "--run-root", str(tmp_path), "--write", str(findings)]) == 0
+    assert (findings.read_text(), front.read_text()) == before          # rendering again changes nothing
+    assert (tmp_path / "figs" / "claims_scoreboard.png").exists()
 
 
 def test_demo_run_renders_findings_into_readme(tmp_path, monkeypatch):
@@ -131,18 +146,122 @@ def test_demo_run_renders_findings_into_readme(tmp_path, monkeypatch):
 
 
 def test_readme_findings_agree_with_the_committed_summary():
-    """README's block is figures/summary.json rendered; before any demo run, a placeholder with no
-    typed number in it."""
+    """FINDINGS.md's block and README's headline block are figures/summary.json rendered; before any
+    demo run, placeholders with no typed number in them."""
     block = S.findings_block((REPO_ROOT / "FINDINGS.md").read_text())
+    headline = S.findings_block((REPO_ROOT / "README.md").read_text(), S.HEADLINE_START, S.HEADLINE_END)
     assert block is not None, "FINDINGS.md lost its findings markers"
+    assert headline is not None, "README.md lost its headline markers"
     committed = REPO_ROOT / "figures" / "summary.json"
+    fix = ("run python -m nriqa findings --profile demo --write FINDINGS.md after a demo run "
+           "(--summary figures/summary.json renders the committed file)")
     if committed.exists():
-        assert block == S.render_findings(S.read_summary(committed), S.read_timing(committed)), (
-            "FINDINGS.md differs from figures/summary.json: run "
-            "python -m nriqa findings --profile demo --write FINDINGS.md after a demo run")
+        summary = S.read_summary(committed)
+        assert block == S.render_findings(summary, S.read_timing(committed)), \
+            f"FINDINGS.md differs from figures/summary.json: {fix}"
+        assert headline == S.render_headline(summary), f"README's headline differs from figures/summary.json: {fix}"
+        if S.scoreboard(summary):
+            assert (REPO_ROOT / "figures" / "claims_scoreboard.png").exists(), f"no scoreboard figure: {fix}"
     else:
-        assert "make demo" in block
-        assert not re.search(r"\d", block), f"typed numbers in README's findings block: {block!r}"
+        for text in (block, headline):
+            assert "make demo" in text
+            assert not re.search(r"\d", text), f"typed numbers in a findings block: {text!r}"
+
+
+def test_findings_print_each_rule_once_per_table():
+    """Every verdict table of FINDINGS.md names its rule(s) once, under the table, not on each row."""
+    block = S.findings_block((REPO_ROOT / "FINDINGS.md").read_text())
+    tables = re.findall(r"((?:^\|.*\|\n)+)\n(n = [^\n]*?)?(Rules?: [^\n]+)", block + "\n", flags=re.M)
+    for rows, _, rules in tables:
+        for rule in re.split(r"; \([a-z]\) |^Rules?: (?:\(a\) )?", rules.rstrip(".")):
+            if rule:
+                assert rule not in rows, f"the rule {rule!r} is repeated in its table's rows"
+                assert block.count(rule) >= 1
+    verdict_tables = block.count("| claim | effect | 95% interval")
+    assert verdict_tables == len(tables), "a verdict table without its rule line under it"
+    assert not re.search(r"^\|.*\b(agrees|disagrees|equivalent) if ", block, flags=re.M), "a rule in a table row"
+
+
+def _row(claim, effect, interval, verdict, rule="agrees if the 95% interval lies above 0, disagrees if below 0",
+         n="3 seeds x 3 clips"):
+    return {"claim": claim, "effect": effect, "interval": interval, "n": n, "rule": rule, "verdict": verdict}
+
+
+def test_verdict_table_letters_several_rules_and_moves_p_values_to_a_column():
+    rows = [_row("a adds no x (x minus the baseline's)", "+0.01", "[-0.02, +0.04]", "equivalent",
+                 rule="equivalent if TOST passes (90% interval below 0.05; p = 0.012), disagrees if beyond 0.05"),
+            _row("b raises y (gain)", "+2.00%", "[+1.00%, +3.00%]", "agrees", n="3 seeds x 1 clip")]
+    text = S.verdict_table(rows)
+    assert "| claim | effect | 95% interval | n | p (TOST) | rule | verdict |" in text
+    assert "| a adds no x (x minus the baseline's) | +0.01 | [-0.02, +0.04] | 3 seeds x 3 clips | 0.012 | (a) |" in text
+    assert "| b raises y (gain) | +2.00% | [+1.00%, +3.00%] | 3 seeds x 1 clip | \u2013 | (b) | **agrees** |" in text
+    assert text.endswith("Rules: (a) equivalent if TOST passes (90% interval below 0.05), disagrees if beyond 0.05; "
+                         "(b) agrees if the 95% interval lies above 0, disagrees if below 0.")
+    assert S.parse_effect("+4.46%") == (pytest.approx(0.0446), True)
+    assert S.parse_effect("-0.000141") == (pytest.approx(-0.000141), False)
+
+
+def _toy_summary():
+    a1 = [_row("naive niqe fine-tuning raises the held-out NR-IQA judges (mean gain over the baseline)",
+               "+4.46%", "[-1.13%, +10.05%]", "inconclusive"),
+          _row("naive niqe fine-tuning raises its own score (mean gain over the baseline)",
+               "+62.50%", "[+2.00%, +120.00%]", "agrees"),
+          _row("naive niqe fine-tuning adds ringing (ringing minus the baseline's)", "+0.038", "[+0.002, +0.07]",
+               "agrees")]
+    return {"02_finetuning": {
+                "largest_held_out_gain": S.finding("largest held-out panel gain over the baseline, own measures "
+                                                   "excluded (gmsd)", -0.013, fmt="pct", n="2 runs x 3 panel measures"),
+                "largest_gain": S.finding("largest mean panel gain over the baseline, own measures included (dbcnn)",
+                                          0.045, fmt="pct", n="2 runs x 3 panel measures")},
+            "03_artifacts": {"paper_a_A1": a1},
+            "06_asymmetry": {"verdicts": [_row("a measure that assesses quality well is not necessarily a good "
+                                               "optimization objective", "-0.2", "[-1, +1]", "inconclusive")]}}
+
+
+def test_headline_reports_held_out_gains_and_decided_rows():
+    summary = _toy_summary()
+    text = S.render_headline(summary)
+    lines = text.splitlines()
+    assert 3 <= len(lines) <= 5 and all(line.startswith("- **") for line in lines)
+    assert all("notebook 0" in line for line in lines)                 # each names its notebook
+    losses = lines[0]
+    assert "largest held-out panel gain over the baseline, own measures excluded (gmsd): -1.30 %" in losses
+    assert "+4.50 %" not in losses and "own measures included" not in losses
+    assert "held-out NR-IQA judges decidedly for 0 of 1 terms" in losses
+    assert "its own score decidedly for 1 of 1 (niqe +62.50%" in losses
+    assert "added, decidedly: ringing (niqe)" in lines[1]
+    assert "**inconclusive** (-0.2, 95% interval [-1, +1], n = 3 seeds x 3 clips)" in lines[2]
+    assert S.render_headline({}) == S.HEADLINE_PLACEHOLDER
+    # FINDINGS.md leads 02 with the held-out gain, and says it once
+    findings = S.render_findings(summary)
+    assert "*Found:* largest held-out panel gain over the baseline, own measures excluded (gmsd): -1.30 %" in findings
+    assert findings.count("own measures excluded (gmsd)") == 1
+
+
+def test_scoreboard_rows_figure_and_table(tmp_path):
+    summary = _toy_summary()
+    board = S.scoreboard(summary)
+    assert [(c["id"], c["notebook"], len(c["rows"])) for c in board] == [("A1", "03", 3), ("B2", "06", 1)]
+    assert board[0]["counts"] == {"agrees": 2, "disagrees": 0, "equivalent": 0, "inconclusive": 1}
+    row = board[0]["rows"][0]
+    assert (row["effect"], row["lo"], row["hi"]) == (pytest.approx(0.0446), pytest.approx(-0.0113),
+                                                      pytest.approx(0.1005))
+    text = S.render_findings(summary)
+    assert text.startswith("**Scoreboard") and "figures/claims_scoreboard.png" in text
+    assert "| **A1** |" in text and "| 03 | 3 | 2 | 0 | 0 | 1 | 3 seeds x 3 clips |" in text
+    paths = S.draw_scoreboard(summary, tmp_path)
+    assert [p.name for p in paths] == ["claims_scoreboard.png", "claims_scoreboard.svg"]
+    assert S.draw_scoreboard({"01_baseline": {"x": 1.0}}, tmp_path / "none") == []
+
+
+def test_a_line_that_repeats_a_finding_is_rendered_once():
+    summary = {"05_adversarial": {"transfer": "vit: SRCC random 0.2 -> 0.3 (+0.1)\nmean change from discriminator "
+                                              "initialisation: +0.157 level-order SRCC (3 seeds x 4 kinds)",
+                                  "transfer_change": S.finding("mean held-out level-order SRCC change from "
+                                                               "discriminator initialisation", 0.157, fmt="+.3f",
+                                                               n="3 seeds x 4 kinds")}}
+    text = S.render_findings(summary)
+    assert text.count("+0.157") == 1 and "- vit: SRCC random 0.2" in text
 
 
 def test_every_notebook_with_findings_records_them():

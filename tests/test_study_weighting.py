@@ -125,3 +125,15 @@ def test_weighting_specs_hand_static_and_online():
     assert specs["static"]["cnniqa@embedded"] * 0.5 == pytest.approx(share * 1.0 * 2.0)
     assert specs["static"]["charbonnier"] == 1.0
     assert specs["online"]["weights"] == "gradnorm"
+
+
+def test_held_out_seed_gains_are_the_seeds_behind_the_figure():
+    """Notebook 04's figure draws each seed's held-out gain (mean over clips) beside the mean."""
+    combo = "cnniqa@embedded"
+    labels = {k: weighting.arm_label(combo, k) for k in ("hand", "static")}
+    scores = _weighting_scores({labels["hand"]: 0.05, labels["static"]: 0.0})
+    meta = {lab: {"combo": combo, "weighting": k, "measures": [combo]} for k, lab in labels.items()}
+    seeds = weighting.held_out_seed_gains(weighting.held_out_gains(scores, meta), meta)
+    assert list(seeds.columns) == ["combo", "weighting", "seed", "gain"] and len(seeds) == 6
+    hand = seeds[seeds["weighting"] == "hand"]
+    assert sorted(hand["seed"]) == [0, 1, 2] and hand["gain"].to_numpy() == pytest.approx([0.05] * 3, abs=1e-3)

@@ -18,10 +18,13 @@ def test_compare_frames_static_with_scores():
     scores = pd.DataFrame({"run": ["base", "lpips"], "clip": ["c1", "c1"], "frame": [1, 1],
                            "measure": ["psnr", "psnr"], "score": [21.5, 19.25]})
     fig = widgets.compare_frames(outs, gt, scores, clip="c1", frame=1, crop=(4, 4, 16), interactive=False)
-    axes = fig.axes
-    assert [a.get_title() for a in axes] == ["ground truth", "base", "lpips"]
-    assert axes[1].get_xlabel() == "psnr 21.5" and axes[2].get_xlabel() == "psnr 19.25"
+    axes = fig.axes  # a row of frames, then under each its column of the score table
+    assert [a.get_title() for a in axes if a.get_title()] == ["ground truth", "base", "lpips"]
     assert axes[0].images[0].get_array().shape == (16, 16, 3)
+    cells = [[t.get_text() for t in a.texts] for a in axes[3:]]
+    assert cells == [["psnr \u2191"], ["21.5"], ["19.25"]]  # the measure with the direction that is better
+    assert fig._suptitle.get_text() == "c1, frame 1"
+    assert any("\u2191 higher is better" in t.get_text() for t in fig.texts)
 
 
 def test_compare_frames_errors():
@@ -86,3 +89,29 @@ def test_widgets_need_a_frontend_that_draws_them(monkeypatch):
     monkeypatch.delenv("JPY_SESSION_NAME")
     Kernel.user_ns = {"__vsc_ipynb_file__": "03.ipynb"}
     assert widgets.is_interactive() is True           # VS Code
+
+
+def test_crop_position_sliders_are_disabled_while_the_crop_is_the_whole_frame():
+    """At the largest crop size the crop position has no range: the y/x sliders are disabled and a
+    note says so; a smaller crop enables them again (and moving them redraws)."""
+    pytest.importorskip("ipywidgets")
+    gt, outs = clips()
+    box = widgets.compare_frames(outs, gt, interactive=True)        # no crop: the whole 32 x 32 frame
+    size, y, x, note = box.children[0].children[1].children
+    image = box.children[-1]
+    assert (size.description, y.description, x.description) == ("crop size", "crop y", "crop x")
+    assert size.value == size.max == 32
+    assert y.disabled and x.disabled
+    assert note.value == "crop covers the whole frame" and note.layout.display != "none"
+
+    size.value = 16
+    assert not y.disabled and not x.disabled and note.layout.display == "none"
+    before = image.value
+    y.value = 8
+    assert image.value != before
+
+    size.value = 32
+    assert y.disabled and x.disabled and note.layout.display != "none"
+    cropped = widgets.compare_frames(outs, gt, crop=(4, 4, 16), interactive=True)
+    _, y2, x2, note2 = cropped.children[0].children[1].children
+    assert not y2.disabled and not x2.disabled and note2.layout.display == "none"

@@ -26,7 +26,6 @@ RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS
 SEED: int = 0  # seed of every run this notebook trains
 
 # %%
-import matplotlib.pyplot as plt
 import torch
 
 from nriqa import quality
@@ -34,6 +33,7 @@ from nriqa.data import build_train_sampler, degrade, embedded_clips
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import figure_dir, profile
 from nriqa.viz import save_figure
+from nriqa.viz.plots import sample_frames
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
@@ -52,7 +52,7 @@ for split, clips in [("train", train_clips), ("test", test_clips)]:
     print(f"{split}: {len(clips)} clips from {sources}")
 assert not {c.source for c in train_clips} & {c.source for c in test_clips}
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(all(c.hr.min() >= 0 and c.hr.max() <= 1 and c.hr.shape[1] == 3 for c in train_clips + test_clips))
 
 # %% [markdown]
@@ -63,14 +63,17 @@ print(all(c.hr.min() >= 0 and c.hr.max() <= 1 and c.hr.shape[1] == 3 for c in tr
 # %%
 clip = test_clips[0]
 hr = clip.hr[:1]
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-axes[0].imshow(hr[0].permute(1, 2, 0).numpy()); axes[0].set_title(f"HR {tuple(hr.shape[-2:])} ({clip.name})")
-for ax, kind in zip(axes[1:], ["BI", "BD"]):
-    lr = degrade(hr, kind)
-    ax.imshow(lr[0].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-    ax.set_title(f"{kind} x4 -> {tuple(lr.shape[-2:])}")
-for ax in axes:
-    ax.axis("off")
+panels = {"ground truth (HR)": hr[0]}
+captions = {"ground truth (HR)": f"HR size {hr.shape[-2]}\u00d7{hr.shape[-1]} px"}
+how = {"BI": "bicubic downsampling", "BD": "Gaussian blur, then\nevery 4th pixel kept"}
+for kind in ["BI", "BD"]:
+    lr = degrade(hr, kind)[0].clamp(0, 1)
+    s = hr.shape[-1] // lr.shape[-1]
+    panels[kind] = lr.repeat_interleave(s, -2).repeat_interleave(s, -1)  # shown at HR size, pixels visible
+    captions[kind] = f"{how[kind]}\nLR size {lr.shape[-2]}\u00d7{lr.shape[-1]} px (\u00d7{s} smaller)"
+fig = sample_frames(panels, scores=captions, cell=2.6, title=f"{clip.name}: the two degradations",
+                    note="BI = bicubic downsampling; BD = Gaussian blur then downsampling. The LR frames are "
+                         "shown enlarged to the HR size (nearest neighbour).")
 save_figure(fig, "00_degradations", folder=FIG);
 
 # %% [markdown]
@@ -87,7 +90,7 @@ sampler = build_train_sampler(cfg["data"], seed=cfg["seed"])
 batch = sampler.batch(0)
 print("lr", tuple(batch["lr"].shape), "hr", tuple(batch["hr"].shape))
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(torch.equal(sampler.batch(3)["hr"], build_train_sampler(cfg["data"], seed=cfg["seed"]).batch(3)["hr"]))
 
 # %% [markdown]
@@ -95,13 +98,21 @@ print(torch.equal(sampler.batch(3)["hr"], build_train_sampler(cfg["data"], seed=
 # Every measure reports its raw score and whether higher is better; as a loss it is mapped to
 # lower-is-better. `present` says whether its weight files are on this machine — nothing is
 # ever downloaded silently (`python -m nriqa weights fetch NAME` is the only command that does).
+# The kit's own NR-IQA models (`<arch>@embedded`) are listed too: until notebook 02 trains them
+# (or `python -m nriqa train-iqa ARCH`), their `status` says "not trained yet".
+# `python -m nriqa quality` prints the same table with a legend of its columns.
 
 # %%
 import pandas as pd
 
+from nriqa.quality.cli import untrained_kit_cards
+
+cards = quality.cards()
+rows = ([(c, "present" if c.present else "weights missing") for c in cards]
+        + [(c, "not trained yet") for c in untrained_kit_cards(cards)])  # the kit models no run has trained
 table = pd.DataFrame([{"name": c.name, "mode": c.mode, "higher_better": c.higher_better,
                        "range": c.score_range, "differentiable": c.differentiable,
-                       "min_size": c.min_size, "present": c.present} for c in quality.cards()])
+                       "min_size": c.min_size, "present": c.present, "status": status} for c, status in rows])
 table.sort_values(["present", "mode", "name"], ascending=[False, True, True])
 
 # %% [markdown]
@@ -128,5 +139,6 @@ table.sort_values(["present", "mode", "name"], ascending=[False, True, True])
 # ## Recorded findings
 # Each numbered notebook ends with a `record(...)` cell: its key numbers and verdict rows go to the
 # run's `summary.json` (`<RUN_ROOT>/<profile>/summary.json`). `python -m nriqa findings` renders
-# them into FINDINGS.md; `make demo` does it after a demo run and copies the summary to
+# them into FINDINGS.md (the claims scoreboard first), README's headline sentences and
+# `figures/claims_scoreboard.png`; `make demo` does it after a demo run and copies the summary to
 # `figures/summary.json`.

@@ -36,12 +36,14 @@ import matplotlib.pyplot as plt
 import torch
 
 from nriqa.study import baseline as study
+from nriqa.study.artifact_sources import busiest_window
 from nriqa.study.clock import timed
 from nriqa.study.judging import test_set
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_baselines, figure_dir, profile
 from nriqa.train import load_generator, read_log
 from nriqa.viz import save_figure
+from nriqa.viz.plots import sample_frames
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
@@ -84,13 +86,14 @@ with timed("evaluating the baselines"):
 summary = scores.pivot_table(index="model", columns="measure", values="score", aggfunc="mean")
 summary
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(set(summary.index) == set(models) | {"bicubic"})
 
 # %% [markdown]
 # ## Sample frames
-# The first frame of the first test clip: LR input (nearest-neighbour x4), bicubic, each baseline,
-# ground truth.
+# The first frame of the first test clip, cropped where bicubic upsampling loses most detail and
+# enlarged: LR input (nearest-neighbour x4), bicubic, ground truth, then each baseline, each with
+# its PSNR on the whole frame.
 
 # %%
 item = clips[0]
@@ -100,14 +103,22 @@ with torch.no_grad():
     for m, r in runs.items():
         outs[m] = load_generator(r, device="cpu")(item["lr"]).clamp(0, 1)
 outs["ground truth"] = item["hr"]
-fig, axes = plt.subplots(1, len(outs), figsize=(3 * len(outs), 3.2))
-for ax, (name, video) in zip(axes, outs.items()):
-    ax.imshow(video[0, 0].permute(1, 2, 0).numpy()); ax.set_title(name); ax.axis("off")
+first = {n: v[0, 0].clamp(0, 1) for n, v in outs.items()}  # (3, H, W): the first frame of each
+gt0 = first["ground truth"]
+size = min(64, *gt0.shape[-2:])
+y, x = busiest_window([first["bicubic"] - gt0], size)  # where bicubic loses most detail
+psnr = {n: f"PSNR {10 * torch.log10(1 / ((f - gt0) ** 2).mean()):.2f} dB"  # 10 log10(1 / MSE), frames in [0, 1]
+        for n, f in first.items() if n != "ground truth"}
+order = ["LR input (nearest)", "bicubic", "ground truth", *runs]  # inputs and target on top, the baselines below
+fig = sample_frames({n: first[n] for n in order}, crop=(y, x, size), scores={**psnr, "ground truth": "reference"},
+                    columns=3, cell=2.5, title=f"{item['name']}, frame 0: a {size}\u00d7{size} px crop",
+                    note="PSNR: the whole frame against the ground truth (higher is better).")
 save_figure(fig, "01_sample_frames", folder=FIG);
 
 # %% [markdown]
-# *Figure: the first frame of the first test clip: the LR input (nearest-neighbour x4), then as
-# each model reconstructs it, between bicubic upsampling (the floor) and the ground truth.*
+# *Figure: a crop of the first frame of the first test clip: the LR input (nearest-neighbour x4),
+# bicubic upsampling (the floor) and the ground truth, then as each model reconstructs it; under each
+# tile its PSNR on the whole frame.*
 
 # %% [markdown]
 # ## The two formulas of this notebook

@@ -44,7 +44,7 @@ from nriqa.study.clock import timed
 from nriqa.study.judging import ARTIFACTS, artifact_table, evaluate_runs, first_seed, run_outputs
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
-from nriqa.viz import save_figure
+from nriqa.viz import discard_figure, save_figure
 from nriqa.viz.plots import gain_heatmap
 from nriqa.viz.widgets import compare_frames
 
@@ -70,7 +70,9 @@ save_figure(fig, "03_relative_gain_heatmap", folder=FIG);
 # %% [markdown]
 # *Figure: each cell is the relative gain (%) of a fine-tune (row) on one measure (column) over the
 # baseline; blue is better, red worse, whatever the measure's direction; the last column is the
-# row's mean.*
+# row's held-out average (the mean over every measure except the run's own loss measures). The colour
+# scale stops at the 90th percentile of |gain| so that no single cell sets it: bold numbers lie beyond
+# it. Outlined cells: metric hacking (below).*
 
 # %% [markdown]
 # **Metric hacking.** `excess` = mean gain on the run's own loss measure(s) minus the mean gain
@@ -105,25 +107,29 @@ with timed("super-resolving the test clips and measuring the artifacts"):
     artifacts = artifact_table(outputs)
 artifacts
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(set(artifacts.index) == set(runs))
 
 # %% [markdown]
 # ## Where the artifacts are: crops of the runs that have them
-# For each artifact measure, the crop where it is highest for the run that scores worst on it,
-# shown for ground truth, the baseline and the runs with most of it; the second row is each tile's
-# difference to the baseline, amplified, so small changes are visible (grey = same as the baseline).
+# For each artifact measure that some run has more of than the baseline, the crop where it is highest
+# for the run with most of it, shown for ground truth, the baseline and the (up to three) runs with
+# more of it; the second row is each tile's difference to the baseline, amplified, so small changes
+# are visible (grey = same as the baseline). A measure no run has more of gets one line, no figure.
 
-# %%
+# %% tags=["optional-figure"]
 side = outputs["ground truth"][next(iter(outputs["ground truth"]))].shape[-1]  # of the first clip's frames
 for measure in ARTIFACTS:
     fig = study.crops_figure(outputs, artifacts, measure, size=min(32, side // 2))
-    save_figure(fig, f"03_crops_{measure}", folder=FIG)
+    if fig is None:  # no run has more of it than the baseline: nothing to show
+        print(study.no_crops_line(measure))
+        discard_figure(f"03_crops_{measure}", folder=FIG)  # an older run's copy would show what is not there
+    else:
+        save_figure(fig, f"03_crops_{measure}", folder=FIG)
 
 # %% [markdown]
-# *Figures: under each tile the run's score on that clip and its change from the baseline (arrow);
-# "= baseline" marks a tie. Where every run ties with the baseline, the crop shows where the measure
-# peaks, not an artifact.*
+# *Figures: under each tile the run's score on that clip (three significant digits) and its change
+# from the baseline (arrow); "= baseline" marks a tie on that clip.*
 
 # %% [markdown]
 # ## Compare frames yourself
@@ -139,8 +145,8 @@ else:  # the interactive viewer (JupyterLab, VS Code)
     display(view)
 
 # %% [markdown]
-# *Figure: the same frame from ground truth and the first runs side by side, each captioned with
-# its panel scores.*
+# *Figure: the same frame from ground truth and the first runs side by side, with each run's panel
+# scores on that frame in a table under it (↑ higher is better, ↓ lower is better).*
 
 # %%
 print(study.describe_artifacts(artifacts))
@@ -213,9 +219,9 @@ print(study.describe_artifact_free(paper_a["A4"], study.nr_terms(grid), claims.s
 # %% [markdown]
 # ## How to read this run
 # The artifact table, the crops and the sentences above are this run's measurements. A measure
-# that is 0 for every run (the sentences say so) detected nothing on this budget: its crops show
-# where it peaks, not an artifact. A run is flagged for metric hacking only when its gain on its
-# own measure exceeds its held-out panel gain by more than the flag's margin.
+# that no run has more of than the baseline gets no crop figure (one line says so). A run is
+# flagged for metric hacking only when its gain on its own measure exceeds its held-out panel
+# gain by more than the flag's margin.
 
 # %% [markdown]
 # ## Recorded findings

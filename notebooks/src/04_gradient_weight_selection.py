@@ -36,7 +36,6 @@ SEED: int = 0  # seed of the baseline; each weighting runs once per seed of the 
 # %%
 import math
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -46,6 +45,7 @@ from nriqa.study.clock import timed
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_baseline, ensure_kit_iqa, figure_dir, profile, term_label
 from nriqa.viz import save_figure
+from nriqa.viz.plots import seed_dots
 from nriqa.viz.widgets import weight_explorer
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
@@ -102,24 +102,24 @@ gain_columns = ["held_out_gain", "lo", "hi", "mean_gain"]
 display(shown[["weights", *gain_columns, "n"]].style.format("{:+.2%}", subset=gain_columns))
 shown.drop(columns=["weights", *gain_columns, "n"]).round(3)  # the artifact measures, of each arm's first seed
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(set(comparison["weighting"]) == set(study.weightings(cfg)))
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
-table = {v: 100 * comparison.pivot(index="combo", columns="weighting", values=v)  # in %
-         for v in ("held_out_gain", "lo", "hi")}
-pivot = table["held_out_gain"]
-err = [[(pivot[w] - table["lo"][w]).to_numpy(), (table["hi"][w] - pivot[w]).to_numpy()] for w in pivot.columns]
-pivot.plot.bar(ax=ax, rot=0, yerr=err, capsize=3)
-ax.axhline(0, color="k", lw=0.8)
-ax.set_ylabel("held-out panel relative gain (%)"); ax.set_title("Hand vs gradient-chosen weights")
+fig = seed_dots(comparison, comparison.attrs["seed_gains"], group="combo", hue="weighting",
+                value="held_out_gain", interval=("lo", "hi"), xlabel="quality term(s) added to Charbonnier",
+                ylabel="held-out panel gain over the\nbaseline (%, \u2191 better)",
+                title="Hand vs gradient-chosen weights",
+                note="Mean over seeds and clips; interval: 95 %, seeds x clips; circles: one seed each (mean over "
+                     "clips). Held-out panel: every measure except the combination's own terms.")
 save_figure(fig, "04_weighting_comparison", folder=FIG);
 
 # %% [markdown]
 # *Figure: the held-out panel's mean relative gain (%) over the baseline of each combination
-# under the three weightings, over seeds and clips, with its 95% interval (no bar without one);
-# above zero the fine-tune improved on the baseline.*
+# under the three weightings: the thick mark and its number are the mean over seeds and clips, the
+# thin line its 95% interval (none without one), the circles each seed's gain (mean over clips);
+# above zero the fine-tune improved on the baseline. The y axis is linear within ±1 % and
+# logarithmic beyond, so small gains stay visible beside large losses.*
 
 # %% [markdown]
 # ## The claims against this run's numbers
@@ -139,16 +139,20 @@ Markdown(claims.report(verdicts))
 # (interactive in JupyterLab, a static figure when run headlessly).
 
 # %%
-first = next(iter(grads.values()))
-view = weight_explorer(first["param_norm"], weights={k: 1.0 for k in first["param_norm"]})
+spec = wcfg["combos"][0]  # the first combination: its hand-set weights against the gradient-chosen ones
+chosen = study.weighting_specs(cfg, spec, grads[term_label(spec)])
+view = weight_explorer(grads[term_label(spec)]["param_norm"], weights=chosen["static"],
+                       compare={"hand-set": chosen["hand"], "gradient-chosen (static)": chosen["static"]},
+                       title=f"{term_label(spec)}: weighted gradient shares")
 if hasattr(view, "savefig"):  # a static figure (papermill, nbval, nriqa run): save and show it
     save_figure(view, "04_weight_explorer", folder=FIG)
 else:  # the interactive viewer (JupyterLab, VS Code)
     display(view)
 
 # %% [markdown]
-# *Figure: each term's share of the weighted gradient for the weights shown; a term near 100 %
-# drives the fine-tune alone.*
+# *Figure: each term's share of the weighted gradient under the hand-set weights and under the
+# gradient-chosen (static) weights of the first combination (the legend gives the weights); a term
+# near 100 % drives the fine-tune alone.*
 
 # %%
 print(study.describe_weighting(comparison))

@@ -32,7 +32,6 @@ RUN_ROOT: "Optional[str]" = None  # folder of the run folders; None: $NRIQA_RUNS
 SEED: int = 0  # seed of the baseline; each fine-tune arm runs once per seed of the profile's `seeds` (default [SEED])
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 
@@ -42,6 +41,7 @@ from nriqa.study.clock import timed
 from nriqa.study.manifest import manifest_line
 from nriqa.study.runs import ensure_kit_iqa, figure_dir, profile, seeds
 from nriqa.viz import save_figure
+from nriqa.viz.plots import seed_dots
 
 cfg = profile(PROFILE, device=DEVICE, seed=SEED, run_root=RUN_ROOT)
 FIG = figure_dir(cfg)
@@ -65,23 +65,26 @@ with timed("training (or loading) the adversarial grid and scoring it"):
     grid = study.adversarial_grid(cfg, model)
 grid.style.format("{:+.2%}", subset=["mean_gain", "gain_vs_fidelity", "fr_gain_vs_fidelity"])  # gains in %
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(len(grid) == len(acfg["discriminators"]) * len(acfg["gan_weights"]))
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.8))
-for disc, rows in grid.groupby("discriminator"):
-    rows = rows.sort_values("gan_weight")
-    ax.plot(rows["gan_weight"], 100 * rows["mean_gain"], marker="o", label=disc)  # in %
-ax.set_xscale("log"); ax.axhline(0, color="k", lw=0.8)
-ax.set_xlabel("GAN weight"); ax.set_ylabel("mean panel relative gain vs baseline (%)")
-ax.set_title("Discriminator kinds across GAN weights")
-ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+def by_weight(t):  # the GAN weight as a category: two or four weights, no line joining them
+    return t.assign(gan=[f"GAN weight {w:g}" for w in t["gan_weight"]])
+
+
+fig = seed_dots(by_weight(grid), by_weight(grid.attrs["seed_gains"]), group="gan", hue="discriminator",
+                value="mean_gain", seed_value="mean_gain",
+                ylabel="mean panel gain over the\nbaseline (%, \u2191 better)",
+                title="Discriminator kinds across GAN weights",
+                note="Thick mark: the mean over seeds (the table's mean_gain); circles: one seed each.")
 save_figure(fig, "05_discriminator_grid", folder=FIG);
 
 # %% [markdown]
 # *Figure: the panel's mean relative gain (%) over the baseline for each discriminator kind
-# (line) at each GAN weight (log axis); the verdict table below says which differences its seeds and clips resolve.*
+# (colour) at each GAN weight: the thick mark is the mean over seeds, the circles the seeds; the y axis
+# is linear within ±1 % and logarithmic beyond. The verdict table below says which differences its
+# seeds and clips resolve.*
 
 # %%
 print(study.describe_adversarial(grid))
@@ -130,7 +133,7 @@ transfer
 pairs = study.transfer_pairs(transfer)
 pairs
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(len(pairs) == len(acfg["discriminators"]) * len(seeds(cfg)))
 
 # %%
@@ -185,7 +188,7 @@ from nriqa.study.summary import finding, record, verdict_rows
 
 record(cfg, "05_adversarial", {
     "grid": study.describe_adversarial(grid),
-    "transfer": study.describe_transfer(transfer),
+    "transfer": study.describe_transfer(transfer, mean=False),  # the mean change: the finding below
     "transfer_change": finding(
         f"mean held-out {study.transfer_label(transfer)} change from discriminator initialisation",
         transfer_verdicts[0].effect, fmt="+.3f", n=transfer_verdicts[0].n),

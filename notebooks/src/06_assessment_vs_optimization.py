@@ -72,7 +72,7 @@ optimize = study.optimization_values(cfg, units)  # its mean over seeds and clip
 table = asymmetry_table(assess, optimize)
 table.dropna(axis=1, how="all").style.format("{:+.2%}", subset=["gain"])  # gain in %; no all-empty column
 
-# %% tags=["nbval-check-output"] expected_output="True"
+# %% expected_output="True" tags=["nbval-check-output"]
 print(set(table["measure"]) <= set(cfg["asymmetry"]["measures"]))
 
 # %%

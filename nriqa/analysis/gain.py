@@ -107,6 +107,20 @@ def gain_matrix(gains: pd.DataFrame, *, row: str = "run", col: str = "measure", 
     return mat
 
 
+def held_out_average(matrix: pd.DataFrame, own: Mapping[str, str | Sequence[str]] | None) -> pd.Series:
+    """Per row of ``matrix`` (rows x measures, e.g. :func:`gain_matrix` with ``average=False``) the
+    mean over the measures that are not the row's own (``own``: row -> the measure(s) it optimized;
+    a row with none in ``matrix`` averages every measure). The held-out gain of
+    :func:`metric_hacking` for a row it flags; a measure judging the run it drove is not a fair judge."""
+    out = {}
+    for r in matrix.index:
+        ms = (own or {}).get(r, [])
+        ms = [ms] if isinstance(ms, str) else list(ms)
+        held = [c for c in matrix.columns if c not in ms]
+        out[r] = float(matrix.loc[r, held].mean()) if held else float("nan")
+    return pd.Series(out, dtype=float)
+
+
 def metric_hacking(gains: pd.DataFrame, own: Mapping[str, str | Sequence[str]], *,
                    threshold: float = 0.1, row: str = "run", col: str = "measure",
                    value: str = "gain") -> pd.DataFrame:

@@ -1,4 +1,8 @@
-"""``python -m nriqa quality`` (card table) and ``python -m nriqa weights`` (presence / fetch).
+"""``python -m nriqa quality`` (card table, with a legend of its columns) and ``python -m nriqa weights``
+(presence / fetch).
+
+The card table lists every registered measure and the kit's own NR-IQA models (``<arch>@embedded``)
+even before any run has trained them (:func:`untrained_kit_cards`).
 
 ``weights fetch NAME`` is the only code path in nriqa that downloads: it fetches each missing
 file of measure NAME from the URL on its card (or the published model checkpoint NAME of
@@ -12,12 +16,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from nriqa.models.iqa_nets import ARCHS
 from nriqa.models.released import RELEASED
 from nriqa.models.released import SUBDIR as RELEASED_SUBDIR
-from nriqa.paths import atomic_path, file_sha256
+from nriqa.paths import atomic_path, file_sha256, weights_dir
 from nriqa.progress import progress_bar
 from nriqa.quality.base import Card, WeightFile
-from nriqa.quality.kit import register_kit_models
+from nriqa.quality.kit import kit_card, register_kit_models
 from nriqa.quality.registry import card, cards, loss_mapping
 
 
@@ -36,12 +41,51 @@ def card_dict(c: Card) -> dict:
     }
 
 
-def card_table(cs: list[Card]) -> str:
-    """Plain-text table: one row per measure."""
+#: the kit's NR-IQA models are trained on this data set (``<arch>@embedded``)
+KIT_DATASET = "embedded"
+NOT_TRAINED = "not trained yet"
+#: what the card table's columns say (printed under it)
+LEGEND = """columns:
+  name     the measure's registry name: nriqa.quality.create(name); <arch>@embedded is a kit NR-IQA model
+  mode     FR: full-reference (compares with the ground truth), NR: no-reference (the image alone)
+  better   which way the raw score is better
+  range    the raw score's range (-: unbounded)
+  loss     how the score s becomes a lower-is-better loss term
+  diff     yes: differentiable, so usable as a loss term; no: a judge only
+  min      the smallest image side (pixels) it accepts
+  video    yes: it scores clips (B, T, C, H, W), not single frames
+  weights  none: it needs no weight files; present: its files are on this machine;
+           MISSING k/n: k of its n files are missing (python -m nriqa weights NAME says where they go,
+           python -m nriqa weights fetch NAME downloads them);
+           not trained yet: a kit model no run has trained; notebook 02 trains it
+           (or python -m nriqa train-iqa ARCH --profile demo);
+           in kit set KEY: a kit model trained for another profile's set (NRIQA_KIT_SET=KEY uses it)
+  backend  the code that computes it"""
+
+
+def untrained_kit_cards(cs: list[Card] | None = None) -> list[Card]:
+    """Cards of the kit NR-IQA models (``<arch>@embedded``, one per :data:`nriqa.models.iqa_nets.ARCHS`)
+    missing from ``cs`` (default: the registry): no run has installed them in the active kit set yet.
+    Listed so that a table of the measures names them before notebook 02 (or ``python -m nriqa train-iqa``)
+    trains them; their ``present`` is False."""
+    names = {c.name for c in (cards() if cs is None else cs)}
+    return [kit_card(f"{arch}@{KIT_DATASET}") for arch in ARCHS if f"{arch}@{KIT_DATASET}" not in names]
+
+
+def _kit_status(name: str) -> str:
+    """``not trained yet``, or ``in kit set KEY`` when another kit set than the active one holds ``name``."""
+    sets = sorted(p.parent.name for p in (weights_dir() / "kit").glob(f"*/{name}.pt"))
+    return f"in kit set {', '.join(sets)}" if sets else NOT_TRAINED
+
+
+def card_table(cs: list[Card], untrained: list[Card] = ()) -> str:
+    """Plain-text table: one row per measure, then the ``untrained`` kit models (``not trained yet``)."""
     head = ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "backend")
     rows = [head]
-    for c in cs:
+    waiting = {c.name for c in untrained}
+    for c in [*cs, *untrained]:
         wt = "none" if not c.weights else ("present" if c.present else f"MISSING {len(c.missing)}/{len(c.weights)}")
+        wt = _kit_status(c.name) if c.name in waiting else wt
         rows.append((c.name, c.mode, "higher" if c.higher_better else "lower", _rng(c.score_range),
                      loss_mapping(c), "yes" if c.differentiable else "no", str(c.min_size),
                      "yes" if c.video else "no", wt, c.backend))
@@ -56,10 +100,15 @@ def quality_main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     register_kit_models()  # list the kit-trained models (arch@dataset) whose checkpoints are on disk
     cs = [c for c in cards() if c.present or not a.offline]
+    untrained = [] if a.offline else untrained_kit_cards()
     if a.json:
-        print(json.dumps([card_dict(c) for c in cs], indent=1))
+        waiting = [{**card_dict(c), "status": f"{_kit_status(c.name)}: trained by notebook 02 / "
+                    f"python -m nriqa train-iqa {c.name.split('@')[0]}"} for c in untrained]
+        print(json.dumps([card_dict(c) for c in cs] + waiting, indent=1))
     else:
-        print(card_table(cs))
+        print(card_table(cs, untrained))
+        print()
+        print(LEGEND)
     return 0
 
 

@@ -14,11 +14,10 @@ from nriqa import quality
 from nriqa.analysis import claims
 from nriqa.analysis.artifacts import measure_artifacts, top_crops
 from nriqa.analysis.inject import confusion_table
-from nriqa.analysis.pixel_optimization import SHORT_NAMES, change_caption
 from nriqa.analysis.pixel_optimization import pixel_gallery as run_pixel_gallery
 from nriqa.data import bicubic_resize
 from nriqa.data.embedded import embedded_clips
-from nriqa.viz.plots import difference_tile, tile_grid, zoom_tile
+from nriqa.viz.plots import difference_tile, tile_grid, tile_score_grid, zoom_tile
 
 from . import verdicts as vt
 from .judging import ARTIFACTS, evaluate_runs, test_set
@@ -45,9 +44,9 @@ def worst_clip(outputs: Mapping[str, Mapping[str, torch.Tensor]], run: str, meas
 
 
 #: what each artifact measure detects, in the sentences of :func:`describe_artifacts`
-ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "eyes": '"eyes" (dark blobs)',
-                  "ringing": "ringing", "blur": "added blur", "flicker": "temporal flicker",
-                  "periodic_pattern": "frame-wide periodic pattern (dot grid / stripes)"}
+ARTIFACT_NAMES = {"chroma_noise": "coloured dots", "edge_artifacts": "dotted edges", "eyes": "dark blobs",
+                  "ringing": "oscillation across edges", "blur": "added blur", "flicker": "temporal flicker",
+                  "periodic_pattern": "a frame-wide dot grid or stripes"}
 
 
 #: the unit of a measure's score where it is not a log2 energy ratio (figure notes)
@@ -58,32 +57,43 @@ def _num(v: float) -> str:
     return f"{v:.2g}" if v != 0 else "0"
 
 
-def describe_artifacts(artifacts: pd.DataFrame, *, floor: float = 1e-3, rel: float = 0.01) -> str:
+def _artifact_label(measure: str) -> str:
+    """``chroma_noise (coloured dots)``: the measure and what it detects, said once."""
+    what = ARTIFACT_NAMES.get(measure, measure)
+    return measure if what.replace(" ", "_") == measure else f"{measure} ({what})"
+
+
+def describe_artifacts(artifacts: pd.DataFrame, *, floor: float = 1e-3, rel: float = 0.01,
+                       above: float = 0.05) -> str:
     """One measured sentence per artifact measure: which run has most of it, against the baseline
-    (two significant digits: these values are small). Ties and near-zeros are said as such instead
-    of naming an arbitrary "highest" run: every run below ``floor`` (the measures are log2 energy
-    ratios: 0.001 is 0.07 % more energy) is "no <artifact> detected"; runs within ``floor`` or
-    ``rel`` of the largest value of each other are "no run stands out"."""
+    (two significant digits: these values are small). Ties, near-zeros and non-results are said as such
+    instead of naming an arbitrary "highest" run: every run below ``floor`` (the measures are log2 energy
+    ratios: 0.001 is 0.07 % more energy) is "none detected"; runs within ``floor`` or ``rel``
+    of the largest value of each other are "no run stands out"; a highest run within ``above`` (5 %) or
+    ``floor`` of the baseline is "none detected above the baseline"."""
     lines = []
     for m in [a for a in ARTIFACTS if a in artifacts.columns]:
         col = artifacts[m].astype(float)
-        what = ARTIFACT_NAMES.get(m, m)
+        label = _artifact_label(m)
         top, spread = float(col.abs().max()), float(col.max() - col.min())
         if top < floor:
             level = "0.000" if top < 5e-4 else f"below {floor:g}"
-            lines.append(f"{m}: all runs {level}: no {what} detected")
+            lines.append(f"{label}: all runs {level}: none detected")
             continue
         if spread <= max(floor, rel * top):
-            lines.append(f"{m} ({what}): all runs {float(col.mean()):.3g} (spread {spread:.2g}): no run stands out")
+            lines.append(f"{label}: all runs {float(col.mean()):.3g} (spread {spread:.2g}): no run stands out")
             continue
         run = worst_run(artifacts, m)
         val = float(artifacts.loc[run, m])
         if "baseline" not in artifacts.index:
-            lines.append(f"{m}: highest in {run!r} ({_num(val)})")
+            lines.append(f"{label}: highest in {run!r} ({_num(val)})")
             continue
         base = float(artifacts.loc["baseline", m])
+        if val - base <= max(floor, above * abs(base)):
+            lines.append(f"{label}: none detected above the baseline's {_num(base)} (highest: {run!r}, {_num(val)})")
+            continue
         ratio = f", {val / base:.1f}x the baseline's {_num(base)}" if base > floor else f" vs baseline {_num(base)}"
-        lines.append(f"{m} ({what}): highest in {run!r} ({_num(val)}{ratio})")
+        lines.append(f"{label}: highest in {run!r} ({_num(val)}{ratio})")
     return "\n".join(lines)
 
 
@@ -164,26 +174,25 @@ def busiest_window(diffs: list[torch.Tensor], size: int) -> tuple[int, int]:
 def gallery_figure(gallery, *, window: int = 40, zoom: int = 3, title: str | None = None):
     """Figure of a pixel gallery: rows = (start, variant), columns = the start then each term; each
     tile is the same ``window``-px crop (where the results differ most from their starts) enlarged
-    ``zoom`` x, captioned with the artifact scores and their change from the start (arrows)."""
+    ``zoom`` x, over a table of the artifact detectors' scores (named as in :data:`ARTIFACTS`) with
+    arrows for their change from the start tile (:func:`nriqa.viz.plots.tile_score_grid`)."""
 
     imgs, scores = gallery.images, gallery.scores
     starts = {(s, v): imgs[(s, v, "start")] for (s, v, t) in imgs if t == "start"}
     y, x = busiest_window([im - starts[(s, v)] for (s, v, t), im in imgs.items() if t != "start"]
                           or list(starts.values()), window)
     tiles: dict = {}
-    caps: dict = {}
+    tables: dict = {}
     for (s, v, t), im in imgs.items():
         row = f"{s} start" + ("" if v == "alone" else f"\n+ {v} to start")
-        col = "start" if t == "start" else t
-        tiles.setdefault(row, {})[col] = zoom_tile(im[0], y=y, x0=x, size=window, zoom=zoom)
-        after = scores.loc[(s, v, t)].to_dict()
-        before = scores.loc[(s, v, "start")].to_dict()
-        caps.setdefault(row, {})[col] = ("\n".join(f"{SHORT_NAMES.get(d, d)} {a:.2f}" for d, a in after.items())
-                                         if t == "start" else change_caption(before, after, short=SHORT_NAMES))
-    note = ("under each tile: artifact detector scores against the ground truth (log2 energy ratio; grid: "
-            f"{SCALES['periodic_pattern']}; 0 = as clean as the ground truth); arrows: change from the start tile "
-            "(\u2191 more artifact, \u2193 less, no arrow = within 0.02)")
-    return tile_grid(tiles, captions=caps, title=title, note=note)
+        tiles.setdefault(row, {})[t] = zoom_tile(im[0], y=y, x0=x, size=window, zoom=zoom)
+        tables.setdefault(row, {})[t] = scores.loc[(s, v, t)]
+    tables = {row: pd.DataFrame(cols) for row, cols in tables.items()}
+    note = ("Under each tile: each artifact detector's score against the ground truth (log2 energy ratio; "
+            f"periodic_pattern: {SCALES['periodic_pattern']}; 0 = as clean as the ground truth, higher = more "
+            "artifact). Arrows and colours: change from the start tile (\u2191 red: more artifact, \u2193 blue: "
+            f"less, none: within 0.02). Tiles: a {window}-px crop enlarged {zoom}\u00d7.")
+    return tile_score_grid(tiles, tables, reference="start", tie=0.02, title=title, note=note)
 
 
 def inheritance(scores: pd.DataFrame, artifacts: pd.DataFrame, *, start: str = "baseline",
@@ -243,46 +252,67 @@ def detector_confusion(strength: float = 0.5, *, clips: tuple[str, ...] = ("bike
     return confusion_table(picked, strength=strength)
 
 
-def runs_with_artifact(artifacts: pd.DataFrame, measure: str, k: int = 3) -> list[str]:
-    """The ``k`` runs (baseline excluded) with the most of ``measure``, highest first."""
-    col = artifacts[measure].drop(index="baseline", errors="ignore").astype(float)
-    return list(col.sort_values(ascending=False).index[:k])
+def runs_with_artifact(artifacts: pd.DataFrame, measure: str, k: int = 3, *, floor: float = 1e-3,
+                       rel: float = 0.01) -> list[str]:
+    """The up to ``k`` runs (baseline excluded) with *more* of ``measure`` than the baseline, highest
+    first: above the baseline row by more than ``max(floor, rel * |baseline|)`` (the ties of
+    :func:`describe_artifacts`; higher = more artifact). Empty when no run has more (a table without a
+    ``baseline`` row: the ``k`` highest runs)."""
+    col = artifacts[measure].astype(float)
+    others = col.drop(index="baseline", errors="ignore")
+    if "baseline" in col.index:
+        base = float(col["baseline"])
+        others = others[others > base + max(floor, rel * abs(base))]
+    return list(others.sort_values(ascending=False).index[:k])
+
+
+def no_crops_line(measure: str) -> str:
+    """What notebook 03 prints instead of a crop figure when :func:`runs_with_artifact` is empty."""
+    return f"{measure}: none detected \u2014 no run has more than the baseline (no crop figure)"
+
+
+def _sig(v: float) -> str:
+    return f"{v:.3g}" if v != 0 else "0"
 
 
 def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: pd.DataFrame, measure: str, *,
-                 k_runs: int = 3, size: int = 32, zoom: int = 3, gain: float = 4.0, tie: float = 0.02):
-    """Crops where ``measure`` is highest for the run with most of it, shown for the baseline and the
-    ``k_runs`` runs with most of it: one row of images and one row of differences to the baseline
-    (amplified ``gain`` x, grey = equal); under each tile the run's ``measure`` score on that clip and
-    its change from the baseline (arrow, or '= baseline' within ``tie``)."""
+                 k_runs: int = 3, size: int = 32, zoom: int = 3, gain: float = 4.0, floor: float = 1e-3,
+                 rel: float = 0.01):
+    """Crops where ``measure`` is highest for the run with most of it, shown for ground truth, the
+    baseline and the up to ``k_runs`` runs with more of it than the baseline (:func:`runs_with_artifact`);
+    ``None`` when no run has more (print :func:`no_crops_line` instead). One row of images and one row of
+    differences to the baseline (amplified ``gain`` times, grey = equal); under each tile the run's
+    ``measure`` score on that clip (three significant digits) and its change from the baseline (arrow,
+    or '= baseline' within ``max(floor, rel * |baseline score|)``)."""
 
-    shown = runs_with_artifact(artifacts, measure, k_runs)
-    run = shown[0]
-    clip = worst_clip(outputs, run, measure)
+    shown = runs_with_artifact(artifacts, measure, k_runs, floor=floor, rel=rel)
+    if not shown:
+        return None
+    clip = worst_clip(outputs, shown[0], measure)
     gt = outputs["ground truth"][clip]
     size = min(size, *gt.shape[-2:])
-    crop = top_crops(outputs[run][clip], gt, measure, k=1, size=size)[0]
+    crop = top_crops(outputs[shown[0]][clip], gt, measure, k=1, size=size)[0]
     frame = min(crop.frame + (1 if measure == "flicker" else 0), gt.shape[0] - 1)
     cols = {"ground truth": gt, "baseline": outputs["baseline"][clip], **{r: outputs[r][clip] for r in shown}}
     score = {name: float(measure_artifacts(fr, gt, [measure])[measure].float().mean()) for name, fr in cols.items()}
-    base = cols["baseline"][frame]
-    tiles: dict = {"image": {}, f"difference to baseline x{gain:g}": {}}
+    tie = max(floor, rel * abs(score["baseline"]))
+    diff_row = f"difference to baseline,\namplified {gain:g}\u00d7"
+    tiles: dict = {"image": {}, diff_row: {}}
     caps: dict = {"image": {}}
-    unit = SHORT_NAMES.get(measure, measure)
     for name, fr in cols.items():
-        f = fr[frame]
-        tiles["image"][name] = zoom_tile(f, y=crop.y, x0=crop.x, size=size, zoom=zoom)
-        tiles[f"difference to baseline x{gain:g}"][name] = zoom_tile(difference_tile(f, base, gain=gain),
-                                                                   y=crop.y, x0=crop.x, size=size, zoom=zoom)
+        tiles["image"][name] = zoom_tile(fr[frame], y=crop.y, x0=crop.x, size=size, zoom=zoom)
+        tiles[diff_row][name] = zoom_tile(difference_tile(fr[frame], cols["baseline"][frame], gain=gain),
+                                          y=crop.y, x0=crop.x, size=size, zoom=zoom)
         d = score[name] - score["baseline"]
-        arrow = "= baseline" if name != "baseline" and abs(d) <= tie else (
-            "" if name == "baseline" else ("\u2191" if d > 0 else "\u2193") + f"{d:+.2f}")
-        caps["image"][name] = f"{unit} {score[name]:.2f} {arrow}".strip()
+        change = "" if name in ("ground truth", "baseline") else (
+            "= baseline" if abs(d) <= tie else ("\u2191 " if d > 0 else "\u2193 ") + f"{d:+.2g} vs baseline")
+        caps["image"][name] = f"{measure}\n{_sig(score[name])}" + (f"\n{change}" if change else "")
     scale = SCALES.get(measure, "log2 energy ratio against the ground truth")
-    note = (f"{measure} on clip {clip} ({scale}, 0 = clean; "
-            "\u2191 more than the baseline, \u2193 less); "
-            f"crop at frame {frame}, ({crop.y},{crop.x}), {size} px x{zoom}")
-    return tile_grid(tiles, captions=caps, title=f"{measure}: runs with most of it", note=note, cell=1.7, fontsize=7)
+    note = (f"{measure} on clip {clip} ({scale}; 0 = clean, higher = more artifact; \u2191 more than the "
+            f"baseline, \u2193 less). Crop: frame {frame}, top-left (y {crop.y}, x {crop.x}), {size}\u00d7{size} px "
+            f"enlarged {zoom}\u00d7.")
+    return tile_grid(tiles, captions=caps, title=f"{measure}: the runs with more of it than the baseline",
+                     note=note, cell=1.5)
 
 # --------------------------------------------------------------------------- paper A verdicts
 

@@ -72,8 +72,23 @@ def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
              **arts.loc[r].to_dict()} for r, m in meta.items()]
     out = pd.DataFrame(rows)
     noise, fr_noise = seed_spread(scores, "fidelity")
-    out.attrs.update(fidelity_gain=gains["fidelity"], noise=noise, fr_noise=fr_noise)
+    out.attrs.update(fidelity_gain=gains["fidelity"], noise=noise, fr_noise=fr_noise,
+                     seed_gains=per_seed_gains(scores, meta))
     return out
+
+
+def per_seed_gains(scores: pd.DataFrame, meta: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """``run, discriminator, gan_weight, seed, mean_gain``: each arm's mean panel relative gain over
+    the baseline per seed (:func:`nriqa.study.judging.mean_gain` of that seed's scores; their mean
+    over seeds is the grid's ``mean_gain``), the seeds' spread notebook 05's figure shows."""
+    arms = scores[scores["run"].isin(list(meta))]
+    keyed = arms.assign(run=[f"{r}\x00{s}" for r, s in zip(arms["run"], arms["seed"])])
+    gains = mean_gain(pd.concat([scores[scores["run"] == "baseline"], keyed], ignore_index=True))
+    rows = []
+    for key, g in gains.items():
+        run, seed = key.split("\x00")
+        rows.append({"run": run, **meta[run], "seed": int(seed), "mean_gain": g})
+    return pd.DataFrame(rows, columns=["run", "discriminator", "gan_weight", "seed", "mean_gain"])
 
 
 def seed_spread(scores: pd.DataFrame, arm: str) -> tuple[float, float]:
@@ -335,9 +350,10 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
     return pd.DataFrame(rows, columns=cols)
 
 
-def describe_transfer(transfer: pd.DataFrame) -> str:
+def describe_transfer(transfer: pd.DataFrame, *, mean: bool = True) -> str:
     """Per discriminator kind: held-out SRCC from random vs discriminator initialisation (means over
-    seeds) and the change per seed; then the mean change over kinds and seeds."""
+    seeds) and the change per seed; then (``mean``) the mean change over kinds and seeds, which the
+    notebook records as a finding of its own (so its summary leaves this line out)."""
     pairs = transfer_pairs(transfer if "seed" in transfer.columns else transfer.assign(seed=0))
     words = transfer_label(transfer)
     lines = []
@@ -348,8 +364,9 @@ def describe_transfer(transfer: pd.DataFrame) -> str:
             line += " per seed " + ", ".join(f"{c:+.3f}" for c in g["change"])
         lines.append(line)
     n_seeds, n_kinds = pairs["seed"].nunique(), pairs["discriminator"].nunique()
-    lines.append(f"mean change from discriminator initialisation: {pairs['change'].mean():+.3f} {words} "
-                 f"({n_seeds} seed{'s' if n_seeds != 1 else ''} x {n_kinds} kind{'s' if n_kinds != 1 else ''})")
+    if mean:
+        lines.append(f"mean change from discriminator initialisation: {pairs['change'].mean():+.3f} {words} "
+                     f"({n_seeds} seed{'s' if n_seeds != 1 else ''} x {n_kinds} kind{'s' if n_kinds != 1 else ''})")
     return "\n".join(lines)
 
 

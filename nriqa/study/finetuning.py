@@ -9,7 +9,7 @@ The first paper's design fine-tunes that grid on every model of ``finetune.model
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -27,13 +27,57 @@ def gain_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame
     return gain_matrix(gains, row="run", col="measure").rename(columns={"average": "mean"})
 
 
-def describe_gains(table: pd.DataFrame) -> str:
-    """The runs with the largest and the smallest ``mean`` gain of a :func:`gain_table`."""
-    if tied(table["mean"]):
-        return f"all {len(table)} runs have the same mean panel gain ({pct(table['mean'].mean())}): no run stands out"
-    best, worst = table["mean"].idxmax(), table["mean"].idxmin()
-    return (f"largest mean panel gain: {best} ({pct(table.loc[best, 'mean'])}); "
-            f"smallest: {worst} ({pct(table.loc[worst, 'mean'])})")
+def held_out_means(table: pd.DataFrame, own: Mapping[str, Sequence[str]]) -> pd.Series:
+    """Each run's mean gain over the panel measures of a :func:`gain_table` that are not in its own
+    loss (``own``: run -> the measures it optimizes; a run without an entry keeps every measure)."""
+    measures = [c for c in table.columns if c != "mean"]
+    return pd.Series({run: float(table.loc[run, [m for m in measures if m not in set(own.get(run, ()))]].mean())
+                      for run in table.index}, dtype=float)
+
+
+def _one_cell(row: pd.Series, *, floor: float = 0.05) -> str:
+    """``, an outlier: one cell, <measure> at <gain>; ...`` when a single cell moves the row's mean by
+    more than the other cells' range and more than ``floor`` (5 points), else ``""``."""
+    row = row.dropna()
+    if len(row) < 3:
+        return ""
+    cell = (row - row.median()).abs().idxmax()
+    rest = row.drop(cell)
+    if abs(row.mean() - rest.mean()) <= max(rest.max() - rest.min(), floor):
+        return ""
+    return f", an outlier: one cell, {cell} at {pct(row[cell])}; its other {len(rest)} average {pct(rest.mean())}"
+
+
+def describe_gains(table: pd.DataFrame, own: Mapping[str, Sequence[str]] | None = None, *,
+                   threshold: float = 0.1) -> str:
+    """The runs with the largest and the smallest mean gain of a :func:`gain_table`. With ``own`` (run ->
+    the measures it optimizes) the gains are held out (:func:`held_out_means`: own measures excluded), a
+    mean that one cell decides is called an outlier, and the runs whose own-measure gain exceeds their
+    held-out gain by more than ``threshold`` (the metric-hacking flag of
+    :func:`nriqa.analysis.metric_hacking`) are named with both gains."""
+    means = table["mean"] if own is None else held_out_means(table, own)
+    what = "mean panel gain" if own is None else "held-out panel gain (own measures excluded)"
+    if tied(means):
+        return f"all {len(table)} runs have the same {what} ({pct(means.mean())}): no run stands out"
+    best, worst = means.idxmax(), means.idxmin()
+    if own is None:
+        return f"largest {what}: {best} ({pct(means[best])}); smallest: {worst} ({pct(means[worst])})"
+    cells = table.drop(columns="mean")
+
+    def held(run: str) -> pd.Series:
+        return cells.loc[run, [m for m in cells.columns if m not in set(own.get(run, ()))]]
+
+    text = (f"largest {what}: {best} ({pct(means[best])}{_one_cell(held(best))}); "
+            f"smallest: {worst} ({pct(means[worst])}{_one_cell(held(worst))})")
+    flagged = []
+    for run, measures in own.items():
+        mine = [m for m in measures if m in cells.columns]
+        if run in cells.index and mine and float(cells.loc[run, mine].mean()) - means[run] > threshold:
+            flagged.append(f"{run} (own {pct(cells.loc[run, mine].mean())}, held-out {pct(means[run])})")
+    if flagged:
+        text += (f"\nflagged for metric hacking (own-measure gain above the held-out one by more than "
+                 f"{100 * threshold:g} points): " + ", ".join(flagged))
+    return text
 
 
 def several_cells(cfg: Mapping[str, Any]) -> bool:

@@ -18,6 +18,13 @@ is one of:
 Keys starting with ``_`` (``_seed``) are bookkeeping, not rendered as findings. Section ``manifest``
 (:func:`nriqa.study.manifest.manifest`: commit, versions, threads, device) is written with every record.
 
+What is rendered from the file: FINDINGS.md's block (:func:`render_findings`: the claims scoreboard
+first, then per notebook a one-sentence summary, its numbers and its verdict tables, each table's rule
+printed once), README's headline block (:func:`render_headline`: a few sentences, each naming its
+notebook) and ``figures/claims_scoreboard.png`` (:func:`scoreboard`, drawn by
+:func:`nriqa.viz.plots.claims_scoreboard`). All three are composed from the recorded rows, so a summary
+written by an older notebook renders too.
+
 ``summary.json`` holds only what the commit and profile decide, so two runs of them give the same file
 on any machine; what differs from run to run (the notebooks' wall times, when they ran) goes to
 ``timing.json`` beside it (:func:`record_timing`), rendered with the findings.
@@ -37,7 +44,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from nriqa.analysis import claims
 from nriqa.errors import ConfigError, UserError
-from nriqa.paths import atomic_write_text, figures_dir, runs_dir
+from nriqa.paths import REPO_ROOT, atomic_write_text, figures_dir, runs_dir
 
 from .manifest import differences, manifest, manifest_line
 from .text import pct
@@ -50,9 +57,16 @@ except ImportError:  # Windows: atomic writes still, without the read-merge-writ
 SUMMARY_FILE = "summary.json"
 TIMING_FILE = "timing.json"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
+#: README's block of headline sentences (:func:`render_headline`)
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
+SCOREBOARD = "claims_scoreboard"          # figures/claims_scoreboard.png (and .svg)
+#: how long the demo's notebooks should take on a 2-core CPU (README); the timing line is read against it
+DEMO_TARGET_MIN = 20
 #: what FINDINGS.md's block says before any demo run has written figures/summary.json (no digits)
 PLACEHOLDER = ("_The findings are rendered here by `make demo` (`python -m nriqa findings --profile demo "
                "--write FINDINGS.md`) from the run's `summary.json`; no run has recorded them yet._")
+HEADLINE_PLACEHOLDER = ("_The headline findings are rendered here by `make demo` from the run's `summary.json`; "
+                        "no run has recorded them yet._")
 
 #: section -> heading in the rendered findings (unknown sections use their own name)
 TITLES = {
@@ -65,6 +79,25 @@ TITLES = {
     "05_adversarial": "Adversarial set-ups (notebook 05)",
     "06_asymmetry": "Assessment vs optimization (notebook 06)",
 }
+
+#: (section, key) of a verdict list -> (id, what the claim says) in the scoreboard; other lists keep their key.
+#: Paper A: Kashkarov et al. 2024 (NR-IQA methods as perceptual losses); paper B: Zhang et al. 2025 (the
+#: asymmetry between optimization and assessment); W: notebook 04's own question (CITATION.cff).
+CLAIMS = {
+    ("03_artifacts", "paper_a_A1"): ("A1", "naive NR-IQA fine-tuning raises the NR judges and its own score, "
+                                           "lowers the FR measures and adds artifacts"),
+    ("03_artifacts", "paper_a_A2"): ("A2", "an LPIPS-type measure judges NR-only fine-tunes worse than the baseline"),
+    ("03_artifacts", "paper_a_A3"): ("A3", "NR + LPIPS has fewer artifacts and a higher panel gain than NR alone"),
+    ("03_artifacts", "paper_a_A4"): ("A4", "some NR-IQA terms stay artifact-free"),
+    ("04_weighting", "verdicts"): ("W", "gradient-chosen loss weights improve the held-out panel"),
+    ("05_adversarial", "verdicts"): ("B1", "the discriminator kind decides fidelity; discriminators transfer "
+                                           "little to IQA"),
+    ("06_asymmetry", "verdicts"): ("B2", "a measure that assesses well need not optimize well"),
+}
+#: the finding a section's one-sentence summary leads with (else its first finding)
+PRIMARY = {"02_finetuning": "largest_held_out_gain"}
+#: the verdicts in the order the scoreboard counts them
+VERDICT_ORDER = (claims.AGREES, claims.DISAGREES, claims.EQUIVALENT, claims.INCONCLUSIVE)
 
 
 # --------------------------------------------------------------------------- values
@@ -211,64 +244,418 @@ def _cell(text: str) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
+def _is_finding(value: Any) -> bool:
+    return isinstance(value, Mapping) and "what" in value and "value" in value
+
+
+def _is_verdicts(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) and "verdict" in v for v in value)
+
+
+def _finding_text(value: Mapping[str, Any]) -> str:
+    n = f" (n = {value['n']})" if value.get("n") is not None else ""
+    return f"{value['what']}: {format_value(value.get('value'), value.get('fmt', '.3g'), value.get('unit', ''))}{n}"
+
+
 def _render_value(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
         # an indented line (a describe_* sub-item) becomes a nested bullet
         return [("  " if line[:1].isspace() else "") + f"- {line.strip()}"
                 for line in value.splitlines() if line.strip()]
-    if isinstance(value, Mapping) and "what" in value:
-        n = f" (n = {value['n']})" if value.get("n") is not None else ""
-        return [f"- {value['what']}: "
-                f"{format_value(value.get('value'), value.get('fmt', '.3g'), value.get('unit', ''))}{n}"]
-    if isinstance(value, list) and value and all(isinstance(v, Mapping) and "verdict" in v for v in value):
-        return ["", claims.report(value), ""]
+    if _is_finding(value):
+        return [f"- {_finding_text(value)}"]
+    if _is_verdicts(value):
+        return ["", verdict_table(value), ""]
     if value is None or isinstance(value, (int, float)):
         return [f"- {key.replace('_', ' ')}: {format_value(value)}"]
     return [f"- {key.replace('_', ' ')}: {_cell(json.dumps(value))}"]
 
 
+# --------------------------------------------------------------------------- verdict rows as numbers
+
+_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(%?)")
+
+
+def parse_effect(text: Any) -> tuple[float, bool]:
+    """A verdict row's effect cell back as a number: ``"+4.46%"`` -> ``(0.0446, True)`` (a gain,
+    a fraction), ``"+0.00188"`` -> ``(0.00188, False)``; ``nan`` when the cell holds no number."""
+    m = _NUMBER.fullmatch(str(text).strip().replace("\u2212", "-"))
+    if not m:
+        return math.nan, str(text).strip().endswith("%")
+    value, percent = float(m.group(1)), bool(m.group(2))
+    return (value / 100 if percent else value), percent
+
+
+def _interval(text: Any) -> tuple[float, float]:
+    m = re.fullmatch(r"\[(.+?),\s*(.+?)\]", str(text).strip())
+    return (parse_effect(m.group(1))[0], parse_effect(m.group(2))[0]) if m else (math.nan, math.nan)
+
+
+def scoreboard(summary: Mapping[str, Any]) -> list[dict]:
+    """Every verdict list of ``summary`` as one claim: ``{id, what, section, key, notebook, rows, counts,
+    n}`` (ids and texts from :data:`CLAIMS`; ``rows``: the list's rows with ``effect``, ``lo``, ``hi``
+    as numbers (gains as fractions), ``percent``, ``claim``, ``n``, ``verdict``; ``counts``: rows per
+    verdict). The scoreboard figure and table are drawn from it; sections in notebook order."""
+    out = []
+    for section in _sections(summary):
+        values = summary.get(section)
+        for key, value in (values.items() if isinstance(values, Mapping) else ()):
+            if key.startswith("_") or not _is_verdicts(value):
+                continue
+            cid, what = CLAIMS.get((section, key), (key, TITLES.get(section, section)))
+            rows = []
+            for r in value:
+                effect, percent = parse_effect(r.get("effect"))
+                lo, hi = _interval(r.get("interval"))
+                rows.append({"claim": str(r.get("claim", "")), "effect": effect, "lo": lo, "hi": hi,
+                             "percent": percent, "n": str(r.get("n", "")), "verdict": str(r["verdict"])})
+            out.append({"id": cid, "what": what, "section": section, "key": key, "notebook": _notebook(section),
+                        "rows": rows, "counts": {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER},
+                        "n": "; ".join(dict.fromkeys(r["n"] for r in rows))})
+    return out
+
+
+def _notebook(section: str) -> str:
+    return section[:2] if section[:2].isdigit() else section
+
+
+def _sections(summary: Mapping[str, Any]) -> list[str]:
+    return [s for s in TITLES if s in summary] + sorted(s for s in summary if s not in TITLES)
+
+
+# --------------------------------------------------------------------------- verdict tables
+
+_P_VALUE = re.compile(r"\s*\(p = ([0-9.]+)\)|;\s*p = ([0-9.]+)")
+
+
+def _rule_parts(rule: str) -> tuple[str, str | None]:
+    """A rule without its row's TOST p-value, and that p-value (the rule text is then the same on every row)."""
+    m = _P_VALUE.search(rule)
+    return _P_VALUE.sub("", rule).strip(), (next(g for g in m.groups() if g) if m else None)
+
+
+def verdict_table(rows: Iterable[Mapping[str, Any]]) -> str:
+    """A Markdown table of verdict rows (:func:`verdict_rows`) whose rule is printed once, under it: a
+    row's TOST p-value gets a column of its own, several rules are lettered (a), (b), ... in a rule
+    column, and an ``n`` shared by every row is said once too."""
+    rows = list(rows)
+    parts = [_rule_parts(str(r.get("rule", ""))) for r in rows]
+    rules = list(dict.fromkeys(t for t, _ in parts))
+    ns = list(dict.fromkeys(str(r.get("n", "")) for r in rows))
+    several_n, has_p, several_rules = len(ns) > 1, any(p for _, p in parts), len(rules) > 1
+    head = (["claim", "effect", "95% interval"] + ["n"] * several_n + ["p (TOST)"] * has_p
+            + ["rule"] * several_rules + ["verdict"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r, (rule, p) in zip(rows, parts):
+        cells = ([r.get("claim", ""), r.get("effect", ""), r.get("interval", "")] + [r.get("n", "")] * several_n
+                 + [p or "\u2013"] * has_p + [f"({_letter(rules.index(rule))})"] * several_rules)
+        lines.append("| " + " | ".join(_cell(str(c)) for c in cells) + f" | **{r['verdict']}** |")
+    notes = [f"n = {ns[0]} for every row."] if not several_n else []
+    notes.append("Rules: " + "; ".join(f"({_letter(i)}) {t}" for i, t in enumerate(rules)) + "."
+                 if several_rules else f"Rule: {rules[0]}.")
+    return "\n".join(lines) + "\n\n" + " ".join(notes)
+
+
+def _letter(i: int) -> str:
+    return chr(ord("a") + i) if i < 26 else str(i + 1)
+
+
+# --------------------------------------------------------------------------- sentences from the rows
+
+def _short(claim: str) -> str:
+    """A claim without its trailing parenthesis (what its effect measures)."""
+    claim = claim.strip()
+    if not claim.endswith(")"):
+        return claim
+    depth = 0
+    for i in range(len(claim) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(claim[i], 0)
+        if depth == 0:
+            return claim[:i].rstrip(" ,;") or claim
+    return claim
+
+
+def _row_text(r: Mapping[str, Any], *, n: bool = False) -> str:
+    effect, interval = str(r.get("effect", "")), str(r.get("interval", ""))
+    parts = [effect if math.isfinite(parse_effect(effect)[0]) else "no estimate",
+             f"95% interval {interval}" if interval not in ("", "none") else "no 95% interval"]
+    parts += [f"n = {r['n']}"] if n and r.get("n") else []
+    return f"{_short(str(r['claim']))}: **{r['verdict']}** ({', '.join(parts)})"
+
+
+def decided_sentence(rows: list[Mapping[str, Any]], *, limit: int = 2, rest: str = "in the tables below") -> str:
+    """How many verdict rows are decided (agrees / disagrees / equivalent) and the first ``limit`` of them
+    (agreements and disagreements before equivalences; ``rest`` says where the others are); or that none is."""
+    decided = ([r for r in rows if r["verdict"] in (claims.AGREES, claims.DISAGREES)]
+               + [r for r in rows if r["verdict"] == claims.EQUIVALENT])
+    if not decided:
+        return f"none of its {len(rows)} verdict rows is decided: every one is inconclusive"
+    tally = ", ".join(f"{sum(r['verdict'] == v for r in rows)} {v}" for v in VERDICT_ORDER
+                      if any(r["verdict"] == v for r in rows))
+    more = len(decided) - limit
+    more = f"; {more} more decided row{'s' * (more > 1)} {rest}" if more > 0 else ""
+    return (f"{len(decided)} of {len(rows)} verdict rows decided ({tally}): "
+            + "; ".join(_row_text(r) for r in decided[:limit]) + more)
+
+
+def _found(section: str, values: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The section's one-sentence summary, and the key of the finding it shows (not repeated as a bullet)."""
+    rows = [r for k, v in values.items() if not k.startswith("_") and _is_verdicts(v) for r in v]
+    if rows:
+        return decided_sentence(rows), None
+    keys = [k for k, v in values.items() if not k.startswith("_") and _is_finding(v)]
+    key = PRIMARY.get(section) if PRIMARY.get(section) in keys else (keys[0] if keys else None)
+    return (_finding_text(values[key]), key) if key else (None, None)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def _without_repeats(text: str, findings: list[Mapping[str, Any]]) -> str:
+    """``text`` without the lines that only repeat a finding of the same section (its value, its words)."""
+    keep = []
+    for line in text.splitlines():
+        words = _words(line)
+        repeated = any(format_value(f.get("value"), f.get("fmt", ".3g")) in line and words
+                       and len(words & _words(f"{f['what']} {f.get('n', '')}")) >= 0.8 * len(words)
+                       for f in findings)
+        if not repeated:
+            keep.append(line)
+    return "\n".join(keep)
+
+
+# --------------------------------------------------------------------------- FINDINGS.md
+
+def _scoreboard_lines(board: list[dict]) -> list[str]:
+    if not board:
+        return []
+    lines = ["**Scoreboard: the papers' claims against this run**", "",
+             f"![claims scoreboard](figures/{SCOREBOARD}.png)", "",
+             "| id | claim | notebook | rows | agrees | disagrees | equivalent | inconclusive | n |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in board:
+        counts = " | ".join(str(c["counts"][v]) for v in VERDICT_ORDER)
+        lines.append(f"| **{c['id']}** | {_cell(c['what'])} | {c['notebook']} | {len(c['rows'])} | {counts} "
+                     f"| {_cell(c['n'])} |")
+    lines += ["", "One line per claim; its verdict rows are the tables of the notebook it names, below. The "
+              "figure draws each row's effect (dot) and 95% interval (line) divided by the interval's "
+              "half-width, so rows in % and in artifact units share one axis (0 = no effect), coloured by "
+              "verdict. IDs: A = paper A, B = paper B, W = notebook 04's question "
+              "([glossary](docs/architecture.md#glossary-the-studys-nouns)).", ""]
+    return lines
+
+
+def _timing_lines(values: Mapping[str, Any], profile: Any) -> list[str]:
+    """The demo's notebook time read against :data:`DEMO_TARGET_MIN`."""
+    t = values.get("notebook_time")
+    if profile != "demo" or not _is_finding(t) or t.get("value") is None:
+        return []
+    over = float(t["value"]) - DEMO_TARGET_MIN
+    verdict = f"{over:.1f} min over it" if over > 0 else f"within it ({-over:.1f} min to spare)"
+    return [f"- against the demo's target of {DEMO_TARGET_MIN} min on a 2-core CPU: {verdict}"]
+
+
+def _section_lines(section: str, values: Mapping[str, Any], profile: Any) -> list[str]:
+    seed = values.get("_seed")
+    out = [f"**{TITLES.get(section, section)}**" + (f" (seed {seed})" if seed is not None else ""), ""]
+    findings = [v for v in values.values() if _is_finding(v)]
+    found, shown = _found(section, values)
+    if found and section not in ("run", "manifest"):
+        out += [f"*Found:* {found}.", ""]
+        values = {k: v for k, v in values.items() if k != shown}
+    for key, value in values.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, str):
+            value = _without_repeats(value, findings)
+        elif _is_finding(value):
+            value = {**value, "what": str(value["what"])}
+        if _is_verdicts(value) and (section, key) in CLAIMS:
+            cid, what = CLAIMS[(section, key)]
+            out += ["", f"*{cid}: {what}*"]
+        out += _render_value(key, value)
+    if section == "run":
+        out += _timing_lines(values, profile)
+    return out + [""]
+
+
 def render_findings(summary: Mapping[str, Any], timing: Mapping[str, Any] | None = None) -> str:
-    """Markdown of the recorded findings (and the run's ``timing``, :func:`read_timing`): one heading
-    per section (in :data:`TITLES` order, then the others by name), its values in the order they
-    were recorded; the manifest as its one line."""
+    """Markdown of the recorded findings (and the run's ``timing``, :func:`read_timing`): the claims
+    scoreboard (:func:`scoreboard`) first, then one heading per section (in :data:`TITLES` order, then
+    the others by name) with a one-sentence summary, its values in the order they were recorded and its
+    verdict tables (:func:`verdict_table`); the manifest as its one line."""
     if not summary:
         return PLACEHOLDER
+    board = scoreboard(summary)
     summary = {**summary, **(timing or {})}
+    profile = None
     if isinstance(summary.get("manifest"), Mapping):
+        profile = summary["manifest"].get("profile")
         summary["manifest"] = {"line": manifest_line(recorded=summary["manifest"])}
-    order = [s for s in TITLES if s in summary] + sorted(s for s in summary if s not in TITLES)
-    out = []
-    for section in order:
-        values = summary[section] or {}
-        title = TITLES.get(section, section)
-        seed = values.get("_seed")
-        out.append(f"**{title}**" + (f" (seed {seed})" if seed is not None else ""))
-        out.append("")
-        for key, value in values.items():
-            if not key.startswith("_"):
-                out += _render_value(key, value)
-        out.append("")
-    return "\n".join(out).replace("\n\n\n", "\n\n").strip()
+    out = _scoreboard_lines(board)
+    for section in _sections(summary):
+        out += _section_lines(section, summary[section] or {}, profile)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
-def findings_block(text: str) -> str | None:
-    """The Markdown between the findings markers of ``text`` (stripped), ``None`` without markers."""
-    m = re.search(re.escape(START) + r"\n?(.*?)\n?" + re.escape(END), text, flags=re.S)
+# --------------------------------------------------------------------------- README's headline
+
+def _link(section: str) -> str:
+    nn = _notebook(section)
+    book = next(iter(sorted((REPO_ROOT / "notebooks").glob(f"{nn}_*.ipynb"))), None)
+    return f"[notebook {nn}](notebooks/{book.name})" if book else f"notebook {nn}"
+
+
+def _rows(summary: Mapping[str, Any], section: str, key: str) -> list[Mapping[str, Any]]:
+    value = (summary.get(section) or {}).get(key)
+    return list(value) if _is_verdicts(value) else []
+
+
+def _term(r: Mapping[str, Any]) -> str:
+    m = re.match(r"naive (.+?) fine-tuning", str(r["claim"]))
+    return m.group(1) if m else _short(str(r["claim"]))
+
+
+def _headline_losses(summary: Mapping[str, Any]) -> str | None:
+    """NR-IQA models as losses: the held-out gain (notebook 02), the held-out judges and the own score (A1)."""
+    parts, links = [], []
+    held_gain = (summary.get("02_finetuning") or {}).get("largest_held_out_gain")
+    if _is_finding(held_gain):
+        parts.append(_finding_text(held_gain))
+        links.append(_link("02_finetuning"))
+    rows = _rows(summary, "03_artifacts", "paper_a_A1")
+    held = [r for r in rows if "held-out" in r["claim"]]
+    own = [r for r in rows if "its own score" in r["claim"]]
+    if held:
+        up = [r for r in held if r["verdict"] == claims.AGREES]
+        best = max(held, key=lambda r: _nan_low(parse_effect(r["effect"])[0]))
+        parts.append(f"naive NR-IQA fine-tuning raised the held-out NR-IQA judges decidedly for {len(up)} of "
+                     f"{len(held)} terms (largest effect: {_term(best)} {best['effect']}, 95% interval "
+                     f"{best['interval']}, {best['verdict']})")
+    if own:
+        up = [r for r in own if r["verdict"] == claims.AGREES]
+        named = ", ".join(f"{_term(r)} {r['effect']} {r['interval']}" for r in up)
+        parts.append(f"it raised its own score decidedly for {len(up)} of {len(own)}" + (f" ({named})" if up else ""))
+    if held or own:
+        links.append(_link("03_artifacts"))
+    return f"**NR-IQA models as losses** ({', '.join(links)}): " + "; ".join(parts) + "." if parts else None
+
+
+def _nan_low(x: float) -> float:
+    return x if math.isfinite(x) else -math.inf
+
+
+def _headline_artifacts(summary: Mapping[str, Any]) -> str | None:
+    """Which artifacts the naive NR-IQA fine-tunes added decidedly (A1), and how many term x artifact
+    pairs stay free of them (A4)."""
+    added: dict[str, list[str]] = {}
+    a1 = _rows(summary, "03_artifacts", "paper_a_A1")
+    for r in a1:
+        m = re.match(r"naive (.+?) fine-tuning adds (.+?) \(", str(r["claim"]))
+        if m and r["verdict"] == claims.AGREES:
+            added.setdefault(m.group(2), []).append(m.group(1))
+    a4 = _rows(summary, "03_artifacts", "paper_a_A4")
+    if not a1 and not a4:
+        return None
+    text = ("naive NR-IQA fine-tuning added, decidedly: " + "; ".join(f"{a} ({', '.join(t)})" for a, t in added.items())
+            if added else "no naive NR-IQA fine-tune added an artifact decidedly")
+    if a4:
+        free = sum(r["verdict"] == claims.EQUIVALENT for r in a4)
+        text += f"; {free} of {len(a4)} term x artifact pairs passed the artifact-free test (A4)"
+    return f"**Artifacts** ({_link('03_artifacts')}): {text}."
+
+
+def _headline_section(section: str, title: str, *, lead: bool = False) -> Any:
+    """A headline for a section's verdict rows: how many are decided and which (``lead``: its first row,
+    the section's main claim, first)."""
+    def sentence(summary: Mapping[str, Any]) -> str | None:
+        rows = [r for k, v in (summary.get(section) or {}).items() if not k.startswith("_") and _is_verdicts(v)
+                for r in v]
+        if not rows:
+            return None
+        text = decided_sentence(rows, limit=1, rest="in FINDINGS.md")
+        if lead:
+            text = _lead_sentence(rows)
+        return f"**{title}** ({_link(section)}): {text}."
+    return sentence
+
+
+def _lead_sentence(rows: list[Mapping[str, Any]]) -> str:
+    """The first verdict row (a section's main claim) in words, then what its other rows decided."""
+    text, others = _row_text(rows[0], n=True), rows[1:]
+    if not others:
+        return text
+    if all(r["verdict"] == claims.INCONCLUSIVE for r in others):
+        return text + ("; its other verdict row: inconclusive" if len(others) == 1
+                       else f"; its other {len(others)} verdict rows: inconclusive")
+    return text + "; its other rows: " + decided_sentence(others, limit=1, rest="in FINDINGS.md")
+
+
+_HEADLINES = (_headline_losses, _headline_artifacts,
+              _headline_section("04_weighting", "Loss weights from gradient norms"),
+              _headline_section("05_adversarial", "Discriminators"),
+              _headline_section("06_asymmetry", "Assessment vs optimization", lead=True))
+
+
+def render_headline(summary: Mapping[str, Any]) -> str:
+    """README's headline block: one bullet per question the recorded rows answer (at most five), each
+    naming its notebook; gains are held-out gains (a run's own measures left out) and a claim counts
+    only when its verdict row is decided. :data:`HEADLINE_PLACEHOLDER` before any run."""
+    sentences = [s for s in (h(summary) for h in _HEADLINES) if s] if summary else []
+    return "\n".join(f"- {s}" for s in sentences) if sentences else HEADLINE_PLACEHOLDER
+
+
+# --------------------------------------------------------------------------- the blocks in the files
+
+def findings_block(text: str, start: str = START, end: str = END) -> str | None:
+    """The Markdown between the markers ``start`` / ``end`` of ``text`` (stripped), ``None`` without them."""
+    m = re.search(re.escape(start) + r"\n?(.*?)\n?" + re.escape(end), text, flags=re.S)
     return m.group(1).strip() if m else None
 
 
-def replace_block(text: str, rendered: str) -> str:
-    """``text`` with its findings block replaced by ``rendered``; a clear error without markers."""
-    if findings_block(text) is None:
-        raise UserError(f"no findings block: the file needs a line {START} and a line {END}")
-    return re.sub(re.escape(START) + r".*?" + re.escape(END),
-                  lambda _: f"{START}\n{rendered.strip()}\n{END}", text, count=1, flags=re.S)
+def replace_block(text: str, rendered: str, start: str = START, end: str = END) -> str:
+    """``text`` with its block between ``start`` and ``end`` replaced by ``rendered``; a clear error without markers."""
+    if findings_block(text, start, end) is None:
+        raise UserError(f"no findings block: the file needs a line {start} and a line {end}")
+    return re.sub(re.escape(start) + r".*?" + re.escape(end),
+                  lambda _: f"{start}\n{rendered.strip()}\n{end}", text, count=1, flags=re.S)
 
 
-def write_findings(summary_file: str | os.PathLike, readme: str | os.PathLike | None = None,
-                   copy_to: str | os.PathLike | None = None) -> str:
-    """Render ``summary_file``; write it into ``readme``'s block and copy the summary to ``copy_to``
-    (both optional, both atomic). Returns the rendered Markdown."""
+def fill_blocks(path: str | os.PathLike, summary: Mapping[str, Any], timing: Mapping[str, Any] | None = None) -> bool:
+    """Write the findings (:func:`render_findings`) and the headline (:func:`render_headline`) into the
+    blocks of the Markdown file ``path`` that has their markers (atomically); False when it has neither."""
+    path = Path(path)
+    text = original = path.read_text()
+    has_findings = findings_block(text) is not None
+    has_headline = findings_block(text, HEADLINE_START, HEADLINE_END) is not None
+    if has_findings:
+        text = replace_block(text, render_findings(summary, timing))
+    if has_headline:
+        text = replace_block(text, render_headline(summary), HEADLINE_START, HEADLINE_END)
+    if text != original:
+        atomic_write_text(path, text)
+    return has_findings or has_headline
+
+
+def draw_scoreboard(summary: Mapping[str, Any], folder: str | os.PathLike) -> list[Path]:
+    """``<folder>/claims_scoreboard.png`` (and ``.svg``) drawn from ``summary``'s verdict rows
+    (:func:`scoreboard`); nothing (``[]``) when it holds none."""
+    board = scoreboard(summary)
+    if not board:
+        return []
+    from nriqa.viz import save_figure
+    from nriqa.viz.plots import claims_scoreboard
+
+    return save_figure(claims_scoreboard(board), SCOREBOARD, folder=folder, show=False)
+
+
+def write_findings(summary_file: str | os.PathLike,
+                   readme: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+                   copy_to: str | os.PathLike | None = None, figures: str | os.PathLike | None = None) -> str:
+    """Render ``summary_file``; write it into the blocks of ``readme`` (one Markdown file or several:
+    each gets the blocks it has markers for, :func:`fill_blocks`), copy the summary to ``copy_to`` and
+    draw the scoreboard into ``figures`` (each optional, each atomic). Returns the rendered findings."""
     summary = read_summary(summary_file)
     if not summary:
         raise UserError(f"no findings recorded in {summary_file}: run the notebooks first "
@@ -279,9 +666,13 @@ def write_findings(summary_file: str | os.PathLike, readme: str | os.PathLike | 
         atomic_write_text(copy_to, json.dumps(summary, indent=1) + "\n")
         if timing:
             atomic_write_text(Path(copy_to).with_name(TIMING_FILE), json.dumps(timing, indent=1) + "\n")
-    if readme is not None:
-        readme = Path(readme)
-        atomic_write_text(readme, replace_block(readme.read_text(), rendered))
+    targets = [readme] if isinstance(readme, (str, os.PathLike)) else list(readme or [])
+    for target in targets:
+        if not fill_blocks(target, summary, timing):
+            raise UserError(f"{target} has no findings block: it needs the lines {START} and {END} "
+                            f"(FINDINGS.md), or {HEADLINE_START} and {HEADLINE_END} (README.md)")
+    if figures is not None:
+        draw_scoreboard(summary, figures)
     return rendered
 
 
@@ -308,30 +699,52 @@ def stale_findings(profile: str, files: Iterable[str | os.PathLike]) -> list[str
     return out
 
 
+def _with_readme(files: list[str]) -> list[Path]:
+    """``files`` plus the README.md beside each one that has a findings block, when that README has a headline block."""
+    out = [Path(f) for f in files]
+    for f in list(out):
+        readme = f.with_name("README.md")
+        if (readme not in out and f.exists() and readme.exists() and findings_block(f.read_text()) is not None
+                and findings_block(readme.read_text(), HEADLINE_START, HEADLINE_END) is not None):
+            out.append(readme)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m nriqa findings``: print (or write into README) the findings of a profile's run."""
+    """``python -m nriqa findings``: print (or write into FINDINGS.md and README.md) the findings of a profile's run."""
     ap = argparse.ArgumentParser(prog="python -m nriqa findings",
                                  description="Render the findings recorded in <RUN_ROOT>/<profile>/summary.json "
-                                             "as Markdown; --write puts them between the findings markers "
-                                             "of a Markdown file (FINDINGS.md) "
+                                             "as Markdown; --write puts them between the findings markers of a "
+                                             "Markdown file (FINDINGS.md) and the headline sentences between the "
+                                             "headline markers (README.md; the README.md beside a written "
+                                             "FINDINGS.md is filled too), and draws figures/claims_scoreboard.png "
                                              "(the demo profile's summary is also copied to figures/summary.json).")
     ap.add_argument("--profile", default="demo", help="profile whose summary.json to render (default: demo)")
     ap.add_argument("--run-root", default=None, help="root of run folders (default: $NRIQA_RUNS, else runs/)")
-    ap.add_argument("--write", default=None, metavar="FINDINGS.md",
-                    help="Markdown file whose findings block is replaced")
+    ap.add_argument("--summary", default=None, metavar="SUMMARY.json",
+                    help="render this file instead of <RUN_ROOT>/<profile>/summary.json "
+                         "(e.g. the committed figures/summary.json)")
+    ap.add_argument("--write", action="append", default=[], metavar="FINDINGS.md",
+                    help="Markdown file whose findings / headline block is replaced (repeatable)")
     args = ap.parse_args(argv)
     root = Path(args.run_root).expanduser() if args.run_root else runs_dir()
-    src = root / args.profile / SUMMARY_FILE
+    src = Path(args.summary) if args.summary else root / args.profile / SUMMARY_FILE
     copy_to = figures_dir() / SUMMARY_FILE if args.profile == "demo" and args.write else None
+    if copy_to is not None and src.exists() and copy_to.exists() and src.resolve() == copy_to.resolve():
+        copy_to = None
+    figures = (figures_dir() if args.profile == "demo" else root / args.profile / "figures") if args.write else None
     for line in stale_findings(args.profile, [src, figures_dir() / SUMMARY_FILE]):
         print(f"[nriqa findings] warning: {line}", file=sys.stderr)
-    rendered = write_findings(src, readme=args.write, copy_to=copy_to)
+    written = _with_readme(args.write)
+    rendered = write_findings(src, readme=written, copy_to=copy_to, figures=figures)
     print(rendered)
-    if args.write:
-        print(f"\n[nriqa findings] wrote {args.write}" + (f" and {copy_to}" if copy_to else ""))
+    if written:
+        print(f"\n[nriqa findings] wrote {', '.join(map(str, written))}, {figures / (SCOREBOARD + '.png')}"
+              + (f" and {copy_to}" if copy_to else ""))
     return 0
 
 
 __all__ = ["record", "record_timing", "read_timing", "finding", "verdict_rows", "summary_path", "read_summary",
            "load_summary", "render_findings", "findings_block", "replace_block", "write_findings", "format_value",
-           "START", "END", "PLACEHOLDER"]
+           "START", "END", "PLACEHOLDER", "HEADLINE_START", "HEADLINE_END", "HEADLINE_PLACEHOLDER", "scoreboard",
+           "verdict_table", "parse_effect", "decided_sentence", "render_headline", "fill_blocks", "draw_scoreboard"]

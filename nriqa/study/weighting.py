@@ -166,7 +166,20 @@ def weighting_comparison(cfg: Mapping[str, Any], model: str, baseline: Path,
                      **arts.loc[label].to_dict()})
     out = pd.DataFrame(rows)
     out.attrs["verdicts"] = weighting_verdicts(held, s)
+    out.attrs["seed_gains"] = held_out_seed_gains(held, meta)
     return out
+
+
+def held_out_seed_gains(held: Mapping[str, pd.DataFrame], meta: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """``combo, weighting, seed, gain``: each arm's held-out panel gain per seed (the mean over clips
+    of :func:`held_out_gains`; fractions, positive = better than the baseline), the seeds' spread
+    that notebook 04's figure shows beside the mean."""
+    rows = []
+    for combo, g in held.items():
+        for (label, seed), gain in g.groupby(["run", "seed"], sort=False)["gain"].mean().items():
+            if label in meta:
+                rows.append({"combo": combo, "weighting": meta[label]["weighting"], "seed": seed, "gain": float(gain)})
+    return pd.DataFrame(rows, columns=["combo", "weighting", "seed", "gain"])
 
 
 def weighting_verdicts(held: Mapping[str, pd.DataFrame], s: claims.Settings) -> list[claims.Verdict]:

@@ -43,77 +43,139 @@ def gain_heatmap(gains: pd.DataFrame, *, row: str = "run", col: str = "measure",
                  hacking_threshold: float = 0.1, title: str | None = None, vmax: float | None = None,
                  cmap: str = "RdBu"):
     """Heatmap of the mean relative gain of ``gains`` (output of
-    :func:`nriqa.analysis.relative_gain`), rows ``row``, columns ``col`` and their ``average``
-    (:func:`nriqa.analysis.gain_matrix`), drawn by :func:`matrix_heatmap`. ``own``: run -> the
-    measure(s) it optimized; runs flagged by :func:`nriqa.analysis.metric_hacking` (own gain >
-    held-out mean + ``hacking_threshold``) get their own-measure cells boxed and hatched, and a note
-    under the plot; the flag table is ``fig.hacking``."""
-    from nriqa.analysis.gain import gain_matrix, metric_hacking
+    :func:`nriqa.analysis.relative_gain`), rows ``row``, columns ``col`` and, last, each row's
+    ``held-out average`` (:func:`nriqa.analysis.gain.held_out_average`: the run's own measures left
+    out; ``average`` of every column when ``own`` is not given), drawn by :func:`matrix_heatmap`.
+    ``own``: run -> the measure(s) it optimized; runs flagged by :func:`nriqa.analysis.metric_hacking`
+    (own gain > held-out mean + ``hacking_threshold``) get their own-measure cells outlined, and a
+    note under the plot; the flag table is ``fig.hacking``."""
+    from nriqa.analysis.gain import gain_matrix, held_out_average, metric_hacking
 
-    mat = gain_matrix(gains, row=row, col=col, value=value, average=True)
+    mat = gain_matrix(gains, row=row, col=col, value=value, average=False)
     if mat.empty:
         raise ValueError("gains is empty: nothing to draw")
+    if own:
+        mat["held-out average"] = held_out_average(mat, own)
+    else:
+        mat["average"] = mat.mean(axis=1)
     flags = metric_hacking(gains, own, threshold=hacking_threshold, row=row, col=col, value=value) if own else None
-    return matrix_heatmap(mat, flags=flags, row_labels=row_labels, hacking_threshold=hacking_threshold,
-                          title=title, vmax=vmax, cmap=cmap)
+    fig = matrix_heatmap(mat, flags=flags, row_labels=row_labels, hacking_threshold=hacking_threshold,
+                         title=title, vmax=vmax, cmap=cmap)
+    if own:
+        _note(fig, "held-out average: the mean over every measure except the run's own loss measure(s).")
+    return fig
+
+
+def color_limit(values, *, quantile: float = 0.9, slack: float = 1.25) -> float:
+    """A colour-scale limit that no single cell sets: the ``quantile`` of ``|values|`` (finite
+    ones), or their maximum where that is at most ``slack`` times the quantile (then nothing is
+    clipped); 1.0 when every value is 0 or NaN. Cells beyond it are drawn at the scale's end."""
+    a = np.abs(np.asarray(values, dtype=float))
+    a = a[np.isfinite(a)]
+    if not a.size or not a.max():
+        return 1.0
+    q = float(np.quantile(a, quantile))
+    top = float(a.max())
+    return top if q <= 0 or top <= slack * q else q
+
+
+def _pct_cell(v: float, lim: float) -> str:
+    """A gain (fraction) as a signed percent short enough for a heatmap cell: no decimal from 10 %
+    up, one below, two when the whole scale is under 1 % (a short CPU run's gains can be tiny)."""
+    p = 100 * v
+    digits = 0 if abs(p) >= 9.95 else (1 if lim >= 0.01 else 2)
+    return f"{p:+.{digits}f}".replace("-", "\u2212")
+
+
+def _wrap_label(label: str, width: int = 18) -> str:
+    """A long row or column label broken before each `` + `` so it fits beside a heatmap."""
+    return str(label).replace(" + ", "\n+ ") if len(str(label)) > width else str(label)
+
+
+def _note(fig, text: str, *, fontsize: float = 9) -> None:
+    """``text`` under the figure, wrapped to the figure's width (a note wider than the figure would
+    widen the saved PNG and shrink everything at README width); notes added later go under it."""
+    import textwrap
+
+    chars = max(30, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))
+    lines = textwrap.fill(text, chars)
+    notes = getattr(fig, "_nriqa_notes", [])
+    notes.append(lines)
+    fig._nriqa_notes = notes
+    for t in [t for t in fig.texts if getattr(t, "_nriqa_note", False)]:
+        t.remove()
+    t = fig.text(0.01, 0.0, "\n".join(notes), fontsize=fontsize, ha="left", va="top")
+    t._nriqa_note = True
 
 
 def matrix_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
-                 row_labels: Mapping[str, str] | None = None, hacking_threshold: float = 0.1,
-                 title: str | None = None, vmax: float | None = None, cmap: str = "RdBu",
-                 xlabel: str = "evaluation measure"):
-    """Heatmap of mean relative gain: rows = runs (the extra loss term added to Charbonnier),
-    columns = measures, the last column their ``average`` (:func:`nriqa.analysis.gain_matrix`);
-    numbers (in %) in every cell; diverging colormap centred on 0 (blue = better than the
-    baseline, red = worse).
+                   row_labels: Mapping[str, str] | None = None, hacking_threshold: float = 0.1,
+                   title: str | None = None, vmax: float | None = None, cmap: str = "RdBu",
+                   xlabel: str = "evaluation measure", quantile: float = 0.9):
+    """Heatmap of mean relative gain (fractions; drawn in %): rows = runs (the extra loss term added
+    to Charbonnier), columns = measures, the last column their average (set apart by a line);
+    the number (in %) in every cell; diverging colormap centred on 0 (blue = better than the
+    baseline, red = worse, whatever the measure's direction).
 
-    ``flags``: the metric-hacking table (``run, own, flagged``; :func:`nriqa.analysis.metric_hacking`);
-    the own-measure cells of flagged runs get boxed and hatched, with a note under the plot
-    naming ``hacking_threshold``.  The table is kept as ``fig.hacking``.
+    The colour scale is ``±vmax``, by default :func:`color_limit` (the ``quantile`` of |gain|, so
+    no single cell sets it): cells beyond it are drawn at its end with their number in bold, the
+    colour bar gets end triangles and a note says so. ``flags``: the metric-hacking table (``run,
+    own, flagged``; :func:`nriqa.analysis.metric_hacking`); the own-measure cells of flagged runs
+    are outlined (their numbers stay readable), with a note naming ``hacking_threshold``. The table
+    is kept as ``fig.hacking``, the limit as ``fig.color_limit``.
     """
     from matplotlib.patches import Rectangle  # imported on use, as in _figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     if matrix.empty:
         raise ValueError("gain matrix is empty: nothing to draw")
     data = matrix.to_numpy(dtype=float)
-    lim = vmax if vmax is not None else float(np.nanmax(np.abs(data))) or 1.0
+    lim = float(vmax) if vmax is not None else color_limit(data, quantile=quantile)
     n_r, n_c = data.shape
-    label_w = 0.09 * max(len(str(r)) for r in (row_labels or {}).values() or matrix.index) if n_r else 1.0
-    fig = _figure((2.5 + label_w + 0.85 * n_c, 2.2 + 0.5 * n_r))
+    labels = [_wrap_label(row_labels.get(r, r) if row_labels else r) for r in matrix.index]
+    label_w = 0.085 * max(len(line) for t in labels for line in t.split("\n"))
+    fig = _figure((1.6 + label_w + 0.44 * n_c, 1.9 + 0.44 * n_r + 0.07 * max(len(str(c)) for c in matrix.columns)))
     ax = fig.add_subplot()
-    im = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
-    digits = 1 if lim >= 0.01 else 2  # relative gains of a short CPU run can be tiny
+    im = ax.imshow(np.clip(data, -lim, lim), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    clipped = np.isfinite(data) & (np.abs(data) > lim * (1 + 1e-9))
     for i in range(n_r):
         for j in range(n_c):
             v = data[i, j]
             if np.isfinite(v):
-                ax.text(j, i, f"{100 * v:+.{digits}f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, _pct_cell(v, lim), ha="center", va="center", fontsize=9,
+                        fontweight="bold" if clipped[i, j] else "normal",
                         color="white" if abs(v) > 0.6 * lim else "black")
-    ax.axvline(n_c - 1.5, color="black", lw=1.5)  # separates the average column
-    ax.set_xticks(range(n_c), list(matrix.columns), rotation=45, ha="right")
-    labels = [row_labels.get(r, r) if row_labels else r for r in matrix.index]
-    ax.set_yticks(range(n_r), labels)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("extra loss term (+ Charbonnier)")
-    fig.colorbar(im, ax=ax, label="relative gain over baseline (%)",
-                 format=lambda x, _: f"{100 * x:+.2g}")
+    ax.axvline(n_c - 1.5, color="black", lw=2)  # separates the average column
+    ax.set_xticks(range(n_c), [_wrap_label(c) for c in matrix.columns], rotation=45, ha="right",
+                  rotation_mode="anchor", fontsize=9)
+    ax.set_yticks(range(n_r), labels, fontsize=9)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel("extra loss term (+ Charbonnier)", fontsize=10)
+    bar = fig.colorbar(im, ax=ax, extend="both" if clipped.any() else "neither", fraction=0.05, pad=0.02)
+    bar.locator = MaxNLocator(nbins=5, symmetric=True, steps=[1, 2, 2.5, 5, 10])
+    bar.formatter = FuncFormatter(lambda x, _: "0 %" if abs(x) < 1e-9 * lim else
+                                  f"{100 * x:+.{0 if lim >= 0.05 else 1}f} %".replace("-", "\u2212"))
+    bar.update_ticks()
+    bar.ax.tick_params(labelsize=9)
+    bar.set_label("relative gain over the baseline\n(+ better, \u2212 worse)", fontsize=10)
     if title:
-        ax.set_title(title)
-    if flags is None:
-        flags = pd.DataFrame()
-    else:
-        cols = list(matrix.columns)
-        rows = list(matrix.index)
+        ax.set_title(title, fontsize=11)
+    fig.hacking = flags if flags is not None else pd.DataFrame()
+    fig.color_limit = lim
+    if flags is not None and flags["flagged"].any():
+        cols, rows = list(matrix.columns), list(matrix.index)
         for rec in flags[flags["flagged"]].itertuples():
             for m in rec.own.split(","):
                 i, j = rows.index(rec.run), cols.index(m)
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black",
-                                       lw=2.0, hatch="///"))
-        if flags["flagged"].any():
-            fig.text(0.01, -0.02, "hatched box: metric hacking - the run's own loss measure gains "
-                     f"> {100 * hacking_threshold:.0f} points more than the held-out mean",
-                     fontsize=8, ha="left", va="top")
-    fig.hacking = flags  # the flag table behind the boxes, for the notebook to print
+                for inset, colour, lw in ((0.0, "black", 3.0), (0.08, "white", 1.5)):  # seen on light and dark
+                    ax.add_patch(Rectangle((j - 0.5 + inset, i - 0.5 + inset), 1 - 2 * inset, 1 - 2 * inset,
+                                           fill=False, edgecolor=colour, lw=lw))
+        _note(fig, "outlined: metric hacking - the run's own loss measure gains more than "
+              f"{100 * hacking_threshold:.0f} points above its held-out average.")
+    if clipped.any():
+        why = f" ({100 * quantile:.0f}th percentile of |gain|)" if vmax is None else ""
+        _note(fig, f"colour scale \u00b1{100 * lim:.3g} %{why}; bold numbers lie beyond it and are drawn in "
+              "its end colour.")
     return fig
 
 
@@ -156,11 +218,11 @@ def crop_grid(crops: Sequence, gt: torch.Tensor, outputs: Mapping[str, torch.Ten
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(name, fontsize=8)
+                ax.set_title(_wrap_label(name, 16), fontsize=10)
             if j == 0:
-                ax.set_ylabel(f"f{c.frame} ({c.y},{c.x})", fontsize=7)
+                ax.set_ylabel(f"f{c.frame} ({c.y},{c.x})", fontsize=9)
             if scores and name in scores:
-                ax.set_xlabel(f"{scores[name][i]:.3g}", fontsize=7)
+                ax.set_xlabel(f"{scores[name][i]:.3g}", fontsize=9)
     if title:
         fig.suptitle(title)
     return fig
@@ -168,16 +230,19 @@ def crop_grid(crops: Sequence, gt: torch.Tensor, outputs: Mapping[str, torch.Ten
 
 def tile_grid(tiles: Mapping[str, Mapping[str, torch.Tensor]], *,
               captions: Mapping[str, Mapping[str, str]] | None = None, title: str | None = None,
-              note: str | None = None, cell: float = 1.9, fontsize: float = 6.5):
+              note: str | None = None, cell: float = 1.5, fontsize: float = 9):
     """A grid of image tiles: ``tiles[row][column]`` is a ``(3,h,w)`` tile in ``[0,1]`` (already
     cropped and zoomed by the caller); ``captions[row][column]`` is written under the tile (e.g.
-    detector scores with arrows); rows are labelled on the left, columns on top (the first row's
-    keys); ``note`` goes under the figure. Missing tiles leave their cell empty."""
+    detector scores with arrows) at ``fontsize`` pt; rows are labelled on the left, columns on top
+    (the first row's keys); ``note`` goes under the figure, wrapped to its width. Missing tiles
+    leave their cell empty. ``cell``: a tile's side in inches (five columns of 1.5 in stay under
+    the 8.3 in that README shows at full size, :func:`nriqa.viz.text_sizes`)."""
     if not tiles or not any(tiles.values()):
         raise ValueError("tiles is empty: nothing to draw")
     cols = list(dict.fromkeys(c for row in tiles.values() for c in row))
     n_lines = max([1] + [len(t.splitlines()) for row in (captions or {}).values() for t in row.values()])
-    fig = _figure((cell * len(cols) + 0.6, (cell + 0.13 * n_lines + 0.15) * len(tiles) + 0.4))
+    line = fontsize * 1.25 / 72  # inches per caption line
+    fig = _figure((cell * len(cols) + 0.5, (cell + line * n_lines + 0.15) * len(tiles) + 0.5))
     axes = fig.subplots(len(tiles), len(cols), squeeze=False)
     for i, (r, row) in enumerate(tiles.items()):
         for j, c in enumerate(cols):
@@ -189,17 +254,79 @@ def tile_grid(tiles: Mapping[str, Mapping[str, torch.Tensor]], *,
                 continue
             ax.imshow(_to_image(row[c]), interpolation="nearest")
             if i == 0 or c not in list(tiles.values())[i - 1]:
-                ax.set_title(c, fontsize=8)
+                ax.set_title(_wrap_label(c, 16), fontsize=10)
             if j == 0:
-                ax.set_ylabel(r, fontsize=8)
+                ax.set_ylabel(r, fontsize=10)
             text = (captions or {}).get(r, {}).get(c)
             if text:
-                ax.set_xlabel(text, fontsize=fontsize, family="monospace", linespacing=1.1)
+                ax.set_xlabel(text, fontsize=fontsize, linespacing=1.15)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=11)
     if note:
-        fig.text(0.01, 0.0, note, fontsize=7, ha="left", va="top")
+        _note(fig, note)
     return fig
+
+
+def tile_score_grid(tiles: Mapping[str, Mapping[str, torch.Tensor]], scores: Mapping[str, pd.DataFrame], *,
+                    reference: str, tie: float = 0.02, title: str | None = None, note: str | None = None,
+                    cell: float = 1.1):
+    """Image tiles over a score table each: ``tiles[row][column]`` a ``(3,h,w)`` tile in ``[0,1]``;
+    ``scores[row]`` a table (index = detector names, columns = ``tiles[row]``'s columns) of artifact
+    scores (higher = more artifact). Under each tile its column of the table, the detector names once
+    at the left of each row; every score but the ``reference`` column's carries an arrow against
+    the reference column of its row (``↑`` more artifact, red cell; ``↓`` less, blue; no arrow
+    and white within ``tie``). Columns are titled on top of the first row, rows labelled on the left."""
+    import textwrap
+
+    if not tiles or not any(tiles.values()):
+        raise ValueError("tiles is empty: nothing to draw")
+    cols = list(dict.fromkeys(c for row in tiles.values() for c in row))
+    n_det = max(len(scores[r]) for r in tiles)
+    table_h = 0.2 * n_det
+    fig = _figure((1.6 + cell * len(cols), (cell + table_h + 0.35) * len(tiles) + 0.6))
+    axes = fig.subplots(2 * len(tiles), len(cols), squeeze=False,
+                        gridspec_kw={"height_ratios": [cell, table_h] * len(tiles)})
+    for i, (r, row) in enumerate(tiles.items()):
+        table = scores[r]
+        for j, c in enumerate(cols):
+            img, tab = axes[2 * i, j], axes[2 * i + 1, j]
+            for ax in (img, tab):
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if c not in row:
+                img.set_axis_off()
+                tab.set_axis_off()
+                continue
+            img.imshow(_to_image(row[c]), interpolation="nearest")
+            if i == 0:
+                img.set_title(_wrap_label(c, 16), fontsize=10)
+            if j == 0:  # horizontal, over the detector names, so it cannot run into the row above
+                img.set_ylabel("\n".join(textwrap.fill(part, 16) for part in r.split("\n")), fontsize=10,
+                               rotation=0, ha="right", va="center")
+            _score_column(tab, table[c], None if c == reference else table[reference], tie)
+            if j == 0:
+                tab.set_yticks(range(len(table)), list(table.index), fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if note:
+        _note(fig, note)
+    return fig
+
+
+def _score_column(ax, values: pd.Series, ref: pd.Series | None, tie: float) -> None:
+    """One column of :func:`tile_score_grid`'s table: a cell per detector with its score (three
+    significant digits) and, against ``ref``, an arrow and a red (more) or blue (less) background."""
+    colours = np.ones((len(values), 1, 3))
+    for k, (name, v) in enumerate(values.items()):
+        text = f"{v:.3g}"
+        if ref is not None and abs(v - ref[name]) > tie:
+            up = v > ref[name]
+            text += " \u2191" if up else " \u2193"
+            colours[k, 0] = (0.98, 0.80, 0.78) if up else (0.80, 0.87, 0.97)
+        ax.text(0, k, text, ha="center", va="center", fontsize=9)
+    ax.imshow(colours, aspect="auto", interpolation="nearest")
+    for side in ax.spines.values():
+        side.set_linewidth(0.5)
 
 
 def zoom_tile(x: torch.Tensor, *, y: int, x0: int, size: int, zoom: int = 3) -> torch.Tensor:
@@ -247,28 +374,75 @@ def training_curves(log: pd.DataFrame, columns: Sequence[str] | None = None, *, 
 
 def sample_frames(frames: Mapping[str, torch.Tensor], *, index: int = 0,
                   crop: tuple[int, int, int] | None = None, scores: Mapping[str, str] | None = None,
-                  title: str | None = None, cell: float = 2.6):
+                  title: str | None = None, cell: float = 2.6, table: pd.DataFrame | None = None,
+                  note: str | None = None, columns: int | None = None):
     """Side-by-side frames: ``{label: (3,H,W) | (T,3,H,W) | (1,T,3,H,W)}``; ``index`` picks the
-    frame of videos, ``crop=(y, x, size)`` zooms in, ``scores`` adds a caption per label."""
+    frame of videos, ``crop=(y, x, size)`` zooms in (nearest-neighbour, pixels stay visible),
+    ``scores`` adds a caption per label. ``table`` (rows = e.g. measures, their names at the left;
+    columns = labels of ``frames``): numbers (four significant digits) or strings drawn in a table
+    under the frames, aligned with them. ``cell``: a panel's width in inches; ``note`` goes under
+    the figure, wrapped to its width; ``columns``: panels per row (several rows; not with ``table``)."""
     if not frames:
         raise ValueError("frames is empty: nothing to draw")
-    fig = _figure((cell * len(frames), cell + 0.4))
-    axes = fig.subplots(1, len(frames), squeeze=False)[0]
-    for ax, (name, f) in zip(axes, frames.items()):
+    if columns is not None and table is not None:
+        raise ValueError("columns (several rows of panels) and table (one row over a table) do not combine")
+    imgs = {}
+    for name, f in frames.items():
         img = _frames(f, name)
         img = img[min(index, img.shape[0] - 1)]
         if crop is not None:
             y, x, s = crop
             img = img[:, y:y + s, x:x + s]
+        imgs[name] = img
+    aspect = max(im.shape[-2] / im.shape[-1] for im in imgs.values())
+    n_lines = max([1] + [len(str(t).splitlines()) for t in (scores or {}).values()])
+    n_cols = min(columns or len(frames), len(frames))
+    rows = 2 if table is not None else -(-len(frames) // n_cols)
+    table_h = 0.2 * len(table) if table is not None else 0.0
+    names_left = table is not None and next(iter(frames)) in table.columns  # else the first panel's cell has them
+    fig = _figure((cell * n_cols + (1.4 if names_left else 0.2),
+                   (cell * aspect + 0.5 + 0.2 * n_lines) * (1 if table is not None else rows) + table_h + 0.2))
+    axes = fig.subplots(rows, n_cols, squeeze=False,
+                        gridspec_kw={"height_ratios": [cell * aspect, table_h]} if table is not None else None)
+    panels = axes[0] if table is not None else axes.ravel()
+    for ax in panels[len(frames):]:
+        ax.set_axis_off()
+    for j, (ax, (name, img)) in enumerate(zip(panels, imgs.items())):
         ax.imshow(_to_image(img), interpolation="nearest")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(_wrap_label(name, 18), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         if scores and name in scores:
-            ax.set_xlabel(scores[name], fontsize=8)
+            ax.set_xlabel(scores[name], fontsize=9)
+        if table is not None:
+            tab = axes[1, j]
+            tab.set_xticks([])
+            tab.set_yticks([])
+            if name in table.columns:
+                col = table[name]
+                _text_column(tab, pd.Series([v if isinstance(v, str) else f"{v:.4g}" for v in col], index=col.index))
+            elif j == 0:  # no scores (e.g. the ground truth): its cell holds the row names
+                _text_column(tab, pd.Series(list(table.index)), frame=False)
+            else:
+                tab.set_axis_off()
+            if j == 0 and name in table.columns:  # the row names once, at the far left
+                tab.set_yticks(range(len(table)), list(table.index), fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
+    if note:
+        _note(fig, note)
     return fig
+
+
+def _text_column(ax, texts: pd.Series, *, frame: bool = True) -> None:
+    """One column of strings, a white cell each, top to bottom (a table under a panel); without
+    ``frame`` no border (a column of row names)."""
+    ax.imshow(np.ones((len(texts), 1, 3)), aspect="auto", interpolation="nearest")
+    for k, t in enumerate(texts):
+        ax.text(0, k, str(t), ha="center", va="center", fontsize=9)
+    for side in ax.spines.values():
+        side.set_linewidth(0.5)
+        side.set_visible(frame)
 
 
 def gradient_shares(norms: Mapping[str, float], weights: Mapping[str, float], *, ax=None,
@@ -298,14 +472,120 @@ def gradient_shares(norms: Mapping[str, float], weights: Mapping[str, float], *,
     return fig if fig is not None else ax.figure
 
 
+def seed_dots(table: pd.DataFrame, seeds: pd.DataFrame | None = None, *, group: str, hue: str,
+              value: str = "gain", interval: tuple[str, str] | None = None, seed_value: str = "gain",
+              xlabel: str | None = None, ylabel: str = "gain over the baseline (%, \u2191 better)",
+              title: str | None = None, linthresh: float = 1.0, note: str | None = None,
+              numbers: bool | None = None):
+    """Means with their seeds: per ``group`` (categorical x, in table order) and ``hue`` (colour,
+    side by side within a group), ``table[value]`` (a fraction, drawn in %) as a thick mark with its
+    number (``numbers``; default: with at most three hues, where there is room), ``interval=(lo, hi)``
+    columns as a thin line (e.g. a 95 % interval), and each seed's
+    ``seeds[seed_value]`` (rows matched on ``group`` and ``hue``) as an open circle; no line joins
+    groups. Positive = better than the baseline. The y axis is linear within ``±linthresh`` % and
+    logarithmic beyond, so a gain of 0.3 % stays visible beside one of -50 % (said in a note)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    kinds, groups = list(dict.fromkeys(table[hue])), list(dict.fromkeys(table[group]))
+    colours = dict(zip(kinds, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]))
+    width = 0.8 / max(1, len(kinds))
+    numbers = len(kinds) <= 3 if numbers is None else numbers
+    fig = _figure((min(8.0, 3.4 + 0.55 * len(groups) * len(kinds)), 4.0))
+    ax = fig.add_subplot()
+    ys = [0.0]  # every value drawn, for the y range
+    for r in table.to_dict("records"):
+        x = groups.index(r[group]) - 0.4 + width * (kinds.index(r[hue]) + 0.5)
+        c, mean = colours[r[hue]], 100 * float(r[value])
+        if interval and np.isfinite(r[interval[0]]) and np.isfinite(r[interval[1]]):
+            ax.vlines(x, 100 * r[interval[0]], 100 * r[interval[1]], color=c, lw=1.2, alpha=0.7)
+            ys += [100 * r[interval[0]], 100 * r[interval[1]]]
+        pts = np.zeros(0) if seeds is None or seeds.empty else \
+            seeds[(seeds[group] == r[group]) & (seeds[hue] == r[hue])][seed_value].to_numpy(float)
+        if len(pts):
+            ax.scatter(x + np.linspace(-0.15, 0.15, len(pts)) * width, 100 * pts, s=24, facecolors="none",
+                       edgecolors=c, lw=1.2, zorder=3)
+            ys += list(100 * pts[np.isfinite(pts)])
+        if np.isfinite(mean):
+            ys.append(mean)
+            ax.hlines(mean, x - 0.38 * width, x + 0.38 * width, color=c, lw=3, zorder=4)
+        if np.isfinite(mean) and numbers:
+            ax.annotate(f"{mean:+.2g} %".replace("-", "\u2212"), (x + 0.4 * width, mean), xytext=(1, 0),
+                        textcoords="offset points", va="center", fontsize=9, zorder=5,
+                        bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.5})
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_yscale("symlog", linthresh=linthresh, linscale=1.0)
+    scale = ax.yaxis.get_transform()  # pad the y range in the drawn (symlog) units, so no point sits on the frame
+    lo, hi = np.ravel(scale.transform(np.array([min(ys), max(ys)])))
+    pad = 0.07 * (hi - lo) or 0.5
+    ax.set_ylim(*np.ravel(scale.inverted().transform(np.array([lo - pad, hi + pad]))))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+g} %".replace("-", "\u2212") if v else "0 %"))
+    ax.set_xticks(range(len(groups)), [_wrap_label(g) for g in groups], fontsize=10)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.tick_params(labelsize=9)
+    handles = [Line2D([], [], color=colours[k], lw=3, label=str(k)) for k in kinds]
+    handles.append(Line2D([], [], color="grey", lw=3, label="mean"))
+    if interval:
+        handles.append(Line2D([], [], color="grey", lw=1.2, label="95 % interval"))
+    if seeds is not None and not seeds.empty:
+        handles.append(Line2D([], [], color="grey", marker="o", mfc="none", ls="", label="one seed"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=9,
+              title=hue, title_fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=11)
+    _note(fig, (note + " " if note else "") + f"y axis: linear within \u00b1{linthresh:g} %, logarithmic beyond.")
+    return fig
+
+
+def share_comparison(norms: Mapping[str, float], weightings: Mapping[str, Mapping[str, float]], *,
+                     title: str | None = None):
+    """Each term's share of the weighted gradient ``w_i * n_i / sum_j w_j * n_j`` (in %) under
+    several weightings side by side (``weightings``: label -> ``{term: weight}``, e.g. the hand-set
+    weights and the gradient-chosen ones), grouped by term, the weights named in the legend."""
+    terms = [t for t in norms if all(t in w for w in weightings.values())]
+    if not terms or not weightings:
+        raise ValueError(f"norms {list(norms)} and the weightings share no term")
+    from matplotlib.ticker import PercentFormatter
+
+    fig = _figure((min(8.0, 3.2 + 1.2 * len(terms) * len(weightings) * 0.6), 3.4))
+    ax = fig.add_subplot()
+    width = 0.8 / len(weightings)
+    for k, (label, w) in enumerate(weightings.items()):
+        vals = np.array([abs(w[t]) * float(norms[t]) for t in terms])
+        shares = vals / vals.sum() if vals.sum() > 0 else vals
+        xs = np.arange(len(terms)) - 0.4 + width * (k + 0.5)
+        weights = ", ".join(f"{t} {w[t]:.3g}" for t in terms)
+        ax.bar(xs, shares, width * 0.9, label=f"{label}: {weights}")
+        for x, s in zip(xs, shares):
+            ax.text(x, s + 0.02, f"{100 * s:.0f} %", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(terms)), terms, fontsize=10)
+    ax.set_ylim(0, 1.18)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.tick_params(labelsize=9)
+    ax.set_ylabel("share of the weighted\ngradient norm", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False, fontsize=9, title="weights",
+              title_fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=11)
+    return fig
+
+
 _SIDES = [(4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
-          (-4, -3, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top")]
+          (-4, -3, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top"),
+          (8, 12, "left", "bottom"), (8, -12, "left", "top"), (-8, 12, "right", "bottom"),
+          (-8, -12, "right", "top"), (0, 18, "center", "bottom"), (0, -18, "center", "top"),
+          (8, 22, "left", "bottom"), (8, -22, "left", "top")]
 
 
-def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 8) -> list:
+def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 9, bars=()) -> list:
     """Label each point, trying the sides of :data:`_SIDES` in turn: a label takes the first side where
-    its drawn box overlaps no label placed before it and no other point, and stays inside the axes
-    (no clipped or colliding names); where no side is free, the one with the least overlap.
+    its drawn box overlaps no label placed before it, no other point and no other point's vertical bar
+    (``bars[i] = (x, y_low, y_high)`` of point ``i`` in data units, e.g. seed ranges), and stays inside
+    the axes (no clipped or colliding names); where no side is free, the one with the least overlap.
     Returns the annotations."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -316,6 +596,8 @@ def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 8) -> list:
     frame = ax.get_window_extent(renderer)
     pts = ax.transData.transform(np.column_stack([xs, ys])) if len(xs) else np.zeros((0, 2))
     placed, anns = [], []
+    segs = [(k, *ax.transData.transform((x, lo)), ax.transData.transform((x, hi))[1])
+            for k, (x, lo, hi) in enumerate(bars) if np.isfinite(lo) and np.isfinite(hi)]
 
     def cost(box, i) -> float:
         over = sum(max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0))
@@ -329,7 +611,9 @@ def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 8) -> list:
         hits += int(len(pts) > 1 and dist.argmin() != i and dist.min() < dist[i])
         outside = (max(0.0, frame.x0 - box.x0) + max(0.0, box.x1 - frame.x1)
                    + max(0.0, frame.y0 - box.y0) + max(0.0, box.y1 - frame.y1))
-        return over + 400.0 * hits + 50.0 * outside
+        crossed = sum(1 for k, bx, by0, by1 in segs if k != i and box.x0 - pad / 2 <= bx <= box.x1 + pad / 2
+                      and min(by0, by1) <= box.y1 and max(by0, by1) >= box.y0)  # another point's bar
+        return over + 400.0 * hits + 50.0 * outside + 200.0 * crossed
 
     for i, (xi, yi, t) in enumerate(zip(xs, ys, texts)):
         ann = ax.annotate(str(t), (xi, yi), textcoords="offset points", xytext=_SIDES[0][:2], fontsize=fontsize)
@@ -371,27 +655,99 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
         raise ValueError(f"need at least 2 measures with both {x} and {y}, got {len(d)}")
     rho, p = stats.spearmanr(d[x], d[y])
     spearman = (float(rho), float(p))
-    fig = _figure((4.8, 3.8))
+    fig = _figure((7.0, 5.0))
     ax = fig.add_subplot()
+    bars = []
     if spread is not None:
         lo, hi = (table.loc[d.index, c].to_numpy(float) for c in spread)
         ax.vlines(d[x], lo, hi, color="tab:purple", alpha=0.35, lw=2)
+        bars = list(zip(d[x].to_numpy(float), lo, hi))
     ax.scatter(d[x], d[y], color="tab:purple")
     ax.axhline(0, color="gray", lw=0.8, ls="--")
-    ax.set_xlabel(f"assessment accuracy ({x.upper()})")
+    ax.set_xlabel(f"assessment accuracy ({x.upper()}, \u2192 better)", fontsize=10)
+    ax.tick_params(labelsize=9)
     if y == "gain":  # a fraction: shown in %, the unit of every gain in the notebooks
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_ylabel("mean relative gain as a loss (%)")
+        ax.set_ylabel("mean relative gain as a loss, \u2191 better (%)", fontsize=10)
     else:
-        ax.set_ylabel(y)
+        ax.set_ylabel(y, fontsize=10)
     lines = [title] if title else []
     lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})")
-    ax.set_title("\n".join(lines), fontsize=9)
+    ax.set_title("\n".join(lines), fontsize=10)
     ax.margins(x=0.12, y=0.1)  # room for the labels of points at the edges
-    _place_labels(fig, ax, d[x].to_numpy(float), d[y].to_numpy(float), list(d[label]))
-    if xlabel:
-        ax.set_xlabel(xlabel)
+    if xlabel:  # before the labels are placed: the axis label's size moves the axes
+        ax.set_xlabel(xlabel + ("" if "better" in xlabel else " (\u2192 better)"), fontsize=10)
+    if spread is not None:
+        _note(fig, "vertical bars: the lowest to the highest seed's gain.")
+    _place_labels(fig, ax, d[x].to_numpy(float), d[y].to_numpy(float), list(d[label]), bars=bars)
     fig.spearman = spearman
     return fig
+
+
+# ----------------------------------------------------------------------------- claims scoreboard
+#: colour of each verdict in the scoreboard
+VERDICT_COLOURS = {"agrees": "tab:green", "disagrees": "tab:red", "equivalent": "tab:blue", "inconclusive": "0.6"}
+
+
+def _scaled(row: Mapping) -> tuple[float, float, float]:
+    """A verdict row's effect and 95 % interval divided by the interval's half-width (``nan`` without one)."""
+    e, lo, hi = (float(row.get(k, np.nan)) for k in ("effect", "lo", "hi"))
+    if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+        half = (hi - lo) / 2
+        return e / half, lo / half, hi / half
+    return (0.0, 0.0, 0.0) if e == 0 and lo == hi == 0 else (np.nan, np.nan, np.nan)
+
+
+def claims_scoreboard(board: Sequence[Mapping], *, title: str | None = None, limit: float = 6.0):
+    """The claims scoreboard: one band per claim of ``board`` (:func:`nriqa.study.summary.scoreboard`:
+    ``id, what, notebook, rows, counts, n``), one line per verdict row in it: the effect (dot) and its
+    95 % interval (line), both divided by the interval's half-width, so that rows in %, in artifact units
+    and in SRCC share one axis (0 = no effect; an interval clear of 0 sits beyond it), coloured by the
+    row's verdict. Beside each band: the claim's rows per verdict and its n. Values beyond ``limit`` are
+    drawn at the edge; rows without an interval are counted, not drawn."""
+    from matplotlib.lines import Line2D
+
+    if not board:
+        raise ValueError("no claims with verdict rows: nothing to draw")
+    gap, sizes = 3.0, [max(len(c["rows"]), 3) for c in board]
+    fig = _figure((8.0, 1.6 + 0.085 * (sum(sizes) + gap * len(board))))
+    ax = fig.add_subplot()
+    top, ticks, labels = 0.0, [], []
+    for claim, size in zip(board, sizes):
+        for i, row in enumerate(claim["rows"]):
+            x, lo, hi = np.clip(_scaled(row), -limit, limit)   # nan stays nan
+            colour = VERDICT_COLOURS.get(row.get("verdict"), "k")
+            if np.isfinite(lo):
+                ax.hlines(-(top + i), lo, hi, color=colour, lw=1.3, alpha=0.8)
+            if np.isfinite(x):
+                ax.plot([x], [-(top + i)], "o", ms=2.8, color=colour)
+        centre = -(top + (size - 1) / 2)
+        ticks.append(centre)
+        labels.append(f"{claim['id']} (notebook {claim['notebook']})\n" + _wrap(str(claim["what"]), 34))
+        counts = ", ".join(f"{v} {k}" for k, v in claim["counts"].items() if v)
+        ax.annotate(f"{len(claim['rows'])} rows: {counts}\nn = {_wrap(str(claim['n']), 26)}", xy=(1.01, centre),
+                    xycoords=("axes fraction", "data"), va="center", fontsize=9)
+        if top:
+            ax.axhline(-(top - gap / 2), color="0.85", lw=0.6)
+        top += size + gap
+    ax.axvline(0, color="k", lw=0.8)
+    drawn = [abs(v) for c in board for r in c["rows"] for v in _scaled(r) if np.isfinite(v)]
+    edge = min(limit, np.ceil(max(drawn, default=1.0) + 0.5))
+    ax.set_xlim(-edge, edge)
+    ax.set_ylim(-(top - gap) - 0.5, 0.5 + 0.5)
+    ax.set_yticks(ticks, labels, fontsize=9)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlabel("effect / half-width of its 95% interval\n(0 = no effect; each row's own rule sets its verdict)",
+                  fontsize=9)
+    handles = [Line2D([], [], color=c, marker="o", ms=3, lw=1.3, label=v) for v, c in VERDICT_COLOURS.items()]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=9)
+    ax.set_title(title or "The papers' claims against this run: every verdict row", fontsize=10, pad=20)
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text

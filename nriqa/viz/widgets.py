@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 import torch
 
-from nriqa.viz.plots import gradient_shares, sample_frames
+from nriqa.viz.plots import gradient_shares, sample_frames, share_comparison
 
 
 def _flag(name: str) -> bool:
@@ -61,15 +61,36 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _score_caption(scores: pd.DataFrame | None, run: str, clip: str, frame: int,
-                   measures: Sequence[str] | None) -> str:
-    if scores is None or scores.empty:
+def _direction(scores: pd.DataFrame, measure: str) -> str:
+    """``↑`` where a higher ``measure`` score is better, ``↓`` where lower is; from the table's
+    ``higher_better`` column, else :func:`nriqa.quality.card`; empty when neither knows."""
+    if "higher_better" in scores.columns:
+        known = scores.loc[scores["measure"] == measure, "higher_better"].dropna()
+        if len(known):
+            return "\u2191" if bool(known.iloc[0]) else "\u2193"
+    from nriqa import quality
+
+    try:
+        return "\u2191" if quality.card(measure).higher_better else "\u2193"
+    except ValueError:  # a kit measure whose checkpoint is not on this machine
         return ""
-    d = scores[(scores["run"] == run) & (scores["clip"] == clip) & (scores["frame"] == frame)]
+
+
+def _score_table(scores: pd.DataFrame | None, runs: Sequence[str], clip: str, frame: int,
+                 measures: Sequence[str] | None) -> pd.DataFrame | None:
+    """Rows ``<measure> ↑|↓`` (the direction that is better), columns = ``runs``: each run's score
+    (mean over seeds in ``scores``) on ``frame`` of ``clip``; None without scores."""
+    if scores is None or scores.empty:
+        return None
+    d = scores[(scores["run"].isin(list(runs))) & (scores["clip"] == clip) & (scores["frame"] == frame)]
     if measures is not None:
         d = d[d["measure"].isin(measures)]
-    per = d.groupby("measure", sort=False)["score"].mean()
-    return "\n".join(f"{m} {v:.4g}" for m, v in per.items())
+    if d.empty:
+        return None
+    table = d.pivot_table(index="measure", columns="run", values="score", aggfunc="mean", sort=False)
+    table = table[[r for r in runs if r in table.columns]]
+    table.index = [f"{m} {_direction(scores, m)}".strip() for m in table.index]
+    return table
 
 
 def _check_outputs(outputs: Mapping[str, Mapping[str, torch.Tensor]], gt) -> list[str]:
@@ -86,6 +107,18 @@ def _check_outputs(outputs: Mapping[str, Mapping[str, torch.Tensor]], gt) -> lis
     if not clips:
         raise ValueError("outputs (and gt) share no clip name")
     return sorted(clips)
+
+
+#: shown under the comparer's crop sliders while the crop is the whole frame (no position to pick)
+WHOLE_FRAME_NOTE = "crop covers the whole frame"
+
+
+def _sync_crop_position(whole: bool, position_sliders, note) -> None:
+    """At the largest crop size the crop is the whole frame and its position has no range: the
+    position sliders are disabled and ``note`` is shown; a smaller crop enables them again."""
+    for slider in position_sliders:
+        slider.disabled = whole
+    note.layout.display = None if whole else "none"
 
 
 def compare_frames(outputs: Mapping[str, Mapping[str, torch.Tensor]],
@@ -114,14 +147,14 @@ def compare_frames(outputs: Mapping[str, Mapping[str, torch.Tensor]],
 
     def view(clip_name: str, frame_idx: int, crop_box, run_names: Sequence[str]):
         panels: dict[str, torch.Tensor] = {}
-        captions: dict[str, str] = {}
         if gt is not None:
             panels["ground truth"] = gt[clip_name]
         for r in run_names:
             panels[r] = outputs[r][clip_name]
-            captions[r] = _score_caption(scores, r, clip_name, frame_idx, measures)
-        return sample_frames(panels, index=frame_idx, crop=crop_box, scores=captions,
-                             title=f"{clip_name}  frame {frame_idx}")
+        table = _score_table(scores, run_names, clip_name, frame_idx, measures)
+        note = None if table is None else "scores of this frame: \u2191 higher is better, \u2193 lower is better"
+        return sample_frames(panels, index=frame_idx, crop=crop_box, table=table, note=note, cell=1.6,
+                             title=f"{clip_name}, frame {frame_idx}")
 
     if not is_interactive(interactive):
         return view(clip, frame, crop, runs)
@@ -138,10 +171,12 @@ def compare_frames(outputs: Mapping[str, Mapping[str, torch.Tensor]],
     w_y = W.IntSlider(value=crop[0] if crop else 0, min=0, max=h - 8, description="crop y")
     w_x = W.IntSlider(value=crop[1] if crop else 0, min=0, max=w - 8, description="crop x")
     w_runs = W.SelectMultiple(options=list(outputs), value=tuple(runs), description="runs")
+    w_whole = W.Label(value=WHOLE_FRAME_NOTE)
     image = W.Image(format="png")
 
     def redraw(*_):
         size = w_size.value
+        _sync_crop_position(size >= min(h, w), (w_y, w_x), w_whole)
         box = None if size >= min(h, w) else (min(w_y.value, h - size), min(w_x.value, w - size), size)
         frames_here = outputs[next(iter(outputs))][w_clip.value]
         w_frame.max = max(0, (frames_here.shape[-4] if frames_here.dim() >= 4 else 1) - 1)
@@ -150,12 +185,13 @@ def compare_frames(outputs: Mapping[str, Mapping[str, torch.Tensor]],
     for wd in (w_clip, w_frame, w_size, w_y, w_x, w_runs):
         wd.observe(redraw, names="value")
     redraw()
-    controls = W.HBox([W.VBox([w_clip, w_frame, w_runs]), W.VBox([w_size, w_y, w_x])])
+    controls = W.HBox([W.VBox([w_clip, w_frame, w_runs]), W.VBox([w_size, w_y, w_x, w_whole])])
     return W.VBox([controls, image])
 
 
 def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | None = None, *,
-                    interactive: bool | None = None, low: float = 1e-4, high: float = 1e2):
+                    interactive: bool | None = None, low: float = 1e-4, high: float = 1e2,
+                    compare: Mapping[str, Mapping[str, float]] | None = None, title: str | None = None):
     """Loss-weight explorer.
 
     Args:
@@ -163,9 +199,13 @@ def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | N
             :func:`nriqa.train.balance.measure_gradients` (``{term: float}``).
         weights: initial weights (default 1.0 each).
         low, high: slider range (log scale).
+        compare: named weightings (``{label: {term: weight}}``, e.g. the hand-set and the
+            gradient-chosen ones) drawn side by side (:func:`nriqa.viz.plots.share_comparison`):
+            the static figure, and beside the sliders' weights when interactive.
+        title: the chart's title (default "weighted gradient shares").
     Returns:
         an ``ipywidgets.VBox`` (one log slider per term + the share chart) when interactive,
-        else a matplotlib ``Figure`` of the shares for ``weights``.
+        else a matplotlib ``Figure`` of the shares for ``weights`` (for ``compare`` when given).
     """
     if not norms:
         raise ValueError("norms must map at least one loss term to its gradient norm")
@@ -174,8 +214,10 @@ def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | N
         raise ValueError(f"gradient norms must be finite and >= 0, got {bad}")
     weights = dict(weights or {})
     weights = {t: float(weights.get(t, 1.0)) for t in norms}
+    title = title or "weighted gradient shares"
     if not is_interactive(interactive):
-        return gradient_shares(norms, weights, title="weighted gradient shares")
+        return share_comparison(norms, compare, title=title) if compare else gradient_shares(norms, weights,
+                                                                                                title=title)
 
     import ipywidgets as W  # optional dependency, present when is_interactive() said so
 
@@ -187,8 +229,9 @@ def weight_explorer(norms: Mapping[str, float], weights: Mapping[str, float] | N
     image = W.Image(format="png", layout=W.Layout(width="auto", height="auto", object_fit="contain"))
 
     def redraw(*_):
-        image.value = _png(gradient_shares(norms, {t: s.value for t, s in sliders.items()},
-                                           title="weighted gradient shares"))
+        chosen = {t: s.value for t, s in sliders.items()}
+        image.value = _png(share_comparison(norms, {"sliders": chosen, **compare}, title=title) if compare
+                           else gradient_shares(norms, chosen, title=title))
 
     for s in sliders.values():
         s.observe(redraw, names="value")
