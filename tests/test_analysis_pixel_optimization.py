@@ -43,7 +43,9 @@ def test_gallery_scores_figure_and_inheritance(frames):
     assert set(g.images) == {("baseline", v, t) for v in ("alone", "charbonnier") for t in ("start", "gmsd")}
     assert list(g.scores.columns) == list(P.FRAME_DETECTORS) and g.seconds > 0
     fig = S.gallery_figure(g, window=24, zoom=2)
-    assert len([a for a in fig.axes if a.images]) == 4
+    tiles = [a for a in fig.axes if a.images and a.images[0].get_array().shape[:2] == (48, 48)]  # 24 px x zoom 2
+    scores = [a for a in fig.axes if a.images and a.images[0].get_array().shape[1] == 1]        # a score column each
+    assert len(tiles) == 4 and len(scores) == 4
     assert "\u2191" in fig.texts[-1].get_text() or "arrows" in fig.texts[-1].get_text()
     arts = pd.DataFrame({d: [0.0, 0.5] for d in P.FRAME_DETECTORS}, index=["baseline", "gmsd"])
     inh = S.inheritance(g.scores, arts)
