@@ -226,3 +226,17 @@ def run_folder(root, name, payload=b"x"):
     (d / "config.yaml").write_text("model: stub\n")
     (d / "checkpoints" / "latest.pt").write_bytes(payload)
     return d
+
+
+def notebook_builder():
+    """``notebooks/build_notebooks.py`` as a module (it is a script beside the notebooks, not in a package)."""
+    import sys
+
+    from nriqa.runner import NOTEBOOKS_DIR
+
+    sys.path.insert(0, str(NOTEBOOKS_DIR))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.pop(0)
+    return build_notebooks

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from doubles import notebook_builder
 
 from nriqa.runner import NOTEBOOKS_DIR
 
@@ -27,22 +27,13 @@ NAME = "03_artifact_analysis"
 EDIT = "# edited outside JupyterLab"
 
 
-def _builder():
-    sys.path.insert(0, str(NOTEBOOKS_DIR))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.pop(0)
-    return build_notebooks
-
-
 def _copy_pair(root: Path, name: str = NAME) -> tuple[Path, Path]:
     """``root/notebooks/src/<name>.py``, a copy of the repository's source, and
     ``root/notebooks/<name>.ipynb`` built from it by notebooks/build_notebooks.py (``make notebooks``)."""
     (root / "notebooks" / "src").mkdir(parents=True)
     text = Path(shutil.copy(NOTEBOOKS_DIR / "src" / f"{name}.py", root / "notebooks" / "src"))
     ipynb = root / "notebooks" / f"{name}.ipynb"
-    ipynb.write_text(_builder().render(text))
+    ipynb.write_text(notebook_builder().render(text))
     os.utime(ipynb, (text.stat().st_mtime, text.stat().st_mtime))  # as old as its source
     return ipynb, text
 
@@ -116,7 +107,7 @@ def test_every_built_notebook_agrees_with_its_source(tmp_path):
     contents manager rewrites nothing."""
     from jupytext.compare import compare
 
-    build_notebooks = _builder()
+    build_notebooks = notebook_builder()
     for src in build_notebooks.sources():
         built = jupytext.reads(build_notebooks.render(src), fmt="ipynb")
         diff = compare(jupytext.writes(built, "py:percent"), src.read_text(), "from .ipynb", src.name,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from doubles import notebook_builder
 
 from nriqa import runner
 from nriqa.paths import REPO_ROOT
@@ -35,19 +36,10 @@ def test_every_notebook_has_a_parameters_cell_first_among_code_and_saves_figures
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
-def _builder():
-    sys.path.insert(0, str(NOTEBOOKS_DIR))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.pop(0)
-    return build_notebooks
-
-
 def test_notebooks_match_their_sources():
     """The committed .ipynb files are byte for byte what notebooks/build_notebooks.py makes from the
     jupytext sources in notebooks/src (cell ids, tags, check outputs and kernelspec included)."""
-    build_notebooks = _builder()
+    build_notebooks = notebook_builder()
     assert [s.stem for s in build_notebooks.sources()] == [b.stem for b in list_notebooks()]
     assert build_notebooks.stale() == [], "run: python notebooks/build_notebooks.py"
 
@@ -56,7 +48,7 @@ def test_sources_are_jupytext_percent_scripts_that_round_trip():
     """Saving a paired notebook from JupyterLab (jupytext) rewrites its source unchanged."""
     import jupytext
 
-    build_notebooks = _builder()
+    build_notebooks = notebook_builder()
     for src in build_notebooks.sources():
         nb = jupytext.read(src, fmt="py:percent")
         assert jupytext.writes(nb, "py:percent") == src.read_text(), src.name
