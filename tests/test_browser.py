@@ -20,6 +20,7 @@ JupyterLab runs with :class:`nriqa.lab.PairedNotebooksContentsManager`, as `make
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -235,68 +236,76 @@ def _rendered_images(panel) -> list[dict]:
         "imgs => imgs.map(i => ({w: i.naturalWidth, h: i.naturalHeight, complete: i.complete}))")
 
 
-def test_notebook_figures_and_comparer_render_in_jupyterlab(lab):
+@contextlib.contextmanager
+def _chromium_page():
+    """A 1400x1000 page of headless Chromium (30 s default timeout), closed on exit."""
     from playwright.sync_api import sync_playwright
 
-    base, token = lab
-    started = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
-
-            # 1. the tour: each saved figure is an image in its cell's output, with pixels
-            _open_and_run_all(page, base, token, TOUR)
-            panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-            tour = nbformat.read(NOTEBOOKS_DIR / TOUR, as_version=4)
-            expected = sum(c.source.count("save_figure(") for c in tour.cells if c.cell_type == "code")
-            page.wait_for_function(
-                """(n) => { const i = [...document.querySelectorAll(
-                        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')];
-                           return i.length >= n && i.every(x => x.complete && x.naturalWidth > 0); }""",
-                arg=expected, timeout=10_000)
-            images = _rendered_images(panel)
-            assert len(images) >= expected >= 1, images
-            assert all(i["w"] > 0 and i["h"] > 0 for i in images), images
-            assert panel.locator(".jp-OutputArea-output", has_text=re.compile(r"<Figure size")).count() == 0
-
-            # 2. the comparer: a widget (not a static figure) whose frame slider redraws the image
-            _open_and_run_all(page, base, token, COMPARER)
-            panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-            image = panel.locator(".jupyter-widgets img, .widget-image").first
-            image.wait_for(timeout=20_000)
-            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                                   arg=image.element_handle(), timeout=10_000)
-            before = image.get_attribute("src")
-            slider = panel.locator(".widget-slider", has_text="frame").first
-            handle = slider.locator(".noUi-handle").first
-            handle.focus()
-            handle.press("ArrowRight")
-            page.wait_for_function("([img, old]) => img.getAttribute('src') !== old",
-                                   arg=[image.element_handle(), before], timeout=20_000)
-            after = image.get_attribute("src")
-            readout = slider.locator(".widget-readout").first.inner_text().strip()
-            assert readout == "1", readout
-            assert after and after != before
-            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                                   arg=image.element_handle(), timeout=10_000)
-
-            # 3. the crop is the whole frame: its position sliders are disabled and a note says so;
-            # a smaller crop enables them and hides the note
-            note = panel.locator(".widget-label", has_text="crop covers the whole frame")
-            crop_y = panel.locator(".widget-slider", has_text="crop y").locator(".noUi-target")
-            assert note.is_visible() and crop_y.get_attribute("disabled") is not None
-            SHOTS_DIR.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS_DIR / "zz_comparer.png"))
-            size = panel.locator(".widget-slider", has_text="crop size").locator(".noUi-handle").first
-            size.focus()
-            size.press("ArrowLeft")
-            note.wait_for(state="hidden", timeout=20_000)
-            assert crop_y.get_attribute("disabled") is None
+            yield page
         finally:
             browser.close()
+
+
+def test_notebook_figures_and_comparer_render_in_jupyterlab(lab):
+
+    base, token = lab
+    started = time.monotonic()
+    with _chromium_page() as page:
+
+        # 1. the tour: each saved figure is an image in its cell's output, with pixels
+        _open_and_run_all(page, base, token, TOUR)
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        tour = nbformat.read(NOTEBOOKS_DIR / TOUR, as_version=4)
+        expected = sum(c.source.count("save_figure(") for c in tour.cells if c.cell_type == "code")
+        page.wait_for_function(
+            """(n) => { const i = [...document.querySelectorAll(
+                    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')];
+                       return i.length >= n && i.every(x => x.complete && x.naturalWidth > 0); }""",
+            arg=expected, timeout=10_000)
+        images = _rendered_images(panel)
+        assert len(images) >= expected >= 1, images
+        assert all(i["w"] > 0 and i["h"] > 0 for i in images), images
+        assert panel.locator(".jp-OutputArea-output", has_text=re.compile(r"<Figure size")).count() == 0
+
+        # 2. the comparer: a widget (not a static figure) whose frame slider redraws the image
+        _open_and_run_all(page, base, token, COMPARER)
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        image = panel.locator(".jupyter-widgets img, .widget-image").first
+        image.wait_for(timeout=20_000)
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                               arg=image.element_handle(), timeout=10_000)
+        before = image.get_attribute("src")
+        slider = panel.locator(".widget-slider", has_text="frame").first
+        handle = slider.locator(".noUi-handle").first
+        handle.focus()
+        handle.press("ArrowRight")
+        page.wait_for_function("([img, old]) => img.getAttribute('src') !== old",
+                               arg=[image.element_handle(), before], timeout=20_000)
+        after = image.get_attribute("src")
+        readout = slider.locator(".widget-readout").first.inner_text().strip()
+        assert readout == "1", readout
+        assert after and after != before
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                               arg=image.element_handle(), timeout=10_000)
+
+        # 3. the crop is the whole frame: its position sliders are disabled and a note says so;
+        # a smaller crop enables them and hides the note
+        note = panel.locator(".widget-label", has_text="crop covers the whole frame")
+        crop_y = panel.locator(".widget-slider", has_text="crop y").locator(".noUi-target")
+        assert note.is_visible() and crop_y.get_attribute("disabled") is not None
+        SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS_DIR / "zz_comparer.png"))
+        size = panel.locator(".widget-slider", has_text="crop size").locator(".noUi-handle").first
+        size.focus()
+        size.press("ArrowLeft")
+        note.wait_for(state="hidden", timeout=20_000)
+        assert crop_y.get_attribute("disabled") is None
     assert time.monotonic() - started < 120
 
 
@@ -385,7 +394,6 @@ def _copy_pair_edited_outside(root: Path) -> str:
 def test_executed_notebooks_screenshots_and_an_outside_edit_opens(lab, tmp_path):
     """Screenshots of the executed notebooks 03 and 06 in JupyterLab (figures, verdict tables) into
     SHOTS_DIR; a paired notebook edited outside JupyterLab opens there with the edit."""
-    from playwright.sync_api import sync_playwright
 
     base, token = lab
     executed = _executed_folder()
@@ -400,21 +408,14 @@ def test_executed_notebooks_screenshots_and_an_outside_edit_opens(lab, tmp_path)
     for old in SHOTS_DIR.glob("[0-9][0-9]_*-*.png"):
         old.unlink()
     shots: list[Path] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
-                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            for stem in SHOT_NOTEBOOKS:
-                nb = nbformat.read(root / "executed" / f"{stem}.ipynb", as_version=4)
-                panel = _open(page, base, token, f"executed/{stem}.ipynb", nb)
-                shots += _screenshot_figures_and_verdicts(page, panel, stem, nb)
-            panel = _open(page, base, token, edited, nbformat.read(root / edited, as_version=4))
-            panel.locator(".jp-CodeCell .cm-content").first.filter(
-                has_text="# edited outside JupyterLab").wait_for(timeout=20_000)
-        finally:
-            browser.close()
+    with _chromium_page() as page:
+        for stem in SHOT_NOTEBOOKS:
+            nb = nbformat.read(root / "executed" / f"{stem}.ipynb", as_version=4)
+            panel = _open(page, base, token, f"executed/{stem}.ipynb", nb)
+            shots += _screenshot_figures_and_verdicts(page, panel, stem, nb)
+        panel = _open(page, base, token, edited, nbformat.read(root / edited, as_version=4))
+        panel.locator(".jp-CodeCell .cm-content").first.filter(
+            has_text="# edited outside JupyterLab").wait_for(timeout=20_000)
     assert "edited outside JupyterLab" in (root / "paired" / "src" / "00_tour.py").read_text()
     assert all(s.stat().st_size > 0 for s in shots)
     print("screenshots:", *shots, sep="\n  ")
