@@ -165,6 +165,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     # nriqa.study.runs: the fine-tune grid
     "finetune.model": (S, "study/runs.py"), "finetune.models": (L, "study/runs.py"),
     "finetune.extra_terms": (D, "study/runs.py"), "finetune.combos": (L, "study/runs.py"),
+    "finetune.fidelity_only": (B, "study/runs.py"),
     # nriqa.iqa.iqa_training.DEFAULTS (and iqa.models: which kit models the study trains)
     **{f"iqa.{k}": (t, "iqa/iqa_training.py") for k, t in {
         "steps": I, "batch_size": I, "patch": I, "lr": F, "margin": F, "rank_weight": F, "pseudo_weight": F,
@@ -179,7 +180,9 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     **{f"adversarial.{k}": (t, "study/runs.py") for k, t in {
         "gan_weights": L, "gan_loss": S, "fidelity": D, "steps": I, "size": S, "d_lr": F}.items()},
     **{f"adversarial.{k}": (t, "study/discriminator_choice.py") for k, t in {
-        "discriminators": L, "transfer_steps": I, "artifact_term": D, "artifact_gan": D, "transfer_trunks": L}.items()},
+        "discriminators": L, "transfer": D, "artifact_term": D, "artifact_gan": D, "transfer_trunks": L}.items()},
+    **{f"adversarial.transfer.{k}": (t, "study/discriminator_choice.py") for k, t in {
+        "eval_every": I, "patience": I, "min_delta": F, "max_steps": I, "val_sources": I}.items()},
     "adversarial.artifact_gan.discriminator": (S, "study/discriminator_choice.py"),
     "adversarial.artifact_gan.weight": (F, "study/discriminator_choice.py"),
     # nriqa.study.artifact_sources: notebook 03's pixel-optimization gallery
@@ -187,11 +190,17 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
         "steps": I, "lr": F, "crop": I, "anchor_weight": F, "terms": L, "start": L, "with": L}.items()},
     # nriqa.analysis.claims.Settings: how a verdict follows from the runs
     **{f"verdicts.{k}": (t, "analysis/claims.py") for k, t in {
-        "n_boot": I, "seed": I, "equivalence_margin": F, "artifact_margin": F, "rho_margin": F,
-        "transfer_bar": F}.items()},
+        "n_boot": I, "seed": I, "equivalence_margin": F, "rho_margin": F,
+        "alpha": F, "primary": D}.items()},
+    # nriqa.analysis.margins: per artifact detector, its margin from a visible injected artifact
+    "artifact_margins": (D, "analysis/margins.py"),
     # nriqa.study.assess_vs_optimize
     **{f"asymmetry.{k}": (t, "study/assess_vs_optimize.py") for k, t in {
-        "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L, "iqa_sets": D}.items()},
+        "max_sources": I, "discriminator": S, "adversarial_fidelity": D, "measures": L, "iqa_sets": D,
+        "published": D, "optimization": S, "pixels": D}.items()},
+    **{f"asymmetry.pixels.{k}": (t, "study/assess_vs_optimize.py") for k, t in {
+        "steps": I, "lr": F, "anchor_weight": F, "crop": I, "frame": I}.items()},
+    "asymmetry.published.datasets": (L, "study/assess_vs_optimize.py"),
 }
 
 #: numeric settings with a smallest sensible value (inclusive): a smaller one is a ConfigError at load
@@ -203,12 +212,15 @@ MINIMUM: dict[str, float] = {
                       "train.keep_last", "train.max_nonfinite", "iqa.steps", "iqa.batch_size",
                       "iqa.patch", "iqa.crop", "iqa.max_sources", "iqa.eval_crop", "iqa.ckpt_every",
                       "pixels.steps", "pixels.crop", "verdicts.n_boot", "weights.probe_batches",
-                      "weights.balance_every", "adversarial.steps", "adversarial.transfer_steps",
+                      "weights.balance_every", "adversarial.steps", "adversarial.transfer.eval_every",
+                      "adversarial.transfer.patience", "adversarial.transfer.max_steps",
+                      "adversarial.transfer.val_sources",
                       "asymmetry.max_sources")},
     **{k: 0 for k in ("seed", "train.ckpt_every", "train.gradnorm_every", "train.flow_freeze_steps",
                       "train.grad_clip", "train.ema_decay", "train.optimizer.lr",
                       "train.optimizer.weight_decay", "train.schedule.eta_min", "train.schedule.warmup_steps",
-                      "iqa.lr", "iqa.seed", "pixels.lr", "pixels.anchor_weight", "adversarial.d_lr", "train.d_lr")},
+                      "iqa.lr", "iqa.seed", "pixels.lr", "pixels.anchor_weight", "adversarial.d_lr", "train.d_lr",
+                      "adversarial.transfer.min_delta")},
 }
 
 #: subtrees whose keys are names chosen by the user, not settings: any key and value below them
@@ -222,6 +234,9 @@ OPEN: tuple[str, ...] = (
     "asymmetry.adversarial_fidelity",  # term -> weight
     "asymmetry.iqa_sets",             # {fr: [{name, root, split}], nr: [...]}:
                                       # checked by nriqa.study.assess_vs_optimize
+    "artifact_margins",               # detector -> {margin, strength, kind, source}:
+                                      # checked by nriqa.analysis.margins.profile_margins
+    "verdicts.primary",               # claim id -> {contrast: name}: checked by nriqa.analysis.claims
 )
 
 #: subtrees whose keys are names and whose values are a section of their own (architecture -> iqa settings)

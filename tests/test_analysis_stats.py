@@ -148,8 +148,35 @@ def test_tost_passes_for_a_null_effect_and_fails_at_the_margin():
     with pytest.raises(UserError):
         stats.tost(small, 0.0)
     constant = stats.bootstrap(np.zeros((2, 2)), rng=rng, n_boot=200)   # an artifact never detected
-    assert constant.se == 0 and stats.tost(constant, 0.05) == (0.0, True)
-    assert stats.tost(stats.bootstrap(np.ones((2, 2)), rng=rng, n_boot=200), 0.05) == (1.0, False)
+    p0, passed0 = stats.tost(constant, 0.05)        # no spread: nothing shown either way
+    assert constant.se == 0 and np.isnan(p0) and not passed0
+    p1, passed1 = stats.tost(stats.bootstrap(np.ones((2, 2)), rng=rng, n_boot=200), 0.05)
+    assert np.isnan(p1) and not passed1
+
+
+def test_p_value_agrees_with_the_interval():
+    """Two-sided p < 1 - level exactly when the level interval excludes the null; the one-sided
+    p-values split it; no interval or no spread gives NaN."""
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        est = stats.bootstrap(rng.normal(rng.normal(0, 0.5), 1.0, (3, 3)), rng=rng, n_boot=200)
+        for null, level in ((0.0, 0.95), (0.3, 0.95), (-0.2, 0.9)):
+            lo, hi = est.interval(level)
+            assert (est.p_value(null) < 1 - level) == (lo > null or hi < null)
+        up, down = est.p_value(alternative="greater"), est.p_value(alternative="less")
+        assert up + down == pytest.approx(1.0) and est.p_value() == pytest.approx(2 * min(up, down))
+        assert (up < 0.5) == (est.effect > 0)
+    hand = stats.Estimate(effect=0.3, se=0.1, df=4.0, n_seeds=3, n_clips=3)
+    assert hand.p_value() == pytest.approx(0.03994, abs=1e-4)            # 2 * P(T_4 > 3)
+    assert hand.p_value(0.3) == pytest.approx(1.0) and hand.p_value(0.6, "less") == pytest.approx(0.03994 / 2, abs=1e-4)
+    assert np.isnan(stats.bootstrap(np.zeros((3, 3)), rng=rng, n_boot=200).p_value())
+    rounding = np.full((3, 3, 4), 0.1)
+    rounding[0, 1, 2] = np.nan                 # one repeated value: se of rounding size, not evidence
+    assert np.isnan(stats.bootstrap(rounding, rng=rng, n_boot=200).p_value())
+    assert not stats.tost(stats.bootstrap(rounding, rng=rng, n_boot=200), 0.5)[1]
+    assert np.isnan(stats.bootstrap(np.ones((1, 3)), rng=rng, n_boot=200).p_value())
+    with pytest.raises(UserError, match="alternative"):
+        hand.p_value(alternative="both")
 
 
 def test_spearman_interval_is_wide_for_few_points_and_null_rate_is_low():

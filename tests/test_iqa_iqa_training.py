@@ -165,3 +165,92 @@ def test_cli_reports_cached_run_and_rejects_unknown_arch(trained, capsys):
     assert row["name"] == "cnniqa@embedded" and row["srcc"] == round(m["held_out"]["overall"]["srcc"], 4)
     assert train_iqa_cli(["resnet"]) == 2
     assert "unknown arch" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- early stopping (patience rule)
+
+def test_patience_rule_counts_evaluations_since_the_last_real_improvement():
+    assert tr.patience_rule([], 2, 0.01) == (-1, False)
+    assert tr.patience_rule([0.1, 0.5, 0.5, 0.5], 2, 0.01) == (1, True)       # plateau: two evaluations, no gain
+    assert tr.patience_rule([0.1, 0.5, 0.505, 0.509], 2, 0.01) == (1, True)   # gains below min_delta do not count
+    assert tr.patience_rule([0.1, 0.5, 0.4, 0.52], 2, 0.01) == (3, False)     # a dip, then a gain: the wait restarts
+    assert tr.patience_rule([0.1, 0.2, 0.3, 0.4], 1, 0.01) == (3, False)      # improving: never stops
+    assert tr.patience_rule([float("nan"), 0.3, float("nan")], 1, 0.0) == (1, True)   # NaN never improves
+    assert tr.patience_rule([0.3, 0.3], 1, 0.0) == (0, True)                  # a tie is no improvement
+
+
+def test_validation_split_takes_whole_sources_out_of_training(tiny_sets):
+    train, _ = tiny_sets
+    rest, val = tr.validation_split(train, 1)
+    assert len(set(val.sources)) == 1 and not set(val.sources) & set(rest.sources)
+    assert len(rest) + len(val) == len(train)
+    again = tr.validation_split(train, 1)[1]
+    assert val.sources == again.sources                                   # fixed: the same every call
+    with pytest.raises(ValueError, match="none to train on"):
+        tr.validation_split(train, len(set(train.sources)))
+
+
+def _scripted(values):
+    """A validation score that ignores the model and returns ``values`` in order (step 0 first)."""
+    it = iter(values)
+    return lambda pred, ds: next(it)
+
+
+CFG_ES = {"iqa": {"steps": 12, "batch_size": 2, "patch": 32, "ckpt_every": 100}, "seed": 0}
+
+
+def test_early_stop_ends_on_a_plateau_and_keeps_the_best_weights(tiny_sets, tmp_path):
+    train, test = tiny_sets
+    stop = tr.EarlyStop(eval_every=2, patience=2, min_delta=0.01, val_sources=1,
+                        score=_scripted([0.0, 0.2, 0.6, 0.6, 0.605, 0.9, 0.9]))
+    m = train_iqa("cnniqa", CFG_ES, tmp_path / "es", progress=False, install=False, data=tiny_sets, early_stop=stop)
+    es = m["early_stop"]
+    # evaluations at steps 0 (not selectable), 2, 4, 6, 8: best at 4, no gain >= 0.01 at 6 and 8 -> stop
+    assert [p["step"] for p in es["curve"]] == [0, 2, 4, 6, 8] and [p["score"] for p in es["curve"]][2] == 0.6
+    assert (es["best_step"], es["steps_run"], es["stopped"], m["steps"]) == (4, 8, "plateau", 8)
+    assert len((tmp_path / "es" / "history.jsonl").read_text().splitlines()) == 8
+    # the kept weights are those after step 4: the same held-out scores as a plain 4-step training on the same split
+    rest = tr.validation_split(train, 1)[0]
+    plain = train_iqa("cnniqa", {**CFG_ES, "iqa": {**CFG_ES["iqa"], "steps": 4}}, tmp_path / "plain",
+                      progress=False, install=False, data=(rest, test))
+    assert m["held_out"]["overall"]["srcc"] == pytest.approx(plain["held_out"]["overall"]["srcc"], abs=1e-9)
+    assert m["n_train"] == plain["n_train"] == len(rest) and "early_stop" not in plain
+
+
+def test_early_stop_runs_to_max_steps_while_improving(tiny_sets, tmp_path):
+    stop = tr.EarlyStop(eval_every=3, patience=1, min_delta=0.01, val_sources=1,
+                        score=_scripted([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]))
+    cfg = {**CFG_ES, "iqa": {**CFG_ES["iqa"], "steps": 10}}
+    m = train_iqa("cnniqa", cfg, tmp_path, progress=False, install=False, data=tiny_sets, early_stop=stop)
+    es = m["early_stop"]
+    assert [p["step"] for p in es["curve"]] == [0, 3, 6, 9, 10]           # every 3 steps and the last one
+    assert (es["best_step"], es["steps_run"], es["stopped"], es["max_steps"]) == (10, 10, "max_steps", 10)
+
+
+def test_early_stopped_training_is_deterministic_and_resumes(tiny_sets, tmp_path, monkeypatch):
+    """A discriminator-backbone model (the transfer test's; cnniqa's resume draws other random numbers)
+    interrupted and resumed gives the uninterrupted run's curve, choice and held-out numbers."""
+    stop = tr.EarlyStop(eval_every=1, patience=3, min_delta=0.0, val_sources=1)   # the real score: label SRCC
+    cfg = {**CFG_ES, "iqa": {**CFG_ES["iqa"], "steps": 6, "ckpt_every": 2}}
+    run = lambda d: train_iqa("disc-vanilla", cfg, d, progress=False, install=False, data=tiny_sets,  # noqa: E731
+                              early_stop=stop)
+    ref = run(tmp_path / "ref")
+    assert run(tmp_path / "ref2")["early_stop"] == ref["early_stop"]      # same seed, same numbers
+    real = tr.make_batch
+
+    def failing(ds, sampler, step, batch, patch):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real(ds, sampler, step, batch, patch)
+
+    monkeypatch.setattr(tr, "make_batch", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut")
+    assert (tmp_path / "cut" / "last.pt").exists()
+    monkeypatch.setattr(tr, "make_batch", real)
+    again = run(tmp_path / "cut")
+    for k in ("curve", "best_step", "steps_run", "stopped"):
+        assert again["early_stop"][k] == ref["early_stop"][k]
+    assert again["held_out"] == ref["held_out"] and not (tmp_path / "cut" / "last.pt").exists()
+    with pytest.raises(ValueError):
+        tr.EarlyStop(eval_every=0, patience=1, min_delta=0.0, val_sources=1)

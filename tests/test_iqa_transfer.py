@@ -127,9 +127,13 @@ def test_transfer_folders_are_keyed_by_what_changes_the_iqa_model(tmp_path):
         c, adversarial._transfer_cfg(c, seed), "disc-patchgan", {"size": "tiny"}, run)
     assert folder(cfg) == folder(cfg) and folder(cfg).name.startswith("disc-patchgan-sizetiny-discriminator-s1-")
     assert folder(cfg, None).name.startswith("disc-patchgan-sizetiny-random-s1-")
-    longer = runs.profile("smoke", ["adversarial.transfer_steps=7"], device="cpu", run_root=str(tmp_path))
+    longer = runs.profile("smoke", ["adversarial.transfer.max_steps=7"], device="cpu", run_root=str(tmp_path))
     others = {folder(longer), folder(cfg, seed=0), folder(cfg, Path("gan-basicvsrpp-patchgan-w0.01-s1-99999999"))}
     assert folder(cfg) not in others and len(others) == 3
+    patience = lambda c: adversarial.transfer_folder(  # noqa: E731
+        c, adversarial._transfer_cfg(c, 1), "disc-patchgan", {"size": "tiny"}, gan, adversarial.transfer_stop(c))
+    later = runs.profile("smoke", ["adversarial.transfer.patience=3"], device="cpu", run_root=str(tmp_path))
+    assert patience(cfg) != folder(cfg) and patience(later) != patience(cfg)   # the patience rule keys the folder
     ckpt = runs.profile("smoke", ["iqa.ckpt_every=3"], device="cpu", run_root=str(tmp_path))
     assert folder(ckpt) == folder(cfg)                    # checkpoint cadence does not change the model
 
@@ -154,7 +158,9 @@ def test_smoke_transfer_has_one_pair_per_kind_and_seed_and_is_cached(tmp_path, m
         jobs = adversarial.transfer_jobs(cfg, model, progress=False)
         keys, job = jobs[1]
         serial = train_iqa(job.arch, job.cfg, tmp_path / "serial", install=False, arch_options=job.options,
-                           init_from=gan_discriminator(job.init_run).state, progress=False)
+                           init_from=gan_discriminator(job.init_run).state, progress=False,
+                           early_stop=job.early_stop)
+        curves = adversarial.transfer_curves(cfg, model, progress=False)
     finally:
         torch.set_num_threads(before)
     seeds, kinds = runs.seeds(cfg), cfg["adversarial"]["discriminators"]
@@ -171,6 +177,13 @@ def test_smoke_transfer_has_one_pair_per_kind_and_seed_and_is_cached(tmp_path, m
     assert len({j.folder for _, j in jobs}) == 4
     assert keys == {"discriminator": kinds[0], "seed": seeds[0], "init": "discriminator"}
     assert serial["held_out"]["overall"]["srcc"] == pytest.approx(table.loc[1, "srcc_fr_pseudo"], abs=1e-6)
+    es = serial["early_stop"]                          # smoke: eval every 2 steps, patience 1, at most 4 steps
+    assert es["curve"][0]["step"] == 0 and table.loc[1, "steps"] == es["steps_run"] <= 4
+    assert table.loc[1, "best_step"] == es["best_step"] and es["val_images"] == 56   # 1 of the 3 training sources
+    assert {(r.seed, r.init) for r in curves.itertuples()} == {(k["seed"], k["init"]) for k, _ in jobs}
+    assert set(curves["step"]) >= {0, 2}
+    assert curves.groupby(["seed", "init"])["best"].sum().eq(1).all()      # one kept evaluation per training
+    assert "stopped on the plateau rule" in adversarial.describe_transfer_steps(curves)
 
     def no_training(*a, **k):
         raise AssertionError("a cached transfer trained again")
@@ -178,4 +191,4 @@ def test_smoke_transfer_has_one_pair_per_kind_and_seed_and_is_cached(tmp_path, m
     monkeypatch.setattr(runs, "gan_discriminator", no_training)
     pd.testing.assert_frame_equal(adversarial.discriminator_transfer(cfg, model, progress=False), table)
     v = adversarial.transfer_verdicts(cfg, table)
-    assert len(v) == 1 and v[0].n == "2 seeds x 1 kind"
+    assert len(v) == 2 and v[0].n == v[1].n == "2 seeds x 1 kind"       # transfers little, then the direction

@@ -96,3 +96,17 @@ def test_paper_a_arms_are_found_in_the_grid():
     assert artifacts.nr_lpips_pairs(grid, "lpips-vgg-randtrunk") == [("piqe + lpips-vgg-randtrunk",
                                                                       "piqe")]
     assert verdicts.modes(["psnr", "niqe-kit"], "FR") == ["psnr"]
+
+
+def test_margin_crops_show_each_detector_on_a_typical_clip_of_the_profile():
+    from nriqa.analysis.margins import profile_margins
+    from nriqa.config import load_profile
+
+    cfg = load_profile("smoke")  # demo's margins over smoke's smaller clips
+    crops = artifacts.margin_crops(cfg, size=16, zoom=2)
+    margins = profile_margins(cfg)
+    assert list(crops) == list(margins)
+    for d, c in crops.items():
+        assert c["clean"].shape == c["injected"].shape == (3, 32, 32)
+        assert c["clean_value"] == 0 and c["value"] > 0 and c["margin"] == margins[d]
+        assert not torch.equal(c["clean"], c["injected"]), d  # the artifact is in the window

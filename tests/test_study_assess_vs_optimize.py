@@ -16,7 +16,7 @@ from nriqa.study import assess_vs_optimize as study
 def test_describe_asymmetry_without_enough_measures_for_a_correlation():
     table = pd.DataFrame({"measure": ["psnr", "niqe"], "srcc": [0.9, 0.3], "gain": [-0.01, 0.02]})
     text = study.describe_asymmetry(table)
-    assert text.startswith("Best assessor: psnr (SRCC 0.900); best objective: niqe (held-out panel gain +2.00 %).")
+    assert text.startswith("Best assessor: psnr (SRCC 0.900); best objective: niqe (held-out effect +0.02 SD).")
     assert "No rank correlation" in text
 
 
@@ -79,3 +79,34 @@ def test_profile_iqa_sets_assess_fr_on_fr_sets_and_nr_on_nr_sets(tmp_path, monke
     with pytest.raises(ConfigError, match="unknown IQA dataset"):
         study.human_rated_sets({"asymmetry": {"iqa_sets": {"nr": [{"name": "nope", "root": "x"}]}}})
     assert study.human_rated_sets({"asymmetry": {"iqa_sets": None}}) == {}
+
+
+def test_published_accuracy_takes_the_first_human_rated_set_each_measure_has():
+    from nriqa.quality.published import published_srcc
+
+    cfg = {"asymmetry": {"measures": ["psnr", "st-lpips-vgg", "cnniqa@embedded"],
+                         "published": {"datasets": ["tid2013", "msu-srqa"]}}}
+    acc = study.assessment_accuracies(cfg)
+    assert set(acc) == {"psnr", "st-lpips-vgg"}                       # the kit model has no human-rated SRCC
+    assert acc["psnr"]["srcc"] == pytest.approx(published_srcc("psnr", ["tid2013"]))
+    assert acc["psnr"]["dataset"] == "tid2013" and acc["st-lpips-vgg"]["dataset"] == "msu-srqa"
+    assert "IQA-PyTorch" in acc["psnr"]["source"] and acc["psnr"]["label"] == "published SRCC (tid2013)"
+    assert study.left_out(cfg, acc) == ["cnniqa@embedded"]
+    with pytest.raises(ConfigError, match="pixels' or 'finetune'"):
+        study.optimization_gains({"asymmetry": {"optimization": "dreams", "measures": ["psnr"]}})
+
+
+def test_pixel_gains_are_the_median_other_judge_in_seed_sd_units():
+    """Two judges: j1 (higher better) rises by 2 seed-SDs for measure 'a', j2 (lower better) falls by
+    4 SDs (an improvement); 'a' itself is left out of its own judges."""
+    rows = []
+    for seed, base in enumerate([0.0, 1.0, 2.0]):               # start images: SD 1 over seeds in every clip
+        for clip in ("c0", "c1"):
+            for run, (j1, j2, a) in {"start": (base, 10 + base, 5.0), "a": (base + 2, 10 + base - 4, 9.0)}.items():
+                for measure, score, hb in (("j1", j1, True), ("j2", j2, False), ("a", a, True)):
+                    rows.append({"run": run, "seed": seed, "model": "m", "dataset": "d", "clip": clip,
+                                 "measure": measure, "score": score, "higher_better": hb})
+    gains = study.pixel_optimization_gains(pd.DataFrame(rows))
+    assert list(gains.columns) == ["run", "seed", "model", "dataset", "clip", "gain"]
+    assert len(gains) == 6 and set(gains["run"]) == {"a"}
+    assert gains["gain"].to_numpy() == pytest.approx(np.full(6, 3.0))    # median of +2 and +4

@@ -44,3 +44,14 @@ def test_per_seed_gains_average_to_the_grid_mean():
     assert per[["discriminator", "gan_weight", "seed"]].values.tolist() == [["vit", 0.05, 0], ["vit", 0.05, 1]]
     assert per["mean_gain"].tolist() == pytest.approx([0.01, 0.03])
     assert per["mean_gain"].mean() == pytest.approx(mean_gain(scores)["vit w=0.05"])
+
+
+def test_describe_transfer_steps_names_steps_run_and_kept():
+    rows = [{"discriminator": "vit", "seed": s, "init": i, "step": st, "score": 0.1, "best": st == kept,
+             "steps": run, "stopped": why}
+            for s, i, run, kept, why in [(0, "random", 60, 20, "plateau"), (0, "discriminator", 80, 80, "max_steps")]
+            for st in range(0, run + 1, 20)]
+    lines = adversarial.describe_transfer_steps(pd.DataFrame(rows)).splitlines()
+    assert lines == ["vit / random: steps run@kept s0: 60@20", "vit / discriminator: steps run@kept s0: 80@80",
+                     "1 of 2 trainings stopped on the plateau rule, 1 at max_steps; steps run: median 70, max 80"]
+    assert adversarial.describe_transfer_steps(pd.DataFrame(columns=list(rows[0]))).startswith("fixed-step")

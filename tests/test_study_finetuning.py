@@ -23,7 +23,7 @@ def _tiny(run_root: str) -> dict:
     return runs.profile("smoke", {
         "models": MODELS, "finetune.models": MODELS, "seeds": [0], "workers": 1, "panel": PANEL,
         "train.steps": 2, "train.schedule.periods": [2], "train.log_every": 1, "train.ckpt_every": 2,
-        "finetune.steps": 2, "finetune.schedule.periods": [2],
+        "finetune.steps": 2, "finetune.schedule.periods": [2], "finetune.fidelity_only": False,
         "finetune.extra_terms": {"niqe": None, "cnniqa@embedded": None, "gmsd": 0.5}, "finetune.combos": [],
         "data.num_frames": 2, "data.batch_size": 1, "data.test_max_frames": 2, "data.test_max_side": 16,
         "data.eval_sets": [{"source": "embedded", "name": "one-clip", "test_max_clips": 1},

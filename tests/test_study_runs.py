@@ -173,9 +173,11 @@ def test_finetune_grid_has_every_term_and_combo():
     grid = runs.finetune_grid(cfg)
     for name in cfg["finetune"]["extra_terms"]:
         assert grid[name] == {name: cfg["finetune"]["extra_terms"][name]}
-    assert len(grid) == len(cfg["finetune"]["extra_terms"]) + len(cfg["finetune"]["combos"])
+    assert len(grid) == 1 + len(cfg["finetune"]["extra_terms"]) + len(cfg["finetune"]["combos"])
+    assert next(iter(grid)) == "fidelity-only" and grid["fidelity-only"] == {}   # the spread's arm, first
     smoke = runs.finetune_grid(load_profile("smoke"))  # null weights drop the demo's other terms
-    assert set(smoke) == {"niqe", "cnniqa@embedded", "cnniqa@embedded + st-lpips-alex"}
+    assert set(smoke) == {"fidelity-only", "niqe", "cnniqa@embedded", "cnniqa@embedded + st-lpips-alex"}
+    assert "fidelity-only" not in runs.finetune_grid({**cfg, "finetune": {**cfg["finetune"], "fidelity_only": False}})
 
 
 def test_finetune_models_default_to_finetune_model_and_the_paper_names_all_three():

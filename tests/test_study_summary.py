@@ -88,7 +88,7 @@ def test_render_formats_numbers_sentences_and_verdicts():
     assert "*Found:* largest mean panel gain: +1.23 % (n = 9 runs)." in text
     assert "(seed 1)" in text and "\n- smallest: b\n  - sub-item: c" in text
     assert text.index("largest mean panel gain: +1.23") < text.index("- largest: a")  # recorded order
-    assert "| GANs help | +1.00% | [+0.20%, +1.80%] | **agrees** |" in text
+    assert "| GANs help | +1.00% | [+0.20%, +1.80%] | \u2013 | \u2013 | **agrees** |" in text   # p, q: none given
     assert "n = 3 seeds x 3 clips for every row. Rule: agrees if the 95% interval lies above 0." in text
     assert "_seed" not in text and "_recorded" not in text
     assert S.render_findings({}) == S.PLACEHOLDER
@@ -119,11 +119,11 @@ def test_findings_command_writes_readme_and_copies_summary(tmp_path, monkeypatch
     findings, front = tmp_path / "site" / "FINDINGS.md", tmp_path / "site" / "README.md"
     findings.write_text(f"# f\n{S.START}\n{S.PLACEHOLDER}\n{S.END}\n")
     front.write_text(f"# r\n{S.HEADLINE_START}\n{S.HEADLINE_PLACEHOLDER}\n{S.HEADLINE_END}\n")
-    rows = [_row("measures differ", "-0.2", "[-1, +1]", "inconclusive")]
+    rows = [{**_row("measures differ", "-0.2", "[-1, +1]", "inconclusive"), "primary": True, "id": "B1", "p": 0.7}]
     S.record(_cfg(tmp_path), "06_asymmetry", {"verdicts": rows})
     assert nriqa_main(["findings", "--profile", "demo", "--run-root", str(tmp_path), "--write", str(findings)]) == 0
     assert "**inconclusive** (-0.2" in S.findings_block(front.read_text(), S.HEADLINE_START, S.HEADLINE_END)
-    assert "| **B2** |" in S.findings_block(findings.read_text())
+    assert "| **B1** |" in S.findings_block(findings.read_text())
     before = findings.read_text(), front.read_text()
     assert nriqa_main(["findings", "--profile", "demo", "--run-root", str(tmp_path), "--write", str(findings)]) == 0
     assert (findings.read_text(), front.read_text()) == before          # rendering again changes nothing
@@ -187,68 +187,83 @@ def _row(claim, effect, interval, verdict, rule="agrees if the 95% interval lies
     return {"claim": claim, "effect": effect, "interval": interval, "n": n, "rule": rule, "verdict": verdict}
 
 
-def test_verdict_table_letters_several_rules_and_moves_p_values_to_a_column():
-    rows = [_row("a adds no x (x minus the baseline's)", "+0.01", "[-0.02, +0.04]", "equivalent",
-                 rule="equivalent if TOST passes (90% interval below 0.05; p = 0.012), disagrees if beyond 0.05"),
-            _row("b raises y (gain)", "+2.00%", "[+1.00%, +3.00%]", "agrees", n="3 seeds x 1 clip")]
+def test_verdict_table_letters_several_rules_and_shows_p_and_q():
+    rows = [{**_row("A1 pooled (SD)", "+0.50 SD", "[+0.10 SD, +0.90 SD]", "agrees"), "p": 0.02, "primary": True,
+             "id": "A1"},
+            {**_row("a adds no x (x minus the baseline's)", "+0.01", "[-0.02, +0.04]", "equivalent",
+                    rule="equivalent if TOST passes (90% interval below 0.05), disagrees if beyond 0.05"),
+             "p": 0.012, "q": 0.024},
+            {**_row("b raises y (gain)", "+2.00%", "[+1.00%, +3.00%]", "agrees", n="3 seeds x 1 clip"),
+             "p": 0.0001, "q": 0.0002}]
     text = S.verdict_table(rows)
-    assert "| claim | effect | 95% interval | n | p (TOST) | rule | verdict |" in text
-    assert "| a adds no x (x minus the baseline's) | +0.01 | [-0.02, +0.04] | 3 seeds x 3 clips | 0.012 | (a) |" in text
-    assert "| b raises y (gain) | +2.00% | [+1.00%, +3.00%] | 3 seeds x 1 clip | \u2013 | (b) | **agrees** |" in text
-    assert text.endswith("Rules: (a) equivalent if TOST passes (90% interval below 0.05), disagrees if beyond 0.05; "
-                         "(b) agrees if the 95% interval lies above 0, disagrees if below 0.")
+    assert "| claim | effect | 95% interval | n | p | q (BH) | rule | verdict |" in text
+    assert ("| **A1** A1 pooled (SD) | +0.50 SD | [+0.10 SD, +0.90 SD] | 3 seeds x 3 clips | 0.020 | \u2013 "
+            "| (a) |") in text
+    assert ("| a adds no x (x minus the baseline's) | +0.01 | [-0.02, +0.04] | 3 seeds x 3 clips | 0.012 | 0.024 "
+            "| (b) |") in text
+    assert "| 3 seeds x 1 clip | < 0.001 | < 0.001 | (a) | **agrees** |" in text
+    assert "(b) equivalent if TOST passes (90% interval below 0.05), disagrees if beyond 0.05" in text
+    assert "2 secondary rows: with no true effect anywhere" in text and "about 0.1 decisions" in text
     assert S.parse_effect("+4.46%") == (pytest.approx(0.0446), True)
     assert S.parse_effect("-0.000141") == (pytest.approx(-0.000141), False)
+    assert S.parse_effect("+1.5 SD") == (pytest.approx(1.5), False)
+
+
+def _primary(cid, claim, effect, interval, verdict, p, n="3 seeds x 3 clips"):
+    return {**_row(claim, effect, interval, verdict, n=n), "primary": True, "id": cid, "p": p}
 
 
 def _toy_summary():
-    a1 = [_row("naive niqe fine-tuning raises the held-out NR-IQA judges (mean gain over the baseline)",
-               "+4.46%", "[-1.13%, +10.05%]", "inconclusive"),
-          _row("naive niqe fine-tuning raises its own score (mean gain over the baseline)",
-               "+62.50%", "[+2.00%, +120.00%]", "agrees"),
-          _row("naive niqe fine-tuning adds ringing (ringing minus the baseline's)", "+0.038", "[+0.002, +0.07]",
-               "agrees")]
+    rows03 = [_primary("A1", "naive NR-IQA fine-tuning raises the held-out NR-IQA judges (2 arms pooled)",
+                       "+0.40 SD", "[-0.10 SD, +0.90 SD]", "inconclusive", 0.11),
+              _primary("A4", "naive NR-IQA fine-tuning adds visible artifacts", "+2.0 margins",
+                       "[+1.2 margins, +2.8 margins]", "agrees", 0.001),
+              {**_row("naive niqe fine-tuning adds ringing (ringing minus the baseline's)", "+0.038", "[+0.002, +0.07]",
+                      "agrees"), "p": 0.01, "q": 0.03}]
     return {"02_finetuning": {
                 "largest_held_out_gain": S.finding("largest held-out panel gain over the baseline, own measures "
                                                    "excluded (gmsd)", -0.013, fmt="pct", n="2 runs x 3 panel measures"),
                 "largest_gain": S.finding("largest mean panel gain over the baseline, own measures included (dbcnn)",
                                           0.045, fmt="pct", n="2 runs x 3 panel measures")},
-            "03_artifacts": {"paper_a_A1": a1},
-            "06_asymmetry": {"verdicts": [_row("a measure that assesses quality well is not necessarily a good "
-                                               "optimization objective", "-0.2", "[-1, +1]", "inconclusive")]}}
+            "03_artifacts": {"verdicts": rows03},
+            "06_asymmetry": {"verdicts": [_primary("B1", "a measure that assesses quality well is not necessarily a "
+                                                   "good optimization objective", "-0.2", "[-0.7, +0.4]",
+                                                   "inconclusive", 0.5, n="12 measures x 3 seeds x 3 clips")]}}
 
 
-def test_headline_reports_held_out_gains_and_decided_rows():
+def test_headline_reports_held_out_gain_and_each_primary_row():
     summary = _toy_summary()
-    text = S.render_headline(summary)
-    lines = text.splitlines()
-    assert 3 <= len(lines) <= 5 and all(line.startswith("- **") for line in lines)
+    lines = S.render_headline(summary).splitlines()
+    assert len(lines) == 4 and all(line.startswith("- **") for line in lines)
     assert all("notebook 0" in line for line in lines)                 # each names its notebook
-    losses = lines[0]
-    assert "largest held-out panel gain over the baseline, own measures excluded (gmsd): -1.30 %" in losses
-    assert "+4.50 %" not in losses and "own measures included" not in losses
-    assert "held-out NR-IQA judges decidedly for 0 of 1 terms" in losses
-    assert "its own score decidedly for 1 of 1 (niqe +62.50%" in losses
-    assert "added, decidedly: ringing (niqe)" in lines[1]
-    assert "**inconclusive** (-0.2, 95% interval [-1, +1], n = 3 seeds x 3 clips)" in lines[2]
+    assert "largest held-out panel gain over the baseline, own measures excluded (gmsd): -1.30 %" in lines[0]
+    assert "own measures included" not in lines[0]
+    assert lines[1].startswith("- **A1** naive NR-IQA fine-tuning raises the held-out NR-IQA judges")
+    assert "**inconclusive** (+0.40 SD, 95% interval [-0.10 SD, +0.90 SD], n = 3 seeds x 3 clips)" in lines[1]
+    assert lines[2].startswith("- **A4**") and "**agrees** (+2.0 margins" in lines[2]
+    assert "n = 12 measures x 3 seeds x 3 clips" in lines[3]
+    assert "ringing" not in " ".join(lines)                              # secondary rows stay in FINDINGS.md
     assert S.render_headline({}) == S.HEADLINE_PLACEHOLDER
-    # FINDINGS.md leads 02 with the held-out gain, and says it once
     findings = S.render_findings(summary)
     assert "*Found:* largest held-out panel gain over the baseline, own measures excluded (gmsd): -1.30 %" in findings
     assert findings.count("own measures excluded (gmsd)") == 1
 
 
-def test_scoreboard_rows_figure_and_table(tmp_path):
+def test_scoreboard_is_the_primary_rows_figure_and_table(tmp_path):
     summary = _toy_summary()
     board = S.scoreboard(summary)
-    assert [(c["id"], c["notebook"], len(c["rows"])) for c in board] == [("A1", "03", 3), ("B2", "06", 1)]
-    assert board[0]["counts"] == {"agrees": 2, "disagrees": 0, "equivalent": 0, "inconclusive": 1}
-    row = board[0]["rows"][0]
-    assert (row["effect"], row["lo"], row["hi"]) == (pytest.approx(0.0446), pytest.approx(-0.0113),
-                                                      pytest.approx(0.1005))
+    assert [(c["id"], c["notebook"], c["verdict"]) for c in board] == [
+        ("A1", "03", "inconclusive"), ("A4", "03", "agrees"), ("B1", "06", "inconclusive")]
+    assert (board[0]["effect"], board[0]["lo"], board[0]["hi"]) == (pytest.approx(0.4), pytest.approx(-0.1),
+                                                                    pytest.approx(0.9))
+    assert board[1]["p"] == pytest.approx(0.001)
+    assert S.secondary_counts(summary) == {"03_artifacts": {"agrees": 1, "disagrees": 0, "equivalent": 0,
+                                                            "inconclusive": 0}}
     text = S.render_findings(summary)
     assert text.startswith("**Scoreboard") and "figures/claims_scoreboard.png" in text
-    assert "| **A1** |" in text and "| 03 | 3 | 2 | 0 | 0 | 1 | 3 seeds x 3 clips |" in text
+    assert "| **A4** | naive NR-IQA fine-tuning adds visible artifacts (or stays artifact-free) |" in text
+    assert "| +2.0 margins | [+1.2 margins, +2.8 margins] | 3 seeds x 3 clips | 0.001 | **agrees** |" in text
+    assert "(03: 1 rows, 1 decided)" in text
     paths = S.draw_scoreboard(summary, tmp_path)
     assert [p.name for p in paths] == ["claims_scoreboard.png", "claims_scoreboard.svg"]
     assert S.draw_scoreboard({"01_baseline": {"x": 1.0}}, tmp_path / "none") == []

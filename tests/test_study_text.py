@@ -14,7 +14,7 @@ def test_sentences_say_ties_instead_of_naming_a_winner():
     assert weighting.describe_weighting(comp).endswith("-> no weighting stands out (tied)")
     table = pd.DataFrame({"measure": ["psnr", "niqe"], "srcc": [0.9, 0.3], "gain": [0.0, 0.0]})
     assert asymmetry.describe_asymmetry(table).startswith(
-        "Best assessor: psnr (SRCC 0.900); all objectives level (held-out panel gain 0 %).")
+        "Best assessor: psnr (SRCC 0.900); all objectives level (held-out effect +0.00 SD).")
 
 
 def test_gains_are_written_in_percent_without_rounding_small_ones_to_zero():

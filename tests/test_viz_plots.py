@@ -194,3 +194,30 @@ def test_tile_score_grid_names_detectors_once_and_marks_changes():
     assert [t.get_text() for t in tables[0].get_yticklabels()] == ["chroma_noise", "blur"]  # full names, once
     assert not tables[1].get_yticklabels()
     assert plots.tile_score_grid({"r": {"start": z}}, {"r": scores[["start"]]}, reference="start").axes
+
+
+def test_injected_pairs_draws_a_clean_and_an_injected_tile_per_detector():
+    z = torch.rand(3, 12, 12)
+    pairs = {"chroma_noise": {"clean": z, "injected": z.flip(-1), "kind": "coloured_dots", "strength": 0.1,
+                              "clean_value": 0.0, "value": 0.4074, "margin": 0.41},
+             "blur": {"clean": z, "injected": z, "kind": "blur", "strength": 0.2, "clean_value": 0.0, "value": 0.55}}
+    fig = plots.injected_pairs(pairs, title="t")
+    axes = [a for a in fig.axes if a.images]
+    assert len(axes) == 4 and [a.get_title() for a in axes[:2]] == ["chroma noise", "blur"]
+    assert [a.get_xlabel() for a in axes] == ["0", "0", "coloured dots 0.1\n0.407\nmargin 0.41", "blur 0.2\n0.55"]
+    with pytest.raises(ValueError, match="nothing to draw"):
+        plots.injected_pairs({})
+
+
+def test_validation_curves_draw_one_line_per_seed_and_mark_the_kept_step():
+    rows = [{"discriminator": d, "init": i, "seed": s, "step": st, "score": 0.1 * st / 20 + s, "best": st == 40}
+            for d in ("vanilla", "vit") for i in ("random", "discriminator") for s in (0, 1) for st in (0, 20, 40)]
+    fig = plots.validation_curves(pd.DataFrame(rows), ylabel="validation SRCC")
+    panels = [a for a in fig.axes if a.get_title()]
+    assert [a.get_title() for a in panels] == ["vanilla", "vit"]
+    lines = panels[0].lines                                   # 2 inits x 2 seeds: a curve and a kept dot each
+    assert len(lines) == 8 and sum(len(ln.get_xdata()) == 1 for ln in lines) == 4
+    assert {float(ln.get_xdata()[0]) for ln in lines if len(ln.get_xdata()) == 1} == {40.0}
+    assert panels[0].get_ylabel() == "validation SRCC"
+    with pytest.raises(ValueError, match="lacks columns"):
+        plots.validation_curves(pd.DataFrame(rows).drop(columns="seed"))

@@ -158,6 +158,17 @@ else:  # the interactive viewer (JupyterLab, VS Code)
 print(study.describe_weighting(comparison))
 
 # %% [markdown]
+# ## This notebook's verdict table
+# The rows above in one table. None of them decides one of the papers' seven claims (this is the
+# kit's own question), so every row is secondary: decided on its Benjamini-Hochberg q within this table.
+
+# %%
+from nriqa.study.summary import verdict_rows, verdict_table
+
+verdicts = claims.family(verdicts, alpha=claims.settings(cfg).alpha)
+Markdown(verdict_table(verdict_rows(verdicts)))
+
+# %% [markdown]
 # ## How to read this run
 # The gradient norms, the weights each rule chose and the resulting gains and artifacts are the
 # outputs above, and the verdict table says which differences the seeds and clips resolve.
@@ -173,7 +184,7 @@ print(study.describe_weighting(comparison))
 # ([where the findings go](00_tour.ipynb#Recorded-findings)).
 
 # %%
-from nriqa.study.summary import record, verdict_rows
+from nriqa.study.summary import record
 
 record(cfg, "04_weighting", {"weightings": study.describe_weighting(comparison),
                              "verdicts": verdict_rows(verdicts)})

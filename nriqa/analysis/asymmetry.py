@@ -282,14 +282,16 @@ def assessment_frame(assess: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
 def asymmetry_table(assess: Mapping[str, Mapping[str, float]], optimize: Mapping[str, float]) -> pd.DataFrame:
     """One row per measure present in both: ``measure, mode, label, srcc, plcc, krcc, gain`` (``label``:
-    what ``srcc`` is measured against, e.g. "level order"; ``mode``: FR / NR) where ``gain`` is
-    the mean relative gain (over the held-out panel) of the run that used the measure as a loss.
+    what ``srcc`` is measured against, e.g. "level order"; ``mode``: FR / NR; ``dataset``: the
+    human-rated set of a published SRCC, when ``assess`` names one) where ``gain`` is the measure's
+    optimization value (:func:`nriqa.study.assess_vs_optimize.optimization_values`).
     Sorted by SRCC (best assessor first)."""
     common = [m for m in assess if m in optimize]
     if not common:
         raise ValueError(f"assess {list(assess)} and optimize {list(optimize)} share no measure")
     rows = [{"measure": m, "mode": assess[m].get("mode", ""), "label": assess[m].get("label", ""),
              **{k: assess[m].get(k, np.nan) for k in ("srcc", "plcc", "krcc")},
+             **({"dataset": assess[m]["dataset"]} if "dataset" in assess[m] else {}),
              "gain": float(optimize[m])} for m in common]
     return pd.DataFrame(rows).sort_values("srcc", ascending=False).reset_index(drop=True)
 

@@ -40,6 +40,8 @@ from .gain import _directions
 
 _UNITS = ("clip", "frame")
 _CLIP = ("model", "dataset", "clip")
+_ALTERNATIVES = ("two-sided", "greater", "less")
+_ROUNDING = 1e-12       # a standard error at most this fraction of |effect| is rounding, not spread
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,23 @@ class Estimate:
         q = float(sps.t.ppf(0.5 + level / 2, self.df))
         return self.effect - q * self.se, self.effect + q * self.se
 
+    def p_value(self, null: float = 0.0, alternative: str = "two-sided") -> float:
+        """Student-t p-value of ``H0: effect == null`` on ``df`` and ``se``, the reference of
+        :meth:`interval`: two-sided ``p < 1 - level`` exactly when the ``level`` interval excludes
+        ``null``. ``alternative``: ``"two-sided"``, ``"greater"`` (H1: effect > null) or ``"less"``.
+        ``nan`` without an interval (one seed or one clip) or with ``se == 0`` (no spread: the data
+        cannot tell a difference from noise)."""
+        if alternative not in _ALTERNATIVES:
+            raise UserError(f"alternative must be one of {list(_ALTERNATIVES)}, got {alternative!r}")
+        if not _testable(self):
+            return float("nan")
+        t = (self.effect - float(null)) / self.se
+        if alternative == "greater":
+            return float(sps.t.sf(t, self.df))
+        if alternative == "less":
+            return float(sps.t.cdf(t, self.df))
+        return float(min(1.0, 2.0 * sps.t.sf(abs(t), self.df)))
+
     @property
     def n(self) -> str:
         """What the estimate rests on, e.g. ``"3 seeds x 3 clips"``."""
@@ -75,6 +94,14 @@ class Estimate:
         if self.n_frames:
             parts.append(count(self.n_frames, "frame") + " per clip")
         return " x ".join(parts)
+
+
+def _testable(est: Estimate) -> bool:
+    """An interval exists and the standard error is more than rounding: a table of one repeated
+    value gives ``se`` of 0 or ~1e-17 (means of the same value over different counts differ in
+    the last bit), which must read as no spread, not as infinite evidence."""
+    finite = math.isfinite(est.se) and math.isfinite(est.df) and est.df > 0
+    return finite and est.se > _ROUNDING * abs(est.effect) and est.se > 0
 
 
 # --------------------------------------------------------------------------- gains per unit
@@ -255,15 +282,13 @@ def tost(est: Estimate, margin: float, *, alpha: float = 0.05, lower: float | No
     defaults to ``-margin``; ``lower=-inf`` makes it a one-sided non-inferiority test, e.g. "adds
     no more than ``margin`` of an artifact"). Returns ``(p, passed)``: ``p`` the larger of the
     two one-sided p-values, ``passed = p < alpha`` (equivalently: the ``1 - 2 alpha`` interval
-    lies inside the bounds). No interval (one seed or one clip) never passes."""
+    lies inside the bounds). No interval (one seed or one clip) and a zero standard error (every
+    seed and clip gave the same value: no spread to judge a difference by) give ``(nan, False)``."""
     if not margin > 0:
         raise UserError(f"an equivalence margin must be positive, got {margin}")
     lo_bound = -margin if lower is None else float(lower)
-    if not (math.isfinite(est.se) and math.isfinite(est.df) and est.df > 0):
-        return float("nan"), False
-    if est.se == 0:  # every seed and clip gave the same value: inside the bounds or not, for certain
-        inside = lo_bound < est.effect < margin
-        return (0.0 if inside else 1.0), inside
+    if not _testable(est):
+        return float("nan"), False       # se == 0: every seed and clip gave one value, no evidence
     p_upper = float(sps.t.cdf((est.effect - margin) / est.se, est.df))          # H0: effect >= margin
     p_lower = 0.0 if not math.isfinite(lo_bound) else float(sps.t.sf((est.effect - lo_bound) / est.se, est.df))
     p = max(p_upper, p_lower)

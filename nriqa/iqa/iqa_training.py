@@ -23,15 +23,21 @@ Labels (stated honestly):
 Loss = rank_weight * mean(relu(margin - (s_better - s_worse))) + pseudo_weight * L1(s, target).
 Adam, deterministic batches in (seed, step), a progress bar. Resumes from ``run_dir/last.pt``; when
 ``run_dir`` already has ``model.pt`` and ``metrics.json`` it returns the metrics without training.
+With ``early_stop`` (:class:`EarlyStop`) it trains to a plateau of a validation score on a few
+training sources held back from the pairs (:func:`patience_rule`), at most ``steps`` steps, and keeps
+the best evaluation's weights; the curve is saved in ``last.pt`` (so a resumed run makes the same
+choice) and in ``metrics.json`` (``early_stop``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -213,6 +219,118 @@ def evaluate_iqa(model: nn.Module, ds: IQASet, *, ref: IQASet | None = None, eva
     return res
 
 
+# --------------------------------------------------------------------------- early stopping
+
+def label_srcc(pred: np.ndarray, ds: IQASet) -> float:
+    """SRCC of raw scores ``pred`` (N,) against ``ds``'s label mapped higher-better (:func:`targets_01`);
+    NaN when either is constant. The default validation score of :class:`EarlyStop`."""
+    return srcc_plcc(np.asarray(pred), targets_01(ds))["srcc"]
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """The patience rule of an IQA training (``iqa.steps`` is then the most steps it may run).
+
+    Every ``eval_every`` steps (and at the last step) the model scores a small fixed validation set:
+    every image of ``val_sources`` sources of the *training* split (:func:`validation_split`), left
+    out of the training pairs, so that the held-out test set stays untouched by the choice of step.
+    ``score(pred, val_set)`` turns the raw scores (N,) into one number, higher = better (default
+    :func:`label_srcc`). Training stops when ``patience`` evaluations in a row were no improvement
+    (:func:`patience_rule`, improvement = at least ``min_delta`` above the best so far), and the
+    weights of the best evaluation are restored before the test set is scored. Step 0 (the
+    initialisation) is scored for the curve but never selected: the model trains >= ``eval_every``
+    steps (or ``iqa.steps``, if fewer)."""
+
+    eval_every: int
+    patience: int
+    min_delta: float
+    val_sources: int
+    score: Callable[[np.ndarray, IQASet], float] | None = None
+
+    def __post_init__(self):
+        if self.eval_every < 1 or self.patience < 1 or self.val_sources < 1 or not self.min_delta >= 0:
+            raise ValueError(f"EarlyStop needs eval_every, patience, val_sources >= 1 and min_delta >= 0, got {self}")
+
+    def key(self) -> dict:
+        """The settings as plain values (the score function by its qualified name): what keys a run folder."""
+        fn = self.score or label_srcc
+        return {"eval_every": int(self.eval_every), "patience": int(self.patience),
+                "min_delta": float(self.min_delta), "val_sources": int(self.val_sources),
+                "score": f"{fn.__module__}.{fn.__qualname__}"}
+
+
+def patience_rule(scores: Sequence[float], patience: int, min_delta: float) -> tuple[int, bool]:
+    """``(best, stop)`` of a sequence of validation scores (higher = better), read in order: a score
+    is an improvement when it is finite, above the best so far and by at least ``min_delta`` (the
+    first finite score always is); ``best`` is the index of the last improvement (-1 if none) and
+    ``stop`` whether the last ``patience`` scores held none."""
+    best, best_i, wait = -math.inf, -1, 0
+    for i, v in enumerate(scores):
+        if math.isfinite(v) and (best_i < 0 or (v > best and v - best >= min_delta)):
+            best, best_i, wait = float(v), i, 0
+        else:
+            wait += 1
+    return best_i, wait >= patience
+
+
+def validation_split(ds: IQASet, n_sources: int) -> tuple[IQASet, IQASet]:
+    """``(rest, validation)``: every image of ``n_sources`` sources of ``ds`` (evenly spaced over its
+    sorted source ids, the same for every seed) and the images of the other sources. Fails unless
+    a source is left to train on."""
+    sources = sorted(set(ds.sources))
+    if not 0 < n_sources < len(sources):
+        raise ValueError(f"validation_split: {n_sources} validation sources of {len(sources)} leave none to "
+                         "train on (or take none)")
+    picked = {sources[int(i)] for i in np.linspace(0, len(sources) - 1, n_sources).round()}
+    val = np.array([s in picked for s in ds.sources])
+    return ds.subset(np.flatnonzero(~val)), ds.subset(np.flatnonzero(val))
+
+
+class _Monitor:
+    """The patience rule while training: scores the validation set, keeps the curve ``[(step, score)]``
+    (step 0 first) and a copy of the best weights; :meth:`state` / :meth:`load` carry it through
+    ``last.pt``."""
+
+    def __init__(self, stop: EarlyStop, val: IQASet, eval_crop: int, max_steps: int):
+        self.stop, self.val, self.eval_crop, self.max_steps = stop, val, eval_crop, max_steps
+        self.curve: list[tuple[int, float]] = []
+        self.best_state: dict | None = None
+        self.best_step = 0
+        self.stopped = False
+
+    def due(self, step: int) -> bool:
+        return step % self.stop.eval_every == 0 or step == self.max_steps
+
+    def evaluate(self, model: nn.Module, step: int) -> bool:
+        """Score the model after ``step`` steps; True when the patience rule says stop."""
+        pred = predict(model, self.val, eval_crop=self.eval_crop)
+        model.train()
+        self.curve.append((step, float((self.stop.score or label_srcc)(pred, self.val))))
+        trained = [(s, v) for s, v in self.curve if s > 0]
+        if not trained:
+            return False
+        best, stop = patience_rule([v for _, v in trained], self.stop.patience, self.stop.min_delta)
+        if best >= 0 and trained[best][0] == step:
+            self.best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+            self.best_step = step
+        self.stopped = stop
+        return stop
+
+    def state(self) -> dict:
+        return {"curve": self.curve, "best_state": self.best_state, "best_step": self.best_step}
+
+    def load(self, state: dict | None) -> None:
+        if state:
+            self.curve = [(int(s), float(v)) for s, v in state["curve"]]
+            self.best_state, self.best_step = state["best_state"], int(state["best_step"])
+
+    def summary(self, steps_run: int) -> dict:
+        """What ``metrics.json`` records: the settings, the curve, the selected step and why training ended."""
+        return {**self.stop.key(), "max_steps": self.max_steps, "val_images": len(self.val),
+                "curve": [{"step": s, "score": v} for s, v in self.curve], "best_step": self.best_step,
+                "steps_run": steps_run, "stopped": "plateau" if self.stopped else "max_steps"}
+
+
 # --------------------------------------------------------------------------- init_from
 
 def _state_dict_of(obj) -> dict:
@@ -281,7 +399,7 @@ def iqa_run_is_done(run_dir: str | Path) -> bool:
 
 def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=None, progress: bool = True,
               install: bool = True, data: tuple[IQASet, IQASet] | None = None,
-              arch_options: dict | None = None) -> dict:
+              arch_options: dict | None = None, early_stop: EarlyStop | None = None) -> dict:
     """Train NR-IQA ``arch`` and return its held-out metrics dict.
 
     ``cfg``: a resolved profile (its ``iqa`` section is used) or the section itself; keys in
@@ -293,6 +411,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     model needs >= 95 % of its backbone tensors, see :func:`load_init`). ``arch_options``: build
     options of ``disc-<kind>`` (the discriminator's ``size`` and overrides).
     ``data``: an explicit ``(train_set, test_set)`` pair instead of ``cfg["dataset"]``.
+    ``early_stop``: train to a plateau of a validation score (:class:`EarlyStop`, at most ``steps``
+    steps) and keep the best weights; ``metrics["early_stop"]`` then holds the curve and the steps run.
     """
     c = iqa_config(cfg, arch)
     _check_arch(arch, install)
@@ -306,13 +426,21 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     model = build_iqa_net(arch, **arch_options)
     init = _initialise(model, init_from)
     train_set, test_set = data if data is not None else _load_sets(c, progress)
+    monitor = None
+    if early_stop is not None:
+        train_set, val_set = validation_split(train_set, int(early_stop.val_sources))
+        monitor = _Monitor(early_stop, val_set, int(c["eval_crop"]), int(c["steps"]))
     sampler = PairSampler(train_set, targets_01(train_set), int(c["seed"]))
     opt = torch.optim.Adam(model.parameters(), lr=float(c["lr"]))
-    start = _resume(run_dir / "last.pt", model, opt)
-    trained = _train_loop(model, opt, train_set, sampler, c, start, run_dir / "last.pt", arch, progress)
+    start = _resume(run_dir / "last.pt", model, opt, monitor)
+    trained = _train_loop(model, opt, train_set, sampler, c, start, run_dir / "last.pt", arch, progress, monitor)
+    if monitor is not None and monitor.best_state is not None:
+        model.load_state_dict(monitor.best_state)
 
     test_pred = predict(model, test_set, eval_crop=int(c["eval_crop"]))
     metrics = _run_metrics(arch, c, model, train_set, test_set, test_pred, trained, init, arch_options)
+    if monitor is not None:
+        metrics["early_stop"] = monitor.summary(trained.step)
     _save_run(run_dir, model, metrics, trained.history, test_pred, test_set)
     if install:
         _install(run_dir / "model.pt", metrics["name"])
@@ -374,13 +502,15 @@ class _Progress:
     cpu_elapsed: float = 0.0
 
 
-def _resume(last: Path, model: nn.Module, opt: torch.optim.Optimizer) -> _Progress:
-    """The progress saved in ``last`` (model and optimizer state loaded back), or a fresh start."""
+def _resume(last: Path, model: nn.Module, opt: torch.optim.Optimizer, monitor: _Monitor | None = None) -> _Progress:
+    """The progress saved in ``last`` (model, optimizer and early-stop state loaded back), or a fresh start."""
     if not last.exists():
         return _Progress()
     state = load_torch_file(last)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
+    if monitor is not None:
+        monitor.load(state.get("early_stop"))
     return _Progress(state["step"], state["history"], state["elapsed"], state.get("cpu_elapsed", 0.0))
 
 
@@ -400,23 +530,30 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, ds: IQASet, sample
 
 
 def _train_loop(model: nn.Module, opt: torch.optim.Optimizer, ds: IQASet, sampler: PairSampler, c: dict,
-                done: _Progress, last: Path, arch: str, progress: bool) -> _Progress:
-    """Train from ``done.step`` to ``c["steps"]``, saving ``last`` every ``ckpt_every`` steps (not after the
-    final one); returns the progress at the end (history, total wall and CPU seconds)."""
-    steps, history = int(c["steps"]), done.history
+                done: _Progress, last: Path, arch: str, progress: bool, monitor: _Monitor | None = None) -> _Progress:
+    """Train from ``done.step`` to ``c["steps"]`` (or until ``monitor``'s patience rule stops it, scoring
+    step 0 first on a fresh start), saving ``last`` every ``ckpt_every`` steps (not after the final one);
+    returns the progress at the end (steps run, history, total wall and CPU seconds)."""
+    steps, history, at = int(c["steps"]), done.history, done.step
     t0, c0 = time.perf_counter(), time.process_time()
     model.train()
+    if monitor is not None and not monitor.curve:
+        monitor.evaluate(model, done.step)
     bar = progress_bar(range(done.step, steps), desc=f"train-iqa {arch}", disable=not progress, initial=done.step,
                        total=steps, unit="step")
     for step in bar:
         history.append(_train_step(model, opt, ds, sampler, step, c))
+        at = step + 1
         bar.set_postfix(rank=f"{history[-1]['rank']:.3f}", l1=f"{history[-1]['l1']:.3f}")
-        if (step + 1) % int(c["ckpt_every"]) == 0 and step + 1 < steps:
+        if monitor is not None and monitor.due(at) and monitor.evaluate(model, at):
+            break
+        if at % int(c["ckpt_every"]) == 0 and at < steps:
             with atomic_path(last) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": at,
                             "history": history, "elapsed": done.elapsed + time.perf_counter() - t0,
-                            "cpu_elapsed": done.cpu_elapsed + time.process_time() - c0}, tmp)
-    return _Progress(steps, history, done.elapsed + time.perf_counter() - t0,
+                            "cpu_elapsed": done.cpu_elapsed + time.process_time() - c0,
+                            "early_stop": monitor.state() if monitor is not None else None}, tmp)
+    return _Progress(at, history, done.elapsed + time.perf_counter() - t0,
                      done.cpu_elapsed + time.process_time() - c0)
 
 
@@ -432,7 +569,7 @@ def _run_metrics(arch: str, c: dict, model: nn.Module, train_set: IQASet, test_s
         "name": kit_name(arch, c["dataset"]), "arch": arch, "dataset": c["dataset"], "label": train_set.label,
         "params": count_parameters(model), "train_seconds": round(trained.elapsed, 2),
         "train_cpu_seconds": round(trained.cpu_elapsed, 2), "torch_threads": torch.get_num_threads(),
-        "steps": int(c["steps"]), "n_train": len(train_set), "n_test": len(test_set),
+        "steps": int(trained.step), "n_train": len(train_set), "n_test": len(test_set),
         "init_loaded_tensors": init.loaded, "backbone_tensors": init.backbone,
         "backbone_loaded": init.backbone_loaded, "arch_options": arch_options,
         "first_rank_loss": float(np.mean([h["rank"] for h in history[:10]])) if history else None,

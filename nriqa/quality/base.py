@@ -141,6 +141,14 @@ class Card:
     def missing(self) -> list[WeightFile]:
         return [w for w in self.weights if not w.present]
 
+    @property
+    def accuracy_source(self) -> str:
+        """Where this measure's human-rated accuracy (published SRCC) comes from: the citation of
+        its rows in :mod:`nriqa.quality.published`, or a line saying there are none."""
+        from nriqa.quality.published import published_source  # data table, read on first use
+
+        return published_source(self.name) or "no published SRCC on record (nriqa/quality/published_srcc.csv)"
+
 
 _REGISTRY: dict[str, tuple[Card, Callable[..., nn.Module]]] = {}   # name -> (card, builder)
 

@@ -14,6 +14,7 @@ from nriqa import quality
 from nriqa.analysis import claims
 from nriqa.analysis.artifacts import measure_artifacts, top_crops
 from nriqa.analysis.inject import confusion_table
+from nriqa.analysis.margins import profile_margins
 from nriqa.analysis.pixel_optimization import pixel_gallery as run_pixel_gallery
 from nriqa.data import bicubic_resize
 from nriqa.data.embedded import embedded_clips
@@ -252,6 +253,46 @@ def detector_confusion(strength: float = 0.5, *, clips: tuple[str, ...] = ("bike
     return confusion_table(picked, strength=strength)
 
 
+def margin_crops(cfg: Mapping[str, Any], *, size: int = 32, zoom: int = 3, seed: int = 0) -> dict[str, dict]:
+    """The positive controls behind the profile's ``artifact_margins``, per detector: on the test clip
+    whose value is nearest the detector's margin (a typical clip), the ``size``-px window where the
+    injected artifact scores highest, enlarged ``zoom`` x, clean and with the detector's own kind
+    injected at the profile's strength (the values and seed of :func:`nriqa.analysis.margins.margin_table`).
+    ``flicker``'s tiles show frame t left of the middle and frame t+1 right of it (a flicker is a seam).
+    Returns ``{detector: {clean, injected, kind, strength, clean_value, value, margin, clip, frame, y,
+    x}}`` for :func:`nriqa.viz.plots.injected_pairs`; values in the detector's units, higher = more."""
+    from nriqa.analysis.artifacts import MEASURES
+    from nriqa.analysis.inject import DETECTS, inject
+    from nriqa.analysis.margins import clip_value, profile_strengths
+    from nriqa.viz.plots import zoom_tile
+
+    margins, strengths = profile_margins(cfg), profile_strengths(cfg)
+    clips = {str(c["name"]): c["hr"][0] for c in test_set(cfg)}
+    out: dict[str, dict] = {}
+    for d in margins:
+        kind, s = DETECTS[d], strengths[DETECTS[d]]
+        runs = {}  # clip -> (injected clip, its ArtifactMap): the injected values of margin_table
+        for name, c in clips.items():
+            dirty = inject(c, kind, s, seed=seed)
+            runs[name] = (dirty, MEASURES[d](dirty, c))
+        name = min(runs, key=lambda n: abs(float(runs[n][1].scores.float().mean()) - margins[d]))
+        clean, (dirty, res) = clips[name], runs[name]
+        side = min(size, *clean.shape[-2:])
+        crop = top_crops(dirty, clean, lambda p, g, r=res: r, k=1, size=side)[0]
+
+        def tile(x: torch.Tensor, f: int = crop.frame) -> torch.Tensor:
+            t = zoom_tile(x[f], y=crop.y, x0=crop.x, size=side, zoom=zoom)
+            if d != "flicker":
+                return t
+            nxt = zoom_tile(x[f + 1], y=crop.y, x0=crop.x, size=side, zoom=zoom)
+            return torch.cat([t[..., : t.shape[-1] // 2], nxt[..., t.shape[-1] // 2:]], -1)
+
+        out[d] = {"clean": tile(clean), "injected": tile(dirty), "kind": kind, "strength": float(s),
+                  "clean_value": clip_value(clean, clean, d), "value": float(res.scores.float().mean()),
+                  "margin": margins[d], "clip": name, "frame": crop.frame, "y": crop.y, "x": crop.x}
+    return out
+
+
 def runs_with_artifact(artifacts: pd.DataFrame, measure: str, k: int = 3, *, floor: float = 1e-3,
                        rel: float = 0.01) -> list[str]:
     """The up to ``k`` runs (baseline excluded) with *more* of ``measure`` than the baseline, highest
@@ -344,48 +385,70 @@ def nr_lpips_pairs(grid: Mapping[str, Mapping[str, Any]], lpips: str | None) -> 
 
 
 def paper_a_verdicts(cfg: Mapping[str, Any], model: str, runs: Mapping[str, Any], scores: pd.DataFrame,
-                     grid: Mapping[str, Mapping[str, Any]]) -> dict[str, list[claims.Verdict]]:
-    """Paper A's claims on notebook 02's arms (every seed and clip), keyed ``A1``..``A4``:
+                     grid: Mapping[str, Mapping[str, Any]]) -> list[claims.Verdict]:
+    """Paper A's table on notebook 02's arms (every seed and clip): the primary rows of A1-A4
+    (:func:`nriqa.analysis.claims.paper_a_primary`, pooled over the NR-only arms) first, then the
+    secondary rows decided on Benjamini-Hochberg q (:func:`nriqa.analysis.claims.family`):
 
-    - A1 naive NR-IQA fine-tuning raises the held-out NR judges and its own score, while the FR
-      measures fall and artifacts appear (per term, per artifact measure);
-    - A2 the LPIPS-type measure (:func:`lpips_term`, scored here if the panel lacks it) judges
-      NR-only fine-tuning worse than the baseline;
-    - A3 NR + LPIPS has fewer artifacts and a higher mean panel gain than the NR term alone;
-    - A4 some NR terms stay artifact-free: a one-sided equivalence test per term and artifact
-      measure against ``verdicts.artifact_margin``.
+    - A1 per NR term: the held-out NR judges, its own score, the FR measures;
+    - A2 per NR term: the LPIPS-type judge (:func:`lpips_term`, scored here if the panel lacks it);
+    - A3 per NR + LPIPS pair: the panel and each artifact detector against the NR term alone;
+    - A1/A4 per (NR term, detector): adds / artifact-free / inconclusive against the detector's
+      visibility margin (the profile's ``artifact_margins``, :mod:`nriqa.analysis.margins`).
 
-    ``runs``: :func:`nriqa.study.runs.finetune_runs`; ``scores``: their panel scores."""
+    Judges' changes are standardised by the seed-to-seed spread of the fidelity-only arm
+    (:func:`nriqa.study.verdicts.standardised_effects`); ``runs``: :func:`nriqa.study.runs.finetune_runs`;
+    ``scores``: their panel scores."""
     s = claims.settings(cfg)
+    margins = profile_margins(cfg)
     panel = sorted(set(scores["measure"]))
     terms = nr_terms(grid)
     values = vt.artifact_values(cfg, runs)
     changes = vt.artifact_changes(values)
-    out: dict[str, list[claims.Verdict]] = {"A1": [], "A2": [], "A3": [], "A4": []}
-    nr_judges = vt.modes(panel, "NR")
-    fr = vt.gains(scores, vt.modes(panel, "FR"))
-    for t in terms:
-        own_scores = scores
-        if t not in panel:  # score the arm on its own measure too
-            own_scores = evaluate_runs(cfg, vt.arms_only(runs, [t]), model=model, panel=[t])
-        out["A1"] += claims.naive_nr_tuning(t, held_out_nr=vt.gains(scores, [m for m in nr_judges if m != t]),
-                                            own=vt.gains(own_scores, [t]), fr=fr, artifacts=changes, s=s)
     lp = lpips_term(cfg)
-    if lp is not None and terms:
-        lp_scores = scores if lp in panel else evaluate_runs(cfg, vt.arms_only(runs, terms), model=model, panel=[lp])
-        out["A2"] = claims.lpips_judges_nr_badly(vt.gains(lp_scores, [lp]), terms, lp, s)
-    all_gains = vt.gains(scores, panel)
-    for combo, single in nr_lpips_pairs(grid, lp):
-        out["A3"] += claims.lpips_mitigates(combo, single, gains=all_gains, artifacts=changes, s=s)
-    out["A4"] = claims.artifact_free(changes, terms, s)
-    return out
+    extra = [t for t in terms if t not in panel] + ([lp] if lp is not None and lp not in panel and terms else [])
+    if extra:  # score the arms on their own measures (and the LPIPS judge) too
+        more = evaluate_runs(cfg, vt.arms_only(runs, list(dict.fromkeys([*terms, vt.SPREAD_ARM]))), model=model,
+                             panel=extra)
+        scores = pd.concat([scores, more], ignore_index=True)
+    spread = vt.spread(scores)
+    nr_judges = vt.modes(panel, "NR")
+    held = {t: vt.standardised_effects(scores, [m for m in nr_judges if m != t], spread) for t in terms}
+    held_out = _stack({t: h[h["run"] == t] for t, h in held.items() if h is not None})
+    fr = vt.standardised_effects(scores, vt.modes(panel, "FR"), spread)
+    lp_fx = vt.standardised_effects(scores, [lp], spread) if lp is not None else None
+    rows: list[claims.Verdict] = []
+    for t in terms:
+        rows += claims.naive_nr_tuning(t, held_out_nr=held.get(t), own=vt.standardised_effects(scores, [t], spread),
+                                       fr=fr, s=s)
+    if lp_fx is not None and terms:
+        rows += claims.lpips_judges_nr_badly(lp_fx, terms, lp, s)
+    pairs = nr_lpips_pairs(grid, lp)
+    panel_fx = vt.standardised_effects(scores, panel, spread)
+    for combo, single in pairs:
+        rows += claims.lpips_mitigates(combo, single, panel=panel_fx, artifacts=changes, s=s)
+    rows += claims.artifacts_added(changes, values, terms, margins, s)
+    rows += claims.paper_a_primary(held_out=held_out, lpips=lp_fx, lpips_name=lp, changes=changes, values=values,
+                                   margins=margins, terms=terms, pairs=pairs, s=s)
+    return claims.family(rows, alpha=s.alpha)
 
 
-def describe_artifact_free(verdicts: list[claims.Verdict], terms: list[str], margin: float) -> str:
-    """Which NR terms passed the artifact-free equivalence test on every artifact measure."""
-    free = claims.artifact_free_terms(verdicts, terms)
-    if not free:
-        return (f"No NR-IQA term passed the artifact-free test on every artifact measure (within +{margin:g} of "
-                "the baseline, TOST).")
-    return f"NR-IQA terms that stay artifact-free (every artifact measure within +{margin:g} of the baseline): " + \
-        ", ".join(free)
+def _stack(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+    frames = [p for p in parts.values() if p is not None and len(p)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def artifact_verdict_counts(verdicts: list[claims.Verdict], terms: list[str]) -> pd.DataFrame:
+    """Per NR term, how many detectors' rows read adds / artifact-free / inconclusive (the (term,
+    detector) rows of :func:`paper_a_verdicts`; ``floor``: inconclusive because the detector saw nothing)."""
+    out = []
+    for t in terms:
+        mine = [v for v in verdicts if not v.primary and v.claim.startswith(f"naive {t} fine-tuning adds ")
+                and v.note.split(";")[0].endswith("minus the baseline's")]
+        out.append({"term": t, "adds": sum(v.verdict == claims.AGREES for v in mine),
+                    "artifact-free": sum(v.verdict == claims.EQUIVALENT for v in mine),
+                    "inconclusive": sum(v.verdict == claims.INCONCLUSIVE for v in mine),
+                    "floor": sum(claims.FLOOR_NOTE in v.note for v in mine)})
+    return pd.DataFrame(out, columns=["term", "adds", "artifact-free", "inconclusive", "floor"])
+
+

@@ -20,9 +20,9 @@ from nriqa import quality
 from nriqa.analysis import claims
 from nriqa.analysis.asymmetry import level_order_srcc
 from nriqa.compute import job_threads
-from nriqa.errors import CheckpointError
+from nriqa.errors import CheckpointError, ConfigError
 from nriqa.iqa import train_iqa
-from nriqa.iqa.iqa_training import HELD_OUT_SCORES, iqa_config, load_held_out_scores
+from nriqa.iqa.iqa_training import HELD_OUT_SCORES, EarlyStop, iqa_config, label_srcc, load_held_out_scores
 from nriqa.iqa.nets import stlpips_trunk_state
 from nriqa.iqa.transfer import discriminator_spec
 
@@ -71,7 +71,7 @@ def adversarial_grid(cfg: Mapping[str, Any], model: str, *, progress: bool = Tru
     rows = [{"run": r, **m, "mean_gain": gains[r], "gain_vs_fidelity": fid[r], "fr_gain_vs_fidelity": fid_fr[r],
              **arts.loc[r].to_dict()} for r, m in meta.items()]
     out = pd.DataFrame(rows)
-    noise, fr_noise = seed_spread(scores, "fidelity")
+    noise, fr_noise = _seed_gain_spread(scores, "fidelity")
     out.attrs.update(fidelity_gain=gains["fidelity"], noise=noise, fr_noise=fr_noise,
                      seed_gains=per_seed_gains(scores, meta))
     return out
@@ -91,7 +91,7 @@ def per_seed_gains(scores: pd.DataFrame, meta: Mapping[str, Mapping[str, Any]]) 
     return pd.DataFrame(rows, columns=["run", "discriminator", "gan_weight", "seed", "mean_gain"])
 
 
-def seed_spread(scores: pd.DataFrame, arm: str) -> tuple[float, float]:
+def _seed_gain_spread(scores: pd.DataFrame, arm: str) -> tuple[float, float]:
     """(panel, full-reference) mean |gain| of ``arm``'s other seeds over its first seed: the seed
     noise of one run's gain (NaN with a single seed)."""
     rows = scores[scores["run"] == arm]
@@ -196,15 +196,50 @@ def describe_adversarial(grid: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+TRANSFER_KEYS = ("eval_every", "patience", "min_delta", "max_steps", "val_sources")
+"""The keys of ``adversarial.transfer``: the patience rule of the transfer test's IQA trainings."""
+
+
+def _transfer_section(cfg: Mapping[str, Any]) -> dict:
+    t = dict(cfg["adversarial"].get("transfer") or {})
+    missing = [k for k in TRANSFER_KEYS if k not in t]
+    if missing:
+        raise ConfigError(f"adversarial.transfer lacks {missing}; it needs {list(TRANSFER_KEYS)} "
+                          "(eval_every: null trains max_steps steps with no patience rule)")
+    return t
+
+
 def _transfer_cfg(cfg: Mapping[str, Any], seed: int | None = None) -> dict:
-    """``cfg`` with the IQA section of the transfer test: ``adversarial.transfer_steps`` steps and,
-    given ``seed``, that seed (the IQA model's initial weights and batches)."""
-    a = cfg["adversarial"]
+    """``cfg`` with the IQA section of the transfer test: at most ``adversarial.transfer.max_steps``
+    steps and, given ``seed``, that seed (the IQA model's initial weights and batches)."""
     icfg = dict(cfg)
-    icfg["iqa"] = {**cfg["iqa"], "steps": int(a.get("transfer_steps", cfg["iqa"]["steps"]))}
+    icfg["iqa"] = {**cfg["iqa"], "steps": int(_transfer_section(cfg)["max_steps"])}
     if seed is not None:
         icfg["iqa"]["seed"] = int(seed)
     return icfg
+
+
+def held_out_label_score(pred, ds) -> float:
+    """The transfer test's validation score of raw IQA scores ``pred`` (N,) of the set ``ds``: the
+    level-order SRCC (:func:`nriqa.analysis.asymmetry.level_order_srcc`, in [-1, 1]) on a set with
+    distortion levels, else the SRCC against its label (:func:`nriqa.iqa.iqa_training.label_srcc`):
+    the same measure :func:`discriminator_transfer` reports on the test set."""
+    if ds.label != "pseudo":
+        return label_srcc(pred, ds)
+    return float(level_order_srcc(pred, ds.sources, ds.kinds, ds.levels)["srcc"])
+
+
+def transfer_stop(cfg: Mapping[str, Any]) -> EarlyStop | None:
+    """The patience rule of every transfer-test IQA training (both arms, every kind and seed), from
+    ``adversarial.transfer``: score :func:`held_out_label_score` on ``val_sources`` training sources
+    every ``eval_every`` steps, stop after ``patience`` evaluations without a gain of ``min_delta``
+    (or at ``max_steps``), keep the best weights (:class:`nriqa.iqa.iqa_training.EarlyStop`). None
+    when ``eval_every`` is null: a fixed ``max_steps`` steps."""
+    t = _transfer_section(cfg)
+    if t["eval_every"] is None:
+        return None
+    return EarlyStop(int(t["eval_every"]), int(t["patience"]), float(t["min_delta"]), int(t["val_sources"]),
+                     score=held_out_label_score)
 
 
 def _options_slug(options: Mapping[str, Any]) -> str:
@@ -220,16 +255,16 @@ def _row(m: dict, **keys) -> dict:
 
 
 def transfer_folder(cfg: Mapping[str, Any], icfg: Mapping[str, Any], arch: str, options: Mapping[str, Any],
-                    init_run: Path | None) -> Path:
+                    init_run: Path | None, stop: EarlyStop | None = None) -> Path:
     """``<profile>/iqa-transfer/<arch>-<options>-<random|discriminator>-s<seed>-<key>``: the keyed
     folder of one transfer IQA training. The key (8 hex digits) hashes what changes the trained
     weights: the IQA settings (:func:`nriqa.iqa.iqa_training.iqa_config` of ``icfg``, steps and seed
-    included), the arch and its options, and the GAN run the init comes from (its folder name,
-    which holds that run's own key). A random-init arm names no run, so two kinds that built the
-    same arch would share it."""
+    included), the patience rule ``stop`` (:meth:`~nriqa.iqa.iqa_training.EarlyStop.key`), the arch
+    and its options, and the GAN run the init comes from (its folder name, which holds that run's
+    own key). A random-init arm names no run, so two kinds that built the same arch would share it."""
     c = {k: v for k, v in iqa_config(dict(icfg), arch).items() if k != "ckpt_every"}
     keyed = {"iqa": c, "arch": arch, "options": dict(options), "init_from": init_run.name if init_run else None,
-             "threads": job_threads(icfg)}
+             "threads": job_threads(icfg), "early_stop": stop.key() if stop is not None else None}
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:8]
     init = "discriminator" if init_run else "random"
     return profile_root(cfg) / "iqa-transfer" / f"{arch}-{_options_slug(options)}-{init}-s{int(c['seed'])}-{key}"
@@ -240,8 +275,10 @@ def transfer_jobs(cfg: Mapping[str, Any], model: str, *,
     """``[(row keys, job)]`` of the transfer test: for every discriminator kind and every seed of
     :func:`~nriqa.study.runs.seeds`, an IQA model initialised from that seed's GAN run (at the
     middle GAN weight; trained here unless the grid trained it) and one from random
-    initialisation with the same seed and settings. Row keys: ``discriminator, seed, init``."""
+    initialisation with the same seed and settings, both trained to a plateau (:func:`transfer_stop`).
+    Row keys: ``discriminator, seed, init``."""
     w = middle_gan_weight(cfg)
+    stop = transfer_stop(cfg)
     base = ensure_baseline(cfg, model, progress=progress)
     kinds = list(cfg["adversarial"]["discriminators"])
     gans = train_arms(cfg, {d: gan_arm_jobs(cfg, model, d, w, baseline=base) for d in kinds}, progress=progress)
@@ -251,7 +288,8 @@ def transfer_jobs(cfg: Mapping[str, Any], model: str, *,
             kind, options = discriminator_spec(run)
             arch, icfg = f"disc-{kind}", _transfer_cfg(cfg, seed)
             for init, source in [("random", None), ("discriminator", run)]:
-                job = IqaJob(arch, icfg, transfer_folder(cfg, icfg, arch, options, source), source, options)
+                job = IqaJob(arch, icfg, transfer_folder(cfg, icfg, arch, options, source, stop), source, options,
+                             early_stop=stop)
                 out.append(({"discriminator": disc, "seed": int(seed), "init": init}, job))
     return out
 
@@ -263,7 +301,8 @@ def _level_row(m: dict, folder: Path) -> dict:
     o = m["held_out"]["overall"]
     out = {"rank_acc": o.get("rank_acc", float("nan")),
            "loaded_tensors": m.get("backbone_loaded", m["init_loaded_tensors"]),
-           "backbone_tensors": m.get("backbone_tensors", 0)}
+           "backbone_tensors": m.get("backbone_tensors", 0), "steps": int(m["steps"]),
+           "best_step": int((m.get("early_stop") or {}).get("best_step", m["steps"]))}
     if m.get("label") != "pseudo":
         return {"label": str(m.get("label")), "srcc": o["srcc"], "krcc": o["krcc"],
                 "srcc_fr_pseudo": float("nan"), **out}
@@ -278,17 +317,55 @@ def _level_row(m: dict, folder: Path) -> dict:
 def discriminator_transfer(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
     """NR-IQA from each trained discriminator's backbone vs the same architecture from random
     initialisation, once per discriminator kind and seed (:func:`transfer_jobs`), trained on the
-    IQA set for ``adversarial.transfer_steps`` in the profile's ``workers`` processes and cached in
-    keyed folders (:func:`transfer_folder`). The IQA backbone is built as the run's own
+    IQA set to a validation plateau (:func:`transfer_stop`) in the profile's ``workers`` processes
+    and cached in keyed folders (:func:`transfer_folder`). The IQA backbone is built as the run's own
     discriminator (kind, size and overrides from its ``config.yaml``); the transfer fails unless
     >= 95 % of its backbone tensors load. One row per (kind, seed, init): ``discriminator, seed,
     init, label`` ("level order" on the embedded set), ``srcc`` and ``krcc`` against that label on
     the held-out content, ``srcc_fr_pseudo`` (against the FR pseudo-score), ``rank_acc`` (fraction of
     level pairs within a source and kind ordered right), ``loaded_tensors`` (backbone tensors filled
-    by the init), ``backbone_tensors``."""
+    by the init), ``backbone_tensors``, ``steps`` (steps trained) and ``best_step`` (the step whose
+    weights were kept and scored)."""
     jobs = transfer_jobs(cfg, model, progress=progress)
     metrics = train_iqa_jobs([j for _, j in jobs], n_workers=workers(cfg), progress=progress)
     return pd.DataFrame([{**keys, **_level_row(m, job.folder)} for (keys, job), m in zip(jobs, metrics)])
+
+
+def transfer_curves(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> pd.DataFrame:
+    """The validation curves of :func:`discriminator_transfer`'s trainings (trained here unless
+    cached): one row per evaluation, ``discriminator, seed, init, step, score`` (the validation
+    :func:`held_out_label_score`, step 0 = the initialisation), ``best`` (the evaluation whose
+    weights were kept), ``steps`` (steps trained) and ``stopped`` ("plateau" | "max_steps").
+    Empty (same columns) when the profile trains fixed steps (``adversarial.transfer.eval_every: null``)."""
+    jobs = transfer_jobs(cfg, model, progress=progress)
+    metrics = train_iqa_jobs([j for _, j in jobs], n_workers=workers(cfg), progress=progress)
+    rows = []
+    for (keys, _), m in zip(jobs, metrics):
+        es = m.get("early_stop")
+        for point in (es or {}).get("curve", []):
+            rows.append({**keys, "step": int(point["step"]), "score": float(point["score"]),
+                         "best": int(point["step"]) == int(es["best_step"]), "steps": int(m["steps"]),
+                         "stopped": es["stopped"]})
+    return pd.DataFrame(rows, columns=["discriminator", "seed", "init", "step", "score", "best", "steps", "stopped"])
+
+
+def describe_transfer_steps(curves: pd.DataFrame) -> str:
+    """Per discriminator kind and initialisation: the steps each seed's training ran and the step
+    kept (``steps@best``), and how many stopped on the plateau rule vs at ``max_steps``."""
+    if curves.empty:
+        return "fixed-step trainings (adversarial.transfer.eval_every: null): no validation curve"
+    runs = curves.drop_duplicates(["discriminator", "seed", "init"])
+    best = curves[curves["best"]].set_index(["discriminator", "seed", "init"])["step"]
+    lines = []
+    for (d, init), g in runs.groupby(["discriminator", "init"], sort=False):
+        cells = ", ".join(f"s{r.seed}: {r.steps}@{best.get((d, r.seed, init), float('nan')):g}"
+                          for r in g.itertuples())
+        lines.append(f"{d} / {init}: steps run@kept {cells}")
+    n_plateau = int((runs["stopped"] == "plateau").sum())
+    lines.append(f"{n_plateau} of {len(runs)} trainings stopped on the plateau rule, "
+                 f"{len(runs) - n_plateau} at max_steps; steps run: median {runs['steps'].median():g}, "
+                 f"max {runs['steps'].max():g}")
+    return "\n".join(lines)
 
 
 def transfer_pairs(transfer: pd.DataFrame) -> pd.DataFrame:
@@ -310,9 +387,15 @@ def transfer_label(transfer: pd.DataFrame) -> str:
 
 def transfer_verdicts(cfg: Mapping[str, Any], transfer: pd.DataFrame) -> list[claims.Verdict]:
     """The claim that discriminators transfer little (:func:`nriqa.analysis.claims.transfer_little`)
-    on :func:`discriminator_transfer`'s table: pooled over kinds, then per kind; the bar is the
-    profile's ``verdicts.transfer_bar``."""
-    return claims.transfer_little(transfer, claims.settings(cfg), label=transfer_label(transfer))
+    on :func:`discriminator_transfer`'s table, beside the directional row against 0: pooled over
+    kinds, then per kind; the bar is the seed-to-seed spread of the random-init arm
+    (:func:`nriqa.analysis.claims.transfer_noise_bar`). The pooled row is B3's primary row when the
+    profile's ``verdicts.primary.B3`` names ``transfers_little``."""
+    s = claims.settings(cfg)
+    rows = claims.transfer_little(transfer, s, label=transfer_label(transfer))
+    if rows and claims.primary_spec(s)["B3"] == "transfers_little":
+        rows[0] = claims.as_primary(rows[0], "B3")
+    return rows
 
 
 _IMAGENET_FILES = {"stlpips-alex": "alexnet-owt-7be5be79.pth", "stlpips-vgg": "vgg16-397923af.pth"}
@@ -331,9 +414,11 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
     """The same IQA training from a perceptually pretrained trunk: for each ``adversarial.transfer_trunks``
     arch (``stlpips-alex`` / ``stlpips-vgg``: ST-LPIPS's BAPPS-trained trunk from the stlpips-pytorch
     wheel) a random-init arm and an ``st-lpips trunk`` arm; plus an ``imagenet`` arm, skipped with its
-    reason (nothing is downloaded). Rows as :func:`discriminator_transfer`'s with ``backbone`` for
-    ``discriminator``, plus ``note`` (why an arm has no numbers)."""
-    icfg = _transfer_cfg(cfg)
+    reason (nothing is downloaded). Trained with the transfer test's patience rule
+    (:func:`transfer_stop`), in folders keyed as :func:`transfer_folder`'s. Rows as
+    :func:`discriminator_transfer`'s with ``backbone`` for ``discriminator``, plus ``note`` (why an
+    arm has no numbers)."""
+    icfg, stop = _transfer_cfg(cfg), transfer_stop(cfg)
     rows = []
     for arch in cfg["adversarial"].get("transfer_trunks") or []:
         measure = arch.replace("stlpips", "st-lpips")
@@ -341,9 +426,10 @@ def trunk_transfer(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
             rows.append({"backbone": arch, "init": "st-lpips trunk", "note": f"skipped: {measure}'s weight "
                          "file is not on disk (pip install stlpips-pytorch==0.0.2)"})
             continue
+        key = transfer_folder(cfg, icfg, arch, {}, None, stop).name.rsplit("-", 1)[1]
         for init, source in [("random", None), ("st-lpips trunk", stlpips_trunk_state(arch))]:
-            m = train_iqa(arch, icfg, profile_root(cfg) / "iqa-transfer" / f"{arch}-{init.replace(' ', '-')}",
-                          init_from=source, progress=progress, install=False)
+            m = train_iqa(arch, icfg, profile_root(cfg) / "iqa-transfer" / f"{arch}-{init.replace(' ', '-')}-{key}",
+                          init_from=source, progress=progress, install=False, early_stop=stop)
             rows.append({**_row(m, backbone=arch, init=init), "note": ""})
         rows.append({"backbone": arch, "init": "imagenet", "note": _imagenet_note(arch)})
     cols = ["backbone", "init", "srcc", "plcc", "krcc", "rank_acc", "loaded_tensors", "backbone_tensors", "note"]

@@ -40,7 +40,7 @@ from nriqa.config import deep_merge, load_profile
 from nriqa.data.iqa_sets import load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
-from nriqa.iqa.iqa_training import iqa_config, iqa_run_is_done, kit_set_key
+from nriqa.iqa.iqa_training import EarlyStop, iqa_config, iqa_run_is_done, kit_set_key
 from nriqa.iqa.transfer import gan_discriminator
 from nriqa.paths import figures_dir, runs_dir
 from nriqa.quality import register_kit_models
@@ -167,7 +167,8 @@ def finetune_config(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str
     ``train_overrides`` over that, and objective ``{charbonnier: 1.0, **extra_terms}``."""
     out = copy.deepcopy(dict(cfg))
     out["model"] = model
-    ft = {k: v for k, v in cfg.get("finetune", {}).items() if k not in {"extra_terms", "combos", "model", "models"}}
+    ft = {k: v for k, v in cfg.get("finetune", {}).items()
+          if k not in {"extra_terms", "combos", "model", "models", "fidelity_only"}}
     out["train"] = deep_merge(cfg["train"], ft)
     if train_overrides:
         out["train"] = deep_merge(out["train"], train_overrides)
@@ -196,10 +197,12 @@ def finetune_models(cfg: Mapping[str, Any]) -> list[str]:
 
 
 def finetune_grid(cfg: Mapping[str, Any]) -> dict[str, dict]:
-    """The profile's fine-tuning grid: label -> extra terms (each term alone, then the combos).
-    A term whose weight is null is left out (lets a profile drop a term of its base)."""
+    """The profile's fine-tuning grid: label -> extra terms (``finetune.fidelity_only``: first the
+    arm ``fidelity-only`` with no extra term, whose seed-to-seed spread standardises the effects;
+    then each term alone, then the combos). A term whose weight is null is left out (lets a
+    profile drop a term of its base)."""
     ft = cfg.get("finetune", {})
-    grid: dict[str, dict] = {}
+    grid: dict[str, dict] = {"fidelity-only": {}} if ft.get("fidelity_only") else {}
     for name, weight in (ft.get("extra_terms") or {}).items():
         if weight is not None:
             grid[name] = {name: weight}
@@ -413,13 +416,15 @@ def fidelity_jobs(cfg: Mapping[str, Any], model: str, *, baseline: Path) -> dict
 class IqaJob:
     """One cached NR-IQA training (:func:`nriqa.iqa.train_iqa`, not installed as a kit measure):
     ``arch`` built with ``options``, trained with ``cfg``'s ``iqa`` section into ``folder``,
-    initialised from the discriminator of the GAN run ``init_run`` (None: random initialisation)."""
+    initialised from the discriminator of the GAN run ``init_run`` (None: random initialisation);
+    ``early_stop``: train to a validation plateau (:class:`nriqa.iqa.iqa_training.EarlyStop`)."""
 
     arch: str
     cfg: dict
     folder: Path
     init_run: Path | None = None
     options: dict = field(default_factory=dict)
+    early_stop: EarlyStop | None = None
 
 
 def _iqa_job(job: IqaJob, progress: bool = False) -> dict:
@@ -427,7 +432,7 @@ def _iqa_job(job: IqaJob, progress: bool = False) -> dict:
     if job.init_run is not None and not iqa_run_is_done(job.folder):   # a finished run reads no checkpoint
         init = gan_discriminator(job.init_run).state
     return train_iqa(job.arch, job.cfg, job.folder, init_from=init, arch_options=job.options,
-                     progress=progress, install=False)
+                     progress=progress, install=False, early_stop=job.early_stop)
 
 
 def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = True) -> list[dict]:

@@ -80,19 +80,18 @@ TITLES = {
     "06_asymmetry": "Assessment vs optimization (notebook 06)",
 }
 
-#: (section, key) of a verdict list -> (id, what the claim says) in the scoreboard; other lists keep their key.
-#: Paper A: Kashkarov et al. 2024 (NR-IQA methods as perceptual losses); paper B: Zhang et al. 2025 (the
-#: asymmetry between optimization and assessment); W: notebook 04's own question (CITATION.cff).
+#: claim id -> what the claim says (paper A: Kashkarov et al. 2024, NR-IQA methods as perceptual losses;
+#: paper B: Zhang et al. 2025, the asymmetry between optimization and assessment). Each is decided by the one
+#: primary row its notebook records (``primary: true``, ``id``), the contrast the profile's
+#: ``verdicts.primary`` names (nriqa.analysis.claims).
 CLAIMS = {
-    ("03_artifacts", "paper_a_A1"): ("A1", "naive NR-IQA fine-tuning raises the NR judges and its own score, "
-                                           "lowers the FR measures and adds artifacts"),
-    ("03_artifacts", "paper_a_A2"): ("A2", "an LPIPS-type measure judges NR-only fine-tunes worse than the baseline"),
-    ("03_artifacts", "paper_a_A3"): ("A3", "NR + LPIPS has fewer artifacts and a higher panel gain than NR alone"),
-    ("03_artifacts", "paper_a_A4"): ("A4", "some NR-IQA terms stay artifact-free"),
-    ("04_weighting", "verdicts"): ("W", "gradient-chosen loss weights improve the held-out panel"),
-    ("05_adversarial", "verdicts"): ("B1", "the discriminator kind decides fidelity; discriminators transfer "
-                                           "little to IQA"),
-    ("06_asymmetry", "verdicts"): ("B2", "a measure that assesses well need not optimize well"),
+    "A1": "naive NR-IQA fine-tuning raises the held-out NR-IQA judges",
+    "A2": "an LPIPS-type measure judges NR-only fine-tunes worse than the baseline",
+    "A3": "adding LPIPS to an NR-IQA term lowers its artifacts",
+    "A4": "naive NR-IQA fine-tuning adds visible artifacts (or stays artifact-free)",
+    "B1": "a measure that assesses well need not optimize well",
+    "B2": "the discriminator kind decides fidelity (patch-level over vanilla)",
+    "B3": "discriminators transfer little to NR-IQA",
 }
 #: the finding a section's one-sentence summary leads with (else its first finding)
 PRIMARY = {"02_finetuning": "largest_held_out_gain"}
@@ -273,7 +272,7 @@ def _render_value(key: str, value: Any) -> list[str]:
 
 # --------------------------------------------------------------------------- verdict rows as numbers
 
-_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(%?)")
+_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(%|[A-Za-z]+)?")
 
 
 def parse_effect(text: Any) -> tuple[float, bool]:
@@ -282,7 +281,7 @@ def parse_effect(text: Any) -> tuple[float, bool]:
     m = _NUMBER.fullmatch(str(text).strip().replace("\u2212", "-"))
     if not m:
         return math.nan, str(text).strip().endswith("%")
-    value, percent = float(m.group(1)), bool(m.group(2))
+    value, percent = float(m.group(1)), m.group(2) == "%"
     return (value / 100 if percent else value), percent
 
 
@@ -291,27 +290,48 @@ def _interval(text: Any) -> tuple[float, float]:
     return (parse_effect(m.group(1))[0], parse_effect(m.group(2))[0]) if m else (math.nan, math.nan)
 
 
+def _number_or_nan(x: Any) -> float:
+    try:
+        return float(x) if x is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def scoreboard(summary: Mapping[str, Any]) -> list[dict]:
-    """Every verdict list of ``summary`` as one claim: ``{id, what, section, key, notebook, rows, counts,
-    n}`` (ids and texts from :data:`CLAIMS`; ``rows``: the list's rows with ``effect``, ``lo``, ``hi``
-    as numbers (gains as fractions), ``percent``, ``claim``, ``n``, ``verdict``; ``counts``: rows per
-    verdict). The scoreboard figure and table are drawn from it; sections in notebook order."""
-    out = []
+    """The primary row of each claim recorded in ``summary``, in claim order: ``{id, what, claim, effect,
+    lo, hi, percent, n, p, verdict, interval, effect_text, section, notebook}`` (``effect``, ``lo``,
+    ``hi`` as numbers, gains as fractions; ``what`` from :data:`CLAIMS`). The scoreboard table, figure
+    and README's headline are drawn from it; ``[]`` when no notebook recorded a primary row."""
+    out = {}
     for section in _sections(summary):
         values = summary.get(section)
         for key, value in (values.items() if isinstance(values, Mapping) else ()):
             if key.startswith("_") or not _is_verdicts(value):
                 continue
-            cid, what = CLAIMS.get((section, key), (key, TITLES.get(section, section)))
-            rows = []
             for r in value:
+                if not r.get("primary"):
+                    continue
                 effect, percent = parse_effect(r.get("effect"))
                 lo, hi = _interval(r.get("interval"))
-                rows.append({"claim": str(r.get("claim", "")), "effect": effect, "lo": lo, "hi": hi,
-                             "percent": percent, "n": str(r.get("n", "")), "verdict": str(r["verdict"])})
-            out.append({"id": cid, "what": what, "section": section, "key": key, "notebook": _notebook(section),
-                        "rows": rows, "counts": {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER},
-                        "n": "; ".join(dict.fromkeys(r["n"] for r in rows))})
+                cid = str(r.get("id", ""))
+                out[cid] = {"id": cid, "what": CLAIMS.get(cid, str(r.get("claim", ""))), "claim": str(r["claim"]),
+                            "effect": effect, "lo": lo, "hi": hi, "percent": percent, "n": str(r.get("n", "")),
+                            "p": _number_or_nan(r.get("p")), "verdict": str(r["verdict"]),
+                            "effect_text": str(r.get("effect", "")), "interval": str(r.get("interval", "")),
+                            "section": section, "notebook": _notebook(section)}
+    order = list(CLAIMS)
+    return sorted(out.values(), key=lambda c: (order.index(c["id"]) if c["id"] in order else len(order), c["id"]))
+
+
+def secondary_counts(summary: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per section, its secondary rows per verdict (``{"03_artifacts": {"agrees": 2, ...}}``)."""
+    out = {}
+    for section in _sections(summary):
+        values = summary.get(section)
+        rows = [r for k, v in (values.items() if isinstance(values, Mapping) else ())
+                if not k.startswith("_") and _is_verdicts(v) for r in v if not r.get("primary")]
+        if rows:
+            out[section] = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER}
     return out
 
 
@@ -335,25 +355,31 @@ def _rule_parts(rule: str) -> tuple[str, str | None]:
 
 
 def verdict_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """A Markdown table of verdict rows (:func:`verdict_rows`) whose rule is printed once, under it: a
-    row's TOST p-value gets a column of its own, several rules are lettered (a), (b), ... in a rule
-    column, and an ``n`` shared by every row is said once too."""
+    """A Markdown table of verdict rows (:func:`verdict_rows`): a primary row's claim starts with its
+    id in bold; columns claim, effect, 95% interval, [n], p, q (secondary rows), [rule], verdict. The
+    rule is printed once under it (several rules are lettered (a), (b), ...), an ``n`` shared by every
+    row too, and for secondary rows how many decisions chance alone would make (``alpha`` x rows)."""
     rows = list(rows)
     parts = [_rule_parts(str(r.get("rule", ""))) for r in rows]
     rules = list(dict.fromkeys(t for t, _ in parts))
     ns = list(dict.fromkeys(str(r.get("n", "")) for r in rows))
-    several_n, has_p, several_rules = len(ns) > 1, any(p for _, p in parts), len(rules) > 1
-    head = (["claim", "effect", "95% interval"] + ["n"] * several_n + ["p (TOST)"] * has_p
+    several_n, several_rules = len(ns) > 1, len(rules) > 1
+    has_q = any("q" in r for r in rows)
+    head = (["claim", "effect", "95% interval"] + ["n"] * several_n + ["p"] + ["q (BH)"] * has_q
             + ["rule"] * several_rules + ["verdict"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r, (rule, p) in zip(rows, parts):
-        cells = ([r.get("claim", ""), r.get("effect", ""), r.get("interval", "")] + [r.get("n", "")] * several_n
-                 + [p or "\u2013"] * has_p + [f"({_letter(rules.index(rule))})"] * several_rules)
+    for r, (rule, p_old) in zip(rows, parts):
+        p = _number_or_nan(r.get("p", p_old))
+        claim = (f"**{r.get('id')}** " if r.get("primary") else "") + str(r.get("claim", ""))
+        cells = ([claim, r.get("effect", ""), r.get("interval", "")] + [r.get("n", "")] * several_n
+                 + [_p_text(p)] + [_p_text(_number_or_nan(r.get("q")))] * has_q
+                 + [f"({_letter(rules.index(rule))})"] * several_rules)
         lines.append("| " + " | ".join(_cell(str(c)) for c in cells) + f" | **{r['verdict']}** |")
     notes = [f"n = {ns[0]} for every row."] if not several_n else []
     notes.append("Rules: " + "; ".join(f"({_letter(i)}) {t}" for i, t in enumerate(rules)) + "."
                  if several_rules else f"Rule: {rules[0]}.")
-    return "\n".join(lines) + "\n\n" + " ".join(notes)
+    chance = claims.chance_line(rows)
+    return "\n".join(lines) + "\n\n" + " ".join(notes + ([chance] if chance else []))
 
 
 def _letter(i: int) -> str:
@@ -402,7 +428,11 @@ def _found(section: str, values: Mapping[str, Any]) -> tuple[str | None, str | N
     """The section's one-sentence summary, and the key of the finding it shows (not repeated as a bullet)."""
     rows = [r for k, v in values.items() if not k.startswith("_") and _is_verdicts(v) for r in v]
     if rows:
-        return decided_sentence(rows), None
+        primary = [r for r in rows if r.get("primary")]
+        secondary = [r for r in rows if not r.get("primary")]
+        lead = "; ".join(f"{r.get('id')} {_row_text(r)}" for r in primary)
+        rest = ("secondary rows (BH q): " + decided_sentence(secondary)) if secondary else ""
+        return "; ".join(x for x in (lead, rest) if x), None
     keys = [k for k, v in values.items() if not k.startswith("_") and _is_finding(v)]
     key = PRIMARY.get(section) if PRIMARY.get(section) in keys else (keys[0] if keys else None)
     return (_finding_text(values[key]), key) if key else (None, None)
@@ -427,23 +457,33 @@ def _without_repeats(text: str, findings: list[Mapping[str, Any]]) -> str:
 
 # --------------------------------------------------------------------------- FINDINGS.md
 
-def _scoreboard_lines(board: list[dict]) -> list[str]:
+def _p_text(p: float) -> str:
+    return "–" if not math.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _scoreboard_lines(board: list[dict], secondary: Mapping[str, Mapping[str, int]] | None = None) -> list[str]:
     if not board:
         return []
-    lines = ["**Scoreboard: the papers' claims against this run**", "",
+    lines = ["**Scoreboard: the seven claims, each decided by its one primary row**", "",
              f"![claims scoreboard](figures/{SCOREBOARD}.png)", "",
-             "| id | claim | notebook | rows | agrees | disagrees | equivalent | inconclusive | n |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| id | claim | primary row (fixed before the run) | effect | 95% interval | n | p | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for c in board:
-        counts = " | ".join(str(c["counts"][v]) for v in VERDICT_ORDER)
-        lines.append(f"| **{c['id']}** | {_cell(c['what'])} | {c['notebook']} | {len(c['rows'])} | {counts} "
-                     f"| {_cell(c['n'])} |")
-    lines += ["", "One line per claim; its verdict rows are the tables of the notebook it names, below. The "
-              "figure draws each row's effect (dot) and 95% interval (line) divided by the interval's "
-              "half-width, so rows in % and in artifact units share one axis (0 = no effect), coloured by "
-              "verdict. IDs: A = paper A, B = paper B, W = notebook 04's question "
-              "([glossary](docs/architecture.md#glossary-the-studys-nouns)).", ""]
-    return lines
+        lines.append(f"| **{c['id']}** | {_cell(c['what'])} | {_cell(c['claim'])} ({_link(c['section'])}) "
+                     f"| {c['effect_text']} | {c['interval']} | {_cell(c['n'])} | {_p_text(c['p'])} "
+                     f"| **{c['verdict']}** |")
+    lines += ["", "Each claim's primary row is the contrast the profile's `verdicts.primary` names before the run, "
+              "decided on its own 95% interval (or equivalence test); the figure draws each effect and interval "
+              "divided by the interval's half-width (0 = no effect; a line clear of 0 is a decided direction), "
+              "coloured by verdict. Units: SD = seed-to-seed standard deviations of the fidelity-only arm; "
+              "margins = just-visible artifacts (the profile's `artifact_margins`)."]
+    if secondary:
+        parts = [f"{_notebook(sec)}: {sum(c.values())} rows, "
+                 f"{sum(c[v] for v in VERDICT_ORDER if v != claims.INCONCLUSIVE)} decided"
+                 for sec, c in secondary.items()]
+        lines += ["", "Every other row is secondary, decided on its Benjamini-Hochberg q < 0.05 within its "
+                  "notebook's table (" + "; ".join(parts) + ")."]
+    return lines + [""]
 
 
 def _timing_lines(values: Mapping[str, Any], profile: Any) -> list[str]:
@@ -471,9 +511,6 @@ def _section_lines(section: str, values: Mapping[str, Any], profile: Any) -> lis
             value = _without_repeats(value, findings)
         elif _is_finding(value):
             value = {**value, "what": str(value["what"])}
-        if _is_verdicts(value) and (section, key) in CLAIMS:
-            cid, what = CLAIMS[(section, key)]
-            out += ["", f"*{cid}: {what}*"]
         out += _render_value(key, value)
     if section == "run":
         out += _timing_lines(values, profile)
@@ -487,13 +524,13 @@ def render_findings(summary: Mapping[str, Any], timing: Mapping[str, Any] | None
     verdict tables (:func:`verdict_table`); the manifest as its one line."""
     if not summary:
         return PLACEHOLDER
-    board = scoreboard(summary)
+    board, secondary = scoreboard(summary), secondary_counts(summary)
     summary = {**summary, **(timing or {})}
     profile = None
     if isinstance(summary.get("manifest"), Mapping):
         profile = summary["manifest"].get("profile")
         summary["manifest"] = {"line": manifest_line(recorded=summary["manifest"])}
-    out = _scoreboard_lines(board)
+    out = _scoreboard_lines(board, secondary)
     for section in _sections(summary):
         out += _section_lines(section, summary[section] or {}, profile)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
@@ -512,98 +549,27 @@ def _rows(summary: Mapping[str, Any], section: str, key: str) -> list[Mapping[st
     return list(value) if _is_verdicts(value) else []
 
 
-def _term(r: Mapping[str, Any]) -> str:
-    m = re.match(r"naive (.+?) fine-tuning", str(r["claim"]))
-    return m.group(1) if m else _short(str(r["claim"]))
-
-
-def _headline_losses(summary: Mapping[str, Any]) -> str | None:
-    """NR-IQA models as losses: the held-out gain (notebook 02), the held-out judges and the own score (A1)."""
-    parts, links = [], []
+def _headline_gain(summary: Mapping[str, Any]) -> str | None:
+    """Notebook 02's largest held-out gain (a run's own measures left out)."""
     held_gain = (summary.get("02_finetuning") or {}).get("largest_held_out_gain")
-    if _is_finding(held_gain):
-        parts.append(_finding_text(held_gain))
-        links.append(_link("02_finetuning"))
-    rows = _rows(summary, "03_artifacts", "paper_a_A1")
-    held = [r for r in rows if "held-out" in r["claim"]]
-    own = [r for r in rows if "its own score" in r["claim"]]
-    if held:
-        up = [r for r in held if r["verdict"] == claims.AGREES]
-        best = max(held, key=lambda r: _nan_low(parse_effect(r["effect"])[0]))
-        parts.append(f"naive NR-IQA fine-tuning raised the held-out NR-IQA judges decidedly for {len(up)} of "
-                     f"{len(held)} terms (largest effect: {_term(best)} {best['effect']}, 95% interval "
-                     f"{best['interval']}, {best['verdict']})")
-    if own:
-        up = [r for r in own if r["verdict"] == claims.AGREES]
-        named = ", ".join(f"{_term(r)} {r['effect']} {r['interval']}" for r in up)
-        parts.append(f"it raised its own score decidedly for {len(up)} of {len(own)}" + (f" ({named})" if up else ""))
-    if held or own:
-        links.append(_link("03_artifacts"))
-    return f"**NR-IQA models as losses** ({', '.join(links)}): " + "; ".join(parts) + "." if parts else None
-
-
-def _nan_low(x: float) -> float:
-    return x if math.isfinite(x) else -math.inf
-
-
-def _headline_artifacts(summary: Mapping[str, Any]) -> str | None:
-    """Which artifacts the naive NR-IQA fine-tunes added decidedly (A1), and how many term x artifact
-    pairs stay free of them (A4)."""
-    added: dict[str, list[str]] = {}
-    a1 = _rows(summary, "03_artifacts", "paper_a_A1")
-    for r in a1:
-        m = re.match(r"naive (.+?) fine-tuning adds (.+?) \(", str(r["claim"]))
-        if m and r["verdict"] == claims.AGREES:
-            added.setdefault(m.group(2), []).append(m.group(1))
-    a4 = _rows(summary, "03_artifacts", "paper_a_A4")
-    if not a1 and not a4:
+    if not _is_finding(held_gain):
         return None
-    text = ("naive NR-IQA fine-tuning added, decidedly: " + "; ".join(f"{a} ({', '.join(t)})" for a, t in added.items())
-            if added else "no naive NR-IQA fine-tune added an artifact decidedly")
-    if a4:
-        free = sum(r["verdict"] == claims.EQUIVALENT for r in a4)
-        text += f"; {free} of {len(a4)} term x artifact pairs passed the artifact-free test (A4)"
-    return f"**Artifacts** ({_link('03_artifacts')}): {text}."
+    return f"**Fine-tuning with one extra term** ({_link('02_finetuning')}): {_finding_text(held_gain)}."
 
 
-def _headline_section(section: str, title: str, *, lead: bool = False) -> Any:
-    """A headline for a section's verdict rows: how many are decided and which (``lead``: its first row,
-    the section's main claim, first)."""
-    def sentence(summary: Mapping[str, Any]) -> str | None:
-        rows = [r for k, v in (summary.get(section) or {}).items() if not k.startswith("_") and _is_verdicts(v)
-                for r in v]
-        if not rows:
-            return None
-        text = decided_sentence(rows, limit=1, rest="in FINDINGS.md")
-        if lead:
-            text = _lead_sentence(rows)
-        return f"**{title}** ({_link(section)}): {text}."
-    return sentence
-
-
-def _lead_sentence(rows: list[Mapping[str, Any]]) -> str:
-    """The first verdict row (a section's main claim) in words, then what its other rows decided."""
-    text, others = _row_text(rows[0], n=True), rows[1:]
-    if not others:
-        return text
-    if all(r["verdict"] == claims.INCONCLUSIVE for r in others):
-        return text + ("; its other verdict row: inconclusive" if len(others) == 1
-                       else f"; its other {len(others)} verdict rows: inconclusive")
-    return text + "; its other rows: " + decided_sentence(others, limit=1, rest="in FINDINGS.md")
-
-
-_HEADLINES = (_headline_losses, _headline_artifacts,
-              _headline_section("04_weighting", "Loss weights from gradient norms"),
-              _headline_section("05_adversarial", "Discriminators"),
-              _headline_section("06_asymmetry", "Assessment vs optimization", lead=True))
+def _headline_claim(c: Mapping[str, Any]) -> str:
+    interval = f"95% interval {c['interval']}" if c["interval"] not in ("", "none") else "no 95% interval"
+    return (f"**{c['id']}** {c['what']} ({_link(c['section'])}): **{c['verdict']}** "
+            f"({c['effect_text']}, {interval}, n = {c['n']}).")
 
 
 def render_headline(summary: Mapping[str, Any]) -> str:
-    """README's headline block: one bullet per question the recorded rows answer (at most five), each
-    naming its notebook; gains are held-out gains (a run's own measures left out) and a claim counts
-    only when its verdict row is decided. :data:`HEADLINE_PLACEHOLDER` before any run."""
-    sentences = [s for s in (h(summary) for h in _HEADLINES) if s] if summary else []
-    return "\n".join(f"- {s}" for s in sentences) if sentences else HEADLINE_PLACEHOLDER
+    """README's headline block: notebook 02's largest held-out gain, then one bullet per claim from its
+    primary row (:func:`scoreboard`), each naming its notebook. :data:`HEADLINE_PLACEHOLDER` before any run."""
+    if not summary:
+        return HEADLINE_PLACEHOLDER
+    sentences = [x for x in [_headline_gain(summary)] if x] + [_headline_claim(c) for c in scoreboard(summary)]
+    return "\n".join(f"- {x}" for x in sentences) if sentences else HEADLINE_PLACEHOLDER
 
 
 # --------------------------------------------------------------------------- the blocks in the files

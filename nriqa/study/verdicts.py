@@ -7,7 +7,10 @@ Every fine-tune arm is ``{seed: run folder}`` (:func:`nriqa.study.runs.seeds`); 
   the measures named, from :func:`nriqa.study.judging.evaluate_runs` scores;
 - :func:`artifact_values` / :func:`artifact_changes`: the artifact measures of every seed's
   outputs on every test clip (mean over frames, higher = more artifact), and their change over
-  the baseline on the same clip.
+  the baseline on the same clip;
+- :func:`standardised_effects`: the judges' changes over the baseline in units of each measure's
+  seed-to-seed spread (:func:`spread`: the fidelity-only fine-tune arm, :data:`SPREAD_ARM`),
+  aggregated over the judges by the median (:mod:`nriqa.analysis.standardise`).
 
 The margins, ``n_boot`` and the bootstrap's seed come from the profile's ``verdicts`` section
 (:func:`nriqa.analysis.claims.settings`).
@@ -21,8 +24,10 @@ import pandas as pd
 from nriqa import quality
 from nriqa.analysis import generator_outputs
 from nriqa.analysis.artifacts import measure_artifacts
+from nriqa.analysis.standardise import panel_effect, seed_spread, standardised_changes
 from nriqa.analysis.stats import paired_change, paired_gains
 from nriqa.compute import resolve_device
+from nriqa.errors import ConfigError
 
 from .judging import ARTIFACTS, Runs, seeded, test_set
 from .runs import profile_root
@@ -35,6 +40,32 @@ def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "bas
     if not present:
         return None
     return paired_gains(scores, baseline=baseline, measures=present)
+
+
+SPREAD_ARM = "fidelity-only"
+"""The fine-tune arm with Charbonnier alone (``finetune.fidelity_only``), trained once per seed: how
+much a measure moves from seed to seed when nothing but the seed changes."""
+
+
+def spread(scores: pd.DataFrame, arm: str = SPREAD_ARM) -> pd.Series:
+    """Per measure, the seed-to-seed spread of ``arm`` (:func:`nriqa.analysis.standardise.seed_spread`);
+    a clear error when the scores lack that arm."""
+    if arm not in set(scores["run"]):
+        raise ConfigError(f"the scores lack the {arm!r} arm whose seed-to-seed spread standardises the effects; "
+                          "set finetune.fidelity_only: true in the profile")
+    return seed_spread(scores, arm)
+
+
+def standardised_effects(scores: pd.DataFrame, measures: Sequence[str], spread: pd.Series, *,
+                         baseline: str = "baseline", how: str = "median") -> pd.DataFrame | None:
+    """``run, seed, model, dataset, clip, value``: the ``how`` (median) over ``measures`` (those in
+    ``scores``) of each measure's change over ``baseline`` in units of its seed spread (positive =
+    better); None when no measure is present."""
+    present = [m for m in measures if m is not None and m in set(scores["measure"])]
+    if not present:
+        return None
+    z = standardised_changes(scores[scores["measure"].isin(present)], spread, baseline=baseline)
+    return panel_effect(z, how=how)
 
 
 def modes(names: Sequence[str], mode: str) -> list[str]:

@@ -342,6 +342,29 @@ def difference_tile(x: torch.Tensor, ref: torch.Tensor, *, gain: float = 4.0) ->
     return (0.5 + gain * (torch.as_tensor(x).float() - torch.as_tensor(ref).float())).clamp(0, 1)
 
 
+def injected_pairs(pairs: Mapping[str, Mapping], *, title: str | None = None, note: str | None = None,
+                   cell: float = 1.1):
+    """Positive controls, one column per detector: a clean crop over the same crop with the
+    detector's own artifact injected. ``pairs[detector]`` holds ``clean`` and ``injected`` (``(3,h,w)``
+    tiles in ``[0,1]``, already cropped and zoomed), ``kind`` and ``strength`` (what was injected),
+    ``clean_value`` and ``value`` (the detector's score of each tile's clip; higher = more artifact)
+    and optionally ``margin``; each score is written under its tile (three significant digits)."""
+    import textwrap
+
+    if not pairs:
+        raise ValueError("pairs is empty: nothing to draw")
+    rows = ("clean", "injected")
+    tiles: dict = {r: {} for r in rows}
+    caps: dict = {r: {} for r in rows}
+    for det, p in pairs.items():
+        col = "\n".join(textwrap.wrap(det.replace("_", " "), 12))
+        tiles["clean"][col], tiles["injected"][col] = p["clean"], p["injected"]
+        caps["clean"][col] = f"{p['clean_value']:.3g}"
+        caps["injected"][col] = "\n".join([f"{p['kind'].replace('_', ' ')} {p['strength']:g}", f"{p['value']:.3g}"]
+                                          + ([f"margin {p['margin']:.3g}"] if p.get("margin") is not None else []))
+    return tile_grid(tiles, captions=caps, title=title, note=note, cell=cell)
+
+
 # ----------------------------------------------------------------------------- curves, frames
 def training_curves(log: pd.DataFrame, columns: Sequence[str] | None = None, *, x: str = "step",
                     logy: bool = True, smooth: int = 1, title: str | None = None):
@@ -369,6 +392,44 @@ def training_curves(log: pd.DataFrame, columns: Sequence[str] | None = None, *, 
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def validation_curves(curves: pd.DataFrame, *, panel: str = "discriminator", hue: str = "init",
+                      line: str = "seed", x: str = "step", y: str = "score", best: str = "best",
+                      ylabel: str = "validation SRCC", title: str | None = None, note: str | None = None):
+    """Validation score against training step, one small panel per ``panel`` value (in table order),
+    one thin line per ``line`` value coloured by ``hue``, and a dot at each line's ``best`` row (the
+    evaluation whose weights were kept). Higher = better. ``curves``: one row per evaluation."""
+    from matplotlib.lines import Line2D
+
+    missing = {panel, hue, line, x, y} - set(curves.columns)
+    if missing:
+        raise ValueError(f"curves lacks columns {sorted(missing)}; it has {list(curves.columns)}")
+    panels, hues = list(dict.fromkeys(curves[panel])), list(dict.fromkeys(curves[hue]))
+    colours = dict(zip(hues, ["tab:grey", "tab:blue", "tab:orange", "tab:green", "tab:red"]))
+    fig = _figure((min(10.0, 1.2 + 2.3 * len(panels)), 2.8))
+    axes = fig.subplots(1, max(1, len(panels)), sharey=True, squeeze=False).ravel()
+    for ax, p in zip(axes, panels):
+        for (h, _), g in curves[curves[panel] == p].groupby([hue, line], sort=False):
+            g = g.sort_values(x)
+            ax.plot(g[x], g[y], color=colours[h], lw=1.0, alpha=0.8)
+            if best in g.columns and g[best].any():
+                b = g[g[best]]
+                ax.plot(b[x], b[y], "o", color=colours[h], ms=4, zorder=3)
+        ax.set_title(str(p), fontsize=9)
+        ax.set_xlabel(x, fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].set_ylabel(ylabel, fontsize=9)
+    handles = [Line2D([], [], color=colours[h], lw=1.5, label=str(h)) for h in hues]
+    if best in curves.columns:
+        handles.append(Line2D([], [], color="black", marker="o", ls="", ms=4, label="kept"))
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8,
+                    title=hue, title_fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    if note:
+        _note(fig, note)
     return fig
 
 
@@ -638,13 +699,16 @@ def _place_labels(fig, ax, xs, ys, texts, fontsize: int = 9, bars=()) -> list:
 
 
 def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", label: str = "measure",
-                      title: str | None = None, xlabel: str | None = None, spread: tuple[str, str] | None = None):
+                      title: str | None = None, xlabel: str | None = None, spread: tuple[str, str] | None = None,
+                      ylabel: str | None = None):
     """Scatter of assessment accuracy (``x``, e.g. SRCC) vs optimization value (``y``, mean
     relative gain as a loss), one labelled point per row of ``table`` with all three values, and
     Spearman's rho with its p-value and n in the title (kept as ``fig.spearman``). ``xlabel`` (e.g.
     what the SRCC is against) replaces the x axis label; ``spread=(lo, hi)``: columns of ``table``
     drawn as a vertical bar through each point (e.g. its lowest and highest seed's gain,
-    :func:`nriqa.study.assess_vs_optimize.seed_range`)."""
+    :func:`nriqa.study.assess_vs_optimize.seed_range`); ``ylabel`` replaces the y axis label (and
+    its percent ticks, which otherwise read a ``gain`` column as a fraction). Fewer than 3 points:
+    the title says so instead of a rank correlation."""
     from scipy import stats
 
     for c in (x, y, label, *(spread or ())):
@@ -666,7 +730,9 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     ax.axhline(0, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"assessment accuracy ({x.upper()}, \u2192 better)", fontsize=10)
     ax.tick_params(labelsize=9)
-    if y == "gain":  # a fraction: shown in %, the unit of every gain in the notebooks
+    if ylabel is not None:
+        ax.set_ylabel(ylabel, fontsize=10)
+    elif y == "gain":  # a fraction: shown in %
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -674,7 +740,8 @@ def asymmetry_scatter(table: pd.DataFrame, *, x: str = "srcc", y: str = "gain", 
     else:
         ax.set_ylabel(y, fontsize=10)
     lines = [title] if title else []
-    lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})")
+    lines.append(f"Spearman rho = {rho:.2f}, p = {p:.3g} (n = {len(d)})" if len(d) >= 3
+                 else f"n = {len(d)} measures: too few for a rank correlation")
     ax.set_title("\n".join(lines), fontsize=10)
     ax.margins(x=0.12, y=0.1)  # room for the labels of points at the edges
     if xlabel:  # before the labels are placed: the axis label's size moves the axes
@@ -701,49 +768,43 @@ def _scaled(row: Mapping) -> tuple[float, float, float]:
 
 
 def claims_scoreboard(board: Sequence[Mapping], *, title: str | None = None, limit: float = 6.0):
-    """The claims scoreboard: one band per claim of ``board`` (:func:`nriqa.study.summary.scoreboard`:
-    ``id, what, notebook, rows, counts, n``), one line per verdict row in it: the effect (dot) and its
-    95 % interval (line), both divided by the interval's half-width, so that rows in %, in artifact units
-    and in SRCC share one axis (0 = no effect; an interval clear of 0 sits beyond it), coloured by the
-    row's verdict. Beside each band: the claim's rows per verdict and its n. Values beyond ``limit`` are
-    drawn at the edge; rows without an interval are counted, not drawn."""
+    """The claims scoreboard: one line per claim of ``board`` (:func:`nriqa.study.summary.scoreboard`:
+    the primary rows, ``id, what, effect, lo, hi, n, verdict, effect_text, interval``): the effect (dot)
+    and its 95 % interval (line), both divided by the interval's half-width, so that claims in seed-SD
+    units, artifact margins and Spearman rho share one axis (0 = no effect; an interval clear of 0 sits
+    beyond +-1), coloured by the verdict; the claim and its n on the left, the effect and verdict on the
+    right. Values beyond ``limit`` are drawn at the edge; a claim without an interval is listed, not drawn."""
     from matplotlib.lines import Line2D
 
     if not board:
-        raise ValueError("no claims with verdict rows: nothing to draw")
-    gap, sizes = 3.0, [max(len(c["rows"]), 3) for c in board]
-    fig = _figure((8.0, 1.6 + 0.085 * (sum(sizes) + gap * len(board))))
+        raise ValueError("no primary verdict rows: nothing to draw")
+    fig = _figure((9.0, 1.5 + 0.62 * len(board)))
     ax = fig.add_subplot()
-    top, ticks, labels = 0.0, [], []
-    for claim, size in zip(board, sizes):
-        for i, row in enumerate(claim["rows"]):
-            x, lo, hi = np.clip(_scaled(row), -limit, limit)   # nan stays nan
-            colour = VERDICT_COLOURS.get(row.get("verdict"), "k")
-            if np.isfinite(lo):
-                ax.hlines(-(top + i), lo, hi, color=colour, lw=1.3, alpha=0.8)
-            if np.isfinite(x):
-                ax.plot([x], [-(top + i)], "o", ms=2.8, color=colour)
-        centre = -(top + (size - 1) / 2)
-        ticks.append(centre)
-        labels.append(f"{claim['id']} (notebook {claim['notebook']})\n" + _wrap(str(claim["what"]), 34))
-        counts = ", ".join(f"{v} {k}" for k, v in claim["counts"].items() if v)
-        ax.annotate(f"{len(claim['rows'])} rows: {counts}\nn = {_wrap(str(claim['n']), 26)}", xy=(1.01, centre),
-                    xycoords=("axes fraction", "data"), va="center", fontsize=9)
-        if top:
-            ax.axhline(-(top - gap / 2), color="0.85", lw=0.6)
-        top += size + gap
+    labels = []
+    for i, c in enumerate(board):
+        x, lo, hi = np.clip(_scaled(c), -limit, limit)   # nan stays nan
+        colour = VERDICT_COLOURS.get(c.get("verdict"), "k")
+        if np.isfinite(lo):
+            ax.hlines(-i, lo, hi, color=colour, lw=2.2)
+        if np.isfinite(x):
+            ax.plot([x], [-i], "o", ms=6, color=colour)
+        labels.append(f"{c['id']}  " + _wrap(str(c["what"]), 44) + f"\nn = {_wrap(str(c['n']), 50)}")
+        ax.annotate(f"{c.get('effect_text', '')} {c.get('interval', '')}\n{c['verdict']}", xy=(1.01, -i),
+                    xycoords=("axes fraction", "data"), va="center", fontsize=9, color=colour)
     ax.axvline(0, color="k", lw=0.8)
-    drawn = [abs(v) for c in board for r in c["rows"] for v in _scaled(r) if np.isfinite(v)]
+    for edge in (-1, 1):
+        ax.axvline(edge, color="0.8", lw=0.6, ls=":")
+    drawn = [abs(v) for c in board for v in _scaled(c) if np.isfinite(v)]
     edge = min(limit, np.ceil(max(drawn, default=1.0) + 0.5))
     ax.set_xlim(-edge, edge)
-    ax.set_ylim(-(top - gap) - 0.5, 0.5 + 0.5)
-    ax.set_yticks(ticks, labels, fontsize=9)
+    ax.set_ylim(-len(board) + 0.4, 0.6)
+    ax.set_yticks([-i for i in range(len(board))], labels, fontsize=9)
     ax.tick_params(axis="y", length=0)
-    ax.set_xlabel("effect / half-width of its 95% interval\n(0 = no effect; each row's own rule sets its verdict)",
+    ax.set_xlabel("effect / half-width of its 95% interval (0 = no effect; beyond ±1 = interval clear of 0)",
                   fontsize=9)
-    handles = [Line2D([], [], color=c, marker="o", ms=3, lw=1.3, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles = [Line2D([], [], color=c, marker="o", ms=4, lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=9)
-    ax.set_title(title or "The papers' claims against this run: every verdict row", fontsize=10, pad=20)
+    ax.set_title(title or "The seven claims, each decided by its primary row", fontsize=10, pad=20)
     return fig
 
 
