@@ -129,3 +129,22 @@ def test_gains_sentence_says_held_out_gains_outliers_and_metric_hacking():
     assert "dbcnn@embedded (own +62.50 %, held-out -1.00 %)" in lines[1]
     assert lines[1].startswith("flagged for metric hacking (own-measure gain above the held-out one by more than "
                                "10 points)")
+
+
+def test_standardised_table_divides_each_change_by_the_fidelity_arms_seed_spread():
+    rows = []
+    for run, seed, value in [("baseline", 0, 10.0), ("fidelity-only", 0, 10.0), ("fidelity-only", 1, 12.0),
+                             ("niqe", 0, 16.0), ("niqe", 1, 18.0)]:
+        for clip in ("a", "b"):
+            rows.append({"run": run, "seed": seed, "model": "m", "dataset": "d", "clip": clip, "frame": 0,
+                         "measure": "psnr", "score": value, "higher_better": True})
+    table = finetuning.standardised_table(pd.DataFrame(rows))
+    # seed SD of the fidelity-only arm: sqrt(2) per clip; niqe's mean change: +7 -> 7 / sqrt(2) SD
+    assert table.loc["niqe", "psnr"] == pytest.approx(7 / np.sqrt(2))
+    assert table.loc["fidelity-only", "psnr"] == pytest.approx(1 / np.sqrt(2))
+    assert list(table.columns) == ["psnr", "median"] and table.loc["niqe", "median"] == table.loc["niqe", "psnr"]
+    from nriqa.viz.plots import matrix_heatmap
+
+    fig = matrix_heatmap(table, unit="SD")
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert "+4.9" in texts and "+0.7" in texts                          # drawn as SD, not as percent

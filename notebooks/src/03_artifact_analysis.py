@@ -75,6 +75,21 @@ save_figure(fig, "03_relative_gain_heatmap", folder=FIG);
 # it. Outlined cells: metric hacking (below).*
 
 # %% [markdown]
+# **The same on a scale that does not explode.** A relative gain divides by the baseline's value, so
+# a measure whose baseline is near 0 or unbounded (NIQE of a striped frame, BRISQUE) can reach
+# hundreds of percent and decide a row's mean alone. Here each cell is the measure's change over the
+# baseline in units of how much it moves from seed to seed (the fidelity-only arm retrained with
+# each seed), and the last column is the median over measures: the scale of the verdicts below.
+
+# %%
+from nriqa.study.finetuning import standardised_table
+from nriqa.viz.plots import matrix_heatmap
+
+sd_table = standardised_table(scores)
+fig = matrix_heatmap(sd_table, unit="SD", title=f"{model}: change over the baseline in seed-SD units")
+save_figure(fig, "03_standardised_heatmap", folder=FIG);
+
+# %% [markdown]
 # **Metric hacking.** `excess` = mean gain on the run's own loss measure(s) minus the mean gain
 # on every held-out measure; runs whose excess is above `HACK_THRESHOLD` (in relative-gain units:
 # 0.05 = 5 percentage points) are flagged (and boxed in the heatmap). Gains in %.

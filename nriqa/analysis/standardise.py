@@ -24,6 +24,7 @@ import pandas as pd
 from nriqa.errors import UserError
 
 from .gain import _directions
+from .stats import baseline_pairs
 
 _CLIP = ["model", "dataset", "clip"]
 _HOW = ("median", "mean")
@@ -91,14 +92,9 @@ def standardised_changes(scores: pd.DataFrame, spread: pd.Series, *, baseline: s
     if unknown:
         raise UserError(f"no seed spread for measures {unknown}; compute it with seed_spread() on all measures")
     keys = [*_CLIP, "measure"]
-    base = (cells[cells["run"] == baseline].groupby(keys, as_index=False, sort=False)["score"].mean()
-            .rename(columns={"score": "_base"}))
-    arms = cells[cells["run"] != baseline].merge(base, on=keys, how="inner")
-    if arms.empty:
-        raise UserError(f"no clip and measure is shared by the baseline {baseline!r} and another run")
-    dirs = _directions(scores, list(arms["measure"].unique()), higher_better)
-    sign = arms["measure"].map(lambda m: 1.0 if dirs[m] else -1.0)
-    arms["z"] = sign * (arms["score"] - arms["_base"]) / arms["measure"].map(spread).astype(float)
+    arms = baseline_pairs(cells, keys, baseline=baseline,
+                          directions=_directions(scores, list(cells["measure"].unique()), higher_better))
+    arms["z"] = arms["sign"] * (arms["score"] - arms["base"]) / arms["measure"].map(spread).astype(float)
     return arms[["run", "seed", *keys, "z"]].reset_index(drop=True)
 
 

@@ -140,16 +140,25 @@ def paired_gains(scores: pd.DataFrame, *, baseline: str = "baseline", measures: 
         raise UserError(f"baseline run {baseline!r} not in the scores; runs: {sorted(set(df['run']))}")
     keys = list(_CLIP) + (["frame"] if unit == "frame" else []) + ["measure"]
     cell = df.groupby(["run", "seed"] + keys, as_index=False, sort=False)["score"].mean()
-    base = (cell[cell["run"] == baseline].groupby(keys, as_index=False, sort=False)["score"].mean()
-            .rename(columns={"score": "base"}))
-    arms = cell[cell["run"] != baseline].merge(base, on=keys, how="inner")
-    if arms.empty:
-        raise UserError(f"no clip and measure is shared by the baseline {baseline!r} and another run")
-    dirs = _directions(df, list(arms["measure"].unique()), higher_better)
-    sign = arms["measure"].map(lambda m: 1.0 if dirs[m] else -1.0)
-    arms["gain"] = sign * (arms["score"] - arms["base"]) / np.maximum(arms["base"].abs(), eps)
+    arms = baseline_pairs(cell, keys, baseline=baseline, directions=_directions(df, list(cell["measure"].unique()),
+                                                                                 higher_better))
+    arms["gain"] = arms["sign"] * (arms["score"] - arms["base"]) / np.maximum(arms["base"].abs(), eps)
     out = keys[:-1]
     return arms.groupby(["run", "seed"] + out, as_index=False, sort=False)["gain"].mean()
+
+
+def baseline_pairs(cells: pd.DataFrame, keys: Sequence[str], *, baseline: str,
+                   directions: Mapping[str, bool]) -> pd.DataFrame:
+    """Every non-baseline row of ``cells`` (``run, seed, <keys>, score``; ``keys`` end with
+    ``measure``) beside ``base``: the baseline's score on the same keys averaged over its seeds, and
+    ``sign``: +1 where the measure is higher-better (``directions``), else -1. A clear error when no
+    key is shared with the baseline."""
+    base = (cells[cells["run"] == baseline].groupby(list(keys), as_index=False, sort=False)["score"].mean()
+            .rename(columns={"score": "base"}))
+    arms = cells[cells["run"] != baseline].merge(base, on=list(keys), how="inner")
+    if arms.empty:
+        raise UserError(f"no clip and measure is shared by the baseline {baseline!r} and another run")
+    return arms.assign(sign=arms["measure"].map(lambda m: 1.0 if directions[m] else -1.0))
 
 
 def paired_change(table: pd.DataFrame, *, baseline: str = "baseline", value: str = "value") -> pd.DataFrame:

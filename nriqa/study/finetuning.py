@@ -14,7 +14,9 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from nriqa.analysis import gain_matrix, relative_gain
+from nriqa.analysis.standardise import standardised_changes
 
+from . import verdicts as vt
 from .judging import Runs, evaluate_runs, seed_mean, test_sets
 from .runs import finetune_models
 from .text import pct, tied
@@ -25,6 +27,18 @@ def gain_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame
     relative gain over ``baseline``, positive = better whatever the measure's direction."""
     gains = relative_gain(scores, baseline=baseline, by=("run", "measure"))
     return gain_matrix(gains, row="run", col="measure").rename(columns={"average": "mean"})
+
+
+def standardised_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
+    """Rows = runs (``baseline`` left out), columns = panel measures plus ``median`` (over them): each
+    measure's change over ``baseline`` in units of its seed-to-seed spread (the fidelity-only arm,
+    :func:`nriqa.study.verdicts.spread`), averaged over seeds and clips; positive = better. A scale on
+    which a measure with a small or unbounded baseline cannot explode (compare :func:`gain_table`)."""
+    z = standardised_changes(scores, vt.spread(scores), baseline=baseline)
+    mat = z.groupby(["run", "measure"], sort=False)["z"].mean().unstack("measure")
+    mat = mat.loc[list(dict.fromkeys(z["run"])), sorted(mat.columns)]
+    mat["median"] = mat.median(axis=1)
+    return mat
 
 
 def held_out_means(table: pd.DataFrame, own: Mapping[str, Sequence[str]]) -> pd.Series:

@@ -79,6 +79,11 @@ def color_limit(values, *, quantile: float = 0.9, slack: float = 1.25) -> float:
     return top if q <= 0 or top <= slack * q else q
 
 
+def _sd_cell(v: float, lim: float) -> str:
+    """A standardised change (seed-SD units) short enough for a heatmap cell."""
+    return f"{v:+.{0 if abs(v) >= 9.95 else 1}f}".replace("-", "\u2212")
+
+
 def _pct_cell(v: float, lim: float) -> str:
     """A gain (fraction) as a signed percent short enough for a heatmap cell: no decimal from 10 %
     up, one below, two when the whole scale is under 1 % (a short CPU run's gains can be tiny)."""
@@ -111,8 +116,9 @@ def _note(fig, text: str, *, fontsize: float = 9) -> None:
 def matrix_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
                    row_labels: Mapping[str, str] | None = None, hacking_threshold: float = 0.1,
                    title: str | None = None, vmax: float | None = None, cmap: str = "RdBu",
-                   xlabel: str = "evaluation measure", quantile: float = 0.9):
-    """Heatmap of mean relative gain (fractions; drawn in %): rows = runs (the extra loss term added
+                   xlabel: str = "evaluation measure", quantile: float = 0.9, unit: str = "%"):
+    """Heatmap of mean relative gain (fractions; drawn in %; ``unit="SD"``: standardised changes in
+    seed-to-seed SD units, drawn as they are): rows = runs (the extra loss term added
     to Charbonnier), columns = measures, the last column their average (set apart by a line);
     the number (in %) in every cell; diverging colormap centred on 0 (blue = better than the
     baseline, red = worse, whatever the measure's direction).
@@ -142,7 +148,7 @@ def matrix_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
         for j in range(n_c):
             v = data[i, j]
             if np.isfinite(v):
-                ax.text(j, i, _pct_cell(v, lim), ha="center", va="center", fontsize=9,
+                ax.text(j, i, (_sd_cell if unit == "SD" else _pct_cell)(v, lim), ha="center", va="center", fontsize=9,
                         fontweight="bold" if clipped[i, j] else "normal",
                         color="white" if abs(v) > 0.6 * lim else "black")
     ax.axvline(n_c - 1.5, color="black", lw=2)  # separates the average column
@@ -153,11 +159,15 @@ def matrix_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
     ax.set_ylabel("extra loss term (+ Charbonnier)", fontsize=10)
     bar = fig.colorbar(im, ax=ax, extend="both" if clipped.any() else "neither", fraction=0.05, pad=0.02)
     bar.locator = MaxNLocator(nbins=5, symmetric=True, steps=[1, 2, 2.5, 5, 10])
-    bar.formatter = FuncFormatter(lambda x, _: "0 %" if abs(x) < 1e-9 * lim else
-                                  f"{100 * x:+.{0 if lim >= 0.05 else 1}f} %".replace("-", "\u2212"))
+    if unit == "SD":
+        bar.formatter = FuncFormatter(lambda x, _: f"{x:+.3g}".replace("-", "\u2212"))
+    else:
+        bar.formatter = FuncFormatter(lambda x, _: "0 %" if abs(x) < 1e-9 * lim else
+                                      f"{100 * x:+.{0 if lim >= 0.05 else 1}f} %".replace("-", "\u2212"))
     bar.update_ticks()
     bar.ax.tick_params(labelsize=9)
-    bar.set_label("relative gain over the baseline\n(+ better, \u2212 worse)", fontsize=10)
+    bar.set_label("change over the baseline in seed-SD units\n(+ better, \u2212 worse)" if unit == "SD" else
+                  "relative gain over the baseline\n(+ better, \u2212 worse)", fontsize=10)
     if title:
         ax.set_title(title, fontsize=11)
     fig.hacking = flags if flags is not None else pd.DataFrame()
@@ -173,9 +183,9 @@ def matrix_heatmap(matrix: pd.DataFrame, *, flags: pd.DataFrame | None = None,
         _note(fig, "outlined: metric hacking - the run's own loss measure gains more than "
               f"{100 * hacking_threshold:.0f} points above its held-out average.")
     if clipped.any():
-        why = f" ({100 * quantile:.0f}th percentile of |gain|)" if vmax is None else ""
-        _note(fig, f"colour scale \u00b1{100 * lim:.3g} %{why}; bold numbers lie beyond it and are drawn in "
-              "its end colour.")
+        why = f" ({100 * quantile:.0f}th percentile of |value|)" if vmax is None else ""
+        scale = f"\u00b1{lim:.3g} SD" if unit == "SD" else f"\u00b1{100 * lim:.3g} %"
+        _note(fig, f"colour scale {scale}{why}; bold numbers lie beyond it and are drawn in its end colour.")
     return fig
 
 
