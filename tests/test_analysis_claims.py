@@ -307,3 +307,22 @@ def test_settings_come_from_the_profile():
         claims.settings({"verdicts": {"n_bot": 5}})
     with pytest.raises(ConfigError):
         claims.settings({"verdicts": {"equivalence_margin": 0}})
+
+
+def test_any_artifact_added_is_a_union_for_adds_and_an_intersection_for_free():
+    margins = {"chroma_noise": 0.05, "blur": 0.5}
+    quiet = pd.concat([_gains({"a": 0.0}, value="change", spread=0.002).assign(measure="chroma_noise"),
+                       _gains({"a": 0.0}, value="change", spread=0.02).assign(measure="blur")])
+    free = claims.any_artifact_added("c", quiet, _values(quiet), ["a"], margins, S)
+    assert free.verdict == EQUIVALENT and free.unit == "margins" and "Bonferroni over 2 detectors" in free.rule
+    # one detector adds (blur +2 margins) while the other improves: the improvement does not hide it
+    mixed = pd.concat([_gains({"a": -0.2}, value="change", spread=0.002).assign(measure="chroma_noise"),
+                       _gains({"a": 1.0}, value="change", spread=0.02).assign(measure="blur")])
+    adds = claims.any_artifact_added("c", mixed, _values(mixed), ["a"], margins, S)
+    assert adds.verdict == AGREES and adds.effect == pytest.approx(2.0, abs=0.1) and "largest: blur" in adds.note
+    noisy = pd.concat([_gains({"a": 0.0}, value="change", spread=0.2).assign(measure=m) for m in margins])
+    assert claims.any_artifact_added("c", noisy, _values(noisy), ["a"], margins, S).verdict == INCONCLUSIVE
+    floor = claims.any_artifact_added("c", quiet, _values(quiet, zero=("a",)), ["a"], margins, S)
+    assert floor.verdict == INCONCLUSIVE and claims.FLOOR_NOTE in floor.note
+    load = claims.artifact_score(mixed, margins)                  # only added artifacts count
+    assert load["change"].mean() == pytest.approx(1.0, abs=0.05)  # (0 + 2) / 2 detectors

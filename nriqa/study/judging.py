@@ -16,12 +16,12 @@ import torch
 from nriqa import quality
 from nriqa.analysis import evaluate, generator_outputs, relative_gain
 from nriqa.analysis.artifacts import measure_artifacts
-from nriqa.compute import resolve_device
+from nriqa.compute import job_threads, resolve_device
 from nriqa.data import build_test_set, build_test_sets
 from nriqa.paths import atomic_path
 from nriqa.train.run_files import read_config
 
-from .runs import profile_root
+from .runs import _in_pool, profile_root, workers
 
 ARTIFACTS = ("chroma_noise", "edge_artifacts", "eyes", "ringing", "blur", "flicker", "periodic_pattern")
 """The artifact measures of :func:`artifact_table` (:data:`nriqa.analysis.artifacts.MEASURES`):
@@ -86,18 +86,37 @@ def evaluate_runs(cfg: Mapping[str, Any], runs: Runs, *, model: str, panel: list
     (the arm), ``seed`` the seed of that folder (a baseline row carries the baseline's own seed).
     ``sets``: ``{dataset label: clips}`` to score on (e.g. :func:`test_sets`); default the
     profile's test set, labelled :func:`dataset_label`.
-    Cached per (run folder, dataset, measure) under ``<profile>/eval-cache``."""
+    Cached per (run folder, dataset, measure) under ``<profile>/eval-cache``; with the profile's
+    ``workers`` above 1 the run folders are first scored in that many processes (each with the
+    profile's threads, as this process computes: the same numbers), then read from the cache here."""
     sets = {dataset_label(cfg): test_set(cfg)} if sets is None else sets
+    folders = list(dict.fromkeys(Path(r) for by_seed in seeded(runs).values() for r in by_seed.values()))
+    n = workers(cfg)
+    if n > 1 and len(folders) > 1:
+        _in_pool(_score_folder, [(dict(cfg), f, sets, list(panel or cfg["panel"]), model) for f in folders],
+                 n_workers=n, threads=job_threads(cfg))
     frames = []
     for label, by_seed in seeded(runs).items():
         for seed, rdir in by_seed.items():
             for dataset, clips in sets.items():
-                df = evaluate(rdir, clips, panel or cfg["panel"], run=label, model=model,
-                              dataset=dataset, cache_dir=profile_root(cfg) / "eval-cache",
-                              device=resolve_device(cfg.get("device")), progress=False)
+                df = _score(cfg, rdir, clips, panel or cfg["panel"], run=label, model=model, dataset=dataset)
                 df.insert(1, "seed", int(seed))
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def _score(cfg: Mapping[str, Any], rdir: Path, clips: list[dict], panel: list[str], *, run: str, model: str,
+           dataset: str) -> pd.DataFrame:
+    return evaluate(rdir, clips, panel, run=run, model=model, dataset=dataset,
+                    cache_dir=profile_root(cfg) / "eval-cache", device=resolve_device(cfg.get("device")),
+                    progress=False)
+
+
+def _score_folder(cfg: Mapping[str, Any], rdir: Path, sets: Mapping[str, list[dict]], panel: list[str],
+                  model: str) -> None:
+    """A worker's job: score one run folder on every set into the evaluation cache."""
+    for dataset, clips in sets.items():
+        _score(cfg, rdir, clips, panel, run=rdir.name, model=model, dataset=dataset)
 
 
 def seed_mean(scores: pd.DataFrame) -> pd.DataFrame:

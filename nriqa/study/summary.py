@@ -461,17 +461,24 @@ def _p_text(p: float) -> str:
     return "–" if not math.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def _scoreboard_lines(board: list[dict], secondary: Mapping[str, Mapping[str, int]] | None = None) -> list[str]:
+def scoreboard_table(board: list[dict]) -> str:
+    """The 7-row Markdown table of :func:`scoreboard` (a sentence when no claim has a primary row)."""
     if not board:
-        return []
-    lines = ["**Scoreboard: the seven claims, each decided by its one primary row**", "",
-             f"![claims scoreboard](figures/{SCOREBOARD}.png)", "",
-             "| id | claim | primary row (fixed before the run) | effect | 95% interval | n | p | verdict |",
+        return "_No notebook has recorded a primary verdict row yet._"
+    lines = ["| id | claim | primary row (fixed before the run) | effect | 95% interval | n | p | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for c in board:
         lines.append(f"| **{c['id']}** | {_cell(c['what'])} | {_cell(c['claim'])} ({_link(c['section'])}) "
                      f"| {c['effect_text']} | {c['interval']} | {_cell(c['n'])} | {_p_text(c['p'])} "
                      f"| **{c['verdict']}** |")
+    return "\n".join(lines)
+
+
+def _scoreboard_lines(board: list[dict], secondary: Mapping[str, Mapping[str, int]] | None = None) -> list[str]:
+    if not board:
+        return []
+    lines = ["**Scoreboard: the seven claims, each decided by its one primary row**", "",
+             f"![claims scoreboard](figures/{SCOREBOARD}.png)", "", scoreboard_table(board)]
     lines += ["", "Each claim's primary row is the contrast the profile's `verdicts.primary` names before the run, "
               "decided on its own 95% interval (or equivalence test); the figure draws each effect and interval "
               "divided by the interval's half-width (0 = no effect; a line clear of 0 is a decided direction), "
@@ -713,4 +720,5 @@ def main(argv: list[str] | None = None) -> int:
 __all__ = ["record", "record_timing", "read_timing", "finding", "verdict_rows", "summary_path", "read_summary",
            "load_summary", "render_findings", "findings_block", "replace_block", "write_findings", "format_value",
            "START", "END", "PLACEHOLDER", "HEADLINE_START", "HEADLINE_END", "HEADLINE_PLACEHOLDER", "scoreboard",
-           "verdict_table", "parse_effect", "decided_sentence", "render_headline", "fill_blocks", "draw_scoreboard"]
+           "verdict_table", "parse_effect", "decided_sentence", "render_headline", "fill_blocks", "draw_scoreboard",
+           "scoreboard_table", "secondary_counts"]

@@ -17,6 +17,9 @@ The margins, ``n_boot`` and the bootstrap's seed come from the profile's ``verdi
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -26,11 +29,12 @@ from nriqa.analysis import generator_outputs
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.analysis.standardise import panel_effect, seed_spread, standardised_changes
 from nriqa.analysis.stats import paired_change, paired_gains
-from nriqa.compute import resolve_device
+from nriqa.compute import job_threads, resolve_device, use_job_numerics
 from nriqa.errors import ConfigError
+from nriqa.paths import atomic_write_text
 
 from .judging import ARTIFACTS, Runs, seeded, test_set
-from .runs import profile_root
+from .runs import _in_pool, profile_root, workers
 
 
 def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "baseline") -> pd.DataFrame | None:
@@ -79,18 +83,38 @@ def artifact_values(cfg: Mapping[str, Any], runs: Runs, measures: Sequence[str] 
 
     The outputs are the frames :func:`nriqa.study.judging.evaluate_runs` scored, read from the
     ``eval-cache`` (:func:`nriqa.analysis.generator_outputs`): a generator runs only for a folder
-    never evaluated."""
-    rows = []
+    never evaluated. Each folder's values are cached under ``<profile>/eval-cache`` (keyed by the
+    test clips and measures) and computed in the profile's ``workers`` processes."""
     clips = test_set(cfg)
-    cache, device = profile_root(cfg) / "eval-cache", resolve_device(cfg.get("device"))
+    key = hashlib.sha256(json.dumps([[str(c["name"]) for c in clips], list(measures)]).encode()).hexdigest()[:10]
+    cache = profile_root(cfg) / "eval-cache"
+    folders = list(dict.fromkeys(Path(f) for by_seed in seeded(runs).values() for f in by_seed.values()))
+    files = {f: cache / f"artifacts__{f.name}__{key}.csv" for f in folders}
+    todo = [(dict(cfg), f, list(measures), files[f]) for f in folders if not files[f].exists()]
+    n = workers(cfg)
+    if n > 1 and len(todo) > 1:
+        _in_pool(_folder_artifacts, todo, n_workers=n, threads=job_threads(cfg))
+    else:
+        for job in todo:
+            _folder_artifacts(*job)
+    rows = []
     for label, by_seed in seeded(runs).items():
         for seed, folder in by_seed.items():
-            outputs = generator_outputs(folder, clips, cache_dir=cache, device=device)
-            for c in clips:
-                for m, v in measure_artifacts(outputs[str(c["name"])], c["hr"][0], list(measures)).items():
-                    rows.append({"run": label, "seed": int(seed), "clip": c["name"], "measure": m,
-                                 "value": float(v.float().mean())})
-    return pd.DataFrame(rows, columns=["run", "seed", "clip", "measure", "value"])
+            t = pd.read_csv(files[Path(folder)])
+            rows.append(t.assign(run=label, seed=int(seed)))
+    cols = ["run", "seed", "clip", "measure", "value"]
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+
+
+def _folder_artifacts(cfg: Mapping[str, Any], folder: Path, measures: list[str], out: Path) -> None:
+    """One run folder's artifact values per clip and measure (``clip, measure, value``), written to ``out``."""
+    use_job_numerics(cfg)
+    clips = test_set(cfg)
+    outputs = generator_outputs(folder, clips, cache_dir=profile_root(cfg) / "eval-cache",
+                                device=resolve_device(cfg.get("device")))
+    rows = [{"clip": c["name"], "measure": m, "value": float(v.float().mean())}
+            for c in clips for m, v in measure_artifacts(outputs[str(c["name"])], c["hr"][0], measures).items()]
+    atomic_write_text(out, pd.DataFrame(rows, columns=["clip", "measure", "value"]).to_csv(index=False))
 
 
 def artifact_changes(values: pd.DataFrame, *, baseline: str = "baseline") -> pd.DataFrame:
