@@ -169,6 +169,10 @@ def test_primary_spec_reads_the_profile_and_refuses_unknown_contrasts():
     kinds = {"va": "vanilla", "pa": "patchgan", "un": "unet", "vi": "vit"}
     rows = claims.discriminator_ranking(_gains({"va": -0.01, "pa": 0.02, "un": 0.01, "vi": -0.03}), kinds, s)
     assert [r.primary for r in rows] == [False, True] and rows[1].id == "B2"
+    assert not any(r.primary for r in claims.discriminator_ranking(
+        _gains({"va": -0.01, "pa": 0.02, "un": 0.01, "vi": -0.03}), kinds, s, primary=False))
+    with pytest.raises(ValueError, match="more than one primary row"):
+        claims.family(rows + rows)
 
 
 def test_asymmetry_is_never_agrees_by_default():

@@ -329,6 +329,9 @@ def family(verdicts: Sequence[Verdict], *, alpha: float = ALPHA) -> list[Verdict
     p-values, each decided on ``q < alpha`` (its ``candidate``; ``inconclusive`` otherwise or
     without a p-value)."""
     primary = sorted((v for v in verdicts if v.primary), key=lambda v: PRIMARY_IDS.index(v.id))
+    ids = [v.id for v in primary]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"a claim has more than one primary row: {ids}")
     secondary = [v for v in verdicts if not v.primary]
     q = bh_qvalues([v.p for v in secondary]) if secondary else np.array([])
     out = list(primary)
@@ -354,7 +357,7 @@ def chance_line(verdicts: Sequence[Verdict] | Sequence[Mapping[str, Any]], alpha
 
 def discriminator_ranking(gains: pd.DataFrame, kinds: Mapping[str, str], s: Settings, *,
                           outcome: str = ("reconstruct detail more faithfully "
-                                          "(full-reference measures)")) -> list[Verdict]:
+                                          "(full-reference measures)"), primary: bool = True) -> list[Verdict]:
     """Patch-level vs vanilla and convolutional vs Transformer discriminators.
 
     Args:
@@ -364,7 +367,8 @@ def discriminator_ranking(gains: pd.DataFrame, kinds: Mapping[str, str], s: Sett
             (its GAN weights), the two groups' difference is paired on seed index and clip.
         outcome: what the claim says the better kinds do (the claim's wording).
 
-    The contrast ``verdicts.primary.B2`` names (:func:`primary_spec`) is B2's primary row.
+    With ``primary``, the contrast ``verdicts.primary.B2`` names (:func:`primary_spec`) is B2's
+    primary row (one call per table may claim it: :func:`family` refuses two).
     """
     present = {r: k for r, k in kinds.items() if r in set(gains["run"])}
     groups = [("patch_vs_vanilla", "patch-level discriminators (PatchGAN, U-Net)", lambda k: k in PATCH_LEVEL,
@@ -379,7 +383,7 @@ def discriminator_ranking(gains: pd.DataFrame, kinds: Mapping[str, str], s: Sett
             continue
         est = contrast(gains, better, worse, rng=s.rng(), n_boot=s.n_boot)
         v = directional(f"{subject} {outcome} than {other}", est, note="difference of mean gains over GAN weights")
-        out.append(as_primary(v, "B2") if primary_spec(s)["B2"] == name else v)
+        out.append(as_primary(v, "B2") if primary and primary_spec(s)["B2"] == name else v)
     return out
 
 
@@ -719,10 +723,10 @@ def any_artifact_added(claim: str, changes: pd.DataFrame, values: pd.DataFrame, 
         ests[m] = contrast(t, list(terms), rng=s.rng(), n_boot=s.n_boot, value="change")
     worst = max(ests, key=lambda m: ests[m].effect)
     est = ests[worst]
-    lo, hi = est.interval(level)
+    lo, hi = est.interval(0.95)
     rule = (f"adds if a detector's estimate exceeds 1 margin and its {100 * level:.1f}% interval (Bonferroni over "
             f"{k} detectors) lies above 0; artifact-free (equivalent) if every detector's 90% interval lies below "
-            "1 margin; the row shows the detector with the largest estimate")
+            "1 margin; the row shows the detector with the largest estimate and its 95% interval")
     note = "; ".join(x for x in (note, f"largest: {worst}") if x)
     if at_floor(values, terms):
         return Verdict(claim, est.effect, lo, hi, est.n, rule, INCONCLUSIVE, False,

@@ -161,7 +161,7 @@ def grid_verdicts(cfg: Mapping[str, Any], model: str, *, progress: bool = True) 
     fr = vt.gains(scores, fr_measures(measures))
     if fr is not None:
         out += claims.discriminator_ranking(fr, kinds, s)
-    out += claims.discriminator_ranking(vt.gains(scores, measures), kinds, s,
+    out += claims.discriminator_ranking(vt.gains(scores, measures), kinds, s, primary=False,
                                         outcome="improve the whole panel (FR and NR judges) more")
     return out
 
