@@ -31,7 +31,8 @@ def _error_line(capsys, argv) -> str:
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["train", "trian"], "nriqa train: error: unknown profile 'trian'; bundled profiles: demo, demo_seeds345, paper, smoke"),
+    (["train", "trian"],
+     "nriqa train: error: unknown profile 'trian'; bundled profiles: demo, demo_seeds345, paper, smoke"),
     (["train", "demo", "--set", "trian.steps=3"],
      "nriqa train: error: override trian.steps=3: unknown key 'trian' in profile 'demo'; did you mean 'train'?"),
     (["train", "demo", "--set", "train.steps=abc"],
