@@ -32,7 +32,7 @@ from nriqa.analysis.multiplicity import min_detectable_rho
 from nriqa.analysis.pixel_optimization import optimize_pixels, pixel_loss
 from nriqa.analysis.rankboot import cube_means, gain_cube, seed_means
 from nriqa.analysis.standardise import panel_effect, seed_spread, standardised_changes
-from nriqa.compute import job_threads, resolve_device, use_job_numerics
+from nriqa.compute import resolve_device, use_job_numerics
 from nriqa.data.iqa_sets import DATASETS, load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import distortion_set
@@ -42,7 +42,6 @@ from nriqa.quality.published import published_source, published_srcc
 from . import verdicts as vt
 from .judging import dataset_label, evaluate_runs, mean_gain, test_set
 from .runs import (
-    _in_pool,
     arm_jobs,
     ensure_baseline,
     fidelity_terms,
@@ -54,8 +53,8 @@ from .runs import (
     gan_terms,
     middle_gan_weight,
     profile_root,
+    run_jobs,
     train_arms,
-    workers,
 )
 from .text import tied
 
@@ -417,13 +416,8 @@ def pixel_optimization_scores(cfg: Mapping[str, Any], measures: list[str], *, pr
     folder.mkdir(parents=True, exist_ok=True)
     parts = {seed: folder / f"06_b1_pixel_scores-{key}-s{seed}.csv" for seed in sorted(runs)}
     todo = [(dict(cfg), list(measures), seed, runs[seed], part) for seed, part in parts.items() if not part.exists()]
-    n = workers(cfg)
-    if n > 1 and len(todo) > 1:
-        what = (lambda k, t: f"B1 pixels: {len(todo)} seeds in {k} processes of {t} thread(s)") if progress else None
-        _in_pool(_pixel_seed_rows, todo, n_workers=n, threads=job_threads(cfg), what=what)
-    else:
-        for job in todo:
-            _pixel_seed_rows(*job)
+    what = (lambda k, t: f"B1 pixels: {len(todo)} seeds in {k} processes of {t} thread(s)") if progress else None
+    run_jobs(cfg, _pixel_seed_rows, todo, what=what)
     return pd.concat([pd.read_csv(p) for p in parts.values()], ignore_index=True)
 
 

@@ -306,6 +306,19 @@ def _in_pool(fn, args: list[tuple], *, n_workers: int, threads: int, what=None) 
             raise err
 
 
+def run_jobs(cfg: Mapping[str, Any], fn, args: list[tuple], *, what=None) -> None:
+    """``fn(*a)`` for every ``a`` of ``args``: in the profile's :func:`workers` processes (:func:`_in_pool`,
+    each with the profile's threads) when there are several workers and jobs, else here, one after the
+    other. Each job must set its own numerics (e.g. :func:`nriqa.compute.use_job_numerics`), so where it
+    runs does not change its result."""
+    n = workers(cfg)
+    if n > 1 and len(args) > 1:
+        _in_pool(fn, args, n_workers=n, threads=job_threads(cfg), what=what)
+    else:
+        for a in args:
+            fn(*a)
+
+
 def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: int = 1,
                progress: bool = True) -> list[Path]:
     """Train independent runs ``[(resolved config, init_from)]`` (each skipped when done, resumed

@@ -29,12 +29,12 @@ from nriqa.analysis import generator_outputs
 from nriqa.analysis.artifacts import measure_artifacts
 from nriqa.analysis.standardise import panel_effect, seed_spread, standardised_changes
 from nriqa.analysis.stats import paired_change, paired_gains
-from nriqa.compute import job_threads, resolve_device, use_job_numerics
+from nriqa.compute import resolve_device, use_job_numerics
 from nriqa.errors import ConfigError
 from nriqa.paths import atomic_write_text
 
 from .judging import ARTIFACTS, Runs, seeded, test_set
-from .runs import _in_pool, profile_root, workers
+from .runs import profile_root, run_jobs
 
 
 def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "baseline") -> pd.DataFrame | None:
@@ -91,12 +91,7 @@ def artifact_values(cfg: Mapping[str, Any], runs: Runs, measures: Sequence[str] 
     folders = list(dict.fromkeys(Path(f) for by_seed in seeded(runs).values() for f in by_seed.values()))
     files = {f: cache / f"artifacts__{f.name}__{key}.csv" for f in folders}
     todo = [(dict(cfg), f, list(measures), files[f]) for f in folders if not files[f].exists()]
-    n = workers(cfg)
-    if n > 1 and len(todo) > 1:
-        _in_pool(_folder_artifacts, todo, n_workers=n, threads=job_threads(cfg))
-    else:
-        for job in todo:
-            _folder_artifacts(*job)
+    run_jobs(cfg, _folder_artifacts, todo)
     rows = []
     for label, by_seed in seeded(runs).items():
         for seed, folder in by_seed.items():
