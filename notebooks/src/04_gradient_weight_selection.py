@@ -118,7 +118,7 @@ save_figure(fig, "04_weighting_comparison", folder=FIG);
 # *Figure: the held-out panel's mean relative gain (%) over the baseline of each combination
 # under the three weightings: the thick mark and its number are the mean over seeds and clips, the
 # thin line its 95% interval (none without one), the circles each seed's gain (mean over clips);
-# above zero the fine-tune improved on the baseline. The y axis is linear within ±1 % and
+# above zero the fine-tune improved on the baseline. The y axis is linear near zero and
 # logarithmic beyond, so small gains stay visible beside large losses.*
 
 # %% [markdown]
@@ -152,7 +152,7 @@ else:  # the interactive viewer (JupyterLab, VS Code)
 # %% [markdown]
 # *Figure: each term's share of the weighted gradient under the hand-set weights and under the
 # gradient-chosen (static) weights of the first combination (the legend gives the weights); a term
-# near 100 % drives the fine-tune alone.*
+# whose share is nearly the whole bar drives the fine-tune alone.*
 
 # %%
 print(study.describe_weighting(comparison))

@@ -83,7 +83,7 @@ save_figure(fig, "05_discriminator_grid", folder=FIG);
 # %% [markdown]
 # *Figure: the panel's mean relative gain (%) over the baseline for each discriminator kind
 # (colour) at each GAN weight: the thick mark is the mean over seeds, the circles the seeds; the y axis
-# is linear within ±1 % and logarithmic beyond. The verdict table below says which differences its
+# is linear near zero and logarithmic beyond. The verdict table below says which differences its
 # seeds and clips resolve.*
 
 # %%

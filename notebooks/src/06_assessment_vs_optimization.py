@@ -165,15 +165,26 @@ Markdown(verdict_table(verdict_rows(verdicts)))
 # The verdict tables above are this run's claims against its numbers (notebook 00 says
 # [how to read a verdict](00_tour.ipynb#How-to-read-a-verdict)). B1's effect is a Spearman rho
 # over the twelve measures, its 95% interval a bootstrap over the measures, then each measure's
-# seeds and the clips; its rule prints the smallest |rho| that n measures can resolve, and with
-# n = 12 no interval can show "no association" at +-0.3 (about 33 measures could), so that branch is
-# left out. *Inconclusive* is not a vote for the papers' claim. The x-axis is published human-rated
+# seeds and the clips; its rule prints the smallest |rho| that n measures can resolve, and whether
+# n measures can show "no association" within the profile's `rho_margin` at all (the cell below
+# prints how many measures that would take); where they cannot, that branch is left out.
+# *Inconclusive* is not a vote for the papers' claim. The x-axis is published human-rated
 # SRCC of the same implementations, one human-rated set for eleven measures (TID2013) and another
 # (MSU SR-QA) for ST-LPIPS-VGG, whose sets differ in difficulty: the secondary row over the TID2013
-# measures alone shows what the mixed axis changes. The y-axis optimizes 96 px crops directly, not
-# a generator: the fine-tune version (`asymmetry.optimization: finetune`) is the paper profile's.
+# measures alone shows what the mixed axis changes. The y-axis optimizes centre crops directly
+# (`asymmetry.pixels`), not a generator: the fine-tune version (`asymmetry.optimization: finetune`)
+# is the paper profile's.
 # Pretrained backbones that are not on this machine are listed, not measured; `python -m nriqa
 # weights fetch dists-vgg` (and `-resnet50`, `-vit`) on a connected machine adds them to the table.
+
+# %%
+from nriqa.analysis.multiplicity import min_detectable_rho, rho_equivalence_reachable
+
+margin = claims.settings(cfg).rho_margin
+n_b1 = len(table.dropna(subset=["srcc", "gain"]))
+needed = next(n for n in range(4, 1000) if rho_equivalence_reachable(n, margin))
+print(f"B1 rests on {n_b1} measures: minimum detectable |rho| {min_detectable_rho(n_b1):.2f}; "
+      f"'no association' within +-{margin:g} needs at least {needed} measures")
 
 # %% [markdown]
 # ## Recorded findings
