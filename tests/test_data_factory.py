@@ -30,10 +30,10 @@ def test_profile_builders_on_embedded_data():
     test_set = build_test_set(cfg)
     k = cfg["test_max_clips"]  # clips are taken round-robin over the 3 test sources
     assert len(test_set) == k
-    assert {d["source"] for d in test_set} <= {"carphone", "bikes-shot3", "photo-chelsea"}
+    assert {d["source"] for d in test_set} <= {"carphone", "bikes-shot3", "photo-chelsea", "photo-rocket"}
     assert len({d["source"] for d in test_set}) == min(k, 3)
     everything = build_test_set({**cfg, "test_max_clips": None})
-    assert {d["source"] for d in everything} == {"carphone", "bikes-shot3", "photo-chelsea"}
+    assert {d["source"] for d in everything} == {"carphone", "bikes-shot3", "photo-chelsea", "photo-rocket"}
     for d in test_set:
         assert d["lr"].shape[1] == cfg["test_max_frames"] and max(d["lr"].shape[-2:]) <= cfg["test_max_side"]
         assert d["hr"].shape[-2:] == tuple(4 * s for s in d["lr"].shape[-2:])

