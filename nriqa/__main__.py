@@ -10,6 +10,8 @@ Commands (each lives next to the code it drives and is imported only when used):
   eval        evaluate run folders with a quality panel, print a summary, write the CSV
   import-checkpoint  make the authors' released weights the finished baseline run of a profile:
               ``import-checkpoint vrt 001_VRT_videosr_bi_REDS_6frames.pth --profile paper``
+  release     train the kit's tiny baselines on the training clips and ship them with their provenance:
+              ``release basicvsrpp --profile demo`` (a profile with ``baselines: release`` imports them)
   run         execute the notebooks in order with papermill
   sweep       submit every training run of a profile's study, then its evaluation (slurm or local)
   findings    the findings a run recorded (summary.json) as Markdown (--write README.md puts them into README)
@@ -42,6 +44,7 @@ COMMANDS = {
     "train-iqa": ("nriqa.iqa.cli", "main"),
     "eval": ("nriqa.analysis.cli", "main"),
     "import-checkpoint": ("nriqa.study.checkpoint_import", "main"),
+    "release": ("nriqa.study.kit_release", "main"),
     "findings": ("nriqa.study.summary", "main"),
     "run": ("nriqa.runner", "main"),
     "sweep": ("nriqa.sweep", "main"),

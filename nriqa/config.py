@@ -145,6 +145,10 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "model": (S, "train/generators.py"), "experiment": (S, "study/runs.py"), "run_root": (S, "study/runs.py"),
     "models": (L, "study/runs.py"), "model_size": (S, "train/generators.py"), "panel": (L, "study/judging.py"),
     "spynet_weights": (S, "train/generators.py"),
+    # where the baselines come from: "train" (the profile's train section) or "release" (the kit's shipped
+    # baselines, nriqa.study.kit_release); release.*: how long a release trains
+    "baselines": (S, "study/runs.py"), "released": (D, "study/runs.py"),
+    **{f"release.{k}": (I, "study/kit_release.py") for k in ("steps", "warmup_steps", "flow_freeze_steps")},
     "seeds": (L, "study/runs.py"), "workers": ((int, str), "study/runs.py"), "threads": (I, "compute.py"),
     # nriqa.data.factory
     **{f"data.{k}": (t, "data/factory.py") for k, t in {
@@ -208,7 +212,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
 MINIMUM: dict[str, float] = {
     **{k: 1 for k in ("threads", "data.scale", "data.num_frames", "data.lr_patch", "data.batch_size",
                       "data.test_max_frames", "data.test_max_clips", "data.test_max_side", "data.max_clips",
-                      "data.max_frames", "train.steps", "train.accumulate", "train.log_every",
+                      "data.max_frames", "release.steps", "train.steps", "train.accumulate", "train.log_every",
                       "train.keep_last", "train.max_nonfinite", "iqa.steps", "iqa.batch_size",
                       "iqa.patch", "iqa.crop", "iqa.max_sources", "iqa.eval_crop", "iqa.ckpt_every",
                       "pixels.steps", "pixels.crop", "verdicts.n_boot", "weights.probe_batches",

@@ -62,6 +62,28 @@ def released_path(name: str) -> Path:
     return weights_dir() / SUBDIR / released(name).filename
 
 
+#: the kit's own baselines, trained by ``python -m nriqa release MODEL`` and shipped inside the package:
+#: ``<model>-<size>.pt`` (a state_dict in nriqa's key layout) beside ``<model>-<size>.json`` (its provenance)
+KIT_RELEASE_DIR = Path(__file__).with_name("kit_releases")
+
+
+def kit_release_file(model: str, size: str = "tiny") -> Path:
+    """The shipped weights of the kit baseline ``model`` at ``size`` (the file may be absent)."""
+    return KIT_RELEASE_DIR / f"{model}-{size}.pt"
+
+
+def kit_release_info(model: str, size: str = "tiny") -> dict:
+    """The provenance of a shipped kit baseline (command, commit, config hash, sha256, training curve,
+    gain over bicubic); FileNotFoundError naming the command that makes it when it is absent."""
+    import json
+
+    path = kit_release_file(model, size).with_suffix(".json")
+    if not path.is_file() or not kit_release_file(model, size).is_file():
+        raise FileNotFoundError(f"no kit release of {model} ({size}) in {KIT_RELEASE_DIR}; make it with "
+                                f"`python -m nriqa release {model} --profile demo`")
+    return json.loads(path.read_text())
+
+
 def spynet_file(value: str | None) -> Path | None:
     """A profile's ``spynet_weights``: a :data:`RELEASED` name (its file under the weights folder)
     or a path; ``None``/empty: no pretrained SpyNet."""

@@ -1,4 +1,7 @@
-"""Baselines from the authors' released checkpoints: ``python -m nriqa import-checkpoint MODEL FILE``.
+"""Baselines from released checkpoints: ``python -m nriqa import-checkpoint MODEL FILE``.
+
+The authors' files (paper profile) and the kit's own releases (``nriqa/models/kit_releases/``, written
+by :mod:`nriqa.study.kit_release`; a profile with ``baselines: release`` imports them) take this path.
 
 :func:`import_checkpoint` converts a published state_dict (BasicVSR++, VRT, VRT-16, iSeeBetter/RBPN;
 the key layouts :func:`nriqa.models.convert.convert_state_dict` reads) into a *finished* baseline run
@@ -61,10 +64,12 @@ def import_checkpoint(cfg: Mapping[str, Any], model: str, file: str | Path) -> P
     if run_is_done(folder) or (folder / CONFIG_FILE).exists():
         raise UserError(f"{folder} already holds a baseline run; move it away to import {file} in its place")
     path = Path(file).expanduser()
-    ours = convert_state_dict(model, _read_state_dict(path))
-    ours = {k: v for k, v in ours.items() if k not in IGNORED_KEYS}
+    sd = _read_state_dict(path)
     net = build_generator(bcfg, pretrained=False)
     expected = net.state_dict()
+    # the kit's own releases (nriqa.study.kit_release) are in nriqa's key layout already
+    ours = sd if set(sd) == set(expected) else convert_state_dict(model, sd)
+    ours = {k: v for k, v in ours.items() if k not in IGNORED_KEYS}
     buffers = {k for k, _ in net.named_buffers()}
     unexpected = sorted(set(ours) - set(expected))
     missing = sorted(set(expected) - set(ours) - buffers)

@@ -42,7 +42,8 @@ from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
 from nriqa.iqa.iqa_training import EarlyStop, iqa_config, iqa_run_is_done, kit_set_key
 from nriqa.iqa.transfer import gan_discriminator
-from nriqa.paths import figures_dir, runs_dir
+from nriqa.models.released import kit_release_file, kit_release_info
+from nriqa.paths import figures_dir, file_sha256, runs_dir
 from nriqa.quality import register_kit_models
 from nriqa.quality.kit import use_kit_set
 from nriqa.train import run_is_done, train
@@ -152,12 +153,29 @@ def finetune_name(model: str, extra_terms: Mapping[str, Any]) -> str:
 
 
 def baseline_config(cfg: Mapping[str, Any], model: str) -> dict:
-    """Resolved config of the Charbonnier baseline for ``model`` (experiment ``baseline-<model>``)."""
+    """Resolved config of the Charbonnier baseline for ``model`` (experiment ``baseline-<model>``).
+    With ``baselines: release`` the baseline is the kit's shipped release (:func:`ensure_baselines`
+    imports it): ``released`` holds its file name and sha256, so the run's key follows the file."""
     out = copy.deepcopy(dict(cfg))
     out["model"] = model
     out["experiment"] = f"baseline-{model}"
     out["train"] = copy.deepcopy(cfg["train"])
     out["train"]["objective"] = {"charbonnier": 1.0}
+    out.pop("released", None)
+    if cfg.get("baselines", "train") == "release":
+        path = kit_release_file(model, str(cfg.get("model_size", "tiny")))
+        kit_release_info(model, str(cfg.get("model_size", "tiny")))   # FileNotFoundError naming the command
+        out["released"] = {"file": path.name, "sha256": file_sha256(path)}
+    elif cfg.get("baselines", "train") != "train":
+        raise ConfigError(f"baselines must be 'train' or 'release', got {cfg.get('baselines')!r}")
+    return out
+
+
+def scratch_config(cfg: Mapping[str, Any], model: str) -> dict:
+    """The Charbonnier baseline of ``model`` trained here from scratch with the profile's ``train``
+    section (experiment ``scratch-<model>``), whatever ``baselines`` says: notebook 01's live lesson."""
+    out = baseline_config({**cfg, "baselines": "train"}, model)
+    out["experiment"] = f"scratch-{model}"
     return out
 
 
@@ -341,13 +359,25 @@ def train_jobs(jobs: list[tuple[Mapping[str, Any], Path | None]], *, n_workers: 
 
 def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> Path:
     """The Charbonnier baseline of ``model`` with the profile's ``seed`` (trained on first use,
-    cached afterwards)."""
+    cached afterwards; with ``baselines: release`` imported from the kit's release file)."""
+    if cfg.get("baselines", "train") == "release":
+        return ensure_baselines(cfg, [model], progress=progress)[model]
     return _ensure_run(baseline_config(cfg, model), progress=progress)
 
 
 def ensure_baselines(cfg: Mapping[str, Any], models: list[str], *, progress: bool = True) -> dict[str, Path]:
     """``{model: baseline run}`` of :func:`ensure_baseline` for each of ``models``, the pending ones
-    trained side by side in the profile's :func:`workers` processes (the same runs as one by one)."""
+    trained side by side in the profile's :func:`workers` processes (the same runs as one by one), or,
+    with ``baselines: release``, imported from the kit's release files (``import-checkpoint``'s path)."""
+    if cfg.get("baselines", "train") == "release":
+        from .checkpoint_import import import_checkpoint
+
+        out = {}
+        for m in models:
+            folder = run_dir(baseline_config(cfg, m))
+            out[m] = folder if run_is_done(folder) else import_checkpoint(
+                cfg, m, kit_release_file(m, str(cfg.get("model_size", "tiny"))))
+        return out
     folders = train_jobs([(baseline_config(cfg, m), None) for m in models], n_workers=workers(cfg),
                          progress=progress)
     return dict(zip(models, folders))

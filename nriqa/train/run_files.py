@@ -62,6 +62,8 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
         out["weights"] = {k: cfg["weights"].get(k) for k in ("reference", "target_share", "balance_every")}
     if any(str(k).endswith("@embedded") for k in objective) and cfg.get("iqa") is not None:
         out["iqa"] = cfg["iqa"]
+    if cfg.get("released"):   # a baseline imported from the kit's release file (its name and sha256)
+        out["released"] = dict(cfg["released"])
     if init_from is not None:  # the folder's name, whether or not it is trained yet (a sweep plans
         out["init_from"] = Path(init_from).name  # fine-tunes before their baseline exists)
     return json.loads(json.dumps(out, sort_keys=True, default=str))  # tuples -> lists, as config.yaml gives back
