@@ -170,7 +170,8 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "finetune.model": (S, "study/runs.py"), "finetune.models": (L, "study/runs.py"),
     "finetune.extra_terms": (D, "study/runs.py"), "finetune.combos": (L, "study/runs.py"),
     "finetune.fidelity_only": (B, "study/runs.py"),
-    # nriqa.iqa.iqa_training.DEFAULTS (and iqa.models: which kit models the study trains)
+    # nriqa.iqa.iqa_training.DEFAULTS (and iqa.models: which kit models the study trains, each <arch> (on
+    # iqa.dataset) or <arch>@<dataset>, e.g. cnniqa@embedded-a; entries checked by iqa_training.kit_models)
     **{f"iqa.{k}": (t, "iqa/iqa_training.py") for k, t in {
         "steps": I, "batch_size": I, "patch": I, "lr": F, "margin": F, "rank_weight": F, "pseudo_weight": F,
         "dataset": S, "root": S, "crop": I, "max_sources": I, "eval_crop": I, "ckpt_every": I, "seed": I,

@@ -67,9 +67,12 @@ class Job:
 # --------------------------------------------------------------------------- the plan
 
 def _kit_names(cfg: Mapping[str, Any], names) -> list[str]:
-    """Those of ``names`` that are kit IQA measures of this profile (``<arch>@<set>``, arch in iqa.models)."""
-    archs = set((cfg.get("iqa") or {}).get("models") or [])
-    return [n for n in names if isinstance(n, str) and "@" in n and n.split("@", 1)[0] in archs]
+    """Those of ``names`` that are kit IQA measures this profile trains (``<arch>@<dataset>`` of
+    ``iqa.models``, :func:`nriqa.iqa.iqa_training.kit_models`)."""
+    from nriqa.iqa.iqa_training import kit_models
+
+    mine = set(kit_models(dict(cfg)))
+    return [n for n in names if isinstance(n, str) and n.lower() in mine]
 
 
 def plan(cfg: Mapping[str, Any], *, profile: str, gpus: int = 1, evaluate: bool = True,
@@ -284,10 +287,11 @@ def submit(jobs: list[Job], executor: str, folder: Path, res: Resources = Resour
 def missing_inputs(cfg: Mapping[str, Any]) -> list[str]:
     """What a profile's plan needs that is not on disk, one line each: the folder datasets it trains
     and evaluates on (``data.root``, ``data.eval_sets``; layout checked), the weights of its panel's
-    measures and of the loss terms it fine-tunes with (kit ``<arch>@embedded`` models aside: the plan
+    measures and of the loss terms it fine-tunes with (the kit models of ``iqa.models`` aside: the plan
     trains them). Empty when everything is there."""
     from nriqa.analysis.evaluation import check_panel_names
     from nriqa.data.folders import DATASETS, open_dataset
+    from nriqa.iqa.iqa_training import kit_models
 
     out: list[str] = []
     data = dict(cfg.get("data") or {})
@@ -305,7 +309,8 @@ def missing_inputs(cfg: Mapping[str, Any]) -> list[str]:
     for combo in ft.get("combos") or []:
         terms |= set(combo)
     names = sorted({*(cfg.get("panel") or []), *terms} - {"charbonnier", "pixel", "gan"})
-    names = [n for n in names if not n.endswith("@embedded")]
+    kit = set(kit_models(dict(cfg)))
+    names = [n for n in names if n.lower() not in kit]
     try:
         missing = check_panel_names(names)
     except ValueError as err:

@@ -52,7 +52,7 @@ def test_profile_loss_terms_build_offline_with_finite_gradients(profile):
 def test_demo_uses_the_human_grounded_measures():
     cfg = load_profile("demo")
     terms = set(runs.finetune_grid(cfg))
-    assert {"niqe", "brisque", "st-lpips-alex", "cnniqa@embedded + st-lpips-alex"} <= terms
+    assert {"niqe", "brisque", "st-lpips-alex", "cnniqa@embedded-a + st-lpips-alex"} <= terms
     assert {"niqe", "brisque"} <= set(cfg["panel"])
     for name in ("niqe", "brisque", "st-lpips-alex", "st-lpips-vgg"):
         assert quality.card(name).weights, f"{name} should be the published model (weights from a wheel)"

@@ -83,21 +83,28 @@ def test_quality_cli_explains_its_columns_and_lists_untrained_kit_models(offline
     assert cli.quality_main([]) == 0
     out = capsys.readouterr().out
     table, legend = out.split("\ncolumns:\n")
-    for column in ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "backend"):
+    for column in ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "trained on",
+                   "backend"):
         assert re.search(rf"^  {column} +\S", legend, re.M), f"the legend does not explain {column!r}"
     for word in ("none:", "present:", "MISSING k/n:", "not trained yet:"):
         assert word in legend
     for arch in ("cnniqa", "wadiqam", "dbcnn", "vitiqa"):
-        assert re.search(rf"^{arch}@embedded +NR .* not trained yet +nriqa\.quality\.kit$", table, re.M), arch
+        for half in ("a", "b"):   # each kit model names the half it trains on, in "trained on" too
+            assert re.search(rf"^{arch}@embedded-{half} +NR .* not trained yet +embedded-{half} +nriqa\.quality\.kit$",
+                             table, re.M), (arch, half)
+    assert re.search(r"^brisque +NR .* live +nriqa$", table, re.M)
+    assert re.search(r"^psnr .* - +pyiqa:psnr$", table, re.M)
     assert cli.quality_main(["--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert not rows["dbcnn@embedded"]["present"]
-    assert rows["dbcnn@embedded"]["status"].startswith("not trained yet: trained by notebook 02")
+    assert not rows["dbcnn@embedded-a"]["present"] and rows["dbcnn@embedded-a"]["training_data"] == ["embedded-a"]
+    assert rows["dbcnn@embedded-b"]["status"].startswith("not trained yet: trained by notebook 02")
+    assert rows["dbcnn@embedded-b"]["status"].endswith("train-iqa dbcnn@embedded-b")
     assert cli.quality_main(["--offline", "--json"]) == 0
-    assert "dbcnn@embedded" not in {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert "dbcnn@embedded-a" not in {r["name"] for r in json.loads(capsys.readouterr().out)}
     # a model another kit set holds is said to be there, not untrained
-    save_torch({}, offline_home / "weights" / "kit" / "abc123" / "vitiqa@embedded.pt")
-    assert re.search(r"^vitiqa@embedded .* in kit set abc123 ", cli.card_table([], cli.untrained_kit_cards([])), re.M)
+    save_torch({}, offline_home / "weights" / "kit" / "abc123" / "vitiqa@embedded-b.pt")
+    assert re.search(r"^vitiqa@embedded-b .* in kit set abc123 ", cli.card_table([], cli.untrained_kit_cards([])),
+                     re.M)
 
 
 def test_quality_cli_table_and_json(capsys):

@@ -48,7 +48,10 @@ def sizes(card) -> list[tuple[int, int]]:
 
 
 def scores(m, x, ref=None, chunk: int = 4) -> torch.Tensor:
-    """Score in chunks: some pyiqa measures (mad) slow down more than linearly with the batch."""
+    """Score in chunks: some pyiqa measures (mad) slow down more than linearly with the batch. A video
+    measure (cvvdp) scores each frame as a one-frame clip ``(N, 1, 3, H, W)``."""
+    if m.card.video:
+        x, ref = x[:, None], None if ref is None else ref[:, None]
     return torch.cat([m(x[i:i + chunk], None if ref is None else ref[i:i + chunk])
                       for i in range(0, len(x), chunk)])
 
@@ -87,6 +90,7 @@ def test_one_pixel_below_the_minimum_size_is_a_clear_error(measures, name):
     if card.min_size <= 1:
         pytest.skip(f"{name} accepts 1x1 frames")
     x = torch.rand(1, 3, card.min_size - 1, card.min_size + 5)
+    x = x[:, None] if card.video else x
     args = (x, x) if card.mode == "FR" else (x,)
     with pytest.raises(MeasureInputError, match=rf"{name}: input x frames are .*at least {card.min_size}x"):
         m(*args)
@@ -94,7 +98,7 @@ def test_one_pixel_below_the_minimum_size_is_a_clear_error(measures, name):
 
 IDENTICAL = {"psnr": 80.0, "ssim": 1.0, "ms_ssim": 1.0, "fsim": 1.0, "vsi": 1.0, "cw_ssim": 1.0,
              "gmsd": 0.0, "nlpd": 0.0, "mad": 0.0, "lpips-vgg-randtrunk": 0.0, "dists-vgg-randtrunk": 0.0,
-             "st-lpips-alex": 0.0, "st-lpips-vgg": 0.0}
+             "st-lpips-alex": 0.0, "st-lpips-vgg": 0.0, "cvvdp": 10.0}
 
 
 @pytest.mark.parametrize("name", sorted(set(IDENTICAL) & set(OFFLINE)))

@@ -24,7 +24,7 @@ def _tiny(run_root: str) -> dict:
         "models": MODELS, "finetune.models": MODELS, "seeds": [0], "workers": 1, "panel": PANEL,
         "train.steps": 2, "train.schedule.periods": [2], "train.log_every": 1, "train.ckpt_every": 2,
         "finetune.steps": 2, "finetune.schedule.periods": [2], "finetune.fidelity_only": False,
-        "finetune.extra_terms": {"niqe": None, "cnniqa@embedded": None, "gmsd": 0.5}, "finetune.combos": [],
+        "finetune.extra_terms": {"niqe": None, "cnniqa@embedded-a": None, "gmsd": 0.5}, "finetune.combos": [],
         "data.num_frames": 2, "data.batch_size": 1, "data.test_max_frames": 2, "data.test_max_side": 16,
         "data.eval_sets": [{"source": "embedded", "name": "one-clip", "test_max_clips": 1},
                            {"source": "embedded", "name": "two-clips", "test_max_clips": 2}],

@@ -176,7 +176,7 @@ def test_finetune_grid_has_every_term_and_combo():
     assert len(grid) == 1 + len(cfg["finetune"]["extra_terms"]) + len(cfg["finetune"]["combos"])
     assert next(iter(grid)) == "fidelity-only" and grid["fidelity-only"] == {}   # the spread's arm, first
     smoke = runs.finetune_grid(load_profile("smoke"))  # null weights drop the demo's other terms
-    assert set(smoke) == {"fidelity-only", "niqe", "cnniqa@embedded", "cnniqa@embedded + st-lpips-alex"}
+    assert set(smoke) == {"fidelity-only", "niqe", "cnniqa@embedded-a", "cnniqa@embedded-a + st-lpips-alex"}
     assert "fidelity-only" not in runs.finetune_grid({**cfg, "finetune": {**cfg["finetune"], "fidelity_only": False}})
 
 

@@ -116,13 +116,14 @@ def test_final_weights_reads_the_last_logged_weights(tmp_path):
 
 def test_weighting_specs_hand_static_and_online():
     cfg = load_profile("demo")
-    spec = {"charbonnier": 1.0, "cnniqa@embedded": 1.0}
-    grads = {"param_norm": {"charbonnier": 2.0, "cnniqa@embedded": 0.5}}
+    spec = {"charbonnier": 1.0, "cnniqa@embedded-a": 1.0}
+    grads = {"param_norm": {"charbonnier": 2.0, "cnniqa@embedded-a": 0.5}}
     specs = weighting.weighting_specs(cfg, spec, grads)
-    assert specs["hand"] == {"charbonnier": 1.0, "cnniqa@embedded": cfg["finetune"]["extra_terms"]["cnniqa@embedded"]}
+    assert specs["hand"] == {"charbonnier": 1.0,
+                             "cnniqa@embedded-a": cfg["finetune"]["extra_terms"]["cnniqa@embedded-a"]}
     share = cfg["weights"]["target_share"]
     # weighted quality-term gradient = share x reference's weighted gradient
-    assert specs["static"]["cnniqa@embedded"] * 0.5 == pytest.approx(share * 1.0 * 2.0)
+    assert specs["static"]["cnniqa@embedded-a"] * 0.5 == pytest.approx(share * 1.0 * 2.0)
     assert specs["static"]["charbonnier"] == 1.0
     assert specs["online"]["weights"] == "gradnorm"
 

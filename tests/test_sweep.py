@@ -131,7 +131,7 @@ def test_local_executor_trains_the_plan_then_skips_it(tmp_path, monkeypatch, cap
     prof = tmp_path / "tiny.yaml"  # smoke cut to one baseline and one fine-tune, no kit IQA model
     prof.write_text("base: smoke\nname: tiny\npanel: [psnr]\nseeds: [0]\nadversarial: {discriminators: []}\n"
                     "finetune: {fidelity_only: false, combos: [],\n"
-                    "           extra_terms: {niqe: null, niqe-kit: 0.02, cnniqa@embedded: null}}\n")
+                    "           extra_terms: {niqe: null, niqe-kit: 0.02, cnniqa@embedded-a: null}}\n")
     argv = ["--profile", str(prof), "--executor", "local", "--run-root", str(tmp_path / "runs"), "--no-evaluate"]
     assert sweep.main(argv) == 0
     out = capsys.readouterr().out

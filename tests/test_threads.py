@@ -46,11 +46,12 @@ def test_kit_iqa_models_trained_in_workers_equal_serial_ones(tmp_path, monkeypat
         monkeypatch.setenv("NRIQA_THREADS", budget)
         monkeypatch.setenv("NRIQA_WEIGHTS", str(root / "weights"))
         cfg = runs.profile("smoke", device="cpu", run_root=str(root),
-                           overrides=["iqa.models=[cnniqa,vitiqa]", "iqa.per_arch.vitiqa.steps=3", "workers=2"])
+                           overrides=["iqa.models=[cnniqa@embedded-a,vitiqa@embedded-b]", "iqa.per_arch.vitiqa.steps=3",
+                                      "workers=2"])
         table = runs.ensure_kit_iqa(cfg, progress=False)
-        assert list(table.index) == ["cnniqa@embedded", "vitiqa@embedded"]
+        assert list(table.index) == ["cnniqa@embedded-a", "vitiqa@embedded-b"]
         models[budget] = {a: load_torch_file(runs.kit_run_dir(cfg, a) / "model.pt")
-                          for a in ("cnniqa", "vitiqa")}
+                          for a in ("cnniqa@embedded-a", "vitiqa@embedded-b")}
     assert os.environ["NRIQA_THREADS"] == "2"
     for arch, saved in models["1"].items():
         a, b = saved["state_dict"], models["2"][arch]["state_dict"]

@@ -98,8 +98,11 @@ print(torch.equal(sampler.batch(3)["hr"], build_train_sampler(cfg["data"], seed=
 # Every measure reports its raw score and whether higher is better; as a loss it is mapped to
 # lower-is-better. `present` says whether its weight files are on this machine — nothing is
 # ever downloaded silently (`python -m nriqa weights fetch NAME` is the only command that does).
-# The kit's own NR-IQA models (`<arch>@embedded`) are listed too: until notebook 02 trains them
-# (or `python -m nriqa train-iqa ARCH`), their `status` says "not trained yet".
+# The kit's own NR-IQA models are listed too, named by the half of the embedded distortion set they
+# train on: `<arch>@embedded-a` (the loss terms) and `<arch>@embedded-b` (their judges; other sources
+# and distortion kinds, so a judge shares no training data with the loss it judges). `trained_on` is
+# each card's training data (empty: no fitted parameters, or none stated). Until notebook 02 trains
+# them (or `python -m nriqa train-iqa ARCH@embedded-a`), their `status` says "not trained yet".
 # `python -m nriqa quality` prints the same table with a legend of its columns.
 
 # %%
@@ -112,7 +115,8 @@ rows = ([(c, "present" if c.present else "weights missing") for c in cards]
         + [(c, "not trained yet") for c in untrained_kit_cards(cards)])  # the kit models no run has trained
 table = pd.DataFrame([{"name": c.name, "mode": c.mode, "higher_better": c.higher_better,
                        "range": c.score_range, "differentiable": c.differentiable,
-                       "min_size": c.min_size, "present": c.present, "status": status} for c, status in rows])
+                       "min_size": c.min_size, "present": c.present, "status": status,
+                       "trained_on": ", ".join(c.training_data)} for c, status in rows])
 table.sort_values(["present", "mode", "name"], ascending=[False, True, True])
 
 # %% [markdown]

@@ -126,6 +126,39 @@ artifacts
 print(set(artifacts.index) == set(runs))
 
 # %% [markdown]
+# ## A temporal judge next to the flicker detector: ColorVideoVDP
+# `flicker` above is a hand-made detector: the change between consecutive output frames that the ground
+# truth does not have. Next to it stands a judge calibrated on people: **ColorVideoVDP** (Mantiuk et al.,
+# SIGGRAPH 2024; the measure `cvvdp`, from the `cvvdp` package), a full-reference visible-difference
+# predictor that models a display (the package's standard 4K monitor, whose size, luminance and viewing
+# distance are on the measure's card), colour vision and spatio-temporal vision: its transient channel
+# responds to changes over time that a per-frame measure cannot see. It compares each arm's whole output
+# clip with the ground-truth clip (sRGB frames at the frame rate on its card) and answers in JOD
+# (just-objectionable differences): the top of the scale means no visible difference, every JOD lost a
+# difference more people would object to.
+#
+# Columns: `jod` (the mean over the test clips), `jod_lost` (the baseline's JOD minus the arm's: above 0
+# the arm's output differs more visibly from the ground truth than the baseline's), `flicker` and
+# `flicker_added` (the arm's minus the baseline's). The JODs come from the cached panel scores when
+# `cvvdp` is in the profile's `panel`, otherwise they are computed here; the line under the table says
+# which. One seed per arm (the outputs shown above): a description, not a verdict.
+
+# %%
+from nriqa.compute import resolve_device
+
+with timed("ColorVideoVDP on the test clips"):
+    temporal = study.temporal_judge_table(outputs, artifacts, scores, device=resolve_device(cfg.get("device")))
+print(study.temporal_judge_note(temporal))
+fig = study.temporal_judge_figure(temporal, title=f"{model}: ColorVideoVDP next to the flicker detector")
+save_figure(fig, "03_cvvdp_temporal", folder=FIG)
+temporal.round(3)
+
+# %% [markdown]
+# *Figure: per fine-tune arm, the JOD it loses against the baseline (left) and the flicker it adds
+# (right); right of 0 (red) is worse than the baseline in both panels. Where both bars point the same
+# way the two judges agree; a temporal artifact the detector flags should also cost JOD.*
+
+# %% [markdown]
 # ## Where the artifacts are: crops of the runs that have them
 # For each artifact measure that some run has more of than the baseline, the crop where it is highest
 # for the run with most of it, shown for ground truth, the baseline and the (up to three) runs with

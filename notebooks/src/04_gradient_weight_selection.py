@@ -163,9 +163,11 @@ print(study.describe_weighting(comparison))
 # kit's own question), so every row is secondary: decided on its Benjamini-Hochberg q within this table.
 
 # %%
+from nriqa.study.runs import finetune_dose
 from nriqa.study.summary import verdict_rows, verdict_table
 
 verdicts = claims.family(verdicts, alpha=claims.settings(cfg).alpha)
+print(finetune_dose(cfg))   # the verdicts hold at this dose
 Markdown(verdict_table(verdict_rows(verdicts)))
 
 # %% [markdown]

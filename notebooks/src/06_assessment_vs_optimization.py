@@ -155,9 +155,11 @@ fidelity
 # row as a secondary one, decided on its Benjamini-Hochberg q within this table.
 
 # %%
+from nriqa.study.runs import finetune_dose
 from nriqa.study.summary import verdict_rows, verdict_table
 
 verdicts = claims.family(verdicts, alpha=claims.settings(cfg).alpha)
+print(finetune_dose(cfg))   # the verdicts hold at this dose
 Markdown(verdict_table(verdict_rows(verdicts)))
 
 # %% [markdown]

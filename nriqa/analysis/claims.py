@@ -628,7 +628,9 @@ def naive_nr_tuning(term: str, *, held_out_nr: pd.DataFrame | None, own: pd.Data
                     fr: pd.DataFrame | None, s: Settings, value: str = "value", unit: str = "SD") -> list[Verdict]:
     """A1's secondary rows for the NR-IQA term ``term``: naive fine-tuning raises the held-out NR
     judges and its own score, and lowers the full-reference measures (a table may be None when the
-    panel has no such measure; ``value``: the column holding the effect, in ``unit``)."""
+    panel has no such measure; ``value``: the column holding the effect, in ``unit``). Held-out judges
+    share no training data with ``term`` (``Card.training_data``; the caller selects them,
+    :func:`nriqa.study.verdicts.held_out_judges`); its own score is its own row, never a judge."""
     out = []
     for what, g, up in [("raises the held-out NR-IQA judges", held_out_nr, True),
                         ("raises its own score", own, True),
@@ -750,7 +752,8 @@ def paper_a_primary(*, held_out: pd.DataFrame | None, lpips: pd.DataFrame | None
     """The primary rows of A1-A4, each pooled over the NR-only arms ``terms`` (``pairs``: ``(combo,
     single)`` of NR + LPIPS and the NR term alone) -- a claim whose arms are missing has no row:
 
-    - A1 ``held_out_nr_judges``: the held-out NR judges' standardised change (``held_out``), > 0;
+    - A1 ``held_out_nr_judges``: the held-out NR judges' standardised change (``held_out``: judges sharing
+      no training data with the arm's term, :func:`nriqa.study.verdicts.held_out_judges`), > 0;
     - A2 ``lpips_judge``: the LPIPS-type judge's standardised change (``lpips``), < 0;
     - A3 ``combo_artifacts``: artifact load (:func:`artifact_score`) of NR + LPIPS minus NR alone, < 0;
     - A4 ``nr_artifacts``: does any detector see a visible artifact added by the NR-only arms

@@ -13,6 +13,11 @@ known. ``label`` says honestly what the scores are:
 Content splits: the embedded set uses the embedded clips' train/test split of pristine
 frames (:func:`nriqa.data.pristine_frames`), so no source frame is in both. Published sets
 are split by reference content with a fixed hash (about 20 % of sources go to ``test``).
+
+Halves: the embedded training part is further split into two disjoint halves (:data:`HALVES`,
+:func:`embedded_half_set`), by content source *and* by distortion kind, so that a kit model used as a
+loss term (half ``a``) and a kit model used as its judge (half ``b``) share no training image, no
+source and no distortion kind.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from scipy.ndimage import convolve, uniform_filter
 from skimage.metrics import structural_similarity
 
 from nriqa.data.distortions import DISTORTIONS, LEVELS, distort
-from nriqa.data.embedded import pristine_frames
+from nriqa.data.embedded import embedded_clips, pristine_frames
 from nriqa.errors import brief_error
 from nriqa.paths import atomic_path, cache_dir, load_torch_file
 from nriqa.progress import progress_bar
@@ -246,6 +251,109 @@ def embedded_distortion_set(split: str = "train", *, crop: int = 96, max_sources
     with atomic_path(path) as tmp:
         torch.save(ds.__dict__, tmp)
     return ds
+
+
+# --------------------------------------------------------------------------- halves
+
+#: ``IQASet.meta`` key of an embedded half: pristine frame id (``IQASet.sources``) -> the embedded
+#: clip source it was taken from (``bigbuckbunny``, ``bikes-shot2``, ``photo-coffee``, ...)
+CONTENT = "content_sources"
+
+
+def _frame_content(split: str, max_sources: int | None, pristine: torch.Tensor) -> list[str]:
+    """The clip source of each of the (N, 3, h, w) ``pristine`` frames of ``_pristine_sources(split,
+    max_sources)``: the frames :func:`nriqa.data.pristine_frames` picks (evenly over the split's ordered
+    (clip, frame) list, centre-cropped), each checked pixel for pixel against its clip."""
+    clips = embedded_clips(split, progress=False)
+    index = [(c, t) for c, clip in enumerate(clips) for t in range(clip.num_frames)]
+    if max_sources is not None and max_sources < len(index):
+        index = [index[i] for i in np.linspace(0, len(index) - 1, max_sources).round().astype(int)]
+    h, w = pristine.shape[-2:]
+    out = []
+    for (c, t), frame in zip(index, pristine):
+        H, W = clips[c].size
+        top, left = (H - h) // 2, (W - w) // 2
+        if not torch.equal(clips[c].hr[t, :, top:top + h, left:left + w], frame):
+            raise RuntimeError(f"pristine frame {len(out)} of split {split!r} is not frame {t} of clip "
+                               f"{clips[c].name}: nriqa.data.pristine_frames picks frames another way now")
+        out.append(clips[c].source)
+    if len(out) != len(pristine):
+        raise RuntimeError(f"{len(pristine)} pristine frames of split {split!r}, {len(out)} (clip, frame) picks")
+    return out
+
+
+@dataclass(frozen=True)
+class Half:
+    """One half of the embedded distortion set: the clip ``sources`` whose training frames it holds
+    and the distortion ``kinds`` (of :data:`nriqa.data.distortions.DISTORTIONS`) applied to them."""
+
+    name: str
+    sources: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line: which sources and kinds."""
+        return (f"half {self.name} of the embedded distortion set: training sources {', '.join(self.sources)}; "
+                f"kinds {', '.join(self.kinds)} (5 levels each) and the pristine crops")
+
+
+#: The two disjoint halves of the embedded set's training part: ``a`` trains the kit models used as
+#: loss terms, ``b`` the kit models that judge them. Sources: the 8 training sources split 4/4 so that
+#: both halves hold video and photo content and about the same number of frames (12 of the demo's 24:
+#: Big Buck Bunny with two bikes shots and one photo pan, against two other bikes shots and two photo
+#: pans; the bikes shots are separate scenes of one video, so both halves see that camera). Kinds: each
+#: half covers blur, noise, colour and compression-like kinds, with different operators (Gaussian vs
+#: motion / bicubic blur, white noise and coloured dots vs chroma noise, contrast vs saturation, JPEG
+#: vs pixelation). Over-sharpening (ringing halos, which optimising an NR loss tends to produce) is in
+#: the judges' half, so judges learn it is worse and no loss term was trained on it. A source missing
+#: from both lists (a later training source) goes to the half of its crc32's parity.
+HALVES: dict[str, Half] = {
+    "a": Half("a", ("bigbuckbunny", "bikes-shot1", "bikes-shot2", "photo-astronaut"),
+              ("gaussian_blur", "white_noise", "colored_dots", "jpeg", "contrast")),
+    "b": Half("b", ("bikes-shot4", "bikes-shot5", "photo-coffee", "photo-motorcycle"),
+              ("motion_blur", "bicubic_downup", "chroma_noise", "saturation", "pixelate", "oversharpen")),
+}
+
+
+def half_of_source(source: str) -> str:
+    """``"a"`` or ``"b"``: the half whose training images come from embedded clip source ``source``."""
+    for half in HALVES.values():
+        if source in half.sources:
+            return half.name
+    return "ab"[zlib.crc32(source.encode()) % 2]
+
+
+def _check_half(half: str) -> Half:
+    if half not in HALVES:
+        raise ValueError(f"embedded half must be one of {sorted(HALVES)}, got {half!r}")
+    return HALVES[half]
+
+
+def embedded_half_set(half: str, split: str = "train", *, crop: int = 96, max_sources: int | None = None,
+                      progress: bool = True) -> IQASet:
+    """Half ``half`` ("a" | "b", :data:`HALVES`) of :func:`embedded_distortion_set` (same ``crop``,
+    ``max_sources``: the halves share its cached images and split its pristine frames between them).
+
+    ``split="train"``: the images of the half's training sources, distorted by the half's kinds only
+    (plus their pristine crops). ``split="test"``: the held-out sources (the same for both halves: never
+    fitted on, used for held-out metrics) with the half's kinds, so a model is tested on the kinds it
+    learnt, on unseen content. Fails when the half holds no frame (``max_sources`` too small)."""
+    h = _check_half(half)
+    if split not in ("train", "test"):
+        raise ValueError(f"split of an embedded half must be 'train' or 'test', got {split!r}")
+    ds = embedded_distortion_set(split, crop=crop, max_sources=max_sources, progress=progress)
+    content = {f"embedded-{split}-{i:04d}": src for i, src in
+               enumerate(_frame_content(split, max_sources, _pristine_sources(split, max_sources)))}
+    keep = [i for i, (src, kind) in enumerate(zip(ds.sources, ds.kinds))
+            if (kind == "pristine" or kind in h.kinds) and (split == "test" or half_of_source(content[src]) == half)]
+    if not any(ds.kinds[i] != "pristine" for i in keep):
+        raise ValueError(f"embedded half {half!r} ({split}) holds no distorted image: none of its sources "
+                         f"{list(h.sources)} is among the {len(set(ds.sources))} pristine frames (max_sources="
+                         f"{max_sources}); raise iqa.max_sources")
+    out = ds.subset(keep)
+    out.name = f"embedded-{half}-{split}"
+    out.meta.update({"half": half, "kinds": list(h.kinds), CONTENT: {s: content[s] for s in set(out.sources)}})
+    return out
 
 
 # --------------------------------------------------------------------------- published sets
@@ -465,21 +573,37 @@ LOADERS: dict[str, Callable[[str | Path], IQASet]] = {
     "csiq": load_csiq, "tid2013": load_tid2013, "pipal": load_pipal,
     "spaq": load_spaq, "livechallenge": load_live_challenge,
 }
-DATASETS = ["embedded", *LOADERS]
+EMBEDDED_SETS = ("embedded", *(f"embedded-{h}" for h in HALVES))
+DATASETS = [*EMBEDDED_SETS, *LOADERS]
+
+
+def dataset_key(name: str) -> str:
+    """The canonical name of IQA dataset ``name``: ``embedded``, ``embedded-a``, ``embedded-b`` or a key
+    of :data:`LOADERS` (case, ``-`` and ``_`` ignored: ``KADID-10k`` -> ``kadid10k``)."""
+    key = str(name).lower().replace("-", "").replace("_", "")
+    if key in ("embedded", "embeddeddistortions"):
+        return "embedded"
+    for full in EMBEDDED_SETS:
+        if key == full.replace("-", ""):
+            return full
+    if key not in LOADERS:
+        raise ValueError(f"unknown IQA dataset {name!r}; choose one of {DATASETS}")
+    return key
 
 
 def load_iqa_dataset(name: str, root: str | Path | None = None, split: str = "all", **kw) -> IQASet:
-    """Load IQA dataset ``name`` ("embedded" or one of :data:`LOADERS`) and take ``split``.
+    """Load IQA dataset ``name`` (one of :data:`DATASETS`) and take ``split``.
 
-    ``embedded`` needs no root (keywords go to :func:`embedded_distortion_set`); the
+    ``embedded`` needs no root (keywords go to :func:`embedded_distortion_set`), nor do its halves
+    ``embedded-a`` / ``embedded-b`` (:func:`embedded_half_set`, splits ``train`` and ``test``); the
     published sets need ``root`` in their published layout (errors name the missing file).
     """
     _check_split(split)
-    key = name.lower().replace("-", "").replace("_", "")
-    if key in ("embedded", "embeddeddistortions"):
+    key = dataset_key(name)
+    if key == "embedded":
         return embedded_distortion_set(split, **kw)
-    if key not in LOADERS:
-        raise ValueError(f"unknown IQA dataset {name!r}; choose one of {DATASETS}")
+    if key in EMBEDDED_SETS:
+        return embedded_half_set(key.rsplit("-", 1)[1], split, **kw)
     if root is None:
         raise ValueError(f"IQA dataset {name!r} needs root=<folder with the published layout>")
     if not Path(root).is_dir():

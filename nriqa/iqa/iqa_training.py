@@ -45,14 +45,14 @@ import torch.nn as nn
 from scipy import stats
 
 from nriqa.compute import job_threads, use_job_numerics
-from nriqa.data.iqa_sets import IQASet, load_iqa_dataset
-from nriqa.errors import CheckpointError
+from nriqa.data.iqa_sets import EMBEDDED_SETS, HALVES, IQASet, dataset_key, load_iqa_dataset
+from nriqa.errors import CheckpointError, ConfigError
 from nriqa.iqa.nets import TRUNK_ARCHS, build_iqa_net, known_arch
 from nriqa.models import count_parameters
 from nriqa.models.iqa_nets import ARCHS
 from nriqa.paths import atomic_path, atomic_write_text, load_torch_file
 from nriqa.progress import progress_bar
-from nriqa.quality.kit import kit_dir, register_kit_models
+from nriqa.quality.kit import kit_dir, kit_training_data, register_kit_models
 
 DEFAULTS = {
     "steps": 250, "batch_size": 16, "patch": 64, "lr": 1.0e-3, "margin": 0.1,
@@ -61,28 +61,78 @@ DEFAULTS = {
 }
 
 
+def split_model(model: str) -> tuple[str, str | None]:
+    """``(arch, dataset or None)`` of an ``iqa.models`` entry: ``"cnniqa@embedded-a"`` ->
+    ``("cnniqa", "embedded-a")`` (the dataset canonical, :func:`nriqa.data.iqa_sets.dataset_key`);
+    a bare arch ``"cnniqa"`` -> ``("cnniqa", None)`` (it trains on ``iqa.dataset``). ValueError naming the
+    entry for an unknown dataset."""
+    arch, at, data = str(model).partition("@")
+    if not at:
+        return arch, None
+    try:
+        return arch, dataset_key(data)
+    except ValueError as err:
+        raise ValueError(f"kit model {model!r}: {err}") from None
+
+
 def iqa_config(cfg: dict | None, arch: str | None = None) -> dict:
     """Training config: DEFAULTS updated by ``cfg["iqa"]`` (a resolved profile) or ``cfg`` itself,
-    then by ``per_arch[arch]`` of that section."""
+    then by ``per_arch[arch]`` of that section. ``arch`` may be an ``iqa.models`` entry
+    ``<arch>@<dataset>`` (:func:`split_model`): its dataset then replaces ``iqa.dataset``."""
     cfg = dict(cfg or {})
     section = cfg.get("iqa", cfg) if isinstance(cfg.get("iqa"), dict) else cfg
     out = dict(DEFAULTS)
     out.update({k: v for k, v in section.items() if k in DEFAULTS})
     if arch is not None:   # per-architecture overrides, e.g. iqa.per_arch.wadiqam.steps
+        arch, dataset = split_model(arch)
         out.update({k: v for k, v in (section.get("per_arch") or {}).get(arch, {}).items() if k in DEFAULTS})
+        if dataset is not None:
+            out["dataset"] = dataset
     if "seed" not in section and "seed" in cfg:
         out["seed"] = cfg["seed"]
     return out
 
 
+def kit_models(cfg: dict) -> list[str]:
+    """The kit measure names a resolved profile trains, one per ``iqa.models`` entry, in order:
+    ``<arch>@<dataset>`` (a bare arch takes ``iqa.dataset``), e.g. ``cnniqa@embedded-a``.
+    :class:`nriqa.errors.ConfigError` naming the entry for an unknown arch or dataset, or a name listed twice."""
+    names = []
+    for entry in list((cfg.get("iqa") or {}).get("models") or []):
+        try:
+            arch, _ = split_model(entry)
+            if not known_arch(arch) or arch in TRUNK_ARCHS:
+                raise ValueError(f"kit model {entry!r}: unknown arch {arch!r}; choose one of {list(ARCHS)} "
+                                 "or 'disc-<discriminator kind>'")
+            names.append(kit_name(arch, iqa_config(cfg, entry)["dataset"]))
+        except ValueError as err:
+            raise ConfigError(f"iqa.models: {err} (entries are <arch> or <arch>@<dataset>, e.g. "
+                              "cnniqa@embedded-a)") from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"iqa.models names the kit model(s) {twice} twice")
+    return names
+
+
 def kit_set_key(cfg: dict) -> str:
-    """8 hex digits naming the kit models a resolved profile trains (``iqa.models``, each arch's
-    :func:`iqa_config` less its checkpoint cadence, and the job threads): the kit set they are
-    installed in (:func:`nriqa.quality.kit.use_kit_set`), so other settings never replace them."""
+    """8 hex digits naming the kit models a resolved profile trains (``iqa.models``, each entry's
+    :func:`iqa_config` less its checkpoint cadence, the sources and kinds of an embedded half, and the
+    job threads): the kit set they are installed in (:func:`nriqa.quality.kit.use_kit_set`), so other
+    settings never replace them."""
+    kit_models(cfg)   # ConfigError naming a bad entry
     models = list((cfg.get("iqa") or {}).get("models") or [])
-    keyed = {"models": {a: {k: v for k, v in iqa_config(cfg, a).items() if k != "ckpt_every"} for a in models},
-             "threads": job_threads(cfg)}
+    keyed = {"models": {a: _keyed_model(cfg, a) for a in models}, "threads": job_threads(cfg)}
     return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _keyed_model(cfg: dict, model: str) -> dict:
+    """One ``iqa.models`` entry's part of :func:`kit_set_key`."""
+    c = {k: v for k, v in iqa_config(cfg, model).items() if k != "ckpt_every"}
+    data = str(c["dataset"])
+    half = HALVES.get(data[len("embedded-"):]) if data.startswith("embedded-") else None
+    if half is not None:   # a changed split is another training set
+        c["half"] = {"sources": list(half.sources), "kinds": list(half.kinds)}
+    return c
 
 
 # --------------------------------------------------------------------------- data
@@ -389,7 +439,12 @@ def load_init(model: nn.Module, init_from, *, min_fraction: float = MIN_BACKBONE
 # --------------------------------------------------------------------------- training
 
 def kit_name(arch: str, dataset: str) -> str:
-    return f"{arch}@{dataset.lower().replace('-', '').replace('_', '')}"
+    """The kit measure name of ``arch`` trained on ``dataset``: ``<arch>@<canonical dataset>``
+    (:func:`nriqa.data.iqa_sets.dataset_key`; ``cnniqa@embedded-a``, ``dbcnn@kadid10k``)."""
+    try:
+        return f"{arch}@{dataset_key(dataset)}"
+    except ValueError:
+        return f"{arch}@{dataset.lower().replace('-', '').replace('_', '')}"
 
 
 def iqa_run_is_done(run_dir: str | Path) -> bool:
@@ -402,11 +457,15 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
               arch_options: dict | None = None, early_stop: EarlyStop | None = None) -> dict:
     """Train NR-IQA ``arch`` and return its held-out metrics dict.
 
+    ``arch``: an architecture, or an ``iqa.models`` entry ``<arch>@<dataset>`` (e.g. ``cnniqa@embedded-a``:
+    the dataset then replaces ``iqa.dataset``, :func:`iqa_config`).
     ``cfg``: a resolved profile (its ``iqa`` section is used) or the section itself; keys in
     :data:`DEFAULTS`. Writes ``run_dir/{model.pt, metrics.json, last.pt}`` and the held-out scores
     (:func:`save_held_out_scores`); with ``install`` the
     final checkpoint is also copied to ``weights_dir()/kit/<arch>@<dataset>.pt`` (what
-    :func:`nriqa.quality.register_kit_models` registers). ``init_from``: an nn.Module (e.g. a trained
+    :func:`nriqa.quality.register_kit_models` registers). A model trained on an embedded half is also
+    scored on the other half's kinds of the held-out sources (``metrics["held_out_other_half"]``: how it
+    judges distortion kinds it never saw)). ``init_from``: an nn.Module (e.g. a trained
     discriminator), a state dict or a path to one; matching tensors initialise the model (a backbone
     model needs >= 95 % of its backbone tensors, see :func:`load_init`). ``arch_options``: build
     options of ``disc-<kind>`` (the discriminator's ``size`` and overrides).
@@ -415,6 +474,7 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     steps) and keep the best weights; ``metrics["early_stop"]`` then holds the curve and the steps run.
     """
     c = iqa_config(cfg, arch)
+    arch = split_model(arch)[0]
     _check_arch(arch, install)
     arch_options = dict(arch_options or {})
     run_dir = Path(run_dir)
@@ -441,6 +501,8 @@ def train_iqa(arch: str, cfg: dict | None, run_dir: str | Path, *, init_from=Non
     metrics = _run_metrics(arch, c, model, train_set, test_set, test_pred, trained, init, arch_options)
     if monitor is not None:
         metrics["early_stop"] = monitor.summary(trained.step)
+    if data is None and str(c["dataset"]) in EMBEDDED_SETS[1:]:
+        metrics["held_out_other_half"] = _other_half_metrics(model, c, progress)
     _save_run(run_dir, model, metrics, trained.history, test_pred, test_set)
     if install:
         _install(run_dir / "model.pt", metrics["name"])
@@ -486,11 +548,31 @@ def _initialise(model: nn.Module, init_from) -> _Init:
 
 
 def _load_sets(c: dict, progress: bool) -> tuple[IQASet, IQASet]:
-    """``(train_set, test_set)`` of ``c["dataset"]`` (the embedded set: built at ``crop`` from ``max_sources``)."""
+    """``(train_set, test_set)`` of ``c["dataset"]`` (the embedded set and its halves: built at ``crop``
+    from ``max_sources`` pristine frames per split)."""
     kw = {"crop": c["crop"], "max_sources": c["max_sources"], "progress": progress} \
-        if c["dataset"] == "embedded" else {}
+        if _embedded(c["dataset"]) else {}
     train_set = load_iqa_dataset(c["dataset"], c["root"], "train", **kw)
     return train_set, load_iqa_dataset(c["dataset"], c["root"], "test", **kw)
+
+
+def _embedded(dataset: str) -> bool:
+    """Whether ``dataset`` names the embedded distortion set or one of its halves."""
+    try:
+        return dataset_key(dataset) in EMBEDDED_SETS
+    except ValueError:
+        return False
+
+
+def _other_half_metrics(model: nn.Module, c: dict, progress: bool) -> dict:
+    """:func:`evaluate_iqa` of ``model`` (trained on embedded half ``c["dataset"]``) on the held-out
+    sources distorted by the *other* half's kinds: its accuracy on kinds it was never trained on."""
+    other = next(h for h in HALVES if f"embedded-{h}" != c["dataset"])
+    test = load_iqa_dataset(f"embedded-{other}", None, "test", crop=c["crop"], max_sources=c["max_sources"],
+                            progress=progress)
+    out = evaluate_iqa(model, test, eval_crop=int(c["eval_crop"]))
+    out["dataset"] = f"embedded-{other} (held-out sources)"
+    return out
 
 
 @dataclass
@@ -567,6 +649,7 @@ def _run_metrics(arch: str, c: dict, model: nn.Module, train_set: IQASet, test_s
     history = trained.history
     return {
         "name": kit_name(arch, c["dataset"]), "arch": arch, "dataset": c["dataset"], "label": train_set.label,
+        "training_data": list(kit_training_data(c["dataset"])),
         "params": count_parameters(model), "train_seconds": round(trained.elapsed, 2),
         "train_cpu_seconds": round(trained.cpu_elapsed, 2), "torch_threads": torch.get_num_threads(),
         "steps": int(trained.step), "n_train": len(train_set), "n_test": len(test_set),

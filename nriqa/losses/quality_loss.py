@@ -28,7 +28,7 @@ def unknown_name_message(name: str, known: list[str], what: str = "quality measu
 def lookup_card(name: str) -> quality.Card:
     """``nriqa.quality.card(name)`` with a closest-name suggestion on failure.
 
-    Kit-trained measures (``cnniqa@embedded``, ...) are found by the registry in
+    Kit-trained measures (``cnniqa@embedded-a``, ...) are found by the registry in
     ``weights_dir()/kit/`` when first looked up.
     """
     if not isinstance(name, str):

@@ -111,6 +111,14 @@ class Card:
     ``score_range``: (lo, hi) typical range, None when unbounded. ``loss_range``: the range
     :func:`to_loss` normalises with (defaults to ``score_range``; set for unbounded scores).
     ``min_size``: smallest frame side (pixels) the measure accepts.
+    ``training_data``: ids of the data the measure's parameters were fitted on, each naming one piece of
+    data that no other id overlaps (a measure fitted on several lists each): a published set by its
+    canonical name (``koniq10k``, ``live``, ``bapps``, ...), a half of the embedded distortion set
+    (``embedded-a``, ``embedded-b``: :data:`nriqa.data.iqa_sets.HALVES`). Quality data only: ratings,
+    quality labels, pristine statistics; a backbone pretrained for recognition (ImageNet), which most
+    deep measures share, is not listed. Empty: no fitted parameters, or none stated. Two measures
+    sharing an id are not independent: one must not judge the other as a loss. The ``description``
+    says the same in words.
     """
 
     name: str
@@ -125,12 +133,17 @@ class Card:
     description: str = ""
     loss_range: tuple | None = None
     gray_ok: bool = False
+    training_data: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("FR", "NR"):
             raise ValueError(f"Card {self.name!r}: mode must be 'FR' or 'NR', got {self.mode!r}")
         if self.name != self.name.lower():
             raise ValueError(f"Card {self.name!r}: names are lower case")
+        if isinstance(self.training_data, str) or not all(isinstance(d, str) and d for d in self.training_data):
+            raise ValueError(f"Card {self.name!r}: training_data must be a tuple of data ids, got "
+                             f"{self.training_data!r}")
+        object.__setattr__(self, "training_data", tuple(self.training_data))
 
     @property
     def present(self) -> bool:

@@ -249,7 +249,8 @@ def _register() -> None:
                               "0.2.0 wheel (brisque/models/svm.txt, normalize.pickle); features as that wheel "
                               "computes them but on MATLAB's rgb2gray 8-bit grey image (the published "
                               "calibration ranking); not byte-identical to the MATLAB release's model; scores "
-                              "~0..100+, can leave the range; loss s/100"),
+                              "~0..100+, can leave the range; loss s/100",
+                  training_data=("live",)),
              lambda device="cpu", **kw: BRISQUE(published_model()).to(device))
 
 

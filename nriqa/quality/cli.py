@@ -1,8 +1,9 @@
 """``python -m nriqa quality`` (card table, with a legend of its columns) and ``python -m nriqa weights``
 (presence / fetch).
 
-The card table lists every registered measure and the kit's own NR-IQA models (``<arch>@embedded``)
-even before any run has trained them (:func:`untrained_kit_cards`).
+The card table lists every registered measure and the kit's own NR-IQA models (``<arch>@embedded-a``,
+``<arch>@embedded-b``: the two halves of the embedded distortion set) even before any run has trained
+them (:func:`untrained_kit_cards`); its ``trained on`` column is each card's ``training_data``.
 
 ``weights fetch NAME`` is the only code path in nriqa that downloads: it fetches each missing
 file of measure NAME from the URL on its card (or the published model checkpoint NAME of
@@ -36,17 +37,20 @@ def card_dict(c: Card) -> dict:
         "score_range": list(c.score_range) if c.score_range else None,
         "loss": loss_mapping(c), "differentiable": c.differentiable, "min_size": c.min_size,
         "video": c.video, "backend": c.backend, "present": c.present, "description": c.description,
+        "training_data": list(c.training_data),
         "weights": [{"filename": w.filename, "path": str(w.path), "present": w.present, "url": w.url,
                      "size_bytes": w.size_bytes, "sha256": w.sha256} for w in c.weights],
     }
 
 
-#: the kit's NR-IQA models are trained on this data set (``<arch>@embedded``)
-KIT_DATASET = "embedded"
+#: the kit's NR-IQA models are trained on these data sets (``<arch>@embedded-a``: loss terms,
+#: ``<arch>@embedded-b``: judges; :data:`nriqa.data.iqa_sets.HALVES`)
+KIT_DATASETS = ("embedded-a", "embedded-b")
 NOT_TRAINED = "not trained yet"
 #: what the card table's columns say (printed under it)
 LEGEND = """columns:
-  name     the measure's registry name: nriqa.quality.create(name); <arch>@embedded is a kit NR-IQA model
+  name     the measure's registry name: nriqa.quality.create(name); <arch>@embedded-a / -b is a kit NR-IQA
+           model trained on half a (loss terms) / half b (judges) of the embedded distortion set
   mode     FR: full-reference (compares with the ground truth), NR: no-reference (the image alone)
   better   which way the raw score is better
   range    the raw score's range (-: unbounded)
@@ -58,18 +62,21 @@ LEGEND = """columns:
            MISSING k/n: k of its n files are missing (python -m nriqa weights NAME says where they go,
            python -m nriqa weights fetch NAME downloads them);
            not trained yet: a kit model no run has trained; notebook 02 trains it
-           (or python -m nriqa train-iqa ARCH --profile demo);
+           (or python -m nriqa train-iqa ARCH@embedded-a --profile demo);
            in kit set KEY: a kit model trained for another profile's set (NRIQA_KIT_SET=KEY uses it)
+  trained on  ids of the quality data its parameters were fitted on (Card.training_data; -: none, or
+           none stated): a judge sharing one with a loss term does not judge that term's runs
   backend  the code that computes it"""
 
 
 def untrained_kit_cards(cs: list[Card] | None = None) -> list[Card]:
-    """Cards of the kit NR-IQA models (``<arch>@embedded``, one per :data:`nriqa.models.iqa_nets.ARCHS`)
-    missing from ``cs`` (default: the registry): no run has installed them in the active kit set yet.
+    """Cards of the kit NR-IQA models (``<arch>@embedded-a`` and ``<arch>@embedded-b`` per
+    :data:`nriqa.models.iqa_nets.ARCHS`) missing from ``cs`` (default: the registry): no run has installed
+    them in the active kit set yet.
     Listed so that a table of the measures names them before notebook 02 (or ``python -m nriqa train-iqa``)
     trains them; their ``present`` is False."""
     names = {c.name for c in (cards() if cs is None else cs)}
-    return [kit_card(f"{arch}@{KIT_DATASET}") for arch in ARCHS if f"{arch}@{KIT_DATASET}" not in names]
+    return [kit_card(f"{arch}@{d}") for arch in ARCHS for d in KIT_DATASETS if f"{arch}@{d}" not in names]
 
 
 def _kit_status(name: str) -> str:
@@ -80,7 +87,7 @@ def _kit_status(name: str) -> str:
 
 def card_table(cs: list[Card], untrained: list[Card] = ()) -> str:
     """Plain-text table: one row per measure, then the ``untrained`` kit models (``not trained yet``)."""
-    head = ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "backend")
+    head = ("name", "mode", "better", "range", "loss", "diff", "min", "video", "weights", "trained on", "backend")
     rows = [head]
     waiting = {c.name for c in untrained}
     for c in [*cs, *untrained]:
@@ -88,7 +95,7 @@ def card_table(cs: list[Card], untrained: list[Card] = ()) -> str:
         wt = _kit_status(c.name) if c.name in waiting else wt
         rows.append((c.name, c.mode, "higher" if c.higher_better else "lower", _rng(c.score_range),
                      loss_mapping(c), "yes" if c.differentiable else "no", str(c.min_size),
-                     "yes" if c.video else "no", wt, c.backend))
+                     "yes" if c.video else "no", wt, "+".join(c.training_data) or "-", c.backend))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
 
@@ -103,7 +110,7 @@ def quality_main(argv: list[str] | None = None) -> int:
     untrained = [] if a.offline else untrained_kit_cards()
     if a.json:
         waiting = [{**card_dict(c), "status": f"{_kit_status(c.name)}: trained by notebook 02 / "
-                    f"python -m nriqa train-iqa {c.name.split('@')[0]}"} for c in untrained]
+                    f"python -m nriqa train-iqa {c.name}"} for c in untrained]
         print(json.dumps([card_dict(c) for c in cs] + waiting, indent=1))
     else:
         print(card_table(cs, untrained))

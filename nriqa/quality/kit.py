@@ -1,4 +1,11 @@
-"""Kit-trained NR-IQA checkpoints as quality measures (``cnniqa@embedded`` ...).
+"""Kit-trained NR-IQA checkpoints as quality measures (``cnniqa@embedded-a``, ``vitiqa@embedded-b`` ...).
+
+The name says what a model was trained on: ``<arch>@embedded-a`` / ``<arch>@embedded-b`` on one half of the
+embedded distortion set (:data:`nriqa.data.iqa_sets.HALVES`: disjoint sources and distortion kinds; half
+``a`` for kit models used as loss terms, half ``b`` for the kit models that judge them),
+``<arch>@embedded`` on the whole set, ``<arch>@<dataset>`` on a published IQA set. The card's
+``training_data`` (:func:`kit_training_data`) lists it, so that the study can refuse a judge that
+shares training data with a loss term it judges (:func:`nriqa.study.verdicts.check_independent_judges`).
 
 A checkpoint ``weights_dir()/kit/<set>/<arch>@<dataset>.pt`` (written by ``train_iqa``) holds the
 network's ``state_dict``, its ``arch`` and a *calibration* of raw training-set scores
@@ -94,12 +101,19 @@ class KitCheckpointError(CheckpointError):
 
 
 
+def _train_command(name: str) -> str:
+    """The ``train-iqa`` command that trains kit model ``name`` (``<arch>@<dataset>``) for the demo profile."""
+    arch, _, dataset = name.partition("@")
+    if dataset.startswith("embedded-"):
+        return f"python -m nriqa train-iqa {name} --profile demo"
+    data = "" if dataset in ("", "embedded") else f" --dataset {dataset} --root <its folder>"
+    return f"python -m nriqa train-iqa {arch} --profile demo{data}"
+
+
 def recreate_hint(path: Path) -> str:
     """How to recreate the kit checkpoint at ``path`` (``<arch>@<dataset>.pt``)."""
-    arch, _, dataset = Path(path).stem.partition("@")
-    data = "" if dataset in ("", "embedded") else f" --dataset {dataset} --root <its folder>"
     name = Path(path).stem
-    return (f"delete it and run `python -m nriqa train-iqa {arch} --profile demo{data}` (with the profile it "
+    return (f"delete it and run `{_train_command(name)}` (with the profile it "
             f"was trained with): that reinstalls the checkpoint from its run folder runs/<profile>/iqa/{name}-<set>/, "
             "or trains it again when that folder is gone (delete the folder too if its model.pt is broken)")
 
@@ -130,7 +144,7 @@ def load_kit_model(path: str | Path, device: str | torch.device = "cpu") -> KitI
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"kit IQA checkpoint {path} is missing; create it with "
-                                f"`python -m nriqa train-iqa {path.stem.split('@')[0]} --profile demo`")
+                                f"`{_train_command(path.stem)}`")
     ckpt = _read_checkpoint(path)
     try:
         net = build_arch(ckpt["arch"], **(ckpt.get("arch_options") or {}))
@@ -143,27 +157,53 @@ def load_kit_model(path: str | Path, device: str | torch.device = "cpu") -> KitI
     return model
 
 
+def kit_training_data(dataset: str) -> tuple[str, ...]:
+    """The ``Card.training_data`` ids of a kit model trained on ``dataset``: ``("embedded-a",)`` /
+    ``("embedded-b",)`` for a half of the embedded set, both for the whole set (it holds the images of
+    both halves' sources), ``(<dataset>,)`` for a published set (its canonical name)."""
+    # imported on use: nriqa.data.iqa_sets imports cv2, scipy and skimage
+    from nriqa.data.iqa_sets import EMBEDDED_SETS, dataset_key
+
+    try:
+        key = dataset_key(dataset)
+    except ValueError:
+        return (str(dataset),)
+    return tuple(EMBEDDED_SETS[1:]) if key == "embedded" else (key,)
+
+
+def _where(dataset: str) -> str:
+    """What a kit model trained on ``dataset`` was fitted on, in words (sources and kinds of a half)."""
+    from nriqa.data.iqa_sets import HALVES
+
+    if dataset == "embedded":
+        return "the whole embedded KADID-style distortion set (both halves' sources, every kind)"
+    if dataset.startswith("embedded-") and dataset[len("embedded-"):] in HALVES:
+        return HALVES[dataset[len("embedded-"):]].describe()
+    return f"the {dataset} dataset"
+
+
 def kit_card(name: str, ckpt_meta: dict | None = None) -> Card:
     """The quality Card of kit checkpoint ``name`` ("<arch>@<dataset>")."""
     arch, _, dataset = name.partition("@")
     meta = ckpt_meta or {}
-    label = meta.get("label", "pseudo" if dataset == "embedded" else "mos")
+    label = meta.get("label", "pseudo" if dataset.startswith("embedded") else "mos")
     labels = ("pairwise level ranking within (source, distortion) + L1 on an FR pseudo-score (not opinion scores)"
               if label == "pseudo" else "the dataset's published (D)MOS")
     srcc = meta.get("held_out", {}).get("overall", {}).get("srcc")
-    where = "the embedded KADID-style distortion set" if dataset == "embedded" else f"the {dataset} dataset"
-    desc = (f"{_ARCH_TEXT.get(arch, arch)} kit-trained on {where} with {labels}. "
+    desc = (f"{_ARCH_TEXT.get(arch, arch)} kit-trained on {_where(dataset)} with {labels}. "
             f"Score = sigmoid(4*(raw-p50)/(p95-p5)) with training-set percentiles, in (0,1), higher better; "
             f"loss 1 - s.")
     if srcc is not None:
-        desc += f" Held-out SRCC {srcc:.3f} (vs {'pseudo-score' if label == 'pseudo' else '(D)MOS'})."
+        on = "; held-out sources, its half's kinds" if dataset.startswith("embedded-") else ""
+        desc += f" Held-out SRCC {srcc:.3f} (vs {'pseudo-score' if label == 'pseudo' else '(D)MOS'}{on})."
     key = active_kit_set()
     if key:
         desc += f" Kit set {key} (its training config: nriqa.iqa.iqa_training.kit_set_key)."
     weight = WeightFile(filename=f"{name}.pt", size_bytes=None, url=f"python -m nriqa train-iqa {arch}",
                         subdir=kit_dir().relative_to(weights_dir()).as_posix(), root="nriqa")
     return Card(name=name, mode="NR", higher_better=True, score_range=(0.0, 1.0), differentiable=True,
-                min_size=MIN_SIZE, video=False, weights=(weight,), backend="nriqa.quality.kit", description=desc)
+                min_size=MIN_SIZE, video=False, weights=(weight,), backend="nriqa.quality.kit", description=desc,
+                training_data=kit_training_data(dataset))
 
 
 def register_kit_models() -> list[str]:

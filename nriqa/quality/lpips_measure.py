@@ -54,15 +54,18 @@ def build_lpips(net: str = "vgg", random_trunk: bool = False, seed: int = 0,
 
 def _register() -> None:
     common = dict(mode="FR", higher_better=False, score_range=(0, 1), differentiable=True, video=False,
-                  backend="lpips")
+                  backend="lpips", training_data=("bapps",))
     register(Card(name="lpips-vgg", min_size=16, weights=(VGG16_FILE,),
-                  description="LPIPS v0.1, VGG-16 ImageNet trunk", **common),
+                  description="LPIPS v0.1, VGG-16 ImageNet trunk, linear heads trained on BAPPS human 2AFC "
+                              "judgments", **common),
              lambda device="cpu", **kw: build_lpips("vgg", False, device=device, **kw))
     register(Card(name="lpips-alex", min_size=16, weights=(ALEX_FILE,),
-                  description="LPIPS v0.1, AlexNet ImageNet trunk", **common),
+                  description="LPIPS v0.1, AlexNet ImageNet trunk, linear heads trained on BAPPS human 2AFC "
+                              "judgments", **common),
              lambda device="cpu", **kw: build_lpips("alex", False, device=device, **kw))
     register(Card(name="lpips-vgg-randtrunk", min_size=16, weights=(),
-                  description="LPIPS v0.1 linear layers on a seeded random VGG-16 trunk (offline stand-in)",
+                  description="LPIPS v0.1 linear layers (trained on BAPPS human 2AFC judgments) on a seeded "
+                              "random VGG-16 trunk (offline stand-in)",
                   **common),
              lambda device="cpu", **kw: build_lpips("vgg", True, device=device, **kw))
 

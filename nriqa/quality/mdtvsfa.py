@@ -142,6 +142,8 @@ register(
     Card(name="mdtvsfa", mode="NR", higher_better=True, score_range=(0, 1), differentiable=True, min_size=64,
          video=True, weights=(MDTVSFA_FILE, RESNET50_FILE), backend="nriqa",
          description="MDTVSFA video quality (ResNet-50 mean/std features, GRU, temporal pooling); "
-                     "relative score in (0,1) per clip"),
+                     "relative score in (0,1) per clip; trained on KoNViD-1k, CVD2014, LIVE-Qualcomm and LIVE-VQC "
+                     "opinion scores",
+         training_data=("konvid-1k", "cvd2014", "live-qualcomm", "live-vqc")),
     _build,
 )

@@ -333,12 +333,14 @@ def _register() -> None:
                   description="NIQE (Mittal, Soundararajan & Bovik, IEEE SPL 2013) with the published pristine "
                               "model (MVG fitted by the authors on 125 pristine natural images, no opinion "
                               "scores; MATLAB release's parameters) from the iqa-torch 1.2.1 wheel, "
-                              "iqa/niqe/niqe_pris_params.npz; 96px patches; loss s/10", **common),
+                              "iqa/niqe/niqe_pris_params.npz; 96px patches; loss s/10",
+                  training_data=("niqe-pristine",), **common),
              lambda device="cpu", **kw: _from_params(published_params(), device))
     register(Card(name="niqe-kit", min_size=KIT_PATCH, weights=(),
                   description=f"NIQE with a pristine MVG fitted here on the embedded clean training frames with "
-                              f"{KIT_PATCH}px patches (cached); not comparable to published NIQE; loss s/10",
-                  **common),
+                              f"{KIT_PATCH}px patches (cached; the frames of both halves' sources, training data "
+                              f"embedded-a and embedded-b); not comparable to published NIQE; loss s/10",
+                  training_data=("embedded-a", "embedded-b"), **common),
              lambda device="cpu", **kw: _from_params(kit_params(), device))
 
 

@@ -234,12 +234,13 @@ def build_pyiqa(pyiqa_name: str, device: str | torch.device = "cpu", **opts) -> 
 
 def _pyiqa_card(name: str, mode: str, *, higher_better: bool, score_range: tuple | None, min_size: int,
                 description: str, weights: tuple[WeightFile, ...] = (), differentiable: bool = True,
-                loss_range: tuple | None = None) -> Card:
-    """Card of the pyiqa metric ``name`` (nriqa uses pyiqa's own name; frames only, not video)."""
+                loss_range: tuple | None = None, training_data: tuple[str, ...] = ()) -> Card:
+    """Card of the pyiqa metric ``name`` (nriqa uses pyiqa's own name; frames only, not video).
+    ``training_data``: the set pyiqa's default weights were trained on, where the description names it."""
     return Card(
         name=name, mode=mode, higher_better=higher_better, score_range=score_range,
         differentiable=differentiable, min_size=min_size, video=False, weights=weights,
-        backend=f"pyiqa:{name}", description=description, loss_range=loss_range,
+        backend=f"pyiqa:{name}", description=description, loss_range=loss_range, training_data=training_data,
     )
 
 
@@ -304,16 +305,17 @@ CARDS: tuple[Card, ...] = (
                             "scores 100 as well"),
     _pyiqa_card("maniqa", "NR", higher_better=True, score_range=(0, 1), min_size=224,
                 weights=(_pyiqa_file("ckpt_koniq10k.pt"),),
-                description="MANIQA (ViT-B/8 + transposed attention), KonIQ-10k"),
+                description="MANIQA (ViT-B/8 + transposed attention), KonIQ-10k", training_data=("koniq10k",)),
     _pyiqa_card("dbcnn", "NR", higher_better=True, score_range=(0, 1), min_size=32,
                 weights=(VGG16, _pyiqa_file("DBCNN_scnn-7ea73d75.pth"), _pyiqa_file("DBCNN_KonIQ10k-2de81c0a.pth")),
-                description="DBCNN (VGG-16 + SCNN bilinear pooling), KonIQ-10k"),
+                description="DBCNN (VGG-16 + SCNN bilinear pooling), KonIQ-10k", training_data=("koniq10k",)),
     _pyiqa_card("nima", "NR", higher_better=True, score_range=(0, 10), min_size=32,
                 weights=(_pyiqa_file("NIMA_InceptionV2_ava-b0c77c00.pth"),),
-                description="NIMA (Inception-ResNet-v2), AVA aesthetics, mean of 10-bin distribution"),
+                description="NIMA (Inception-ResNet-v2), AVA aesthetics, mean of 10-bin distribution",
+                training_data=("ava",)),
     _pyiqa_card("hyperiqa", "NR", higher_better=True, score_range=(0, 1), min_size=224,
                 weights=(_pyiqa_file("HyperIQA-resnet50-koniq10k-c96c41b1.pth"),),
-                description="HyperIQA (ResNet-50 hyper network), KonIQ-10k"),
+                description="HyperIQA (ResNet-50 hyper network), KonIQ-10k", training_data=("koniq10k",)),
     _pyiqa_card("paq2piq", "NR", higher_better=True, score_range=(0, 100), min_size=64,
                 weights=(RESNET18, _pyiqa_file("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")),
                 description="PaQ-2-PiQ (ResNet-18 RoI pooling)"),
@@ -321,10 +323,12 @@ CARDS: tuple[Card, ...] = (
                 description="CLIP-IQA (antonym prompt pairs, CLIP RN50)"),
     _pyiqa_card("musiq", "NR", higher_better=True, score_range=(0, 100), min_size=32, differentiable=False,
                 weights=(_pyiqa_file("musiq_koniq_ckpt-e95806b9.pth"),),
-                description="MUSIQ multi-scale transformer, KonIQ-10k (patch extraction not differentiable)"),
+                description="MUSIQ multi-scale transformer, KonIQ-10k (patch extraction not differentiable)",
+                training_data=("koniq10k",)),
     _pyiqa_card("topiq_nr", "NR", higher_better=True, score_range=(0, 1), min_size=32,
                 weights=(_pyiqa_file("cfanet_nr_koniq_res50-9a73138b.pth"),),
-                description="TOPIQ no-reference (ResNet-50 top-down attention), KonIQ-10k"),
+                description="TOPIQ no-reference (ResNet-50 top-down attention), KonIQ-10k",
+                training_data=("koniq10k",)),
     _pyiqa_card("pieapp", "FR", higher_better=False, score_range=(0, 5), min_size=64,
                 weights=(_pyiqa_file("PieAPPv0.1-0937b014.pth"),),
                 description="PieAPP pairwise-preference error (64px patches, stride 27)"),

@@ -41,7 +41,16 @@ from torch import nn
 from nriqa.errors import UserError
 
 # the backends register their measures when imported (pyiqa itself is imported only on use)
-from nriqa.quality import brisque_measure, dists_family, lpips_measure, mdtvsfa, niqe, pyiqa_measures, stlpips_measure  # noqa: F401  # noqa: F401
+from nriqa.quality import (  # noqa: F401
+    brisque_measure,
+    cvvdp_measure,
+    dists_family,
+    lpips_measure,
+    mdtvsfa,
+    niqe,
+    pyiqa_measures,
+    stlpips_measure,
+)
 from nriqa.quality.base import _REGISTRY, Card, WeightsMissingError
 from nriqa.quality.kit import broken_checkpoint, kit_dir, register_kit_models
 

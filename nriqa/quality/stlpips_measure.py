@@ -183,7 +183,7 @@ def _register() -> None:
                       description=f"ST-LPIPS (Ghildyal & Liu, ECCV 2022): shift-tolerant LPIPS, anti-aliased "
                                   f"{trunk} trunk and linear heads trained on BAPPS human 2AFC judgments; "
                                   f"stlpips-pytorch 0.0.2 wheel, weights/vST0.0/{w.filename} (trunk included)",
-                      **common),
+                      training_data=("bapps",), **common),
                  lambda device="cpu", _net=net, **kw: build_stlpips(_net, device=device))
 
 

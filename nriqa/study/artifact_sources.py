@@ -21,7 +21,7 @@ from nriqa.data.embedded import embedded_clips
 from nriqa.viz.plots import difference_tile, tile_grid, tile_score_grid, zoom_tile
 
 from . import verdicts as vt
-from .judging import ARTIFACTS, evaluate_runs, test_set
+from .judging import ARTIFACTS, evaluate_runs, first_seed, test_set
 
 
 def own_measures(grid: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -355,6 +355,112 @@ def crops_figure(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: p
     return tile_grid(tiles, captions=caps, title=f"{measure}: the runs with more of it than the baseline",
                      note=note, cell=1.5)
 
+# --------------------------------------------------------------------------- the temporal judge
+TEMPORAL_JUDGE = "cvvdp"
+"""The judge shown next to the ``flicker`` detector: ColorVideoVDP (:mod:`nriqa.quality.cvvdp_measure`), a
+full-reference video measure in JOD (10 = no visible difference from the ground truth, lower = a larger one)."""
+
+
+def _judge_from_panel(scores: pd.DataFrame | None, judge: str, runs: list[str]) -> dict[str, float] | None:
+    """Run -> mean over the test clips of ``judge``'s clip score in the cached panel ``scores`` (each run's
+    first seed, the outputs :func:`nriqa.study.judging.run_outputs` shows); None when a run lacks it."""
+    if scores is None or "measure" not in scores.columns:
+        return None
+    mine = first_seed(scores[scores["measure"] == judge])
+    if mine.empty:
+        return None
+    mine = mine[mine["dataset"] == mine["dataset"].iloc[0]] if "dataset" in mine.columns else mine
+    per_run = mine.groupby(["run", "clip"])["score"].mean().groupby(level="run").mean()  # a clip's frames share it
+    if not set(runs) <= set(per_run.index):
+        return None
+    return {r: float(per_run[r]) for r in runs}
+
+
+def _judge_computed(outputs: Mapping[str, Mapping[str, torch.Tensor]], judge: str, runs: list[str],
+                    device: str | torch.device) -> dict[str, float]:
+    """Run -> mean over the test clips of ``judge`` on each whole output clip against its ground truth."""
+    m = quality.create(judge, device=device)
+    gt = outputs["ground truth"]
+    out = {}
+    with torch.no_grad():
+        for r in runs:
+            vals = [float(m(frames[None].float().to(device), gt[name][None].float().to(device)))
+                    for name, frames in outputs[r].items()]
+            out[r] = sum(vals) / len(vals)
+    return out
+
+
+def temporal_judge_table(outputs: Mapping[str, Mapping[str, torch.Tensor]], artifacts: pd.DataFrame,
+                         scores: pd.DataFrame | None = None, *, judge: str = TEMPORAL_JUDGE,
+                         device: str | torch.device = "cpu") -> pd.DataFrame:
+    """ColorVideoVDP next to the ``flicker`` detector, per run (rows: ``artifacts``' runs, baseline first).
+
+    Columns: ``jod`` (``judge``'s score of the run's output clips against the ground truth, mean over the
+    test clips, each run's first seed; higher = closer), ``jod_lost`` (the baseline's ``jod`` minus the
+    run's: > 0 = a larger visible difference than the baseline's), ``flicker`` (from ``artifacts``,
+    :func:`nriqa.study.judging.artifact_table`; higher = more) and ``flicker_added`` (the run's minus the
+    baseline's). The JODs come from the cached panel ``scores`` when ``judge`` is in the profile's panel
+    (``attrs["source"] == "panel"``), else they are computed here from ``outputs`` on ``device``
+    (``"computed"``; :func:`nriqa.study.judging.run_outputs`). Without a baseline row the changes are NaN."""
+    runs = list(artifacts.index)
+    runs = ["baseline", *[r for r in runs if r != "baseline"]] if "baseline" in runs else runs
+    values = _judge_from_panel(scores, judge, runs)
+    source = "panel" if values is not None else "computed"
+    if values is None:
+        values = _judge_computed(outputs, judge, runs, device)
+    t = pd.DataFrame({"jod": pd.Series(values, dtype=float), "flicker": artifacts["flicker"].astype(float)}).loc[runs]
+    has_base = "baseline" in t.index
+    t["jod_lost"] = t.loc["baseline", "jod"] - t["jod"] if has_base else float("nan")
+    t["flicker_added"] = t["flicker"] - t.loc["baseline", "flicker"] if has_base else float("nan")
+    t = t[["jod", "jod_lost", "flicker", "flicker_added"]]
+    t.index.name = "run"
+    t.attrs.update(source=source, judge=judge)
+    return t
+
+
+def temporal_judge_note(table: pd.DataFrame) -> str:
+    """Where :func:`temporal_judge_table`'s JODs come from, in one line (printed under it)."""
+    judge = table.attrs.get("judge", TEMPORAL_JUDGE)
+    if table.attrs.get("source") == "panel":
+        return f"{judge}: read from the panel's cached evaluation scores (each arm's first seed)"
+    return (f"{judge} is not in the profile's panel: computed here on the runs' outputs (each arm's first "
+            f"seed); add {judge} to the profile's `panel` to score it once with the other measures")
+
+
+def temporal_judge_figure(table: pd.DataFrame, *, title: str | None = None):
+    """Two bar panels per fine-tune arm of :func:`temporal_judge_table`: ``jod_lost`` and ``flicker_added``
+    (both: right of 0 = worse than the baseline), each bar labelled with its value."""
+    from matplotlib.figure import Figure  # imported when drawn, as nriqa.viz does
+
+    judge = table.attrs.get("judge", TEMPORAL_JUDGE)
+    arms = [r for r in table.index if r != "baseline"] or list(table.index)
+    fig = Figure(figsize=(8, 1.6 + 0.4 * len(arms)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    panels = ((axes[0], "jod_lost", f"{judge}: JOD lost vs the baseline"),
+              (axes[1], "flicker_added", "flicker: added vs the baseline"))
+    for ax, col, label in panels:
+        vals = table.loc[arms, col].astype(float)
+        ax.barh(range(len(arms)), vals.fillna(0).to_numpy(),
+                color=["tab:red" if v > 0 else "tab:blue" for v in vals.fillna(0)])
+        ax.axvline(0, color="black", lw=0.8)
+        for i, v in enumerate(vals):
+            ax.text(0 if v != v else v, i, " n/a" if v != v else f" {v:+.3g} ", va="center", fontsize=8,
+                    ha="left" if not v < 0 else "right")
+        ax.set_xlabel(label, fontsize=10)
+        ax.margins(x=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(range(len(arms)), arms, fontsize=9)
+    axes[0].invert_yaxis()
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if "baseline" in table.index:
+        base = table.loc["baseline"]
+        fig.supxlabel(f"red: worse than the baseline (a larger visible difference from the ground truth; more "
+                      f"flicker), blue: better. Baseline: {base['jod']:.3g} JOD, flicker {base['flicker']:.3g}.",
+                      fontsize=8)
+    return fig
+
+
 # --------------------------------------------------------------------------- paper A verdicts
 
 def nr_terms(grid: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -390,7 +496,8 @@ def paper_a_verdicts(cfg: Mapping[str, Any], model: str, runs: Mapping[str, Any]
     (:func:`nriqa.analysis.claims.paper_a_primary`, pooled over the NR-only arms) first, then the
     secondary rows decided on Benjamini-Hochberg q (:func:`nriqa.analysis.claims.family`):
 
-    - A1 per NR term: the held-out NR judges, its own score, the FR measures;
+    - A1 per NR term: the held-out NR judges (sharing no training data with the term:
+      :func:`nriqa.study.verdicts.held_out_judges`), its own score, the FR measures;
     - A2 per NR term: the LPIPS-type judge (:func:`lpips_term`, scored here if the panel lacks it);
     - A3 per NR + LPIPS pair: the panel and each artifact detector against the NR term alone;
     - A1/A4 per (NR term, detector): adds / artifact-free / inconclusive against the detector's
@@ -413,7 +520,7 @@ def paper_a_verdicts(cfg: Mapping[str, Any], model: str, runs: Mapping[str, Any]
         scores = pd.concat([scores, more], ignore_index=True)
     spread = vt.spread(scores)
     nr_judges = vt.modes(panel, "NR")
-    held = {t: vt.standardised_effects(scores, [m for m in nr_judges if m != t], spread) for t in terms}
+    held = {t: vt.standardised_effects(scores, vt.held_out_judges(nr_judges, [t]), spread, terms=[t]) for t in terms}
     held_out = _stack({t: h[h["run"] == t] for t, h in held.items() if h is not None})
     fr = vt.standardised_effects(scores, vt.modes(panel, "FR"), spread)
     lp_fx = vt.standardised_effects(scores, [lp], spread) if lp is not None else None

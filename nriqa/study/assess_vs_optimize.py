@@ -192,7 +192,7 @@ def finetune_optimization_gains(cfg: Mapping[str, Any]) -> pd.DataFrame:
     spread = vt.spread(scores)
     parts = []
     for n in singles:
-        g = vt.standardised_effects(scores, [m for m in panel if m != n], spread)
+        g = vt.standardised_effects(scores, vt.held_out_judges(panel, [n]), spread, terms=[n])
         if g is not None:
             parts.append(g[g["run"] == n].rename(columns={"value": "gain"}))
     cols = ["run", "seed", "model", "dataset", "clip", "gain"]
@@ -268,7 +268,8 @@ def adversarial_fidelity_table(cfg: Mapping[str, Any], model: str, assess: Mappi
     scores = evaluate_runs(cfg, runs, model=model)
     names = [n for n in runs if n not in ("baseline", "charbonnier + GAN")]
     rows = [{"measure": name, "srcc": assess.get(name, {}).get("srcc", float("nan")),
-             "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"] != name],
+             "gain_vs_charbonnier_gan": mean_gain(scores[scores["measure"].isin(vt.held_out_judges(
+                 sorted(set(scores["measure"])), [name]))],
                                                   baseline="charbonnier + GAN")[name]}
             for name in names]
     return pd.DataFrame(rows, columns=["measure", "srcc", "gain_vs_charbonnier_gan"])
@@ -283,7 +284,7 @@ def adversarial_fidelity_verdicts(cfg: Mapping[str, Any], model: str, assess: Ma
     scores = evaluate_runs(cfg, runs, model=model)
     panel = sorted(set(scores["measure"]))
     names = [n for n in runs if n not in ("baseline", "charbonnier + GAN")]
-    tables = {n: vt.gains(scores, [m for m in panel if m != n]) for n in names}
+    tables = {n: vt.gains(scores, vt.held_out_judges(panel, [n]), terms=[n]) for n in names}
     srcc = {n: assess.get(n, {}).get("srcc", float("nan")) for n in names}
     return claims.adversarial_fidelity({n: g for n, g in tables.items() if g is not None}, srcc,
                                        "charbonnier + GAN", claims.settings(cfg))

@@ -1,7 +1,9 @@
 """Notebook 01: how well does each VSR model learn x4 super-resolution from Charbonnier alone?
 
-The baselines (:func:`nriqa.study.runs.ensure_baseline`) are scored with PSNR and SSIM on the
-held-out clips next to bicubic upsampling of the same LR frames, the floor every model should clear.
+The baselines (:func:`nriqa.study.runs.ensure_baseline`: trained here, or with ``baselines: release``
+the kit's shipped releases) are scored with PSNR and SSIM on the held-out clips next to bicubic
+upsampling of the same LR frames, the floor every model should clear. :func:`release_table` and
+:func:`release_curves` read the releases' provenance files.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 
 from nriqa.analysis import evaluate
 from nriqa.data import bicubic_resize
+from nriqa.models.released import kit_release_info
 
 from .judging import dataset_label, test_set
 
@@ -53,3 +56,24 @@ def describe_baselines(summary: pd.DataFrame, models: Sequence[str]) -> str:
         lines.append(f"{m}: PSNR {summary.loc[m, 'psnr']:.2f} dB ({dp:+.2f} dB vs bicubic), "
                      f"SSIM {summary.loc[m, 'ssim']:.4f} ({ds:+.4f})")
     return "\n".join(lines)
+
+
+def release_table(models: Sequence[str], size: str = "tiny") -> pd.DataFrame:
+    """One row per shipped kit release (:func:`nriqa.models.released.kit_release_info`): training steps,
+    parameters, the commit that trained it, the first digits of its sha256, and the PSNR gain over
+    bicubic recorded when it was written (dB, on the clips named in its provenance)."""
+    rows = []
+    for m in models:
+        info = kit_release_info(m, size)
+        gain = info["gain_over_bicubic"]
+        rows.append({"model": m, "steps": info["steps"], "parameters": info["parameters"],
+                     "commit": (info["manifest"].get("commit") or "unknown")[:7]
+                     + (" (+ uncommitted code)" if info["manifest"].get("code_changed") else ""),
+                     "sha256": info["sha256"][:12], "recorded PSNR gain (dB)": round(gain["psnr_gain"], 2),
+                     "test clips": gain["n_clips"], "command": info["command"]})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def release_curves(models: Sequence[str], size: str = "tiny") -> dict[str, pd.DataFrame]:
+    """``{model: DataFrame(step, charbonnier)}``: each release's training curve from its provenance file."""
+    return {m: pd.DataFrame(kit_release_info(m, size)["curve"], columns=["step", "charbonnier"]) for m in models}

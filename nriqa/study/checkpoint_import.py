@@ -14,40 +14,15 @@ network (RBPN: it used pyflow) gets SpyNet from the profile's ``spynet_weights``
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from nriqa.errors import CheckpointError, ConfigError, UserError
-from nriqa.models import available, load_spynet_weights
-from nriqa.models.convert import convert_state_dict
-from nriqa.models.released import RELEASED, spynet_file
-from nriqa.paths import atomic_write_text, file_sha256
-from nriqa.train.checkpoint import save_checkpoint
-from nriqa.train.generators import build_generator
-from nriqa.train.run_files import CONFIG_FILE, DONE_FILE, config_hash, model_name, run_is_done
+from nriqa.errors import ConfigError, UserError
+from nriqa.models import available
+from nriqa.train.imported_run import write_imported_run
+from nriqa.train.run_files import CONFIG_FILE, model_name, run_is_done
 
 from .runs import baseline_config, profile, run_dir
-
-#: reference keys that are not weights of the generator (MMEditing's iteration counter)
-IGNORED_KEYS = ("step_counter",)
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file {path} not found (`python -m nriqa weights fetch NAME` "
-                                f"downloads a published one: {', '.join(RELEASED)})")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
-        raise CheckpointError(f"checkpoint {path} cannot be loaded as a state_dict: "
-                              f"{' '.join(str(err).split())[:200]}") from err
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(sd).__name__}, not a state_dict")
-    return sd
 
 
 def import_checkpoint(cfg: Mapping[str, Any], model: str, file: str | Path) -> Path:
@@ -63,50 +38,7 @@ def import_checkpoint(cfg: Mapping[str, Any], model: str, file: str | Path) -> P
     folder = run_dir(bcfg)
     if run_is_done(folder) or (folder / CONFIG_FILE).exists():
         raise UserError(f"{folder} already holds a baseline run; move it away to import {file} in its place")
-    path = Path(file).expanduser()
-    sd = _read_state_dict(path)
-    net = build_generator(bcfg, pretrained=False)
-    expected = net.state_dict()
-    # the kit's own releases (nriqa.study.kit_release) are in nriqa's key layout already
-    ours = sd if set(sd) == set(expected) else convert_state_dict(model, sd)
-    ours = {k: v for k, v in ours.items() if k not in IGNORED_KEYS}
-    buffers = {k for k, _ in net.named_buffers()}
-    unexpected = sorted(set(ours) - set(expected))
-    missing = sorted(set(expected) - set(ours) - buffers)
-    flow_from = None
-    if missing and all(k.startswith("spynet.") for k in missing):
-        flow_from = spynet_file(bcfg.get("spynet_weights"))
-        if flow_from is None:
-            raise ConfigError(f"{path} has no flow network weights ({len(missing)} spynet.* keys); set the "
-                              "profile's spynet_weights (e.g. --set spynet_weights=spynet) to add SpyNet's")
-        load_spynet_weights(net.spynet, flow_from)
-        ours.update({k: v for k, v in net.state_dict().items() if k.startswith("spynet.")})
-        missing = []
-    wrong = [k for k in ours if k in expected and ours[k].shape != expected[k].shape]
-    if unexpected or missing or wrong:
-        detail = "; ".join(f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                           for what, keys in (("unexpected keys", unexpected), ("missing keys", missing),
-                                              ("other shapes", [f"{k} {tuple(ours[k].shape)} vs "
-                                                                f"{tuple(expected[k].shape)}" for k in wrong]))
-                           if keys)
-        raise CheckpointError(f"{path} does not fit {model} at model_size={bcfg['model_size']!r} ({detail}); "
-                              "released checkpoints are paper-size: use --profile paper")
-    net.load_state_dict(ours, strict=False)   # buffers (SpyNet mean/std, VRT's indices) are recomputed
-    params = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    source = {"file": str(path.resolve()), "sha256": file_sha256(path), "model": model,
-              "spynet_from": str(flow_from) if flow_from else None}
-    chash = config_hash(bcfg)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(folder, {"step": 0, "params": params, "params_ema": params, "config_hash": chash,
-                             "model": bcfg["model"], "model_size": bcfg["model_size"], "imported_from": source},
-                    keep_last=1, is_best=True)
-    from nriqa import config as nconfig
-
-    atomic_write_text(folder / CONFIG_FILE, nconfig.dump({**bcfg, "config_hash": chash}))
-    done = {"step": 0, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config_hash": chash, "best_step": 0, "best_by": "imported", "imported_from": source}
-    atomic_write_text(folder / DONE_FILE, json.dumps(done, indent=2))
-    return folder
+    return write_imported_run(bcfg, folder, file)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,9 +43,10 @@ def standardised_table(scores: pd.DataFrame, baseline: str = "baseline") -> pd.D
 
 def held_out_means(table: pd.DataFrame, own: Mapping[str, Sequence[str]]) -> pd.Series:
     """Each run's mean gain over the panel measures of a :func:`gain_table` that are not in its own
-    loss (``own``: run -> the measures it optimizes; a run without an entry keeps every measure)."""
+    loss and share no training data with it (``own``: run -> the measures it optimizes; a run without an
+    entry keeps every measure; :func:`nriqa.study.verdicts.held_out_judges`)."""
     measures = [c for c in table.columns if c != "mean"]
-    return pd.Series({run: float(table.loc[run, [m for m in measures if m not in set(own.get(run, ()))]].mean())
+    return pd.Series({run: float(table.loc[run, vt.held_out_judges(measures, own.get(run, ()))].mean())
                       for run in table.index}, dtype=float)
 
 
@@ -65,9 +66,9 @@ def _one_cell(row: pd.Series, *, floor: float = 0.05) -> str:
 def describe_gains(table: pd.DataFrame, own: Mapping[str, Sequence[str]] | None = None, *,
                    threshold: float = 0.1) -> str:
     """The runs with the largest and the smallest mean gain of a :func:`gain_table`. With ``own`` (run ->
-    the measures it optimizes) the gains are held out (:func:`held_out_means`: own measures excluded), a
-    mean that one cell decides is called an outlier, and the runs whose own-measure gain exceeds their
-    held-out gain by more than ``threshold`` (the metric-hacking flag of
+    the measures it optimizes) the gains are held out (:func:`held_out_means`: own measures and the judges
+    sharing their training data excluded), a mean that one cell decides is called an outlier, and the runs
+    whose own-measure gain exceeds their held-out gain by more than ``threshold`` (the metric-hacking flag of
     :func:`nriqa.analysis.metric_hacking`) are named with both gains."""
     means = table["mean"] if own is None else held_out_means(table, own)
     what = "mean panel gain" if own is None else "held-out panel gain (own measures excluded)"
@@ -79,7 +80,7 @@ def describe_gains(table: pd.DataFrame, own: Mapping[str, Sequence[str]] | None 
     cells = table.drop(columns="mean")
 
     def held(run: str) -> pd.Series:
-        return cells.loc[run, [m for m in cells.columns if m not in set(own.get(run, ()))]]
+        return cells.loc[run, vt.held_out_judges(list(cells.columns), own.get(run, ()))]
 
     text = (f"largest {what}: {best} ({pct(means[best])}{_one_cell(held(best))}); "
             f"smallest: {worst} ({pct(means[worst])}{_one_cell(held(worst))})")

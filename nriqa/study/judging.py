@@ -140,8 +140,10 @@ def first_seed(scores: pd.DataFrame) -> pd.DataFrame:
 def mean_gain(scores: pd.DataFrame, baseline: str = "baseline", exclude: Mapping[str, list] | None = None) -> dict:
     """Run -> mean relative gain over ``baseline`` across the measures in ``scores`` (each measure
     counts once); with several seeds per run, the scores are averaged over seeds first
-    (:func:`seed_mean`). ``exclude[run]``: measures left out for that run, e.g. its own loss measure, so
-    it is judged by held-out measures only. The baseline itself is not in the result."""
+    (:func:`seed_mean`). ``exclude[run]``: measures left out for that run, e.g. its own loss measure and
+    the judges sharing training data with it, so it is judged by held-out measures only
+    (:func:`nriqa.study.verdicts.held_out_judges` gives the complement). The baseline itself is not in
+    the result."""
     gains = relative_gain(seed_mean(scores), baseline=baseline, by=("measure",))
     out = {}
     for run, rows in gains.groupby("run"):

@@ -40,13 +40,14 @@ from nriqa.config import deep_merge, load_profile
 from nriqa.data.iqa_sets import load_iqa_dataset
 from nriqa.errors import ConfigError
 from nriqa.iqa import train_iqa
-from nriqa.iqa.iqa_training import EarlyStop, iqa_config, iqa_run_is_done, kit_set_key
+from nriqa.iqa.iqa_training import EarlyStop, iqa_config, iqa_run_is_done, kit_models, kit_name, kit_set_key
 from nriqa.iqa.transfer import gan_discriminator
 from nriqa.models.released import kit_release_file, kit_release_info
 from nriqa.paths import figures_dir, file_sha256, runs_dir
 from nriqa.quality import register_kit_models
 from nriqa.quality.kit import use_kit_set
 from nriqa.train import run_is_done, train
+from nriqa.train.imported_run import write_imported_run
 from nriqa.train.run_files import run_key
 
 _PIXEL_TERMS = {"charbonnier", "pixel"}
@@ -142,7 +143,7 @@ def slug(terms: Mapping[str, Any]) -> str:
 
 
 def term_label(terms: Mapping[str, Any]) -> str:
-    """Human label of the extra terms (weights left out): ``cnniqa@embedded + lpips-vgg-randtrunk``."""
+    """Human label of the extra terms (weights left out): ``cnniqa@embedded-a + lpips-vgg-randtrunk``."""
     names = [n for n in terms if n not in _PIXEL_TERMS | {"weights"}]
     return " + ".join(names) or "charbonnier"
 
@@ -195,6 +196,21 @@ def finetune_config(cfg: Mapping[str, Any], model: str, extra_terms: Mapping[str
     out["train"]["objective"] = objective
     out["experiment"] = name or finetune_name(model, extra_terms)
     return out
+
+
+def finetune_dose(cfg: Mapping[str, Any]) -> str:
+    """The fine-tunes' dose in one line: learning rate x steps and where they start. A claim about
+    naive fine-tuning holds at a dose: every verdict table is printed beside this line."""
+    model = cfg.get("finetune", {}).get("model") or cfg["models"][0]
+    ft = finetune_config(cfg, model, {})["train"]
+    sched = ft.get("schedule") or {}
+    released = cfg.get("baselines", "train") == "release"
+    start = "the kit's released" if released else "the profile's (trained or imported)"
+    gan = cfg.get("adversarial") or {}
+    gan_text = f"; GAN arms {int(gan['steps'])} steps" if gan.get("steps") else ""
+    return (f"dose: fine-tuned {int(ft['steps'])} steps at learning rate {float(ft['optimizer']['lr']):g} "
+            f"(schedule {sched.get('name', 'constant')}, down to {float(sched.get('eta_min', 0)):g}) from {start} "
+            f"{model} baseline{gan_text} (the rate's sweep: BENCHMARKS.md, 'Fine-tuning learning rate')")
 
 
 def finetune_models(cfg: Mapping[str, Any]) -> list[str]:
@@ -365,18 +381,24 @@ def ensure_baseline(cfg: Mapping[str, Any], model: str, *, progress: bool = True
     return _ensure_run(baseline_config(cfg, model), progress=progress)
 
 
+def ensure_scratch_run(cfg: Mapping[str, Any], model: str, *, progress: bool = True) -> Path:
+    """The run of :func:`scratch_config`: ``model`` trained here from scratch with the profile's ``train``
+    section (cached like every run)."""
+    return _ensure_run(scratch_config(cfg, model), progress=progress)
+
+
 def ensure_baselines(cfg: Mapping[str, Any], models: list[str], *, progress: bool = True) -> dict[str, Path]:
     """``{model: baseline run}`` of :func:`ensure_baseline` for each of ``models``, the pending ones
     trained side by side in the profile's :func:`workers` processes (the same runs as one by one), or,
     with ``baselines: release``, imported from the kit's release files (``import-checkpoint``'s path)."""
     if cfg.get("baselines", "train") == "release":
-        from .checkpoint_import import import_checkpoint
-
         out = {}
         for m in models:
-            folder = run_dir(baseline_config(cfg, m))
-            out[m] = folder if run_is_done(folder) else import_checkpoint(
-                cfg, m, kit_release_file(m, str(cfg.get("model_size", "tiny"))))
+            bcfg = baseline_config(cfg, m)
+            out[m] = folder = run_dir(bcfg)
+            if not run_is_done(folder):   # import-checkpoint's path (nriqa.study.checkpoint_import)
+                write_imported_run({**bcfg, "model_size": str(cfg.get("model_size", "tiny"))}, folder,
+                                   kit_release_file(m, str(cfg.get("model_size", "tiny"))))
         return out
     folders = train_jobs([(baseline_config(cfg, m), None) for m in models], n_workers=workers(cfg),
                          progress=progress)
@@ -496,9 +518,12 @@ def train_iqa_jobs(jobs: list[IqaJob], *, n_workers: int = 1, progress: bool = T
     return [_iqa_job(job) for job in jobs]   # every folder is done now: this reads metrics.json
 
 
-def kit_run_dir(cfg: Mapping[str, Any], arch: str) -> Path:
-    """``<RUN_ROOT>/<profile>/iqa/<arch>-<kit set>``: where the kit model ``arch`` of ``cfg`` trains."""
-    return profile_root(cfg) / "iqa" / f"{arch}-{kit_set_key(dict(cfg))}"
+def kit_run_dir(cfg: Mapping[str, Any], model: str) -> Path:
+    """``<RUN_ROOT>/<profile>/iqa/<arch>@<dataset>-<kit set>``: where the kit model of ``iqa.models`` entry
+    ``model`` (``cnniqa@embedded-a``, or a bare arch on ``iqa.dataset``) of ``cfg`` trains (the folder
+    ``python -m nriqa train-iqa`` uses too)."""
+    name = kit_name(str(model).partition("@")[0], iqa_config(dict(cfg), model)["dataset"])
+    return profile_root(cfg) / "iqa" / f"{name}-{kit_set_key(dict(cfg))}"
 
 
 def _kit_iqa_job(arch: str, cfg: dict) -> None:
@@ -506,18 +531,22 @@ def _kit_iqa_job(arch: str, cfg: dict) -> None:
 
 
 def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataFrame:
-    """Train (or load) the profile's kit NR-IQA models (``iqa.models``) on the embedded distortion
-    set (:func:`kit_run_dir`), install them in the profile's kit set
-    (:func:`nriqa.iqa.iqa_training.kit_set_key`) and register them as ``<arch>@embedded`` measures.
-    Returns one row per measure: params, train_s, steps and held-out srcc / plcc / krcc. Models not
+    """Train (or load) the profile's kit NR-IQA models (``iqa.models``: ``<arch>@embedded-a`` on half a of
+    the embedded distortion set, ``<arch>@embedded-b`` on half b, a bare arch on ``iqa.dataset``;
+    :func:`kit_run_dir`), install them in the profile's kit set
+    (:func:`nriqa.iqa.iqa_training.kit_set_key`) and register them under those names.
+    Returns one row per measure: params, train_s, steps, held-out srcc / plcc / krcc (held-out sources;
+    a half's model on its own kinds) and ``srcc_other_half`` (on the other half's kinds: kinds it never
+    saw; NaN for a model of the whole set or a published one). Models not
     trained yet train in the profile's :func:`workers` processes (each seeded by its config: the
     models serial training gives)."""
     use_kit_set(kit_set_key(dict(cfg)))
+    kit_models(dict(cfg))   # every entry names a known arch and dataset (ConfigError before any training)
     todo = [a for a in cfg["iqa"]["models"] if not iqa_run_is_done(kit_run_dir(cfg, a))]
     n_workers = workers(cfg)
     if n_workers > 1 and len(todo) > 1:
         c = iqa_config(dict(cfg), todo[0])
-        if c["dataset"] == "embedded":   # build the distortion set's cache once, not in every worker
+        if str(c["dataset"]).startswith("embedded"):   # build the distortion set's cache once, not per worker
             for split in ("train", "test"):
                 load_iqa_dataset("embedded", None, split, crop=c["crop"], max_sources=c["max_sources"],
                                  progress=progress)
@@ -531,7 +560,9 @@ def ensure_kit_iqa(cfg: Mapping[str, Any], *, progress: bool = True) -> pd.DataF
     for arch in cfg["iqa"]["models"]:
         m = train_iqa(arch, dict(cfg), kit_run_dir(cfg, arch), progress=progress)
         overall = m["held_out"]["overall"]
+        other = (m.get("held_out_other_half") or {}).get("overall", {})
         rows.append({"measure": m["name"], "params": m["params"], "train_s": m["train_seconds"],
-                     "steps": m["steps"], **{k: overall[k] for k in ("srcc", "plcc", "krcc")}})
+                     "steps": m["steps"], **{k: overall[k] for k in ("srcc", "plcc", "krcc")},
+                     "srcc_other_half": other.get("srcc", float("nan"))})
     register_kit_models()
     return pd.DataFrame(rows).set_index("measure")

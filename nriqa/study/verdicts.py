@@ -12,6 +12,14 @@ Every fine-tune arm is ``{seed: run folder}`` (:func:`nriqa.study.runs.seeds`); 
   seed-to-seed spread (:func:`spread`: the fidelity-only fine-tune arm, :data:`SPREAD_ARM`),
   aggregated over the judges by the median (:mod:`nriqa.analysis.standardise`).
 
+**Independent judges.** A judge shares no training data with a loss term of the run it judges
+(``Card.training_data``, :func:`shared_training_data`): a kit model trained on the same distortion set as
+the loss term, or two models fitted on KonIQ-10k, agree partly because they learnt the same data. A
+run's *held-out* judges (:func:`held_out_judges`) are the judges that are not one of its loss terms
+(those give the term's *own score*, reported apart) and share no training data with any of them;
+:func:`check_independent_judges` refuses any other judge with a :class:`~nriqa.errors.ConfigError`
+before a verdict is computed (:func:`standardised_effects` and :func:`gains` with ``terms``).
+
 The margins, ``n_boot`` and the bootstrap's seed come from the profile's ``verdicts`` section
 (:func:`nriqa.analysis.claims.settings`).
 """
@@ -20,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -32,14 +40,62 @@ from nriqa.analysis.stats import paired_change, paired_gains
 from nriqa.compute import resolve_device, use_job_numerics
 from nriqa.errors import ConfigError
 from nriqa.paths import atomic_write_text
+from nriqa.quality.kit import kit_training_data
 
 from .judging import ARTIFACTS, Runs, seeded, test_set
 from .runs import profile_root, run_jobs
 
 
-def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "baseline") -> pd.DataFrame | None:
+def measure_training_data(name: str) -> tuple[str, ...]:
+    """The ``Card.training_data`` ids of measure ``name``; for a kit model not trained yet
+    (``<arch>@<dataset>``) the ids its name implies (:func:`nriqa.quality.kit.kit_training_data`); ``()``
+    for a name that is no measure (``charbonnier``, ``gan``, ``weights``: loss terms fitted on nothing)."""
+    try:
+        return tuple(quality.card(name).training_data)
+    except (KeyError, ValueError):
+        return kit_training_data(name.partition("@")[2]) if "@" in str(name) else ()
+
+
+def shared_training_data(judge: str, terms: Iterable[str]) -> set[str]:
+    """The training-data ids (:func:`measure_training_data`) that measure ``judge`` shares with any of the
+    loss ``terms`` (names; pixel and adversarial terms share nothing). Empty: independent."""
+    mine = set(measure_training_data(judge))
+    return {d for t in terms for d in measure_training_data(t) if d in mine}
+
+
+def check_independent_judges(judges: Iterable[str], terms: Iterable[str]) -> None:
+    """Refuse judges of a run whose loss has ``terms``: :class:`~nriqa.errors.ConfigError` naming the first
+    judge that is itself a loss term (its own score is not a judge) or shares training data with one
+    (:func:`shared_training_data`), the term and the shared data. Called before a verdict is computed."""
+    terms = [str(t) for t in terms]
+    for judge in judges:
+        if judge in terms:
+            raise ConfigError(f"judge {judge!r} is a loss term of the run it judges: its own score, not a "
+                              "judge (leave it out of the judges: held_out_judges)")
+        for term in terms:
+            shared = shared_training_data(judge, [term])
+            if shared:
+                raise ConfigError(f"judge {judge!r} shares training data {sorted(shared)} with loss term {term!r} "
+                                  "of the run it judges, so its agreement is no independent evidence; judge with "
+                                  "measures trained on other data (e.g. a kit model of the other half: "
+                                  "<arch>@embedded-b for an <arch>@embedded-a term)")
+
+
+def held_out_judges(judges: Iterable[str], terms: Iterable[str]) -> list[str]:
+    """The judges (in order) that may judge a run whose loss has ``terms``: not one of the terms and
+    sharing no training data with any of them (:func:`check_independent_judges` accepts them)."""
+    terms = [str(t) for t in terms]
+    return [j for j in judges if j not in terms and not shared_training_data(j, terms)]
+
+
+def gains(scores: pd.DataFrame, measures: Sequence[str], *, baseline: str = "baseline",
+          terms: Sequence[str] | None = None) -> pd.DataFrame | None:
     """``run, seed, model, dataset, clip, gain``: the mean relative gain over ``baseline`` on
-    ``measures`` (those present in ``scores``), per arm, seed and clip; None when none is present."""
+    ``measures`` (those present in ``scores``), per arm, seed and clip; None when none is present.
+    ``terms``: the loss terms of the arms judged; the measures must be independent of them
+    (:func:`check_independent_judges`, checked first)."""
+    if terms is not None:
+        check_independent_judges(measures, terms)
     present = [m for m in measures if m in set(scores["measure"])]
     if not present:
         return None
@@ -61,10 +117,15 @@ def spread(scores: pd.DataFrame, arm: str = SPREAD_ARM) -> pd.Series:
 
 
 def standardised_effects(scores: pd.DataFrame, measures: Sequence[str], spread: pd.Series, *,
-                         baseline: str = "baseline", how: str = "median") -> pd.DataFrame | None:
+                         baseline: str = "baseline", how: str = "median",
+                         terms: Sequence[str] | None = None) -> pd.DataFrame | None:
     """``run, seed, model, dataset, clip, value``: the ``how`` (median) over ``measures`` (those in
     ``scores``) of each measure's change over ``baseline`` in units of its seed spread (positive =
-    better); None when no measure is present."""
+    better); None when no measure is present. ``terms``: the loss terms of the arms the measures judge;
+    they must be independent judges of them (:func:`check_independent_judges`, checked first); leave
+    ``terms`` out for a term's own score."""
+    if terms is not None:
+        check_independent_judges([m for m in measures if m is not None], terms)
     present = [m for m in measures if m is not None and m in set(scores["measure"])]
     if not present:
         return None

@@ -123,16 +123,17 @@ def weighting_arms(cfg: Mapping[str, Any], model: str, baseline: Path,
 
 def held_out_gains(scores: pd.DataFrame, meta: Mapping[str, Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
     """``{combo: run, seed, model, dataset, clip, gain}``: the relative gain over ``baseline`` per
-    arm, seed and clip on the panel less the combination's own terms (a term judging the fine-tune
-    it drove is not a fair judge), for the arms of each combination; a combination whose terms
-    are the whole panel is left out."""
+    arm, seed and clip on the panel less the combination's own terms and the judges sharing training
+    data with them (:func:`nriqa.study.verdicts.held_out_judges`: a term judging the fine-tune it drove,
+    or a sibling fitted on the same data, is not a fair judge), for the arms of each combination; a
+    combination whose terms are the whole panel is left out."""
     out = {}
     panel = sorted(set(scores["measure"]))
     for combo in dict.fromkeys(m["combo"] for m in meta.values()):
         labels = [r for r, m in meta.items() if m["combo"] == combo]
         own = set(meta[labels[0]]["measures"])
         rows = scores[scores["run"].isin(["baseline", *labels])]
-        g = vt.gains(rows, [m for m in panel if m not in own])
+        g = vt.gains(rows, vt.held_out_judges(panel, sorted(own)), terms=sorted(own))
         if g is not None:
             out[combo] = g
     return out

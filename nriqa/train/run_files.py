@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -21,6 +22,10 @@ from .train_config import TrainConfig
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
 DONE_FILE = "done.json"
+
+
+#: a loss term kit-trained on the embedded distortion set (whole, or half a / b): the ``iqa`` section trains it
+_EMBEDDED_KIT = re.compile(r"@embedded(-[a-z])?$", re.IGNORECASE)
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
@@ -47,7 +52,8 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
     with its default filled in, the objective, optimizer, schedule and EMA included, less
     :data:`UNKEYED_TRAIN`), ``data`` (less :data:`UNKEYED_DATA`), ``weights`` (the profile's
     balancing knobs, only when the objective balances online), ``iqa`` (only when a loss term is a
-    kit-trained ``<arch>@embedded`` model, whose weights that section trains) and ``init_from``
+    model kit-trained on the embedded distortion set, ``<arch>@embedded`` or a half of it
+    ``<arch>@embedded-a`` / ``-b``, whose weights that section trains) and ``init_from``
     (the baseline's folder name, which holds the baseline's own run key). Left out on purpose: ``device`` (a run
     trained on CUDA is reused on the CPU: the same experiment, other float rounding), ``run_root``,
     the profile name and the notebooks' sections (panel, ...). ``threads`` (the job's torch threads,
@@ -60,7 +66,7 @@ def keyed_config(cfg: Mapping[str, Any], init_from: str | Path | None = None) ->
     objective = dict(train.get("objective") or {})
     if objective.get("weights") not in (None, "fixed") and isinstance(cfg.get("weights"), Mapping):
         out["weights"] = {k: cfg["weights"].get(k) for k in ("reference", "target_share", "balance_every")}
-    if any(str(k).endswith("@embedded") for k in objective) and cfg.get("iqa") is not None:
+    if any(_EMBEDDED_KIT.search(str(k)) for k in objective) and cfg.get("iqa") is not None:
         out["iqa"] = cfg["iqa"]
     if cfg.get("released"):   # a baseline imported from the kit's release file (its name and sha256)
         out["released"] = dict(cfg["released"])
