@@ -92,6 +92,21 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: the rule that picks the profile's rate: a fine-tune must first do no harm by itself
+FIDELITY_TOLERANCE_DB = 0.05
+
+
+def chosen_rate(df: pd.DataFrame, arm: str = "fidelity-only", tol_db: float = FIDELITY_TOLERANCE_DB) -> float | None:
+    """The largest rate at which the ``arm`` (Charbonnier alone: the fine-tune itself, no quality term) keeps
+    its PSNR within ``tol_db`` of the baseline on every seed and no arm skipped a step; None when none does."""
+    ok = []
+    for lr, t in df.groupby("lr"):
+        fid = t[t["arm"] == arm]
+        if len(fid) and (fid["psnr_db"] >= -tol_db).all() and t["nonfinite"].sum() == 0:
+            ok.append(float(lr))
+    return max(ok) if ok else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="demo")
@@ -106,6 +121,8 @@ def main() -> None:
     df.to_csv(out, index=False)
     print(json.dumps({"profile": a.profile, "lrs": a.lrs, "seeds": a.seeds, "csv": str(out)}))
     print(markdown(df))
+    print(f"rule: the largest rate at which the fidelity-only arm stays within {FIDELITY_TOLERANCE_DB} dB PSNR of the "
+          f"baseline and no arm skips a step -> {chosen_rate(df)}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def _error_line(capsys, argv) -> str:
     (["train", "demo", "--set", "trian.steps=3"],
      "nriqa train: error: override trian.steps=3: unknown key 'trian' in profile 'demo'; did you mean 'train'?"),
     (["train", "demo", "--set", "train.steps=abc"],
-     ("nriqa train: error: override train.steps=abc: train.steps must be an int (profile 'demo' has train.steps: 200), "
+     ("nriqa train: error: override train.steps=abc: train.steps must be an int (profile 'demo' has train.steps: 100), "
      "got a str abc")),
     (["train", "demo", "--set", "train.steps"],
      "nriqa train: error: override 'train.steps' must look like key.path=value, e.g. train.steps=50"),

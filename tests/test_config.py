@@ -82,11 +82,11 @@ NOTEBOOK_SRC = Path(__file__).resolve().parent.parent / "notebooks" / "src"
                       "did you mean 'steps'?")),
     ("train.optimizer.lrr=1e-4", "unknown key 'lrr' under 'train.optimizer' in profile 'demo'; did you mean 'lr'?"),
     ("data.batchsize=2", "unknown key 'batchsize' under 'data' in profile 'demo'; did you mean 'batch_size'?"),
-    ("zzz=1", "unknown key 'zzz' in profile 'demo'; known keys: adversarial, artifact_margins, asymmetry, data,"),
+    ("zzz=1", "unknown key 'zzz' in profile 'demo'; known keys: adversarial, artifact_margins, asymmetry, baselines, data,"),
     ("train.optimizer={name: adam, lrr: 1}", "unknown key 'lrr' under 'train.optimizer'"),
     ("train.steps.x=1", "train.steps is an int in profile 'demo', it has no key 'x'"),
     ("train.steps=abc", ("override train.steps=abc: train.steps must be an int (profile 'demo' has "
-                        "train.steps: 200), got a str abc")),
+                        "train.steps: 100), got a str abc")),
     ("train.steps=3.5", "train.steps must be an int"),
     ("train.steps=true", "train.steps must be an int"),
     ("train.grad_clip=abc", "train.grad_clip must be a float (profile 'demo' has train.grad_clip: 1.0)"),
@@ -234,7 +234,7 @@ def test_train_config_errors_are_config_errors():
     with pytest.raises(ConfigError, match="train.steps must be a positive integer"):
         TrainConfig.from_cfg({"train": {"steps": 0, "objective": {"charbonnier": 1.0}}})
     cfg = yaml.safe_load(nconfig.dump(load_profile("demo")))
-    assert TrainConfig.from_cfg(cfg).steps == 200
+    assert TrainConfig.from_cfg(cfg).steps == 100
 
 
 def test_a_float_in_exponent_notation_is_read_as_a_float():

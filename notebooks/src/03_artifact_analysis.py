@@ -43,7 +43,7 @@ from nriqa.study import artifact_sources as study
 from nriqa.study.clock import timed
 from nriqa.study.judging import ARTIFACTS, artifact_table, evaluate_runs, first_seed, run_outputs
 from nriqa.study.manifest import manifest_line
-from nriqa.study.runs import figure_dir, finetune_grid, finetune_runs, profile
+from nriqa.study.runs import figure_dir, finetune_dose, finetune_grid, finetune_runs, profile
 from nriqa.viz import discard_figure, save_figure
 from nriqa.viz.plots import gain_heatmap
 from nriqa.viz.widgets import compare_frames
@@ -286,6 +286,7 @@ from nriqa.study.summary import verdict_rows, verdict_table
 
 with timed("artifact measures of every seed and paper A's verdicts"):
     paper_a = study.paper_a_verdicts(cfg, model, runs, scores, grid)
+print(finetune_dose(cfg))   # the verdicts hold at this dose
 display(Markdown(verdict_table(verdict_rows(paper_a))))
 study.artifact_verdict_counts(paper_a, study.nr_terms(grid))
 

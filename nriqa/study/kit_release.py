@@ -73,7 +73,8 @@ def _gain(cfg: Mapping[str, Any], model: str, run: Path) -> dict:
     scores = evaluate_baselines(cfg, {model: run})
     mean = scores.pivot_table(index="model", columns="measure", values="score", aggfunc="mean")
     clips = sorted(set(scores["clip"])) if "clip" in scores else []
-    out = {"test_clips": clips, "n_clips": len(clips)}
+    out = {"test_clips": clips, "n_clips": len(clips),
+           "test_settings": {k: v for k, v in cfg["data"].items() if str(k).startswith("test_")}}
     for m in ("psnr", "ssim"):
         out[m] = float(mean.loc[model, m])
         out[f"bicubic_{m}"] = float(mean.loc["bicubic", m])

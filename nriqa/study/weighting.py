@@ -89,7 +89,7 @@ def final_weights(run: Path, spec: Mapping[str, Any]) -> dict[str, float]:
 
 
 def arm_label(combo: str, kind: str) -> str:
-    """The run label of one weighting of one combination, e.g. ``static: cnniqa@embedded``; the
+    """The run label of one weighting of one combination, e.g. ``static: cnniqa@embedded-a``; the
     hand-set weighting's is the combination's label, as notebook 02 labels the same fine-tune."""
     return combo if kind == "hand" else f"{kind}: {combo}"
 
