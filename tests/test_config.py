@@ -82,7 +82,8 @@ NOTEBOOK_SRC = Path(__file__).resolve().parent.parent / "notebooks" / "src"
                       "did you mean 'steps'?")),
     ("train.optimizer.lrr=1e-4", "unknown key 'lrr' under 'train.optimizer' in profile 'demo'; did you mean 'lr'?"),
     ("data.batchsize=2", "unknown key 'batchsize' under 'data' in profile 'demo'; did you mean 'batch_size'?"),
-    ("zzz=1", "unknown key 'zzz' in profile 'demo'; known keys: adversarial, artifact_margins, asymmetry, baselines, data,"),
+    ("zzz=1", "unknown key 'zzz' in profile 'demo'; known keys: adversarial, artifact_margins, asymmetry, "
+              "baselines, data,"),
     ("train.optimizer={name: adam, lrr: 1}", "unknown key 'lrr' under 'train.optimizer'"),
     ("train.steps.x=1", "train.steps is an int in profile 'demo', it has no key 'x'"),
     ("train.steps=abc", ("override train.steps=abc: train.steps must be an int (profile 'demo' has "

@@ -83,10 +83,13 @@ def _gain(cfg: Mapping[str, Any], model: str, run: Path) -> dict:
 
 
 def write_release(cfg: Mapping[str, Any], model: str, run: Path, *, out_dir: Path = KIT_RELEASE_DIR,
-                  command: str | None = None) -> Path:
+                  command: str | None = None, code: Mapping[str, Any] | None = None) -> Path:
     """Write ``<model>-<size>.pt`` (EMA weights) and its ``.json`` provenance from the finished release
-    run ``run`` into ``out_dir``; returns the weights file. Both written atomically."""
+    run ``run`` into ``out_dir``; returns the weights file. Both written atomically. ``code``: the
+    :func:`~nriqa.study.manifest.manifest` taken before any release file was written (a file written
+    into the package would otherwise read as uncommitted code); default: taken now."""
     rcfg = release_config(cfg, model)
+    code = dict(code) if code is not None else manifest(rcfg)
     name, size = model_name(rcfg)
     net = load_generator(run, ema=True)
     weights = Path(out_dir) / kit_release_file(name, size).name
@@ -102,7 +105,7 @@ def write_release(cfg: Mapping[str, Any], model: str, run: Path, *, out_dir: Pat
         "steps": int(done.get("step", rcfg["train"]["steps"])), "train": rcfg["train"],
         "data": {k: v for k, v in rcfg["data"].items() if not str(k).startswith("test_")},
         "trained_on": "the profile's training clips (nriqa.data.embedded: split 'train'); never its test clips",
-        "manifest": manifest(rcfg), "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "manifest": code, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "curve": _curve(run), "gain_over_bicubic": _gain(cfg, name, run),
     }
     atomic_write_text(weights.with_suffix(".json"), json.dumps(info, indent=1) + "\n")
@@ -116,8 +119,9 @@ def make_releases(cfg: Mapping[str, Any], models: list[str], *, out_dir: Path = 
     unknown = [m for m in models if m not in available()]
     if unknown:
         raise ConfigError(f"unknown generator(s) {unknown}; available: {', '.join(available())}")
+    code = manifest(release_config(cfg, models[0]))   # before any release file lands in the package
     runs = train_jobs([(release_config(cfg, m), None) for m in models], n_workers=workers(cfg), progress=progress)
-    return [write_release(cfg, m, r, out_dir=out_dir) for m, r in zip(models, runs)]
+    return [write_release(cfg, m, r, out_dir=out_dir, code=code) for m, r in zip(models, runs)]
 
 
 def main(argv: list[str] | None = None) -> int:

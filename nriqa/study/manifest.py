@@ -25,7 +25,7 @@ from nriqa.paths import REPO_ROOT
 
 #: distributions whose code or shipped files decide the numbers (the measures' wheels included)
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pyiqa", "lpips", "iqa-torch", "brisque", "stlpips-pytorch",
-            "opencv-python-headless", "scikit-image", "scikit-video")
+            "opencv-python-headless", "scikit-image", "scikit-video", "cvvdp")
 #: the files of the checkout whose change changes a run's numbers
 CODE_PATHS = ("nriqa", "notebooks/src", "pyproject.toml")
 #: keys two manifests must share for their numbers to be comparable
