@@ -94,3 +94,12 @@ def test_the_dose_line_names_rate_steps_and_start(smoke):
     assert f"GAN arms {smoke['adversarial']['steps']} steps" in line
     released_line = finetune_dose({**smoke, "baselines": "release", "finetune": {**ft, "optimizer": {"lr": 3e-4}}})
     assert "learning rate 0.0003" in released_line and "the kit's released basicvsrpp" in released_line
+
+
+def test_writing_a_release_twice_gives_the_same_bytes(tmp_path, smoke):
+    from nriqa.study.kit_release import write_release
+
+    [first] = make_releases(smoke, ["basicvsrpp"], out_dir=tmp_path / "one", progress=False)
+    run = runs.run_dir(release_config(smoke, "basicvsrpp"))
+    again = write_release(smoke, "basicvsrpp", run, out_dir=tmp_path / "two")
+    assert file_sha256(first) == file_sha256(again)

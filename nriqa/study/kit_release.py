@@ -18,6 +18,7 @@ so a new release makes new baseline runs.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,8 +95,10 @@ def write_release(cfg: Mapping[str, Any], model: str, run: Path, *, out_dir: Pat
     net = load_generator(run, ema=True)
     weights = Path(out_dir) / kit_release_file(name, size).name
     weights.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()   # not the temporary file's name: torch.save records it, so the bytes would differ
+    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, buffer)
     with atomic_path(weights) as tmp:
-        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
+        tmp.write_bytes(buffer.getvalue())
     done = json.loads((run / DONE_FILE).read_text())
     info = {
         "model": name, "model_size": size, "weights": weights.name, "sha256": file_sha256(weights),
