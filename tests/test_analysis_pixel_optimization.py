@@ -59,3 +59,10 @@ def test_change_caption_arrows_and_ties():
     text = P.change_caption({"blur": 1.0, "eyes": 0.5, "ringing": 0.2}, {"blur": 0.5, "eyes": 0.9, "ringing": 0.21},
                             short=P.SHORT_NAMES).splitlines()
     assert text == ["blur 0.50 \u2193-0.50", "eyes 0.90 \u2191+0.40", "ring 0.21 ="]
+
+
+def test_a_video_measure_optimizes_images_as_one_frame_clips(frames):
+    start, gt = frames
+    fn = P.pixel_loss("cvvdp", gt=gt, start=start, with_="charbonnier")
+    res = P.optimize_pixels(start, fn, steps=5, lr=0.02)
+    assert res.image.shape == start.shape and res.losses[-1] < res.losses[0], res.losses

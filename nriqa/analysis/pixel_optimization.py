@@ -83,8 +83,14 @@ def pixel_loss(term: str, *, gt: Tensor, start: Tensor, with_: str = "alone",
 
     main = measure(term)
     ref = gt if main.full_reference else None
+
+    def score(x: Tensor) -> Tensor:
+        if main.card.video:   # a video measure (cvvdp) sees each image as a one-frame clip (N, 1, 3, H, W)
+            return main(x[:, None], None if ref is None else ref[:, None])
+        return main(x, ref)
+
     if with_ == "alone":
-        return lambda x: main(x, ref)
+        return score
     if with_ == "charbonnier":
         anchor = cache.setdefault("charbonnier", Charbonnier(validate=False))
     else:
@@ -92,7 +98,7 @@ def pixel_loss(term: str, *, gt: Tensor, start: Tensor, with_: str = "alone",
         if not anchor.full_reference:
             raise ValueError(f"with_={with_!r}: the anchor must be 'alone', 'charbonnier' or a "
                              f"full-reference measure")
-    return lambda x: main(x, ref) + anchor_weight * anchor(x, start)
+    return lambda x: score(x) + anchor_weight * anchor(x, start)
 
 
 def artifact_scores(images: Mapping[str, Tensor], gt: Tensor,
