@@ -110,3 +110,15 @@ def test_pixel_gains_are_the_median_other_judge_in_seed_sd_units():
     assert list(gains.columns) == ["run", "seed", "model", "dataset", "clip", "gain"]
     assert len(gains) == 6 and set(gains["run"]) == {"a"}
     assert gains["gain"].to_numpy() == pytest.approx(np.full(6, 3.0))    # median of +2 and +4
+
+
+def test_b1_judges_score_an_optimized_crop_with_a_video_judge_too():
+    import torch
+
+    from nriqa import quality
+    from nriqa.study.assess_vs_optimize import _judge
+
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(1, 3, 64, 64, generator=g)
+    scores = _judge({"cvvdp": quality.create("cvvdp"), "psnr": quality.create("psnr")}, gt.clone(), gt)
+    assert scores["cvvdp"] == pytest.approx(10.0, abs=1e-3) and scores["psnr"] > 60

@@ -364,8 +364,10 @@ def _judge(judges: Mapping[str, Any], x: torch.Tensor, gt: torch.Tensor) -> dict
     out = {}
     for name, m in judges.items():
         card = m.card
-        xi = fit_min_size(x, card)
-        out[name] = float(torch.as_tensor(m(xi, fit_min_size(gt, card)) if card.mode == "FR" else m(xi)).mean())
+        xi, gi = fit_min_size(x, card), fit_min_size(gt, card)
+        if card.video:   # a video judge (cvvdp) scores each image as a one-frame clip
+            xi, gi = xi[:, None], gi[:, None]
+        out[name] = float(torch.as_tensor(m(xi, gi) if card.mode == "FR" else m(xi)).mean())
     return out
 
 
