@@ -226,7 +226,8 @@ def trained(monkeypatch, tmp_path):
         return run
 
     monkeypatch.setattr(runs, "train", fake_train)
-    cfg = runs.profile("smoke", device="cpu", seed=0, run_root=str(tmp_path))
+    # baselines trained here (the smoke profile otherwise imports the kit's release: nothing to train)
+    cfg = runs.profile("smoke", {"baselines": "train"}, device="cpu", seed=0, run_root=str(tmp_path))
     return cfg, calls
 
 
